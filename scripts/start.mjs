@@ -1,0 +1,30 @@
+// `npm start`: creates .dev.vars on first run, applies D1 migrations locally, then serves with wrangler dev.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import "./wrangler-env.mjs";
+
+const root = resolve(import.meta.dirname, "..");
+const devVars = resolve(root, ".dev.vars");
+const wrangler = resolve(root, "node_modules/wrangler/bin/wrangler.js");
+const run = (args) => spawnSync(process.execPath, [wrangler, ...args], { cwd: root, stdio: "inherit", env: process.env });
+
+if (!existsSync(devVars)) {
+  const secret = () => randomBytes(32).toString("base64url");
+  writeFileSync(
+    devVars,
+    `# Local secrets for wrangler dev, created by npm start. Git-ignored; delete to regenerate.\nADMIN_TOKEN=${secret()}\nSECRETS_KEY=${secret()}\n`,
+    { mode: 0o600 },
+  );
+  console.log(`Created ${devVars} with a random ADMIN_TOKEN and SECRETS_KEY.`);
+}
+const adminToken = readFileSync(devVars, "utf8").match(/^ADMIN_TOKEN=(.*)$/m)?.[1];
+console.log(`Admin token: ADMIN_TOKEN in ${devVars}${adminToken ? ` (export ADMIN_TOKEN=${adminToken})` : ""}`);
+
+const migrated = run(["d1", "migrations", "apply", "DB", "--local"]);
+if (migrated.status !== 0) process.exit(migrated.status ?? 1);
+
+const dev = spawn(process.execPath, [wrangler, "dev", ...process.argv.slice(2)], { cwd: root, stdio: "inherit", env: process.env });
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
+dev.on("exit", (code) => process.exit(code ?? 0));

@@ -1,0 +1,49 @@
+// The erp-edge Worker: assembles every bounded context's routes and the edge behaviour they share.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { integrationRoutes } from "./integrations/routes";
+import type { AppEnv } from "./platform/app";
+import { AppError, errorResponse, onError } from "./platform/errors";
+import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
+import { tenantRoutes } from "./tenants/routes";
+
+const VERSION = "0.1.0";
+
+export const app = new OpenAPIHono<AppEnv>();
+
+app.use(requestIds, limitBody, requireJsonBodies);
+
+app.get("/", (c) =>
+  c.json({ name: "erp-edge", version: VERSION, openapi: "/openapi.json", docs: "/docs" }),
+);
+
+app.route("/", tenantRoutes);
+app.route("/", integrationRoutes);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+  type: "http",
+  scheme: "bearer",
+  description: "The operator's ADMIN_TOKEN (see .dev.vars locally)",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", "tenantToken", {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+  description: "A tenant API token from POST /v1/tenants/{id}/tokens",
+});
+app.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "erp-edge API",
+    version: VERSION,
+    description: "ERP integration platform on Cloudflare's edge. Errors always use the envelope `{ error: { code, message, details } }`.",
+  },
+});
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "erp-edge API reference" }));
+
+app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+app.onError(onError);
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,192 @@
+// /v2/integrations (epilot-compatible) and /v1/integrations/{id}/use-cases|environment.
+import { createRoute } from "@hono/zod-openapi";
+import { callerLabel, callerTenant, createRouter } from "../platform/app";
+import { requireScope } from "../platform/auth";
+import { errors, json, jsonBody, pathParams } from "../platform/openapi";
+import { PageQuery } from "../platform/pagination";
+import {
+  CreateIntegration,
+  EnvironmentValues,
+  Integration,
+  IntegrationList,
+  PutIntegration,
+  UseCase,
+  UseCaseHistory,
+  UseCaseInput,
+  UseCaseList,
+} from "./schema";
+import * as service from "./service";
+
+const security = [{ tenantToken: [] }];
+const read = requireScope("integrations:read");
+const write = requireScope("integrations:write");
+const IntegrationParams = pathParams("id");
+const UseCaseParams = pathParams("id", "use_case_id");
+
+export const integrationRoutes = createRouter();
+
+// ---- /v2/integrations -------------------------------------------------------------------------
+{
+  const tags = ["Integrations"];
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "post", path: "/v2/integrations", tags, security, middleware: [write] as const, summary: "Create an integration with its use cases",
+      request: jsonBody(CreateIntegration),
+      responses: { 201: json(Integration, "The integration"), ...errors(400, 401, 403, 409, 413, 415) },
+    }),
+    async (c) => {
+      const caller = c.get("caller");
+      return c.json(await service.createIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("json")), 201);
+    },
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "get", path: "/v2/integrations", tags, security, middleware: [read] as const, summary: "List integrations",
+      request: { query: PageQuery },
+      responses: { 200: json(IntegrationList, "A page of integrations"), ...errors(400, 401, 403) },
+    }),
+    async (c) => c.json(await service.listIntegrations(c.env.DB, callerTenant(c.get("caller")), c.req.valid("query")), 200),
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "get", path: "/v2/integrations/{id}", tags, security, middleware: [read] as const, summary: "Get an integration",
+      request: { params: IntegrationParams },
+      responses: { 200: json(Integration, "The integration"), ...errors(401, 403, 404) },
+    }),
+    async (c) => c.json(await service.getIntegration(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id), 200),
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "put", path: "/v2/integrations/{id}", tags, security, middleware: [write] as const,
+      summary: "Replace an integration; use cases are declarative (with id: update, without: create, missing: delete)",
+      request: { params: IntegrationParams, ...jsonBody(PutIntegration) },
+      responses: { 200: json(Integration, "The integration"), ...errors(400, 401, 403, 404, 409, 413, 415) },
+    }),
+    async (c) => {
+      const caller = c.get("caller");
+      const result = await service.replaceIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
+      return c.json(result, 200);
+    },
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "delete", path: "/v2/integrations/{id}", tags, security, middleware: [write] as const, summary: "Delete an integration",
+      request: { params: IntegrationParams },
+      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      await service.deleteIntegration(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+}
+
+// ---- /v1/integrations/{id}/use-cases ----------------------------------------------------------
+{
+  const tags = ["Use cases"];
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "get", path: "/v1/integrations/{id}/use-cases", tags, security, middleware: [read] as const, summary: "List use cases",
+      request: { params: IntegrationParams, query: PageQuery },
+      responses: { 200: json(UseCaseList, "A page of use cases"), ...errors(400, 401, 403, 404) },
+    }),
+    async (c) => c.json(await service.listUseCases(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query")), 200),
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "post", path: "/v1/integrations/{id}/use-cases", tags, security, middleware: [write] as const, summary: "Create a use case",
+      request: { params: IntegrationParams, ...jsonBody(UseCaseInput) },
+      responses: { 201: json(UseCase, "The use case"), ...errors(400, 401, 403, 404, 409, 413, 415) },
+    }),
+    async (c) => {
+      const caller = c.get("caller");
+      const uc = await service.createUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
+      return c.json(uc, 201);
+    },
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "get", path: "/v1/integrations/{id}/use-cases/{use_case_id}", tags, security, middleware: [read] as const, summary: "Get a use case",
+      request: { params: UseCaseParams },
+      responses: { 200: json(UseCase, "The use case"), ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      const { id, use_case_id } = c.req.valid("param");
+      return c.json(await service.getUseCase(c.env.DB, callerTenant(c.get("caller")), id, use_case_id), 200);
+    },
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "put", path: "/v1/integrations/{id}/use-cases/{use_case_id}", tags, security, middleware: [write] as const,
+      summary: "Update a use case (its slug is immutable)",
+      request: { params: UseCaseParams, ...jsonBody(UseCaseInput) },
+      responses: { 200: json(UseCase, "The use case"), ...errors(400, 401, 403, 404, 413, 415) },
+    }),
+    async (c) => {
+      const caller = c.get("caller");
+      const { id, use_case_id } = c.req.valid("param");
+      return c.json(await service.updateUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, c.req.valid("json")), 200);
+    },
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "delete", path: "/v1/integrations/{id}/use-cases/{use_case_id}", tags, security, middleware: [write] as const, summary: "Delete a use case",
+      request: { params: UseCaseParams },
+      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
+    }),
+    async (c) => {
+      const caller = c.get("caller");
+      const { id, use_case_id } = c.req.valid("param");
+      await service.deleteUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id);
+      return c.body(null, 204);
+    },
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "get", path: "/v1/integrations/{id}/use-cases/{use_case_id}/history", tags, security, middleware: [read] as const,
+      summary: "Every change to a use case, newest first",
+      request: { params: UseCaseParams, query: PageQuery },
+      responses: { 200: json(UseCaseHistory, "A page of changes"), ...errors(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      const { id, use_case_id } = c.req.valid("param");
+      return c.json(await service.useCaseHistory(c.env.DB, callerTenant(c.get("caller")), id, use_case_id, c.req.valid("query")), 200);
+    },
+  );
+}
+
+// ---- /v1/integrations/{id}/environment --------------------------------------------------------
+{
+  const tags = ["Environment"];
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "get", path: "/v1/integrations/{id}/environment", tags, security, middleware: [read] as const,
+      summary: "Environment values, SecretString values masked",
+      request: { params: IntegrationParams },
+      responses: { 200: json(EnvironmentValues, "Values by key"), ...errors(401, 403, 404) },
+    }),
+    async (c) => c.json(await service.getEnvironment(c.env, callerTenant(c.get("caller")), c.req.valid("param").id), 200),
+  );
+
+  integrationRoutes.openapi(
+    createRoute({
+      method: "put", path: "/v1/integrations/{id}/environment", tags, security, middleware: [write] as const,
+      summary: "Set environment values (null removes one); keys must be declared in environment_config",
+      request: { params: IntegrationParams, ...jsonBody(EnvironmentValues) },
+      responses: { 200: json(EnvironmentValues, "Values by key, secrets masked"), ...errors(400, 401, 403, 404, 413, 415) },
+    }),
+    async (c) => c.json(await service.putEnvironment(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json")), 200),
+  );
+}

@@ -1,0 +1,111 @@
+// Integrations and their embedded use cases, compatible with epilot's /v2/integrations contract.
+import { z } from "@hono/zod-openapi";
+import { FileProxyConfiguration } from "../file-proxy/schema";
+import { InboundConfiguration } from "../mapping/schema";
+import { OutboundConfiguration } from "../outbound/schema";
+import { NextCursor } from "../platform/pagination";
+
+export const SLUG_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+
+export const EnvironmentConfigEntry = z
+  .object({
+    key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, "letters, digits, '_', '.', '-', starting with a letter or '_'"),
+    label: z.string().trim().min(1).max(255),
+    type: z.enum(["String", "SecretString"]),
+    required: z.boolean().default(false),
+    description: z.string().max(1000).optional(),
+  })
+  .openapi("EnvironmentConfigEntry");
+export type EnvironmentConfigEntry = z.infer<typeof EnvironmentConfigEntry>;
+
+const EnvironmentConfig = z
+  .array(EnvironmentConfigEntry)
+  .max(100)
+  .superRefine((entries, ctx) => {
+    const seen = new Set<string>();
+    entries.forEach((entry, i) => {
+      if (seen.has(entry.key)) ctx.addIssue({ code: "custom", path: [i, "key"], message: `duplicate key '${entry.key}'` });
+      seen.add(entry.key);
+    });
+  });
+
+const useCaseFields = {
+  name: z.string().trim().min(1).max(255),
+  slug: z.string().max(128).regex(SLUG_PATTERN, "lowercase letters, digits, '_' and '-', starting with a letter or digit"),
+  enabled: z.boolean().default(true),
+  change_description: z.string().max(1000).optional(),
+};
+
+/** One variant per use-case type, each validating `configuration` with the schema its context owns. */
+function useCaseVariants<S extends z.ZodRawShape>(extra: S) {
+  return z.discriminatedUnion("type", [
+    z.object({ ...useCaseFields, ...extra, type: z.literal("inbound"), configuration: InboundConfiguration }),
+    z.object({ ...useCaseFields, ...extra, type: z.literal("outbound"), configuration: OutboundConfiguration }),
+    z.object({ ...useCaseFields, ...extra, type: z.literal("file_proxy"), configuration: FileProxyConfiguration }),
+  ]);
+}
+
+export const UseCaseType = z.enum(["inbound", "outbound", "file_proxy"]);
+export type UseCaseType = z.infer<typeof UseCaseType>;
+
+export const UseCaseInput = useCaseVariants({}).openapi("UseCaseInput");
+export type UseCaseInput = z.infer<typeof UseCaseInput>;
+
+/** In a declarative PUT: with `id` it updates that use case, without it creates one. */
+export const DeclaredUseCase = useCaseVariants({ id: z.string().min(1).max(64).optional() }).openapi("DeclaredUseCase");
+export type DeclaredUseCase = z.infer<typeof DeclaredUseCase>;
+
+export const UseCase = useCaseVariants({ id: z.string(), created_at: z.string(), updated_at: z.string() }).openapi("UseCase");
+export type UseCase = z.infer<typeof UseCase>;
+
+const integrationFields = {
+  name: z.string().trim().min(1).max(255),
+  description: z.string().max(1000).optional(),
+  environment_config: EnvironmentConfig.default([]),
+};
+
+export const Integration = z
+  .object({
+    id: z.string(),
+    ...integrationFields,
+    use_cases: z.array(UseCase),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Integration");
+export type Integration = z.infer<typeof Integration>;
+
+export const CreateIntegration = z
+  .object({ ...integrationFields, use_cases: z.array(UseCaseInput).max(100).default([]) })
+  .openapi("CreateIntegration");
+export type CreateIntegration = z.infer<typeof CreateIntegration>;
+
+export const PutIntegration = z
+  .object({ ...integrationFields, use_cases: z.array(DeclaredUseCase).max(100).default([]) })
+  .openapi("PutIntegration");
+export type PutIntegration = z.infer<typeof PutIntegration>;
+
+export const IntegrationList = z.object({ integrations: z.array(Integration), next_cursor: NextCursor }).openapi("IntegrationList");
+export const UseCaseList = z.object({ use_cases: z.array(UseCase), next_cursor: NextCursor }).openapi("UseCaseList");
+
+export const UseCaseHistoryEntry = z
+  .object({
+    id: z.string(),
+    use_case_id: z.string(),
+    action: z.enum(["created", "updated", "deleted"]),
+    change_description: z.string().nullable(),
+    changed_by: z.string(),
+    changed_at: z.string(),
+    snapshot: UseCase,
+  })
+  .openapi("UseCaseHistoryEntry");
+export type UseCaseHistoryEntry = z.infer<typeof UseCaseHistoryEntry>;
+export const UseCaseHistory = z.object({ history: z.array(UseCaseHistoryEntry), next_cursor: NextCursor }).openapi("UseCaseHistory");
+
+/** `{ "<key>": "<value>" }`; null removes a value. Keys must be declared in environment_config. */
+export const EnvironmentValues = z
+  .record(z.string().max(128), z.string().max(10_000).nullable())
+  .openapi("EnvironmentValues", { example: { API_URL: "https://erp.example.com", API_KEY: "s3cr3t" } });
+export type EnvironmentValues = z.infer<typeof EnvironmentValues>;
+
+export const MASK = "********";

@@ -1,0 +1,423 @@
+// Integrations, use cases, their history and environment values: plain functions over D1.
+import { decryptValue, encryptValue } from "../platform/crypto";
+import { atomically } from "../platform/db";
+import { AppError } from "../platform/errors";
+import { newId, nowIso } from "../platform/ids";
+import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import {
+  MASK,
+  type CreateIntegration,
+  type DeclaredUseCase,
+  type EnvironmentConfigEntry,
+  type EnvironmentValues,
+  type Integration,
+  type PutIntegration,
+  type UseCase,
+  type UseCaseHistoryEntry,
+  type UseCaseInput,
+} from "./schema";
+
+interface IntegrationRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  description: string | null;
+  environment_config: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface UseCaseRow {
+  id: string;
+  integration_id: string;
+  tenant_id: string;
+  name: string;
+  slug: string;
+  type: UseCase["type"];
+  enabled: number;
+  configuration: string;
+  change_description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+interface HistoryRow {
+  id: string;
+  use_case_id: string;
+  integration_id: string;
+  action: UseCaseHistoryEntry["action"];
+  snapshot: string;
+  change_description: string | null;
+  changed_by: string;
+  changed_at: string;
+}
+
+function fromUseCaseRow(row: UseCaseRow): UseCase {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    type: row.type,
+    enabled: row.enabled === 1,
+    configuration: JSON.parse(row.configuration),
+    ...(row.change_description !== null && { change_description: row.change_description }),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  } as UseCase;
+}
+
+function fromIntegrationRow(row: IntegrationRow, useCases: UseCase[]): Integration {
+  return {
+    id: row.id,
+    name: row.name,
+    ...(row.description !== null && { description: row.description }),
+    environment_config: JSON.parse(row.environment_config) as EnvironmentConfigEntry[],
+    use_cases: useCases,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+function fromHistoryRow(row: HistoryRow): UseCaseHistoryEntry {
+  return {
+    id: row.id,
+    use_case_id: row.use_case_id,
+    action: row.action,
+    change_description: row.change_description,
+    changed_by: row.changed_by,
+    changed_at: row.changed_at,
+    snapshot: JSON.parse(row.snapshot) as UseCase,
+  };
+}
+
+// ---- statements -------------------------------------------------------------------------------
+
+function insertUseCaseStmt(db: D1Database, tenantId: string, integrationId: string, uc: UseCase) {
+  return db
+    .prepare(
+      `INSERT INTO use_cases (id, integration_id, tenant_id, name, slug, type, enabled, configuration, change_description, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(uc.id, integrationId, tenantId, uc.name, uc.slug, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.created_at, uc.updated_at);
+}
+
+function updateUseCaseStmt(db: D1Database, uc: UseCase) {
+  return db
+    .prepare("UPDATE use_cases SET name = ?, type = ?, enabled = ?, configuration = ?, change_description = ?, updated_at = ? WHERE id = ?")
+    .bind(uc.name, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.updated_at, uc.id);
+}
+
+function historyStmt(db: D1Database, integrationId: string, action: HistoryRow["action"], uc: UseCase, changedBy: string, at: string) {
+  return db
+    .prepare(
+      `INSERT INTO use_case_history (id, use_case_id, integration_id, action, snapshot, change_description, changed_by, changed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(newId(), uc.id, integrationId, action, JSON.stringify(uc), uc.change_description ?? null, changedBy, at);
+}
+
+const touchIntegrationStmt = (db: D1Database, integrationId: string, at: string) =>
+  db.prepare("UPDATE integrations SET updated_at = ? WHERE id = ?").bind(at, integrationId);
+
+// ---- reads ------------------------------------------------------------------------------------
+
+async function integrationRow(db: D1Database, tenantId: string, id: string): Promise<IntegrationRow> {
+  const row = await db.prepare("SELECT * FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId).first<IntegrationRow>();
+  if (!row) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
+  return row;
+}
+
+async function useCasesOf(db: D1Database, integrationIds: string[]): Promise<Map<string, UseCase[]>> {
+  const byIntegration = new Map<string, UseCase[]>(integrationIds.map((id) => [id, []]));
+  if (integrationIds.length === 0) return byIntegration;
+  const { results } = await db
+    .prepare("SELECT * FROM use_cases WHERE integration_id IN (SELECT value FROM json_each(?)) ORDER BY id")
+    .bind(JSON.stringify(integrationIds))
+    .all<UseCaseRow>();
+  for (const row of results) byIntegration.get(row.integration_id)!.push(fromUseCaseRow(row));
+  return byIntegration;
+}
+
+function assertUniqueSlugs(useCases: { slug: string }[]) {
+  const seen = new Set<string>();
+  useCases.forEach((uc, i) => {
+    if (seen.has(uc.slug)) {
+      throw new AppError("CONFLICT", `Use case slug '${uc.slug}' is used twice in this integration`, { path: `use_cases.${i}.slug`, slug: uc.slug });
+    }
+    seen.add(uc.slug);
+  });
+}
+
+function newUseCase(input: UseCaseInput | DeclaredUseCase, at: string): UseCase {
+  const { id: _ignored, ...fields } = input as DeclaredUseCase;
+  return { ...fields, id: newId(), created_at: at, updated_at: at } as UseCase;
+}
+
+/** The use case after applying `input`; slug is immutable. */
+function updatedUseCase(existing: UseCase, input: UseCaseInput | DeclaredUseCase, at: string, path: string): UseCase {
+  if (input.slug !== existing.slug) {
+    throw new AppError("IMMUTABLE_FIELD", `The slug of use case '${existing.id}' cannot change (is '${existing.slug}')`, {
+      path,
+      slug: existing.slug,
+    });
+  }
+  const { id: _ignored, ...fields } = input as DeclaredUseCase;
+  return { ...fields, id: existing.id, created_at: existing.created_at, updated_at: at } as UseCase;
+}
+
+const comparable = (uc: UseCase) =>
+  JSON.stringify([uc.name, uc.type, uc.enabled, uc.configuration, uc.change_description ?? null]);
+
+// ---- integrations -----------------------------------------------------------------------------
+
+export async function createIntegration(db: D1Database, changedBy: string, tenantId: string, input: CreateIntegration): Promise<Integration> {
+  assertUniqueSlugs(input.use_cases);
+  const at = nowIso();
+  const id = newId();
+  const useCases = input.use_cases.map((uc) => newUseCase(uc, at));
+  await atomically(db, [
+    db
+      .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), at, at),
+    ...useCases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at)]),
+  ]);
+  return getIntegration(db, tenantId, id);
+}
+
+export async function listIntegrations(db: D1Database, tenantId: string, page: PageQuery) {
+  const { results } = await db
+    .prepare("SELECT * FROM integrations WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?")
+    .bind(tenantId, decodeCursor(page.cursor), page.limit + 1)
+    .all<IntegrationRow>();
+  const rows = results.slice(0, page.limit);
+  const useCases = await useCasesOf(db, rows.map((r) => r.id));
+  const { items, next_cursor } = toPage(results, page.limit, (row) => fromIntegrationRow(row, useCases.get(row.id) ?? []));
+  return { integrations: items, next_cursor };
+}
+
+export async function getIntegration(db: D1Database, tenantId: string, id: string): Promise<Integration> {
+  const row = await integrationRow(db, tenantId, id);
+  const useCases = await useCasesOf(db, [id]);
+  return fromIntegrationRow(row, useCases.get(id)!);
+}
+
+/**
+ * Declarative replace: use cases with a known `id` are updated, those without one are created, and
+ * existing ones missing from the body are deleted, all in one transaction.
+ */
+export async function replaceIntegration(
+  db: D1Database,
+  changedBy: string,
+  tenantId: string,
+  id: string,
+  input: PutIntegration,
+): Promise<Integration> {
+  const current = await getIntegration(db, tenantId, id);
+  const existing = new Map(current.use_cases.map((uc) => [uc.id, uc]));
+  const at = nowIso();
+  const statements: D1PreparedStatement[] = [];
+  const kept = new Set<string>();
+
+  const declared = input.use_cases.map((uc, i) => {
+    if (uc.id === undefined) return newUseCase(uc, at);
+    const before = existing.get(uc.id);
+    if (!before) {
+      throw new AppError("VALIDATION_FAILED", "Invalid request body", [
+        { path: `use_cases.${i}.id`, message: `no use case '${uc.id}' in this integration; omit id to create one`, code: "unknown_id" },
+      ]);
+    }
+    if (kept.has(uc.id)) {
+      throw new AppError("VALIDATION_FAILED", "Invalid request body", [
+        { path: `use_cases.${i}.id`, message: `use case '${uc.id}' is declared twice`, code: "duplicate_id" },
+      ]);
+    }
+    kept.add(uc.id);
+    return updatedUseCase(before, uc, at, `use_cases.${i}.slug`);
+  });
+  assertUniqueSlugs(declared);
+
+  // Deletes go first so a slug freed by a deleted use case can be taken by a new one in the same call.
+  for (const uc of current.use_cases) {
+    if (kept.has(uc.id)) continue;
+    statements.push(db.prepare("DELETE FROM use_cases WHERE id = ?").bind(uc.id), historyStmt(db, id, "deleted", uc, changedBy, at));
+  }
+  for (const uc of declared) {
+    const before = existing.get(uc.id);
+    if (!before) statements.push(insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at));
+    else if (comparable(before) !== comparable(uc)) statements.push(updateUseCaseStmt(db, uc), historyStmt(db, id, "updated", uc, changedBy, at));
+  }
+
+  const keptKeys = input.environment_config.map((e) => e.key);
+  statements.push(
+    db
+      .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, updated_at = ? WHERE id = ?")
+      .bind(input.name, input.description ?? null, JSON.stringify(input.environment_config), at, id),
+    // Values of keys no longer declared would be unreachable secrets: remove them with the declaration.
+    db
+      .prepare("DELETE FROM environment_values WHERE integration_id = ? AND key NOT IN (SELECT value FROM json_each(?))")
+      .bind(id, JSON.stringify(keptKeys)),
+  );
+  await atomically(db, statements);
+  return getIntegration(db, tenantId, id);
+}
+
+export async function deleteIntegration(db: D1Database, tenantId: string, id: string): Promise<void> {
+  const { meta } = await db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId).run();
+  if (!meta.changes) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
+}
+
+// ---- use cases --------------------------------------------------------------------------------
+
+export async function listUseCases(db: D1Database, tenantId: string, integrationId: string, page: PageQuery) {
+  await integrationRow(db, tenantId, integrationId);
+  const { results } = await db
+    .prepare("SELECT * FROM use_cases WHERE integration_id = ? AND id > ? ORDER BY id LIMIT ?")
+    .bind(integrationId, decodeCursor(page.cursor), page.limit + 1)
+    .all<UseCaseRow>();
+  const { items, next_cursor } = toPage(results, page.limit, fromUseCaseRow);
+  return { use_cases: items, next_cursor };
+}
+
+export async function getUseCase(db: D1Database, tenantId: string, integrationId: string, useCaseId: string): Promise<UseCase> {
+  const row = await db
+    .prepare("SELECT * FROM use_cases WHERE id = ? AND integration_id = ? AND tenant_id = ?")
+    .bind(useCaseId, integrationId, tenantId)
+    .first<UseCaseRow>();
+  if (!row) throw new AppError("NOT_FOUND", `Use case '${useCaseId}' not found in integration '${integrationId}'`);
+  return fromUseCaseRow(row);
+}
+
+export async function createUseCase(
+  db: D1Database,
+  changedBy: string,
+  tenantId: string,
+  integrationId: string,
+  input: UseCaseInput,
+): Promise<UseCase> {
+  await integrationRow(db, tenantId, integrationId);
+  const taken = await db.prepare("SELECT 1 FROM use_cases WHERE integration_id = ? AND slug = ?").bind(integrationId, input.slug).first();
+  if (taken) throw new AppError("CONFLICT", `Use case slug '${input.slug}' already exists in this integration`, { path: "slug", slug: input.slug });
+  const at = nowIso();
+  const uc = newUseCase(input, at);
+  await atomically(db, [
+    insertUseCaseStmt(db, tenantId, integrationId, uc),
+    historyStmt(db, integrationId, "created", uc, changedBy, at),
+    touchIntegrationStmt(db, integrationId, at),
+  ]);
+  return uc;
+}
+
+export async function updateUseCase(
+  db: D1Database,
+  changedBy: string,
+  tenantId: string,
+  integrationId: string,
+  useCaseId: string,
+  input: UseCaseInput,
+): Promise<UseCase> {
+  const before = await getUseCase(db, tenantId, integrationId, useCaseId);
+  const at = nowIso();
+  const uc = updatedUseCase(before, input, at, "slug");
+  if (comparable(before) === comparable(uc)) return before;
+  await atomically(db, [
+    updateUseCaseStmt(db, uc),
+    historyStmt(db, integrationId, "updated", uc, changedBy, at),
+    touchIntegrationStmt(db, integrationId, at),
+  ]);
+  return uc;
+}
+
+export async function deleteUseCase(db: D1Database, changedBy: string, tenantId: string, integrationId: string, useCaseId: string) {
+  const uc = await getUseCase(db, tenantId, integrationId, useCaseId);
+  const at = nowIso();
+  await atomically(db, [
+    db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
+    historyStmt(db, integrationId, "deleted", uc, changedBy, at),
+    touchIntegrationStmt(db, integrationId, at),
+  ]);
+}
+
+/** Every change to a use case, newest first; kept after the use case itself is deleted. */
+export async function useCaseHistory(db: D1Database, tenantId: string, integrationId: string, useCaseId: string, page: PageQuery) {
+  await integrationRow(db, tenantId, integrationId);
+  const after = decodeCursor(page.cursor);
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM use_case_history WHERE use_case_id = ? AND integration_id = ? AND (? = '' OR id < ?)
+       ORDER BY id DESC LIMIT ?`,
+    )
+    .bind(useCaseId, integrationId, after, after, page.limit + 1)
+    .all<HistoryRow>();
+  if (results.length === 0 && !after) throw new AppError("NOT_FOUND", `Use case '${useCaseId}' not found in integration '${integrationId}'`);
+  const { items, next_cursor } = toPage(results, page.limit, fromHistoryRow);
+  return { history: items, next_cursor };
+}
+
+// ---- environment ------------------------------------------------------------------------------
+
+const valueContext = (integrationId: string, key: string) => `${integrationId}/${key}`;
+
+async function environmentRows(db: D1Database, integrationId: string) {
+  const { results } = await db
+    .prepare("SELECT key, ciphertext FROM environment_values WHERE integration_id = ? ORDER BY key")
+    .bind(integrationId)
+    .all<{ key: string; ciphertext: string }>();
+  return results;
+}
+
+/** The integration's environment values, every SecretString masked. Safe to return to clients. */
+export async function getEnvironment(env: Pick<Env, "DB" | "SECRETS_KEY">, tenantId: string, integrationId: string) {
+  const integration = await integrationRow(env.DB, tenantId, integrationId);
+  const config = JSON.parse(integration.environment_config) as EnvironmentConfigEntry[];
+  const secret = new Set(config.filter((e) => e.type === "SecretString").map((e) => e.key));
+  const out: Record<string, string> = {};
+  for (const row of await environmentRows(env.DB, integrationId)) {
+    out[row.key] = secret.has(row.key) ? MASK : await decryptValue(env.SECRETS_KEY, row.ciphertext, valueContext(integrationId, row.key));
+  }
+  return out;
+}
+
+/** Sets (or with null, removes) values of declared keys; every value is encrypted at rest. */
+export async function putEnvironment(
+  env: Pick<Env, "DB" | "SECRETS_KEY">,
+  tenantId: string,
+  integrationId: string,
+  values: EnvironmentValues,
+) {
+  const integration = await integrationRow(env.DB, tenantId, integrationId);
+  const declared = new Set((JSON.parse(integration.environment_config) as EnvironmentConfigEntry[]).map((e) => e.key));
+  const unknown = Object.keys(values).filter((key) => !declared.has(key));
+  if (unknown.length > 0) {
+    throw new AppError(
+      "VALIDATION_FAILED",
+      "Invalid request body",
+      unknown.map((key) => ({ path: key, message: "not declared in the integration's environment_config", code: "unknown_key" })),
+    );
+  }
+  const at = nowIso();
+  const statements = await Promise.all(
+    Object.entries(values).map(async ([key, value]) =>
+      value === null
+        ? env.DB.prepare("DELETE FROM environment_values WHERE integration_id = ? AND key = ?").bind(integrationId, key)
+        : env.DB.prepare(
+            `INSERT INTO environment_values (integration_id, key, ciphertext, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (integration_id, key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+          ).bind(integrationId, key, await encryptValue(env.SECRETS_KEY, value, valueContext(integrationId, key)), at),
+    ),
+  );
+  await atomically(env.DB, statements);
+  return getEnvironment(env, tenantId, integrationId);
+}
+
+/**
+ * The decrypted environment for server-side use (templates' `{{env.<key>}}`). Never return this
+ * from a route or write it to a log.
+ */
+export async function resolveEnvironment(env: Pick<Env, "DB" | "SECRETS_KEY">, tenantId: string, integrationId: string) {
+  await integrationRow(env.DB, tenantId, integrationId);
+  const out: Record<string, string> = {};
+  for (const row of await environmentRows(env.DB, integrationId)) {
+    out[row.key] = await decryptValue(env.SECRETS_KEY, row.ciphertext, valueContext(integrationId, row.key));
+  }
+  return out;
+}

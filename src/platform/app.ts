@@ -1,0 +1,37 @@
+// The Hono app type every bounded context builds its sub-app from.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { validationError } from "./errors";
+import type { Scope } from "./scopes";
+
+/** Who is calling: set by the auth middleware. */
+export interface Caller {
+  kind: "admin" | "tenant";
+  tenantId?: string;
+  tokenId?: string;
+  scopes: Scope[];
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { requestId: string; caller: Caller };
+}
+
+/** A sub-app whose zod validation failures become 400 VALIDATION_FAILED envelopes. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target === "json" ? "request body" : `${result.target} parameters`);
+    },
+  });
+}
+
+/** The tenant id of a tenant caller; routes behind `requireScope` always have one. */
+export function callerTenant(caller: Caller): string {
+  if (!caller.tenantId) throw new Error("tenant route reached without a tenant caller");
+  return caller.tenantId;
+}
+
+/** How a change is attributed in histories and audit logs. */
+export function callerLabel(caller: Caller): string {
+  return caller.kind === "admin" ? "admin" : `token:${caller.tokenId}`;
+}

@@ -1,0 +1,42 @@
+// Authentication middleware: the operator's ADMIN_TOKEN for /v1/tenants, scoped tenant JWTs elsewhere.
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "./app";
+import { secretsEqual } from "./crypto";
+import { AppError } from "./errors";
+import type { Scope } from "./scopes";
+import { verifyToken } from "./tokens";
+import { findActiveToken, touchToken } from "../tenants/service";
+
+function bearer(header: string | undefined): string {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  if (!match) throw new AppError("UNAUTHORIZED", "Missing or malformed Authorization header; expected 'Bearer <token>'");
+  return match[1]!;
+}
+
+/** Only the operator holding ADMIN_TOKEN passes. */
+export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  if (!c.env.ADMIN_TOKEN || !(await secretsEqual(token, c.env.ADMIN_TOKEN))) {
+    throw new AppError("UNAUTHORIZED", "Invalid admin token");
+  }
+  c.set("caller", { kind: "admin", scopes: [] });
+  await next();
+});
+
+/**
+ * A tenant token carrying `scope` passes. The token row is read on every request so that a revoked
+ * token (or a deleted tenant) stops working immediately, not when the JWT expires.
+ */
+export function requireScope(scope: Scope) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const claims = await verifyToken(c.env.SECRETS_KEY, bearer(c.req.header("authorization")));
+    const active = claims && (await findActiveToken(c.env.DB, claims.tokenId, claims.tenantId));
+    if (!claims || !active) throw new AppError("UNAUTHORIZED", "Invalid, expired or revoked token");
+    if (!claims.scopes.includes(scope)) {
+      throw new AppError("FORBIDDEN", `This token lacks the '${scope}' scope`, { required_scope: scope });
+    }
+    c.set("caller", { kind: "tenant", tenantId: claims.tenantId, tokenId: claims.tokenId, scopes: claims.scopes });
+    c.executionCtx.waitUntil(touchToken(c.env.DB, claims.tokenId, active.last_used_at));
+    await next();
+  });
+}

@@ -1,0 +1,33 @@
+// Edge behaviour every route inherits: request ids, body size limit, JSON-only bodies.
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { requestId } from "hono/request-id";
+import type { AppEnv } from "./app";
+import { AppError } from "./errors";
+import { newId } from "./ids";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** `x-request-id` on every response: the caller's (if sane) or a new ULID. */
+export const requestIds = requestId({ generator: () => newId() });
+
+export const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`, { max_bytes: MAX_BODY_BYTES });
+  },
+});
+
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
+
+/** Bodies of POST/PUT/PATCH must be JSON: anything else is 415 before a handler sees it. */
+export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") {
+    const type = c.req.header("content-type");
+    const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
+    if (type ? !JSON_TYPE.test(type) : hasBody) {
+      throw new AppError("UNSUPPORTED_MEDIA_TYPE", `Expected Content-Type: application/json, got ${type ?? "none"}`);
+    }
+  }
+  await next();
+});

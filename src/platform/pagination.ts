@@ -1,0 +1,39 @@
+// Cursor pagination over ULID-keyed rows: the cursor is the opaque form of the last id returned.
+import { z } from "@hono/zod-openapi";
+import { AppError } from "./errors";
+
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50).openapi({ description: "Page size, 1..100" }),
+  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` of the previous page" }),
+});
+export type PageQuery = z.infer<typeof PageQuery>;
+
+export const NextCursor = z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last page" });
+
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export function encodeCursor(lastId: string): string {
+  return btoa(JSON.stringify({ after: lastId })).replace(/=+$/, "");
+}
+
+/** The id to continue after, or "" for the first page; a cursor we did not issue is a 400. */
+export function decodeCursor(cursor: string | undefined): string {
+  if (!cursor) return "";
+  try {
+    const { after } = JSON.parse(atob(cursor)) as { after?: unknown };
+    if (typeof after === "string" && ULID.test(after)) return after;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
+}
+
+/** Given up to limit+1 rows ordered by id, the page and the cursor for the next one. */
+export function toPage<Row extends { id: string }, Item>(rows: Row[], limit: number, map: (row: Row) => Item) {
+  const more = rows.length > limit;
+  const pageRows = more ? rows.slice(0, limit) : rows;
+  return {
+    items: pageRows.map(map),
+    next_cursor: more ? encodeCursor(pageRows[pageRows.length - 1]!.id) : null,
+  };
+}

@@ -1,0 +1,15 @@
+// The scopes a tenant token can carry; every tenant route names the one it needs.
+import { z } from "@hono/zod-openapi";
+
+export const SCOPES = [
+  "integrations:read",
+  "integrations:write",
+  "events:write",
+  "monitoring:read",
+  "files:read",
+  "blueprints:install",
+  "apps:invoke",
+] as const;
+
+export const Scope = z.enum(SCOPES).openapi("Scope");
+export type Scope = z.infer<typeof Scope>;

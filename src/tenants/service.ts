@@ -1,0 +1,155 @@
+// Tenants and API tokens: plain functions over D1, called by routes, auth middleware and tests.
+import { AppError } from "../platform/errors";
+import { newId, nowIso } from "../platform/ids";
+import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { signToken } from "../platform/tokens";
+import type { Scope } from "../platform/scopes";
+import type { ApiToken, CreateTenant, CreateToken, Tenant } from "./schema";
+
+interface TenantRow {
+  id: string;
+  slug: string;
+  name: string;
+  created_at: string;
+}
+
+interface TokenRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  scopes: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+const fromTenantRow = (row: TenantRow): Tenant => ({ id: row.id, slug: row.slug, name: row.name, created_at: row.created_at });
+
+const fromTokenRow = (row: TokenRow): ApiToken => ({
+  id: row.id,
+  name: row.name,
+  scopes: JSON.parse(row.scopes) as Scope[],
+  created_at: row.created_at,
+  expires_at: row.expires_at,
+  revoked_at: row.revoked_at,
+  last_used_at: row.last_used_at,
+});
+
+function slugify(name: string): string {
+  const slug = name
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 50);
+  return slug || "tenant";
+}
+
+export async function createTenant(db: D1Database, input: CreateTenant): Promise<Tenant> {
+  const tenant: Tenant = { id: newId(), slug: input.slug ?? slugify(input.name), name: input.name, created_at: nowIso() };
+  const taken = await db.prepare("SELECT 1 FROM tenants WHERE slug = ?").bind(tenant.slug).first();
+  if (taken) {
+    // An explicit slug is the caller's promise of uniqueness; a derived one just gets a suffix.
+    if (input.slug) throw new AppError("CONFLICT", `Tenant slug '${input.slug}' is taken`, { field: "slug" });
+    tenant.slug = `${tenant.slug}-${tenant.id.slice(-6).toLowerCase()}`;
+  }
+  await db
+    .prepare("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)")
+    .bind(tenant.id, tenant.slug, tenant.name, tenant.created_at)
+    .run();
+  return tenant;
+}
+
+export async function listTenants(db: D1Database, page: PageQuery) {
+  const { results } = await db
+    .prepare("SELECT * FROM tenants WHERE id > ? ORDER BY id LIMIT ?")
+    .bind(decodeCursor(page.cursor), page.limit + 1)
+    .all<TenantRow>();
+  const { items, next_cursor } = toPage(results, page.limit, fromTenantRow);
+  return { tenants: items, next_cursor };
+}
+
+export async function getTenant(db: D1Database, id: string): Promise<Tenant> {
+  const row = await db.prepare("SELECT * FROM tenants WHERE id = ?").bind(id).first<TenantRow>();
+  if (!row) throw new AppError("NOT_FOUND", `Tenant '${id}' not found`);
+  return fromTenantRow(row);
+}
+
+/** Deletes the tenant and, through ON DELETE CASCADE, its tokens and integrations. */
+export async function deleteTenant(db: D1Database, id: string): Promise<void> {
+  const { meta } = await db.prepare("DELETE FROM tenants WHERE id = ?").bind(id).run();
+  if (!meta.changes) throw new AppError("NOT_FOUND", `Tenant '${id}' not found`);
+}
+
+export async function createToken(
+  env: Pick<Env, "DB" | "SECRETS_KEY" | "DEFAULT_TOKEN_TTL_SECONDS">,
+  tenantId: string,
+  input: CreateToken,
+): Promise<ApiToken & { token: string }> {
+  await getTenant(env.DB, tenantId);
+  const ttl = input.expires_in_seconds ?? Number(env.DEFAULT_TOKEN_TTL_SECONDS ?? 0);
+  const createdAt = new Date();
+  const expiresAt = ttl > 0 ? new Date(createdAt.getTime() + ttl * 1000) : undefined;
+  const row: TokenRow = {
+    id: newId(),
+    tenant_id: tenantId,
+    name: input.name,
+    scopes: JSON.stringify(input.scopes),
+    created_at: createdAt.toISOString(),
+    expires_at: expiresAt?.toISOString() ?? null,
+    revoked_at: null,
+    last_used_at: null,
+  };
+  const token = await signToken(env.SECRETS_KEY, { tokenId: row.id, tenantId, scopes: input.scopes }, expiresAt);
+  await env.DB.prepare(
+    "INSERT INTO api_tokens (id, tenant_id, name, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+  )
+    .bind(row.id, row.tenant_id, row.name, row.scopes, row.created_at, row.expires_at)
+    .run();
+  return { ...fromTokenRow(row), token };
+}
+
+export async function listTokens(db: D1Database, tenantId: string, page: PageQuery) {
+  await getTenant(db, tenantId);
+  const { results } = await db
+    .prepare("SELECT * FROM api_tokens WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?")
+    .bind(tenantId, decodeCursor(page.cursor), page.limit + 1)
+    .all<TokenRow>();
+  const { items, next_cursor } = toPage(results, page.limit, fromTokenRow);
+  return { tokens: items, next_cursor };
+}
+
+/** Revokes a token; the next request carrying it gets 401. Revoking twice is a no-op. */
+export async function revokeToken(db: D1Database, tenantId: string, tokenId: string): Promise<void> {
+  const row = await db
+    .prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ? RETURNING id")
+    .bind(nowIso(), tokenId, tenantId)
+    .first();
+  if (!row) throw new AppError("NOT_FOUND", `Token '${tokenId}' not found for tenant '${tenantId}'`);
+}
+
+/**
+ * The token's `last_used_at` while it exists, belongs to the tenant, is not revoked and has not
+ * expired; null otherwise.
+ */
+export async function findActiveToken(
+  db: D1Database,
+  tokenId: string,
+  tenantId: string,
+): Promise<{ last_used_at: string | null } | null> {
+  return db
+    .prepare(
+      "SELECT last_used_at FROM api_tokens WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+    )
+    .bind(tokenId, tenantId, nowIso())
+    .first<{ last_used_at: string | null }>();
+}
+
+/** Records token use at minute resolution, so a busy token costs one write a minute, not one per request. */
+export async function touchToken(db: D1Database, tokenId: string, lastUsedAt: string | null): Promise<void> {
+  const now = nowIso();
+  if (lastUsedAt && Date.parse(now) - Date.parse(lastUsedAt) < 60_000) return;
+  await db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").bind(now, tokenId).run();
+}
