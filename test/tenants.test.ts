@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signToken } from "../src/platform/tokens";
-import { ADMIN, api, createTenant, createToken, expectError } from "./helpers";
+import { ADMIN, api, createTenant, createToken, expectError, type ApiResponse } from "./helpers";
 
 describe("tenants (admin)", () => {
   it("requires the admin token", async () => {
@@ -30,7 +30,7 @@ describe("tenants (admin)", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page = await api("GET", `/v1/tenants?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: ADMIN });
+      const page: ApiResponse = await api("GET", `/v1/tenants?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: ADMIN });
       expect(page.status).toBe(200);
       expect(page.body.tenants.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.tenants.map((t: { id: string }) => t.id));
