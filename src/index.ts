@@ -2,6 +2,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import { integrationRoutes } from "./integrations/routes";
+import { mappingRoutes } from "./mapping/routes";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
 import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
@@ -19,6 +20,7 @@ app.get("/", (c) =>
 
 app.route("/", tenantRoutes);
 app.route("/", integrationRoutes);
+app.route("/", mappingRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",

@@ -50,6 +50,8 @@ export function zodIssues(error: ZodError): { path: string; message: string; cod
     path: issue.path.map(String).join("."),
     message: issue.message,
     code: issue.code,
+    // Custom checks (e.g. JSONata compile errors) carry their own fields such as `position`.
+    ...(issue.code === "custom" ? issue.params : undefined),
   }));
 }
 
