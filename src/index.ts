@@ -1,6 +1,9 @@
 // The erp-edge Worker: assembles every bounded context's routes and the edge behaviour they share.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
+import { entityRoutes } from "./entities/routes";
+import { inboundRoutes } from "./inbound/routes";
+import { sweepPendingEvents } from "./inbound/service";
 import { integrationRoutes } from "./integrations/routes";
 import { mappingRoutes } from "./mapping/routes";
 import type { AppEnv } from "./platform/app";
@@ -21,6 +24,8 @@ app.get("/", (c) =>
 app.route("/", tenantRoutes);
 app.route("/", integrationRoutes);
 app.route("/", mappingRoutes);
+app.route("/", inboundRoutes);
+app.route("/", entityRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
@@ -46,6 +51,13 @@ app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "erp-edge API referen
 app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError(onError);
 
+export { EntityObject } from "./entities/entity-do";
+export { EventStream } from "./inbound/stream-do";
+export { RateLimiter } from "./platform/rate-limiter-do";
+
 export default {
   fetch: app.fetch,
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(sweepPendingEvents(env));
+  },
 } satisfies ExportedHandler<Env>;

@@ -421,3 +421,17 @@ export async function resolveEnvironment(env: Pick<Env, "DB" | "SECRETS_KEY">, t
   }
   return out;
 }
+
+/** A use case by id within a tenant, or null; for the event pipeline, which has no integration path. */
+export async function getUseCaseById(db: D1Database, tenantId: string, useCaseId: string): Promise<UseCase | null> {
+  const row = await db.prepare("SELECT * FROM use_cases WHERE id = ? AND tenant_id = ?").bind(useCaseId, tenantId).first<UseCaseRow>();
+  return row ? fromUseCaseRow(row) : null;
+}
+
+/** An integration by id alone, for routes authenticated by something other than a tenant token (signed webhooks). */
+export async function findIntegrationForWebhook(db: D1Database, id: string): Promise<{ tenantId: string; integration: Integration } | null> {
+  const row = await db.prepare("SELECT * FROM integrations WHERE id = ?").bind(id).first<IntegrationRow>();
+  if (!row) return null;
+  const useCases = await useCasesOf(db, [id]);
+  return { tenantId: row.tenant_id, integration: fromIntegrationRow(row, useCases.get(id)!) };
+}

@@ -107,12 +107,28 @@ export const MeterReadingMapping = z
   .openapi("MeterReadingMapping");
 export type MeterReadingMapping = z.infer<typeof MeterReadingMapping>;
 
+/** How a signed webhook reaches this use case (POST /v1/webhooks/{integration_id}/{use_case_slug}). */
+export const WebhookConfig = z
+  .object({
+    secret_env: z.string().min(1).max(128).openapi({ description: "Key of a SecretString environment value holding the signing secret" }),
+    event_name: Expression.default("event").openapi({ description: "JSONata over the body giving the event name (default: the `event` field)" }),
+    scheme: z.enum(["x-signature", "standard-webhooks"]).optional().openapi({ description: "Accepted signature scheme; default: either" }),
+  })
+  .openapi("WebhookConfig");
+export type WebhookConfig = z.infer<typeof WebhookConfig>;
+
 const MappingV2 = z
   .object({
     entities: z.array(EntityMapping).default([]),
     meter_readings: z.array(MeterReadingMapping).default([]),
+    event_names: z
+      .array(z.string().min(1).max(255))
+      .max(100)
+      .optional()
+      .openapi({ description: "Events posted with one of these event_name values (and no use_case_slug) are routed here" }),
+    webhook: WebhookConfig.optional(),
   })
-  // Keys owned by later work (event routing, webhooks) live beside the mapping.
+  // Keys owned by later work live beside the mapping.
   .loose();
 
 // ---- legacy v1.0 ------------------------------------------------------------------------------
@@ -186,6 +202,7 @@ export function expressionsOf(config: z.infer<typeof MappingV2>): { path: Path; 
     add([...p, "condition"], e.condition);
     fields(p, e.fields);
   });
+  add(["webhook", "event_name"], config.webhook?.event_name);
   config.meter_readings.forEach((m, i) => {
     const p: Path = ["meter_readings", i];
     add([...p, "jsonataExpression"], m.jsonataExpression);

@@ -5,7 +5,7 @@ import { secretsEqual } from "./crypto";
 import { AppError } from "./errors";
 import type { Scope } from "./scopes";
 import { verifyToken } from "./tokens";
-import { findActiveToken, touchToken } from "../tenants/service";
+import { enforceRateLimit, findActiveToken, touchToken } from "../tenants/service";
 
 function bearer(header: string | undefined): string {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
@@ -24,17 +24,21 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 /**
- * A tenant token carrying `scope` passes. The token row is read on every request so that a revoked
- * token (or a deleted tenant) stops working immediately, not when the JWT expires.
+ * A tenant token carrying `scope` (or any of several) passes. The token row is read on every request
+ * so that a revoked token (or a deleted tenant) stops working immediately, not when the JWT expires.
+ * Then the tenant's rate limit is taken.
  */
-export function requireScope(scope: Scope) {
+export function requireScope(scope: Scope, ...alternatives: Scope[]) {
+  const accepted = [scope, ...alternatives];
   return createMiddleware<AppEnv>(async (c, next) => {
     const claims = await verifyToken(c.env.SECRETS_KEY, bearer(c.req.header("authorization")));
     const active = claims && (await findActiveToken(c.env.DB, claims.tokenId, claims.tenantId));
     if (!claims || !active) throw new AppError("UNAUTHORIZED", "Invalid, expired or revoked token");
-    if (!claims.scopes.includes(scope)) {
-      throw new AppError("FORBIDDEN", `This token lacks the '${scope}' scope`, { required_scope: scope });
+    if (!accepted.some((s) => claims.scopes.includes(s))) {
+      const required = accepted.join("' or '");
+      throw new AppError("FORBIDDEN", `This token lacks the '${required}' scope`, { required_scope: accepted.length === 1 ? scope : accepted });
     }
+    await enforceRateLimit(c.env, claims.tenantId, active.rate_limit_per_second);
     c.set("caller", { kind: "tenant", tenantId: claims.tenantId, tokenId: claims.tokenId, scopes: claims.scopes });
     c.executionCtx.waitUntil(touchToken(c.env.DB, claims.tokenId, active.last_used_at));
     await next();

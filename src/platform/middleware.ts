@@ -20,9 +20,12 @@ export const limitBody = bodyLimit({
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 
+/** Signed webhooks take the sender's own body as is; the signature, not the media type, decides. */
+const RAW_BODY_ROUTES = /^\/v1\/webhooks\//;
+
 /** Bodies of POST/PUT/PATCH must be JSON: anything else is 415 before a handler sees it. */
 export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
-  if (c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") {
+  if ((c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") && !RAW_BODY_ROUTES.test(c.req.path)) {
     const type = c.req.header("content-type");
     const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
     if (type ? !JSON_TYPE.test(type) : hasBody) {

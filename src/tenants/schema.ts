@@ -8,12 +8,18 @@ export const Tenant = z
     id: z.string().openapi({ example: "01JD6Q3W9X8Y7Z6A5B4C3D2E1F" }),
     slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and '-', starting with a letter or digit, at most 63"),
     name: z.string().trim().min(1).max(255),
+    rate_limit_per_second: z.number().int().min(1).max(100_000).nullable().openapi({
+      description: "Requests per second for this tenant's tokens and webhooks (bursts up to twice this); null = the default",
+    }),
     created_at: z.string(),
   })
   .openapi("Tenant");
 export type Tenant = z.infer<typeof Tenant>;
 
-export const CreateTenant = Tenant.pick({ name: true, slug: true }).partial({ slug: true }).strict().openapi("CreateTenant");
+export const CreateTenant = Tenant.pick({ name: true, slug: true, rate_limit_per_second: true })
+  .partial({ slug: true, rate_limit_per_second: true })
+  .strict()
+  .openapi("CreateTenant");
 export type CreateTenant = z.infer<typeof CreateTenant>;
 
 export const TenantList = z.object({ tenants: z.array(Tenant), next_cursor: NextCursor }).openapi("TenantList");

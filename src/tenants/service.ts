@@ -10,6 +10,7 @@ interface TenantRow {
   id: string;
   slug: string;
   name: string;
+  rate_limit_per_second: number | null;
   created_at: string;
 }
 
@@ -24,7 +25,13 @@ interface TokenRow {
   last_used_at: string | null;
 }
 
-const fromTenantRow = (row: TenantRow): Tenant => ({ id: row.id, slug: row.slug, name: row.name, created_at: row.created_at });
+const fromTenantRow = (row: TenantRow): Tenant => ({
+  id: row.id,
+  slug: row.slug,
+  name: row.name,
+  rate_limit_per_second: row.rate_limit_per_second,
+  created_at: row.created_at,
+});
 
 const fromTokenRow = (row: TokenRow): ApiToken => ({
   id: row.id,
@@ -48,7 +55,13 @@ function slugify(name: string): string {
 }
 
 export async function createTenant(db: D1Database, input: CreateTenant): Promise<Tenant> {
-  const tenant: Tenant = { id: newId(), slug: input.slug ?? slugify(input.name), name: input.name, created_at: nowIso() };
+  const tenant: Tenant = {
+    id: newId(),
+    slug: input.slug ?? slugify(input.name),
+    name: input.name,
+    rate_limit_per_second: input.rate_limit_per_second ?? null,
+    created_at: nowIso(),
+  };
   const taken = await db.prepare("SELECT 1 FROM tenants WHERE slug = ?").bind(tenant.slug).first();
   if (taken) {
     // An explicit slug is the caller's promise of uniqueness; a derived one just gets a suffix.
@@ -56,8 +69,8 @@ export async function createTenant(db: D1Database, input: CreateTenant): Promise
     tenant.slug = `${tenant.slug}-${tenant.id.slice(-6).toLowerCase()}`;
   }
   await db
-    .prepare("INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)")
-    .bind(tenant.id, tenant.slug, tenant.name, tenant.created_at)
+    .prepare("INSERT INTO tenants (id, slug, name, rate_limit_per_second, created_at) VALUES (?, ?, ?, ?, ?)")
+    .bind(tenant.id, tenant.slug, tenant.name, tenant.rate_limit_per_second, tenant.created_at)
     .run();
   return tenant;
 }
@@ -78,6 +91,19 @@ export async function getTenant(db: D1Database, id: string): Promise<Tenant> {
 }
 
 /** Deletes the tenant and, through ON DELETE CASCADE, its tokens and integrations. */
+/** The tenant's requests-per-second limit: its own setting, else the Worker's default. */
+export function rateLimitOf(env: Pick<Env, "TENANT_RATE_LIMIT_PER_SECOND">, own: number | null): number {
+  return own ?? Number(env.TENANT_RATE_LIMIT_PER_SECOND ?? 200);
+}
+
+/** Takes one request from the tenant's bucket; throws 429 with Retry-After when it is empty. */
+export async function enforceRateLimit(env: Pick<Env, "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND">, tenantId: string, own: number | null) {
+  const wait = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(tenantId)).take(rateLimitOf(env, own));
+  if (wait > 0) {
+    throw new AppError("RATE_LIMITED", `Tenant request rate limit exceeded; retry in ${wait} s`, { retry_after_seconds: wait }, { "Retry-After": String(wait) });
+  }
+}
+
 export async function deleteTenant(db: D1Database, id: string): Promise<void> {
   const { meta } = await db.prepare("DELETE FROM tenants WHERE id = ?").bind(id).run();
   if (!meta.changes) throw new AppError("NOT_FOUND", `Tenant '${id}' not found`);
@@ -131,20 +157,21 @@ export async function revokeToken(db: D1Database, tenantId: string, tokenId: str
 }
 
 /**
- * The token's `last_used_at` while it exists, belongs to the tenant, is not revoked and has not
- * expired; null otherwise.
+ * The token's `last_used_at` and its tenant's rate limit while the token exists, belongs to the
+ * tenant, is not revoked and has not expired; null otherwise.
  */
 export async function findActiveToken(
   db: D1Database,
   tokenId: string,
   tenantId: string,
-): Promise<{ last_used_at: string | null } | null> {
+): Promise<{ last_used_at: string | null; rate_limit_per_second: number | null } | null> {
   return db
     .prepare(
-      "SELECT last_used_at FROM api_tokens WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+      `SELECT t.last_used_at, n.rate_limit_per_second FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+       WHERE t.id = ? AND t.tenant_id = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
     )
     .bind(tokenId, tenantId, nowIso())
-    .first<{ last_used_at: string | null }>();
+    .first<{ last_used_at: string | null; rate_limit_per_second: number | null }>();
 }
 
 /** Records token use at minute resolution, so a busy token costs one write a minute, not one per request. */

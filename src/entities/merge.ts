@@ -1,0 +1,62 @@
+// How an update's attributes combine with an entity's current ones (pure, used by EntityObject).
+
+export interface ResolvedRelation {
+  entity_id: string;
+  _schema: string;
+  _tags?: string[];
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+function appendUnique<T>(existing: T[], items: T[], key: (t: T) => string): T[] {
+  const seen = new Set(existing.map(key));
+  const out = [...existing];
+  for (const item of items) {
+    const k = key(item);
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(item);
+    }
+  }
+  return out;
+}
+
+/**
+ * One attribute's next value:
+ * - `{ $relation: { _set | _append | _append_all: [refs] } }` (refs already resolved to entity ids):
+ *   _set replaces, _append adds refs not yet present (by entity_id), _append_all adds all;
+ * - `{ _append: [...] }` adds items not yet present, `{ _append_all: [...] }` adds all;
+ * - anything else replaces.
+ */
+export function mergeAttribute(current: unknown, next: unknown): unknown {
+  if (!isRecord(next)) return next;
+  const existing = Array.isArray(current) ? current : [];
+  if (isRecord(next.$relation)) {
+    const ops = next.$relation as Record<string, ResolvedRelation[]>;
+    let refs = existing as ResolvedRelation[];
+    if (ops._set) refs = ops._set;
+    if (ops._append) refs = appendUnique(refs, ops._append, (r) => r.entity_id);
+    if (ops._append_all) refs = [...refs, ...ops._append_all];
+    return refs;
+  }
+  if (Array.isArray(next._append)) return appendUnique(existing, next._append, (v) => JSON.stringify(v));
+  if (Array.isArray(next._append_all)) return [...existing, ...next._append_all];
+  return next;
+}
+
+export type AttributeChanges = Record<string, { from?: unknown; to?: unknown }>;
+
+/** Applies `update` over `current`; returns the next attributes and what changed. */
+export function mergeAttributes(current: Record<string, unknown>, update: Record<string, unknown>) {
+  const next = { ...current };
+  const changes: AttributeChanges = {};
+  for (const [attribute, value] of Object.entries(update)) {
+    const merged = mergeAttribute(current[attribute], value);
+    if (!same(current[attribute], merged)) {
+      changes[attribute] = { from: current[attribute], to: merged };
+      next[attribute] = merged;
+    }
+  }
+  return { next, changes };
+}

@@ -1,0 +1,175 @@
+// The entity store: identity resolution through the ID-mapping table, writes through each entity's
+// Durable Object, reads from the D1 projection.
+import { AppError } from "../platform/errors";
+import { newId, nowIso } from "../platform/ids";
+import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import type { EntityHistoryEntry, EntityUpdateInput, EntityUpdateResult } from "./entity-do";
+import type { Entity, MeterReading } from "./schema";
+
+interface EntityRow {
+  id: string;
+  tenant_id: string;
+  schema: string;
+  attributes: string;
+  unique_ids: string;
+  version: number;
+  is_stub: number;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+const fromEntityRow = (row: EntityRow): Entity => ({
+  id: row.id,
+  schema: row.schema,
+  attributes: JSON.parse(row.attributes),
+  unique_ids: JSON.parse(row.unique_ids),
+  version: row.version,
+  stub: row.is_stub === 1,
+  created_at: row.created_at,
+  updated_at: row.updated_at,
+  deleted_at: row.deleted_at,
+});
+
+/** Unique id values are matched as strings: "00042" and 42 are different ids, "42" and 42 the same. */
+export function canonicalIds(ids: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(ids).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+export type Resolution = { entityId: string; created: boolean } | { ambiguous: string[] };
+
+async function lookupIdentifiers(db: D1Database, tenantId: string, schema: string, ids: Record<string, string>) {
+  const pairs = Object.entries(ids);
+  const where = pairs.map(() => "(attribute = ? AND value = ?)").join(" OR ");
+  const { results } = await db
+    .prepare(`SELECT attribute, value, entity_id FROM entity_identifiers WHERE tenant_id = ? AND schema = ? AND (${where})`)
+    .bind(tenantId, schema, ...pairs.flat())
+    .all<{ attribute: string; value: string; entity_id: string }>();
+  return results;
+}
+
+/**
+ * Finds the entity that a set of unique ids names, claiming the ids for a new entity when none does.
+ * Ids that point at two different entities are ambiguous: reported, never merged. Claims use the
+ * table's primary key, so two writers racing to create the same entity end up with one.
+ */
+export async function resolveEntity(db: D1Database, tenantId: string, schema: string, ids: Record<string, string>, integrationId?: string): Promise<Resolution> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const found = await lookupIdentifiers(db, tenantId, schema, ids);
+    const matches = [...new Set(found.map((r) => r.entity_id))];
+    if (matches.length > 1) return { ambiguous: matches };
+    const entityId = matches[0] ?? newId();
+    const missing = Object.entries(ids).filter(([a, v]) => !found.some((r) => r.attribute === a && r.value === v));
+    if (missing.length === 0) return { entityId, created: false };
+    const at = nowIso();
+    await db.batch(
+      missing.map(([attribute, value]) =>
+        db
+          .prepare("INSERT OR IGNORE INTO entity_identifiers (tenant_id, schema, attribute, value, entity_id, integration_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+          .bind(tenantId, schema, attribute, value, entityId, integrationId ?? null, at),
+      ),
+    );
+    const after = [...new Set((await lookupIdentifiers(db, tenantId, schema, ids)).map((r) => r.entity_id))];
+    if (after.length === 1 && after[0] === entityId) return { entityId, created: matches.length === 0 };
+    if (after.length > 1) return { ambiguous: after };
+    // Another writer claimed the ids first for its entity: go again and join it.
+  }
+  throw new Error(`could not resolve ${schema} ${JSON.stringify(ids)}`);
+}
+
+export function entityStub(env: Pick<Env, "ENTITY">, entityId: string) {
+  return env.ENTITY.get(env.ENTITY.idFromName(entityId));
+}
+
+export function applyEntityUpdate(env: Pick<Env, "ENTITY">, input: EntityUpdateInput): Promise<EntityUpdateResult> {
+  return entityStub(env, input.entityId).apply(input);
+}
+
+export async function getEntity(db: D1Database, tenantId: string, schema: string, id: string): Promise<Entity> {
+  const row = await db.prepare("SELECT * FROM entities WHERE id = ? AND tenant_id = ? AND schema = ?").bind(id, tenantId, schema).first<EntityRow>();
+  if (!row) throw new AppError("NOT_FOUND", `No ${schema} '${id}'`);
+  return fromEntityRow(row);
+}
+
+/** Entities of a schema, optionally filtered by unique ids (`{ customer_number: "C1" }`, all must match). */
+export async function findEntities(db: D1Database, tenantId: string, schema: string, filter: Record<string, string>, page: PageQuery) {
+  const after = decodeCursor(page.cursor);
+  const pairs = Object.entries(filter);
+  const joins = pairs
+    .map((_, i) => `JOIN entity_identifiers i${i} ON i${i}.entity_id = e.id AND i${i}.tenant_id = e.tenant_id AND i${i}.schema = e.schema AND i${i}.attribute = ? AND i${i}.value = ?`)
+    .join(" ");
+  const { results } = await db
+    .prepare(`SELECT e.* FROM entities e ${joins} WHERE e.tenant_id = ? AND e.schema = ? AND e.id > ? ORDER BY e.id LIMIT ?`)
+    .bind(...pairs.flat(), tenantId, schema, after, page.limit + 1)
+    .all<EntityRow>();
+  const { items, next_cursor } = toPage(results, page.limit, fromEntityRow);
+  return { entities: items, next_cursor };
+}
+
+export async function entityHistory(env: Pick<Env, "DB" | "ENTITY">, tenantId: string, schema: string, id: string, page: PageQuery) {
+  await getEntity(env.DB, tenantId, schema, id);
+  const before = page.cursor ? Number(decodeVersionCursor(page.cursor)) : undefined;
+  // The RPC stub's type cannot express `unknown` attribute values; the entries are plain JSON.
+  const rows = (await entityStub(env, id).history(page.limit + 1, before)) as EntityHistoryEntry[];
+  const more = rows.length > page.limit;
+  const history = rows.slice(0, page.limit);
+  return { history, next_cursor: more ? encodeVersionCursor(history[history.length - 1]!.version) : null };
+}
+
+// History pages by version number, not by id: a separate cursor form keeps the two from mixing.
+const encodeVersionCursor = (version: number) => btoa(JSON.stringify({ version })).replace(/=+$/, "");
+function decodeVersionCursor(cursor: string): number {
+  try {
+    const { version } = JSON.parse(atob(cursor)) as { version?: unknown };
+    if (Number.isInteger(version) && (version as number) > 0) return version as number;
+  } catch {
+    // fall through
+  }
+  throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
+}
+
+export async function restoreEntity(env: Pick<Env, "DB" | "ENTITY">, tenantId: string, schema: string, id: string): Promise<Entity> {
+  await getEntity(env.DB, tenantId, schema, id);
+  await entityStub(env, id).restore();
+  return getEntity(env.DB, tenantId, schema, id);
+}
+
+// ---- meter readings ---------------------------------------------------------------------------
+
+export interface MeterReadingWrite {
+  tenantId: string;
+  meterId: string;
+  counterId: string | null;
+  eventId: string;
+  mode: "upsert" | "delete";
+  attributes: { external_id: string; timestamp: string; source: string; value?: number; reason?: string; [k: string]: unknown };
+}
+
+/** Upserts (or deletes) a reading, matched by its meter and external_id. */
+export function meterReadingStatement(db: D1Database, r: MeterReadingWrite): D1PreparedStatement {
+  if (r.mode === "delete") {
+    return db.prepare("DELETE FROM meter_readings WHERE tenant_id = ? AND meter_id = ? AND external_id = ?").bind(r.tenantId, r.meterId, r.attributes.external_id);
+  }
+  const { external_id, timestamp, source, value, reason, ...rest } = r.attributes;
+  const at = nowIso();
+  return db
+    .prepare(
+      `INSERT INTO meter_readings (id, tenant_id, meter_id, counter_id, external_id, timestamp, value, source, reason, attributes, event_id, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, meter_id, external_id) DO UPDATE SET counter_id = excluded.counter_id, timestamp = excluded.timestamp,
+         value = excluded.value, source = excluded.source, reason = excluded.reason, attributes = excluded.attributes,
+         event_id = excluded.event_id, updated_at = excluded.updated_at`,
+    )
+    .bind(newId(), r.tenantId, r.meterId, r.counterId, external_id, timestamp, value ?? 0, source, reason ?? null, JSON.stringify(rest), r.eventId, at, at);
+}
+
+export async function listMeterReadings(db: D1Database, tenantId: string, meterId: string, page: PageQuery) {
+  await getEntity(db, tenantId, "meter", meterId);
+  const { results } = await db
+    .prepare("SELECT * FROM meter_readings WHERE tenant_id = ? AND meter_id = ? AND id > ? ORDER BY id LIMIT ?")
+    .bind(tenantId, meterId, decodeCursor(page.cursor), page.limit + 1)
+    .all<{ id: string; meter_id: string; counter_id: string | null; external_id: string; timestamp: string; value: number; source: string; reason: string | null; attributes: string; event_id: string; updated_at: string }>();
+  const { items, next_cursor } = toPage(results, page.limit, (r): MeterReading => ({ ...r, attributes: JSON.parse(r.attributes) }));
+  return { meter_readings: items, next_cursor };
+}
+

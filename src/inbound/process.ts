@@ -1,0 +1,151 @@
+// Processing of one accepted event: map it, resolve identities and relations, apply each entity
+// update through its Durable Object, store meter readings, and record the outcome. Called by the
+// event's EventStream one event at a time; safe to run again for the same event.
+import type { EntityOperation } from "../entities/entity-do";
+import type { ResolvedRelation } from "../entities/merge";
+import { applyEntityUpdate, canonicalIds, entityStub, meterReadingStatement, resolveEntity } from "../entities/service";
+import { getUseCaseById } from "../integrations/service";
+import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
+import { parsePayload, PayloadError } from "../mapping/payload";
+import { InboundConfiguration } from "../mapping/schema";
+import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
+import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
+
+type ProcessEnv = Pick<Env, "DB" | "ENTITY">;
+
+class EntityProblem extends Error {
+  constructor(readonly error: EventError) {
+    super(error.message);
+  }
+}
+
+/** Finds (or claims, creating a stub) the entity a relation or meter reference names. */
+async function resolveReference(env: ProcessEnv, event: EventRow, schema: string, rawIds: Record<string, unknown>): Promise<string> {
+  const ids = canonicalIds(rawIds);
+  const resolution = await resolveEntity(env.DB, event.tenant_id, schema, ids, event.integration_id);
+  if ("ambiguous" in resolution) {
+    throw new EntityProblem({ code: "AMBIGUOUS_IDENTIFIER", message: `${schema} ${JSON.stringify(ids)} matches ${resolution.ambiguous.length} different entities`, schema, unique_ids: ids, matches: resolution.ambiguous });
+  }
+  // A claimed id may belong to an entity whose own event never created it: make sure it exists.
+  if (resolution.created) await entityStub(env, resolution.entityId).ensureStub({ tenantId: event.tenant_id, schema, entityId: resolution.entityId, uniqueIds: ids });
+  return resolution.entityId;
+}
+
+/** Replaces `{ $relation: { op: [{ $entity_unique_ids, _schema, _tags }] } }` with entity ids. */
+async function resolveRelations(env: ProcessEnv, event: EventRow, attributes: Record<string, unknown>, problems: EventError[]) {
+  const out: Record<string, unknown> = {};
+  for (const [attribute, value] of Object.entries(attributes)) {
+    const relation = (value as { $relation?: Record<string, EntityRef[]> } | null)?.$relation;
+    if (!relation || typeof relation !== "object") {
+      out[attribute] = value;
+      continue;
+    }
+    const resolved: Record<string, ResolvedRelation[]> = {};
+    for (const [op, refs] of Object.entries(relation)) {
+      resolved[op] = [];
+      for (const ref of refs) {
+        try {
+          const entityId = await resolveReference(env, event, ref._schema ?? "", ref.$entity_unique_ids);
+          resolved[op]!.push({ entity_id: entityId, _schema: ref._schema ?? "", ...(ref._tags && { _tags: ref._tags }) });
+        } catch (err) {
+          if (!(err instanceof EntityProblem)) throw err;
+          problems.push({ ...err.error, attribute });
+        }
+      }
+    }
+    out[attribute] = { $relation: resolved };
+  }
+  return out;
+}
+
+async function applyUpdate(env: ProcessEnv, event: EventRow, update: EntityUpdate, index: number, problems: EventError[]): Promise<EventEntityResult | null> {
+  const ids = canonicalIds(update.unique_identifiers);
+  const resolution = await resolveEntity(env.DB, event.tenant_id, update.entity_slug, ids, event.integration_id);
+  if ("ambiguous" in resolution) {
+    problems.push({
+      code: "AMBIGUOUS_IDENTIFIER",
+      message: `${update.entity_slug} ${JSON.stringify(ids)} matches ${resolution.ambiguous.length} different entities; not merged`,
+      schema: update.entity_slug,
+      unique_ids: ids,
+      matches: resolution.ambiguous,
+    });
+    return null;
+  }
+  const attributes = await resolveRelations(env, event, update.attributes, problems);
+  const result = await applyEntityUpdate(env, {
+    updateId: `${event.id}#${index}`,
+    eventId: event.id,
+    tenantId: event.tenant_id,
+    schema: update.entity_slug,
+    entityId: resolution.entityId,
+    uniqueIds: ids,
+    attributes,
+    mode: update.mode,
+    sourceTimestamp: event.source_timestamp ?? undefined,
+  });
+  return { slug: update.entity_slug, _id: resolution.entityId, operation: result.operation satisfies EntityOperation, unique_ids: ids };
+}
+
+async function outcomeOf(env: ProcessEnv, event: EventRow): Promise<EventOutcome> {
+  const useCase = event.use_case_id ? await getUseCaseById(env.DB, event.tenant_id, event.use_case_id) : null;
+  if (!useCase || useCase.type !== "inbound" || !useCase.enabled) {
+    return { status: "error", error_category: "configuration", errors: [{ code: "USE_CASE_UNAVAILABLE", message: `Inbound use case '${event.use_case_slug}' no longer exists or is disabled` }], entities: [], warnings: [] };
+  }
+  const config = InboundConfiguration.parse(useCase.configuration);
+  let mapped;
+  try {
+    const payload = parsePayload(event.format, event.payload ?? "");
+    mapped = await runMapping(config, payload, { integrationId: event.integration_id });
+  } catch (err) {
+    if (err instanceof PayloadError) return { status: "error", error_category: "validation", errors: [{ code: "INVALID_PAYLOAD", message: err.message, ...err.details }], entities: [], warnings: [] };
+    if (err instanceof MappingError) return { status: "error", error_category: "configuration", errors: [{ code: "MAPPING_FAILED", message: err.message, ...err.details }], entities: [], warnings: [] };
+    throw err;
+  }
+
+  const problems: EventError[] = [];
+  const entities: EventEntityResult[] = [];
+  for (const [i, update] of mapped.entity_updates.entries()) {
+    const applied = await applyUpdate(env, event, update, i, problems);
+    if (applied) entities.push(applied);
+  }
+  const readings: D1PreparedStatement[] = [];
+  for (const reading of mapped.meter_readings_updates) {
+    try {
+      const meterId = await resolveReference(env, event, "meter", reading.meter.$entity_unique_ids);
+      const counterId = reading.meter_counter ? await resolveReference(env, event, "meter_counter", reading.meter_counter.$entity_unique_ids) : null;
+      readings.push(meterReadingStatement(env.DB, { tenantId: event.tenant_id, meterId, counterId, eventId: event.id, mode: reading.mode, attributes: reading.attributes }));
+      entities.push({ slug: "meter_reading", _id: meterId, operation: reading.mode === "delete" ? "deleted" : "upserted", unique_ids: { external_id: reading.attributes.external_id } });
+    } catch (err) {
+      if (!(err instanceof EntityProblem)) throw err;
+      problems.push(err.error);
+    }
+  }
+  if (readings.length > 0) await env.DB.batch(readings);
+
+  const status = problems.length === 0 ? "done" : entities.length > 0 ? "partial" : "error";
+  return { status, error_category: problems.length ? "validation" : null, errors: problems, entities, warnings: mapped.warnings };
+}
+
+/**
+ * Processes an accepted event. An event already finished is left alone; system failures (storage
+ * unavailable) throw, so the stream retries it, and every entity write is idempotent per update id.
+ */
+export async function processEvent(env: ProcessEnv, eventId: string): Promise<void> {
+  const event = await loadEvent(env.DB, eventId);
+  if (!event || TERMINAL_STATUSES.includes(event.status)) return;
+  const startedAt = await markProcessing(env.DB, eventId);
+  await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event));
+}
+
+/** Gives up on an event the stream could not process after its retries. */
+export async function failEvent(env: Pick<Env, "DB">, eventId: string, message: string): Promise<void> {
+  const event = await loadEvent(env.DB, eventId);
+  if (!event || TERMINAL_STATUSES.includes(event.status)) return;
+  await completeEvent(env.DB, eventId, event.started_at ?? event.received_at, {
+    status: "error",
+    error_category: "system",
+    errors: [{ code: "PROCESSING_FAILED", message }],
+    entities: [],
+    warnings: [],
+  });
+}

@@ -1,0 +1,60 @@
+// Inbound routes: the v3 events API, event status, and signed webhooks.
+import { createRoute, z } from "@hono/zod-openapi";
+import { callerTenant, createRouter } from "../platform/app";
+import { requireScope } from "../platform/auth";
+import { errors, json, jsonBody, pathParams } from "../platform/openapi";
+import { EventsBatch, EventsBatchResult, InboundEventStatus } from "./schema";
+import * as service from "./service";
+
+const tags = ["Inbound events"];
+const security = [{ tenantToken: [] }];
+
+export const inboundRoutes = createRouter();
+
+inboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v3/erp/updates/events", tags, security, middleware: [requireScope("events:write")] as const,
+    summary: "Post ERP events; answered once they are stored, processed asynchronously in order",
+    request: jsonBody(EventsBatch),
+    responses: { 200: json(EventsBatchResult, "One result per event, in request order"), ...errors(400, 401, 403, 404, 413, 415, 429) },
+  }),
+  async (c) => c.json(await service.acceptEvents(c.env, callerTenant(c.get("caller")), c.req.valid("json")), 200),
+);
+
+inboundRoutes.openapi(
+  createRoute({
+    method: "get", path: "/v3/erp/updates/events/{event_id}", tags, security,
+    middleware: [requireScope("events:write", "monitoring:read")] as const,
+    summary: "An event's processing status; ?wait=N holds the answer until it finishes (N <= 25 s)",
+    request: {
+      params: pathParams("event_id"),
+      query: z.object({ wait: z.coerce.number().min(0).max(25).optional().openapi({ description: "Seconds to wait for a final status" }) }),
+    },
+    responses: { 200: json(InboundEventStatus, "The event's status"), ...errors(400, 401, 403, 404, 429) },
+  }),
+  async (c) => {
+    const tenantId = callerTenant(c.get("caller"));
+    const { event_id } = c.req.valid("param");
+    const { wait } = c.req.valid("query");
+    const status = wait ? await service.waitForEvent(c.env.DB, tenantId, event_id, wait) : await service.getEventStatus(c.env.DB, tenantId, event_id);
+    return c.json(status, 200);
+  },
+);
+
+inboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/webhooks/{integration_id}/{use_case_slug}", tags: ["Webhooks (inbound)"],
+    summary: "Signed webhook from a system pushing its own format (X-Signature or Standard Webhooks); no token",
+    request: { params: pathParams("integration_id", "use_case_slug") },
+    responses: {
+      202: json(z.object({ event_id: z.string(), status: z.string(), message: z.string() }), "Accepted (or skipped as a duplicate)"),
+      ...errors(400, 401, 413, 429),
+    },
+  }),
+  async (c) => {
+    const { integration_id, use_case_slug } = c.req.valid("param");
+    const rawBody = new Uint8Array(await c.req.arrayBuffer());
+    const result = await service.acceptWebhook(c.env, { integrationId: integration_id, useCaseSlug: use_case_slug, headers: c.req.raw.headers, rawBody });
+    return c.json(result, 202);
+  },
+);

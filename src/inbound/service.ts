@@ -1,0 +1,205 @@
+// Accepting inbound events: validate, route, deduplicate and store each one durably, hand it to its
+// ordering stream, and answer before any mapping happens.
+import type { Integration, UseCase } from "../integrations/schema";
+import { findIntegrationForWebhook, getIntegration, resolveEnvironment } from "../integrations/service";
+import { evaluateExpression } from "../mapping/expression";
+import { parsePayload, PayloadError } from "../mapping/payload";
+import type { InboundConfiguration } from "../mapping/schema";
+import { AppError, zodIssues } from "../platform/errors";
+import { newId, nowIso } from "../platform/ids";
+import { enforceRateLimit } from "../tenants/service";
+import { dedupHolderStatement, insertEventStatement, loadEvent, streamKey, toEventStatus, type NewEvent } from "./events-log";
+import { InboundEvent, TERMINAL_STATUSES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
+import { verifyStandardWebhook, verifyXSignature, type SignatureCheck } from "./signatures";
+
+type InboundEnv = Pick<Env, "DB" | "EVENT_STREAM">;
+
+type Candidate = { event: NewEvent; result: EventsBatchResult["results"][number]; accept: boolean };
+
+const inboundConfig = (uc: UseCase) => uc.configuration as InboundConfiguration;
+
+/** The use case an event goes to: by slug, else the inbound use case declaring its event name. */
+function route(integration: Integration, slug: string | undefined, eventName: string | undefined): UseCase | undefined {
+  const inbound = integration.use_cases.filter((uc) => uc.type === "inbound" && uc.enabled);
+  if (slug !== undefined) return inbound.find((uc) => uc.slug === slug);
+  return inbound.find((uc) => eventName !== undefined && inboundConfig(uc).event_names?.includes(eventName));
+}
+
+/** Stores events (one D1 transaction) and hands the accepted ones to their streams, in order. */
+async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
+  const statements: D1PreparedStatement[] = [];
+  const holderAt: (number | null)[] = [];
+  for (const c of candidates) {
+    statements.push(insertEventStatement(env.DB, c.event));
+    holderAt.push(c.accept && c.event.deduplication_id ? statements.push(dedupHolderStatement(env.DB, c.event)) - 1 : null);
+  }
+  const results = await env.DB.batch<{ id: string }>(statements);
+
+  const streams = new Map<string, { integrationId: string; groupId: string | null; ids: string[] }>();
+  candidates.forEach((c, i) => {
+    if (!c.accept) return;
+    const holder = holderAt[i] === null ? c.event.id : results[holderAt[i]!]!.results[0]?.id;
+    if (holder !== c.event.id) {
+      c.result = { event_id: holder ?? c.event.id, status: "skipped", message: `Duplicate deduplication_id '${c.event.deduplication_id}' within 24 hours` };
+      return;
+    }
+    const key = streamKey(c.event.integration_id, c.event.group_id);
+    const stream = streams.get(key) ?? { integrationId: c.event.integration_id, groupId: c.event.group_id, ids: [] };
+    stream.ids.push(c.event.id);
+    streams.set(key, stream);
+  });
+  await Promise.all([...streams].map(([key, s]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(s.ids)));
+}
+
+/** Validates one raw event into a candidate for storing (accepted, ignored or invalid). */
+function candidateOf(raw: unknown, tenantId: string, integration: Integration, batch: Pick<EventsBatch, "correlation_id" | "group_id">, receivedAt: string): Candidate {
+  const id = newId();
+  const base = { id, tenant_id: tenantId, integration_id: integration.id, received_at: receivedAt };
+  const parsed = InboundEvent.safeParse(raw);
+  if (!parsed.success) {
+    const r = raw as Record<string, unknown> | null;
+    const str = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : null);
+    const event: NewEvent = {
+      ...base, use_case_id: null, use_case_slug: str(r?.use_case_slug, 128), event_name: str(r?.event_name, 255),
+      correlation_id: str(r?.correlation_id, 255) ?? batch.correlation_id ?? null, group_id: null, deduplication_id: null, source_timestamp: null,
+      format: "json", payload: null, status: "error", error_category: "validation",
+      errors: [{ code: "VALIDATION_FAILED", message: "Invalid event", details: zodIssues(parsed.error) }],
+    };
+    const paths = zodIssues(parsed.error).map((i) => `${i.path || "(event)"}: ${i.message}`).join("; ");
+    return { event, result: { event_id: id, status: "error", message: `Invalid event: ${paths}` }, accept: false };
+  }
+  const e = parsed.data;
+  const useCase = route(integration, e.use_case_slug, e.event_name);
+  const event: NewEvent = {
+    ...base,
+    use_case_id: useCase?.id ?? null,
+    use_case_slug: useCase?.slug ?? e.use_case_slug ?? null,
+    event_name: e.event_name ?? null,
+    correlation_id: e.correlation_id ?? batch.correlation_id ?? null,
+    group_id: e.group_id ?? batch.group_id ?? null,
+    deduplication_id: e.deduplication_id ?? null,
+    source_timestamp: new Date(e.timestamp).toISOString(),
+    format: e.format,
+    payload: typeof e.payload === "string" ? e.payload : JSON.stringify(e.payload),
+    status: "accepted",
+  };
+  if (!useCase) {
+    const what = e.use_case_slug !== undefined ? `use case '${e.use_case_slug}'` : `use case for event '${e.event_name}'`;
+    return { event: { ...event, status: "ignored" }, result: { event_id: id, status: "ignored", message: `No enabled inbound ${what}` }, accept: false };
+  }
+  try {
+    parsePayload(e.format, e.payload);
+  } catch (err) {
+    if (!(err instanceof PayloadError)) throw err;
+    return {
+      event: { ...event, status: "error", error_category: "validation", errors: [{ code: "INVALID_PAYLOAD", message: err.message, ...err.details }] },
+      result: { event_id: id, status: "error", message: err.message },
+      accept: false,
+    };
+  }
+  return { event, result: { event_id: id, status: "success", message: "Accepted" }, accept: true };
+}
+
+/**
+ * POST /v3/erp/updates/events. Answers once every accepted event is stored in D1 and queued in its
+ * stream; mapping and entity writes happen after the answer.
+ */
+export async function acceptEvents(env: InboundEnv, tenantId: string, batch: EventsBatch): Promise<EventsBatchResult> {
+  const integration = await getIntegration(env.DB, tenantId, batch.integration_id);
+  const receivedAt = nowIso();
+  const candidates = batch.events.map((raw) => candidateOf(raw, tenantId, integration, batch, receivedAt));
+  await store(env, candidates);
+  return { results: candidates.map((c) => c.result) };
+}
+
+export async function getEventStatus(db: D1Database, tenantId: string, eventId: string): Promise<InboundEventStatus> {
+  const row = await loadEvent(db, eventId);
+  if (!row || row.tenant_id !== tenantId) throw new AppError("NOT_FOUND", `Event '${eventId}' not found`);
+  return toEventStatus(row);
+}
+
+/** Waits up to `seconds` for the event to finish, polling the log; returns its status either way. */
+export async function waitForEvent(db: D1Database, tenantId: string, eventId: string, seconds: number): Promise<InboundEventStatus> {
+  const deadline = Date.now() + seconds * 1000;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    const status = await getEventStatus(db, tenantId, eventId);
+    if (TERMINAL_STATUSES.includes(status.status) || Date.now() + delay > deadline) return status;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+// ---- signed webhooks --------------------------------------------------------------------------
+
+export interface WebhookRequest {
+  integrationId: string;
+  useCaseSlug: string;
+  headers: Headers;
+  rawBody: Uint8Array;
+}
+
+const unauthorized = (reason: string) => new AppError("UNAUTHORIZED", `Webhook signature rejected: ${reason}`);
+
+/**
+ * POST /v1/webhooks/{integration_id}/{use_case_slug}: checks the signature over the raw body with the
+ * use case's secret, then stores the body as one event of the same pipeline. Nothing is stored
+ * unless the signature is valid and fresh.
+ */
+export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND">, req: WebhookRequest) {
+  const found = await findIntegrationForWebhook(env.DB, req.integrationId);
+  const useCase = found?.integration.use_cases.find((uc) => uc.slug === req.useCaseSlug && uc.type === "inbound");
+  const webhook = useCase && inboundConfig(useCase).webhook;
+  // One answer for every unknown or unconfigured target, so ids cannot be probed without a secret.
+  if (!found || !useCase || !webhook) throw unauthorized("unknown webhook target");
+  const secret = (await resolveEnvironment(env, found.tenantId, found.integration.id))[webhook.secret_env];
+  if (!secret) throw unauthorized("the use case's signing secret is not set");
+
+  const now = Math.floor(Date.now() / 1000);
+  const xSignature = req.headers.get("x-signature");
+  const standard = { id: req.headers.get("webhook-id") ?? undefined, timestamp: req.headers.get("webhook-timestamp") ?? undefined, signature: req.headers.get("webhook-signature") ?? undefined };
+  let check: SignatureCheck = { ok: false, reason: "no X-Signature or webhook-signature header" };
+  if (xSignature && webhook.scheme !== "standard-webhooks") check = await verifyXSignature(xSignature, req.rawBody, secret, now);
+  else if (standard.signature && webhook.scheme !== "x-signature") check = await verifyStandardWebhook(standard, req.rawBody, secret, now);
+  else if (xSignature || standard.signature) check = { ok: false, reason: `this use case accepts only ${webhook.scheme}` };
+  if (!check.ok) throw unauthorized(check.reason);
+
+  await enforceRateLimit(env, found.tenantId, null);
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder().decode(req.rawBody));
+  } catch {
+    throw new AppError("INVALID_JSON", "Webhook body is not valid JSON");
+  }
+  const eventName = await evaluateExpression(webhook.event_name, body).catch(() => undefined);
+  const dedup = req.headers.get("idempotency-key") ?? check.id;
+  const raw = {
+    use_case_slug: useCase.slug,
+    ...(typeof eventName === "string" && eventName && { event_name: eventName.slice(0, 255) }),
+    timestamp: new Date(check.timestamp * 1000).toISOString(),
+    format: "json",
+    payload: body,
+    ...(dedup && { deduplication_id: dedup.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 255) }),
+  };
+  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso());
+  await store(env, [candidate]);
+  return candidate.result;
+}
+
+/**
+ * Recovery: events accepted over a minute ago but not finished (their stream hand-off was lost, or
+ * processing died) are handed to their streams again. Streams ignore ids they already hold, and
+ * processing skips finished events, so this is safe to run any time.
+ */
+export async function sweepPendingEvents(env: InboundEnv, olderThanMs = 60_000): Promise<number> {
+  const before = new Date(Date.now() - olderThanMs).toISOString();
+  const { results } = await env.DB
+    .prepare("SELECT id, integration_id, group_id FROM events WHERE status IN ('accepted', 'processing') AND received_at < ? ORDER BY id LIMIT 500")
+    .bind(before)
+    .all<{ id: string; integration_id: string; group_id: string | null }>();
+  const streams = new Map<string, string[]>();
+  for (const r of results) {
+    const key = streamKey(r.integration_id, r.group_id);
+    streams.set(key, [...(streams.get(key) ?? []), r.id]);
+  }
+  await Promise.all([...streams].map(([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
+  return results.length;
+}
