@@ -3,9 +3,13 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import "./scripts/wrangler-env.mjs";
+import { startReceiver } from "./test/receiver.mjs";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  // A real webhook receiver on loopback, allowed past destination safety for these tests only.
+  const receiver = await startReceiver();
+  receiver.server.unref();
   return {
     plugins: [
       cloudflareTest({
@@ -15,6 +19,12 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: "test-admin-token",
             SECRETS_KEY: "test-secrets-key-0123456789abcdef",
             TEST_MIGRATIONS: migrations,
+            RECEIVER_URL: `http://127.0.0.1:${receiver.port}`,
+            OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiver.port}`,
+            OUTBOUND_RETRY_BASE_MS: "20",
+            OUTBOUND_RETRY_MAX_MS: "200",
+            OUTBOUND_BREAKER_THRESHOLD: "6",
+            OUTBOUND_BREAKER_COOLDOWN_MS: "400",
           },
         },
       }),

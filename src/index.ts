@@ -6,6 +6,11 @@ import { inboundRoutes } from "./inbound/routes";
 import { sweepPendingEvents } from "./inbound/service";
 import { integrationRoutes } from "./integrations/routes";
 import { mappingRoutes } from "./mapping/routes";
+import { applyRetention } from "./monitoring/service";
+import { monitoringRoutes } from "./monitoring/routes";
+import { outboundRoutes } from "./outbound/routes";
+import { fanOut, sweepAckTimeouts } from "./outbound/service";
+import type { CoreEventEnvelope } from "./outbound/schema";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
 import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
@@ -26,6 +31,8 @@ app.route("/", integrationRoutes);
 app.route("/", mappingRoutes);
 app.route("/", inboundRoutes);
 app.route("/", entityRoutes);
+app.route("/", outboundRoutes);
+app.route("/", monitoringRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
@@ -53,11 +60,25 @@ app.onError(onError);
 
 export { EntityObject } from "./entities/entity-do";
 export { EventStream } from "./inbound/stream-do";
+export { OutboundEndpoint } from "./outbound/endpoint-do";
 export { RateLimiter } from "./platform/rate-limiter-do";
 
 export default {
   fetch: app.fetch,
-  async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(sweepPendingEvents(env));
+  /** Core events (entity changes, business events) fan out to outbound use cases. */
+  async queue(batch, env) {
+    for (const message of batch.messages) {
+      try {
+        await fanOut(env, message.body);
+        message.ack();
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", message: "fan-out failed", event_id: message.body?._event_id, error: (err as Error).message }));
+        message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+      }
+    }
   },
-} satisfies ExportedHandler<Env>;
+  /** Every minute: recover un-queued events, time out ACKs, apply retention. */
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(Promise.all([sweepPendingEvents(env), sweepAckTimeouts(env), applyRetention(env.DB)]));
+  },
+} satisfies ExportedHandler<Env, CoreEventEnvelope>;

@@ -194,7 +194,7 @@ describe("/v1/integrations/{id}/use-cases", () => {
 
     const uc = await api("POST", base, { token, json: inbound("customers", { change_description: "first" }) });
     expect(uc.status).toBe(201);
-    const outbound = await api("POST", base, { token, json: { name: "Contracts out", slug: "contracts_out", type: "outbound", configuration: {} } });
+    const outbound = await api("POST", base, { token, json: { name: "Contracts out", slug: "contracts_out", type: "outbound", configuration: { event_catalog_event: "contract.updated", mappings: [{ id: "poll", name: "poll", jsonata_expression: "$", delivery: { type: "poll" } }] } } });
     expect(outbound.status).toBe(201);
     expect((await api("GET", base, { token })).body.use_cases.map((u: { slug: string }) => u.slug)).toEqual(["customers", "contracts_out"]);
     expect((await api("GET", `${base}/${uc.body.id}`, { token })).body).toEqual(uc.body);

@@ -2,6 +2,7 @@
 // a time, remembers which updates it applied, refuses stale ones, keeps history, and writes the D1
 // projection. See docs/STORAGE.md for its storage layout.
 import { DurableObject } from "cloudflare:workers";
+import { envelope } from "../outbound/service";
 import { mergeAttributes, type AttributeChanges } from "./merge";
 
 export interface EntityUpdateInput {
@@ -17,6 +18,8 @@ export interface EntityUpdateInput {
   mode: "upsert" | "delete" | "purge";
   /** The ERP's event time; an update older than the last applied one is skipped as stale. */
   sourceTimestamp?: string;
+  /** Carried into the core event this update emits. */
+  correlationId?: string | null;
 }
 
 export type EntityOperation = "created" | "updated" | "deleted" | "purged" | "restored" | "unchanged" | "skipped_stale" | "not_found";
@@ -80,7 +83,44 @@ export class EntityObject extends DurableObject<Env> {
         source_timestamp TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, purged INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS applied (update_id TEXT PRIMARY KEY, result TEXT NOT NULL, applied_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS history (version INTEGER PRIMARY KEY, event_id TEXT, operation TEXT NOT NULL, changes TEXT NOT NULL, at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, body TEXT NOT NULL);
     `);
+  }
+
+  /**
+   * Queues the core event of a change in the same storage transaction as the change (an outbox), so
+   * a change is never applied without its event: flush() sends it, and the alarm retries if that fails.
+   */
+  private emit(s: EntityState, operation: EntityOperation, changes: AttributeChanges, input: { eventId: string | null; correlationId?: string | null }) {
+    const kind = operation === "created" ? "created" : operation === "deleted" || operation === "purged" ? "deleted" : "updated";
+    const event = envelope(
+      s.tenant_id,
+      `${s.schema}.${kind}`,
+      {
+        entity: { id: s.id, schema: s.schema, attributes: s.attributes, unique_ids: s.unique_ids, version: s.version, deleted_at: s.deleted_at },
+        operation,
+        changes,
+        source_event_id: input.eventId,
+      },
+      { source: "erp-edge.entities", correlationId: input.correlationId },
+    );
+    this.sql.exec("INSERT INTO outbox (id, body) VALUES (?, ?)", event._event_id, JSON.stringify(event));
+  }
+
+  private async flush(): Promise<void> {
+    const rows = this.sql.exec<{ id: string; body: string }>("SELECT id, body FROM outbox ORDER BY id").toArray();
+    if (rows.length === 0) return;
+    try {
+      await this.env.CORE_EVENTS.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body) })));
+      for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", message: "core event flush failed; retrying", error: (err as Error).message }));
+      await this.ctx.storage.setAlarm(Date.now() + 5_000);
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    await this.flush();
   }
 
   private read(): EntityState | null {
@@ -159,7 +199,8 @@ export class EntityObject extends DurableObject<Env> {
           ? current
           : { id: input.entityId, tenant_id: input.tenantId, schema: input.schema, attributes: {}, unique_ids: {}, version: 0, is_stub: false, source_timestamp: null, created_at: now, updated_at: now, deleted_at: null, purged: false };
       const { next: attributes, changes } = mergeAttributes(base.attributes, { ...input.uniqueIds, ...input.attributes });
-      const isNew = base.version === 0;
+      // Filling a stub is the entity's real creation as far as subscribers are concerned.
+      const isNew = base.version === 0 || base.is_stub;
       const restored = base.deleted_at !== null;
       const uniqueIds = { ...base.unique_ids, ...input.uniqueIds };
       if (!isNew && !restored && !base.is_stub && Object.keys(changes).length === 0 && JSON.stringify(uniqueIds) === JSON.stringify(base.unique_ids)) {
@@ -179,6 +220,7 @@ export class EntityObject extends DurableObject<Env> {
         };
         const operation: EntityOperation = isNew ? "created" : restored ? "restored" : "updated";
         this.write(next, input.eventId, operation, changes);
+        this.emit(next, operation, changes, input);
         result = { operation, version: next.version, duplicate: false };
       }
     } else if (!current || current.purged) {
@@ -188,15 +230,18 @@ export class EntityObject extends DurableObject<Env> {
       else {
         next = { ...current, version: current.version + 1, updated_at: now, deleted_at: now, source_timestamp: maxTimestamp(current.source_timestamp, input.sourceTimestamp) };
         this.write(next, input.eventId, "deleted", {});
+        this.emit(next, "deleted", {}, input);
         result = { operation: "deleted", version: next.version, duplicate: false };
       }
     } else {
       next = { ...current, attributes: {}, version: current.version + 1, updated_at: now, purged: true, source_timestamp: maxTimestamp(current.source_timestamp, input.sourceTimestamp) };
       this.write(next, input.eventId, "purged", {});
+      this.emit({ ...next, attributes: current.attributes }, "purged", {}, input);
       result = { operation: "purged", version: next.version, duplicate: false };
     }
     this.sql.exec("INSERT INTO applied (update_id, result, applied_at) VALUES (?, ?, ?)", input.updateId, JSON.stringify(result), now);
     if (next) await this.project(next);
+    await this.flush();
     return result;
   }
 
@@ -220,7 +265,9 @@ export class EntityObject extends DurableObject<Env> {
     if (!current.deleted_at) return { operation: "unchanged", version: current.version, duplicate: false };
     const next = { ...current, version: current.version + 1, updated_at: new Date().toISOString(), deleted_at: null };
     this.write(next, null, "restored", {});
+    this.emit(next, "restored", {}, { eventId: null });
     await this.project(next);
+    await this.flush();
     return { operation: "restored", version: next.version, duplicate: false };
   }
 

@@ -8,6 +8,7 @@ import { getUseCaseById } from "../integrations/service";
 import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
+import { redact } from "../monitoring/service";
 import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
 import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
 
@@ -82,6 +83,7 @@ async function applyUpdate(env: ProcessEnv, event: EventRow, update: EntityUpdat
     attributes,
     mode: update.mode,
     sourceTimestamp: event.source_timestamp ?? undefined,
+    correlationId: event.correlation_id,
   });
   return { slug: update.entity_slug, _id: resolution.entityId, operation: result.operation satisfies EntityOperation, unique_ids: ids };
 }
@@ -135,6 +137,21 @@ export async function processEvent(env: ProcessEnv, eventId: string): Promise<vo
   if (!event || TERMINAL_STATUSES.includes(event.status)) return;
   const startedAt = await markProcessing(env.DB, eventId);
   await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event));
+  await redactStoredPayload(env.DB, event);
+}
+
+/** Once processed, PII at the integration's redact_paths is removed from the logged payload. */
+async function redactStoredPayload(db: D1Database, event: EventRow): Promise<void> {
+  const row = await db.prepare("SELECT settings FROM integrations WHERE id = ?").bind(event.integration_id).first<{ settings: string }>();
+  const paths = (JSON.parse(row?.settings ?? "{}") as { redact_paths?: string[] }).redact_paths ?? [];
+  if (paths.length === 0 || event.format !== "json" || !event.payload) return;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(event.payload);
+  } catch {
+    return;
+  }
+  await db.prepare("UPDATE events SET payload = ? WHERE id = ?").bind(JSON.stringify(redact(payload, paths)), event.id).run();
 }
 
 /** Gives up on an event the stream could not process after its retries. */

@@ -203,3 +203,26 @@ export async function sweepPendingEvents(env: InboundEnv, olderThanMs = 60_000):
   await Promise.all([...streams].map(([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
   return results.length;
 }
+
+/**
+ * Replays a stored inbound event as a new event (new id, `replay_of` linking the original) through
+ * today's configuration: the way to re-run a failed event once its use case is fixed.
+ */
+export async function replayInboundEvent(env: InboundEnv, tenantId: string, integrationId: string, eventId: string) {
+  const original = await loadEvent(env.DB, eventId);
+  if (!original || original.tenant_id !== tenantId || original.integration_id !== integrationId) return null;
+  const integration = await getIntegration(env.DB, tenantId, integrationId);
+  const raw = {
+    ...(original.use_case_slug && { use_case_slug: original.use_case_slug }),
+    ...(original.event_name && { event_name: original.event_name }),
+    timestamp: original.source_timestamp ?? original.received_at,
+    format: original.format,
+    payload: original.payload ?? "",
+    ...(original.group_id && { group_id: original.group_id }),
+    ...(original.correlation_id && { correlation_id: original.correlation_id }),
+  };
+  const candidate = candidateOf(raw, tenantId, integration, {}, nowIso());
+  candidate.event.replay_of = original.id;
+  await store(env, [candidate]);
+  return candidate.result;
+}

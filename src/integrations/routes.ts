@@ -80,7 +80,8 @@ export const integrationRoutes = createRouter();
       responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
     }),
     async (c) => {
-      await service.deleteIntegration(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id);
+      const caller = c.get("caller");
+      await service.deleteIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id);
       return c.body(null, 204);
     },
   );
@@ -187,6 +188,9 @@ export const integrationRoutes = createRouter();
       request: { params: IntegrationParams, ...jsonBody(EnvironmentValues) },
       responses: { 200: json(EnvironmentValues, "Values by key, secrets masked"), ...errors(400, 401, 403, 404, 413, 415) },
     }),
-    async (c) => c.json(await service.putEnvironment(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json")), 200),
+    async (c) => {
+      const caller = c.get("caller");
+      return c.json(await service.putEnvironment(c.env, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json")), 200);
+    },
   );
 }

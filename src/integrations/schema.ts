@@ -58,10 +58,23 @@ export type DeclaredUseCase = z.infer<typeof DeclaredUseCase>;
 export const UseCase = useCaseVariants({ id: z.string(), created_at: z.string(), updated_at: z.string() }).openapi("UseCase");
 export type UseCase = z.infer<typeof UseCase>;
 
+export const IntegrationSettings = z
+  .object({
+    redact_paths: z
+      .array(z.string().regex(/^(\$\.)?[^.\s]+(\.[^.\s]+)*$/, "a dotted path such as customer.iban or contacts.*.email"))
+      .max(50)
+      .default([])
+      .openapi({ description: "Payload paths replaced by [REDACTED] in the event log once an event is processed (PII)" }),
+    retention_days: z.number().int().min(1).max(365).default(30).openapi({ description: "Days events and deliveries are kept" }),
+  })
+  .openapi("IntegrationSettings");
+export type IntegrationSettings = z.infer<typeof IntegrationSettings>;
+
 const integrationFields = {
   name: z.string().trim().min(1).max(255),
   description: z.string().max(1000).optional(),
   environment_config: EnvironmentConfig.default([]),
+  settings: IntegrationSettings.default({ redact_paths: [], retention_days: 30 }),
 };
 
 export const Integration = z

@@ -4,7 +4,9 @@ import { atomically } from "../platform/db";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { auditStatement } from "../platform/audit";
 import {
+  IntegrationSettings,
   MASK,
   type CreateIntegration,
   type DeclaredUseCase,
@@ -23,6 +25,7 @@ interface IntegrationRow {
   name: string;
   description: string | null;
   environment_config: string;
+  settings: string;
   created_at: string;
   updated_at: string;
 }
@@ -72,6 +75,7 @@ function fromIntegrationRow(row: IntegrationRow, useCases: UseCase[]): Integrati
     name: row.name,
     ...(row.description !== null && { description: row.description }),
     environment_config: JSON.parse(row.environment_config) as EnvironmentConfigEntry[],
+    settings: IntegrationSettings.parse(JSON.parse(row.settings)),
     use_cases: useCases,
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -177,9 +181,10 @@ export async function createIntegration(db: D1Database, changedBy: string, tenan
   const useCases = input.use_cases.map((uc) => newUseCase(uc, at));
   await atomically(db, [
     db
-      .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), at, at),
+      .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, at),
     ...useCases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at)]),
+    auditStatement(db, { tenantId, actor: changedBy, action: "integration.created", target: id, details: { name: input.name, use_cases: useCases.map((u) => u.slug) } }),
   ]);
   return getIntegration(db, tenantId, id);
 }
@@ -250,8 +255,9 @@ export async function replaceIntegration(
   const keptKeys = input.environment_config.map((e) => e.key);
   statements.push(
     db
-      .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, updated_at = ? WHERE id = ?")
-      .bind(input.name, input.description ?? null, JSON.stringify(input.environment_config), at, id),
+      .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, settings = ?, updated_at = ? WHERE id = ?")
+      .bind(input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, id),
+    auditStatement(db, { tenantId, actor: changedBy, action: "integration.replaced", target: id, details: { name: input.name, use_cases: declared.map((u) => u.slug) } }),
     // Values of keys no longer declared would be unreachable secrets: remove them with the declaration.
     db
       .prepare("DELETE FROM environment_values WHERE integration_id = ? AND key NOT IN (SELECT value FROM json_each(?))")
@@ -261,9 +267,12 @@ export async function replaceIntegration(
   return getIntegration(db, tenantId, id);
 }
 
-export async function deleteIntegration(db: D1Database, tenantId: string, id: string): Promise<void> {
-  const { meta } = await db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId).run();
-  if (!meta.changes) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
+export async function deleteIntegration(db: D1Database, changedBy: string, tenantId: string, id: string): Promise<void> {
+  const [deleted] = await atomically(db, [
+    db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId),
+    auditStatement(db, { tenantId, actor: changedBy, action: "integration.deleted", target: id }),
+  ]);
+  if (!deleted!.meta.changes) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
 }
 
 // ---- use cases --------------------------------------------------------------------------------
@@ -303,6 +312,7 @@ export async function createUseCase(
     insertUseCaseStmt(db, tenantId, integrationId, uc),
     historyStmt(db, integrationId, "created", uc, changedBy, at),
     touchIntegrationStmt(db, integrationId, at),
+    auditStatement(db, { tenantId, actor: changedBy, action: "use_case.created", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
   ]);
   return uc;
 }
@@ -323,6 +333,7 @@ export async function updateUseCase(
     updateUseCaseStmt(db, uc),
     historyStmt(db, integrationId, "updated", uc, changedBy, at),
     touchIntegrationStmt(db, integrationId, at),
+    auditStatement(db, { tenantId, actor: changedBy, action: "use_case.updated", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
   ]);
   return uc;
 }
@@ -334,6 +345,7 @@ export async function deleteUseCase(db: D1Database, changedBy: string, tenantId:
     db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
     historyStmt(db, integrationId, "deleted", uc, changedBy, at),
     touchIntegrationStmt(db, integrationId, at),
+    auditStatement(db, { tenantId, actor: changedBy, action: "use_case.deleted", target: useCaseId, details: { integration_id: integrationId, slug: uc.slug } }),
   ]);
 }
 
@@ -380,6 +392,7 @@ export async function getEnvironment(env: Pick<Env, "DB" | "SECRETS_KEY">, tenan
 /** Sets (or with null, removes) values of declared keys; every value is encrypted at rest. */
 export async function putEnvironment(
   env: Pick<Env, "DB" | "SECRETS_KEY">,
+  changedBy: string,
   tenantId: string,
   integrationId: string,
   values: EnvironmentValues,
@@ -405,6 +418,8 @@ export async function putEnvironment(
           ).bind(integrationId, key, await encryptValue(env.SECRETS_KEY, value, valueContext(integrationId, key)), at),
     ),
   );
+  // The audit entry names the keys, never the values.
+  statements.push(auditStatement(env.DB, { tenantId, actor: changedBy, action: "environment.updated", target: integrationId, details: { keys: Object.keys(values) } }));
   await atomically(env.DB, statements);
   return getEnvironment(env, tenantId, integrationId);
 }

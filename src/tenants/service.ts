@@ -1,4 +1,5 @@
 // Tenants and API tokens: plain functions over D1, called by routes, auth middleware and tests.
+import { auditStatement } from "../platform/audit";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
@@ -129,11 +130,12 @@ export async function createToken(
     last_used_at: null,
   };
   const token = await signToken(env.SECRETS_KEY, { tokenId: row.id, tenantId, scopes: input.scopes }, expiresAt);
-  await env.DB.prepare(
-    "INSERT INTO api_tokens (id, tenant_id, name, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-  )
-    .bind(row.id, row.tenant_id, row.name, row.scopes, row.created_at, row.expires_at)
-    .run();
+  await env.DB.batch([
+    env.DB.prepare("INSERT INTO api_tokens (id, tenant_id, name, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)").bind(
+      row.id, row.tenant_id, row.name, row.scopes, row.created_at, row.expires_at,
+    ),
+    auditStatement(env.DB, { tenantId, actor: "admin", action: "token.created", target: row.id, details: { name: row.name, scopes: input.scopes } }),
+  ]);
   return { ...fromTokenRow(row), token };
 }
 
@@ -154,6 +156,7 @@ export async function revokeToken(db: D1Database, tenantId: string, tokenId: str
     .bind(nowIso(), tokenId, tenantId)
     .first();
   if (!row) throw new AppError("NOT_FOUND", `Token '${tokenId}' not found for tenant '${tenantId}'`);
+  await auditStatement(db, { tenantId, actor: "admin", action: "token.revoked", target: tokenId }).run();
 }
 
 /**
@@ -178,5 +181,6 @@ export async function findActiveToken(
 export async function touchToken(db: D1Database, tokenId: string, lastUsedAt: string | null): Promise<void> {
   const now = nowIso();
   if (lastUsedAt && Date.parse(now) - Date.parse(lastUsedAt) < 60_000) return;
-  await db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").bind(now, tokenId).run();
+  const tenant = await db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? RETURNING tenant_id").bind(now, tokenId).first<{ tenant_id: string }>();
+  if (tenant) await auditStatement(db, { tenantId: tenant.tenant_id, actor: `token:${tokenId}`, action: "token.used", target: tokenId }).run();
 }

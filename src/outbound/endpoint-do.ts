@@ -1,0 +1,136 @@
+// OutboundEndpoint: one Durable Object per webhook endpoint (an outbound use case's webhook mapping)
+// that delivers its queue: signed POSTs, retries with backoff and jitter, Retry-After, a per-endpoint
+// rate limit, one-at-a-time order when `ordered`, 410 disabling, a circuit breaker, and the DLQ.
+import { DurableObject } from "cloudflare:workers";
+import { newId, nowIso } from "../platform/ids";
+import { attemptDelivery, backoffMs, endpointContext, envelope, loadDelivery, recordOutcome } from "./service";
+
+const SLICE_MS = 10_000;
+
+export class OutboundEndpoint extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private lastSentAt = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL UNIQUE, due_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  }
+
+  /** Queues deliveries (ids already queued keep their place) and wakes the endpoint. */
+  async enqueue(endpointId: string, deliveryIds: string[]): Promise<void> {
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('endpoint_id', ?)", endpointId);
+    const now = Date.now();
+    for (const id of deliveryIds) this.sql.exec("INSERT OR IGNORE INTO queue (delivery_id, due_at) VALUES (?, ?)", id, now);
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > now) await this.ctx.storage.setAlarm(now);
+  }
+
+  async queued(): Promise<{ delivery_id: string; due_at: number }[]> {
+    return this.sql.exec<{ delivery_id: string; due_at: number }>("SELECT delivery_id, due_at FROM queue ORDER BY seq").toArray();
+  }
+
+  private next(ordered: boolean, now: number) {
+    const head = this.sql.exec<{ seq: number; delivery_id: string; due_at: number }>(
+      ordered ? "SELECT seq, delivery_id, due_at FROM queue ORDER BY seq LIMIT 1" : "SELECT seq, delivery_id, due_at FROM queue ORDER BY due_at, seq LIMIT 1",
+    ).toArray()[0];
+    if (!head) return { due: undefined, wakeAt: undefined };
+    return head.due_at <= now ? { due: head, wakeAt: undefined } : { due: undefined, wakeAt: head.due_at };
+  }
+
+  override async alarm(): Promise<void> {
+    const endpointId = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'endpoint_id'").toArray()[0]?.value;
+    if (!endpointId) return;
+    const until = Date.now() + SLICE_MS;
+    const ctx = await endpointContext(this.env.DB, endpointId);
+    if (!ctx) {
+      // The use case or mapping was removed: its queued deliveries can never go out.
+      for (const { delivery_id } of this.sql.exec<{ delivery_id: string }>("SELECT delivery_id FROM queue").toArray()) {
+        await recordOutcome(this.env.DB, delivery_id, { kind: "dead", error: "outbound use case or mapping no longer exists" }, "dead_lettered");
+      }
+      this.sql.exec("DELETE FROM queue");
+      return;
+    }
+    const { endpoint, delivery: config } = ctx;
+    if (endpoint.state === "disabled") return;
+    if (endpoint.paused_until && Date.parse(endpoint.paused_until) > Date.now()) {
+      await this.ctx.storage.setAlarm(Date.parse(endpoint.paused_until));
+      return;
+    }
+    let failures = endpoint.consecutive_failures;
+    const interval = config.rate_limit_per_second ? 1000 / config.rate_limit_per_second : 0;
+
+    while (Date.now() < until) {
+      const now = Date.now();
+      const { due, wakeAt } = this.next(config.ordered, now);
+      if (!due) {
+        if (wakeAt !== undefined) await this.ctx.storage.setAlarm(wakeAt);
+        break;
+      }
+      if (interval && now < this.lastSentAt + interval) {
+        await this.ctx.storage.setAlarm(this.lastSentAt + interval);
+        break;
+      }
+      const delivery = await loadDelivery(this.env.DB, due.delivery_id);
+      if (!delivery || delivery.status !== "pending") {
+        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
+        continue;
+      }
+      this.lastSentAt = Date.now();
+      const outcome = await attemptDelivery(this.env, ctx, delivery);
+
+      if (outcome.kind === "delivered") {
+        failures = 0;
+        await recordOutcome(this.env.DB, delivery.id, outcome, "delivered");
+        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
+      } else if (outcome.kind === "gone") {
+        await recordOutcome(this.env.DB, delivery.id, outcome, "failed");
+        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
+        await this.setState(endpointId, "disabled", { disabled_reason: "receiver answered 410 Gone", failures });
+        return;
+      } else if (outcome.kind === "dead" || delivery.attempts + 1 >= delivery.max_attempts) {
+        await recordOutcome(this.env.DB, delivery.id, outcome, "dead_lettered");
+        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
+        if (outcome.kind === "retry") failures++;
+      } else {
+        failures++;
+        await recordOutcome(this.env.DB, delivery.id, outcome, null);
+        const dueAt = Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs);
+        this.sql.exec("UPDATE queue SET due_at = ? WHERE seq = ?", dueAt, due.seq);
+      }
+
+      if (failures >= Number(this.env.OUTBOUND_BREAKER_THRESHOLD ?? 10)) {
+        const pausedUntil = Date.now() + Number(this.env.OUTBOUND_BREAKER_COOLDOWN_MS ?? 60_000);
+        await this.setState(endpointId, "paused", { paused_until: new Date(pausedUntil).toISOString(), failures });
+        await this.ctx.storage.setAlarm(pausedUntil);
+        return;
+      }
+    }
+    await this.env.DB.prepare("UPDATE outbound_endpoints SET consecutive_failures = ?, state = 'active', paused_until = NULL WHERE id = ? AND state != 'disabled'").bind(failures, endpointId).run();
+    if ((await this.ctx.storage.getAlarm()) === null && this.sql.exec("SELECT 1 FROM queue LIMIT 1").toArray().length > 0) {
+      await this.ctx.storage.setAlarm(Date.now());
+    }
+  }
+
+  /** Pauses or disables the endpoint, and says so with an operational core event and an audit entry. */
+  private async setState(endpointId: string, state: "paused" | "disabled", change: { paused_until?: string; disabled_reason?: string; failures: number }) {
+    const row = await this.env.DB
+      .prepare(
+        `UPDATE outbound_endpoints SET state = ?, paused_until = ?, disabled_reason = ?, consecutive_failures = ?, updated_at = ? WHERE id = ?
+         RETURNING tenant_id, integration_id`,
+      )
+      .bind(state, change.paused_until ?? null, change.disabled_reason ?? null, change.failures, nowIso(), endpointId)
+      .first<{ tenant_id: string; integration_id: string }>();
+    if (!row) return;
+    const name = state === "paused" ? "erp_edge.endpoint.paused" : "erp_edge.endpoint.disabled";
+    const details = { endpoint_id: endpointId, integration_id: row.integration_id, ...change };
+    await this.env.DB
+      .prepare("INSERT INTO audit_log (id, tenant_id, actor, action, target, details, at) VALUES (?, ?, 'system', ?, ?, ?, ?)")
+      .bind(newId(), row.tenant_id, name, endpointId, JSON.stringify(details), nowIso())
+      .run();
+    await this.env.CORE_EVENTS.send(envelope(row.tenant_id, name, details, { source: "erp-edge.outbound" }));
+  }
+}

@@ -1,0 +1,36 @@
+// A real HTTP webhook receiver on loopback for the outbound tests (started from vitest.config.mts, in
+// Node). Each key follows a script of status codes, then answers 200; every request is recorded.
+//   POST /_script/<key>  { "responses": [500, 500, { "status": 429, "retry_after": 1 }, 410] }
+//   POST /hook/<key>     the webhook target
+//   GET  /_requests/<key>  the recorded requests [{ at, headers, body, status }]
+import { createServer } from "node:http";
+
+export function startReceiver() {
+  const scripts = new Map();
+  const requests = new Map();
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const [, kind, key] = req.url.split("/");
+      const reply = (status, payload = {}, headers = {}) => {
+        res.writeHead(status, { "content-type": "application/json", ...headers });
+        res.end(JSON.stringify(payload));
+      };
+      if (kind === "_script") {
+        scripts.set(key, JSON.parse(body).responses ?? []);
+        return reply(204);
+      }
+      if (kind === "_requests") return reply(200, requests.get(key) ?? []);
+      if (kind !== "hook") return reply(404);
+      const step = (scripts.get(key) ?? []).shift() ?? 200;
+      const { status, retry_after } = typeof step === "number" ? { status: step } : step;
+      const list = requests.get(key) ?? [];
+      list.push({ at: Date.now(), headers: req.headers, body, status });
+      requests.set(key, list);
+      reply(status, {}, retry_after ? { "retry-after": String(retry_after) } : {});
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: server.address().port })));
+}
