@@ -3,7 +3,7 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import "./scripts/wrangler-env.mjs";
-import { startReceiver } from "./test/receiver.mjs";
+import { startReceiver } from "./scripts/receiver.mjs";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));

@@ -1,11 +1,13 @@
-// A real HTTP webhook receiver on loopback for the outbound tests (started from vitest.config.mts, in
-// Node). Each key follows a script of status codes, then answers 200; every request is recorded.
+// A real HTTP webhook receiver on loopback: the outbound tests start it (vitest.config.mts), and
+// `node scripts/receiver.mjs [port] [--fail N]` runs it by hand, printing each delivery.
+// Each key follows a script of status codes, then answers 200; every request is recorded.
 //   POST /_script/<key>  { "responses": [500, 500, { "status": 429, "retry_after": 1 }, 410] }
 //   POST /hook/<key>     the webhook target
 //   GET  /_requests/<key>  the recorded requests [{ at, headers, body, status }]
 import { createServer } from "node:http";
 
-export function startReceiver() {
+export function startReceiver(port = 0, { failFirst = 0, log = false } = {}) {
+  let failuresLeft = failFirst;
   const scripts = new Map();
   const requests = new Map();
   const server = createServer((req, res) => {
@@ -24,13 +26,22 @@ export function startReceiver() {
       }
       if (kind === "_requests") return reply(200, requests.get(key) ?? []);
       if (kind !== "hook") return reply(404);
-      const step = (scripts.get(key) ?? []).shift() ?? 200;
+      const step = (scripts.get(key) ?? []).shift() ?? (failuresLeft-- > 0 ? 500 : 200);
       const { status, retry_after } = typeof step === "number" ? { status: step } : step;
       const list = requests.get(key) ?? [];
       list.push({ at: Date.now(), headers: req.headers, body, status });
       requests.set(key, list);
+      if (log) console.log(`${new Date().toISOString()} ${req.url} -> ${status} webhook-id=${req.headers["webhook-id"]} ${body}`);
       reply(status, {}, retry_after ? { "retry-after": String(retry_after) } : {});
     });
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: server.address().port })));
+  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve({ server, port: server.address().port })));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.argv[2] ?? 9000);
+  const failAt = process.argv.indexOf("--fail");
+  const failFirst = failAt > 0 ? Number(process.argv[failAt + 1]) : 0;
+  const { port: bound } = await startReceiver(port, { failFirst, log: true });
+  console.log(`receiver on http://127.0.0.1:${bound}/hook/<anything>${failFirst ? `, failing the first ${failFirst} requests with 500` : ""}`);
 }
