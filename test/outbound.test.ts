@@ -3,6 +3,7 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { applyRetention } from "../src/monitoring/service";
 import { destinationProblem } from "../src/outbound/destination";
 import { sweepAckTimeouts } from "../src/outbound/service";
 import { api, expectError, tenantWithToken } from "./helpers";
@@ -305,6 +306,20 @@ describe("monitoring", () => {
     expect(stats.processing_ms.inbound).toEqual({ count: 20, p50: 100, p95: 190, p99: 200 });
     expect(stats.counts).toEqual([{ direction: "inbound", use_case: "u", status: "done", count: 20 }]);
     expectError(await api("GET", `/v1/integrations/${integrationId}/monitoring/stats?window=2d`, { token }), 400, "VALIDATION_FAILED");
+  });
+
+  it("deletes events older than the integration's retention_days", async () => {
+    const { tenant, token } = await tenantWithToken();
+    const integrationId = (await api("POST", "/v2/integrations", { token, json: { name: "short memory", settings: { retention_days: 2 } } })).body.id;
+    const at = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+    await env.DB.batch(
+      [["01JDRET0000000000000000001", at(3)], ["01JDRET0000000000000000002", at(1)]].map(([id, when]) =>
+        env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, status, received_at) VALUES (?, ?, ?, 'done', ?)").bind(id, tenant.id, integrationId, when),
+      ),
+    );
+    await applyRetention(env.DB);
+    const left = (await api("POST", `/v1/integrations/${integrationId}/events`, { token, json: {} })).body.events;
+    expect(left.map((e: { event_id: string }) => e.event_id)).toEqual(["01JDRET0000000000000000002"]);
   });
 
   it("keeps an audit log of configuration changes and token use, and redacts configured payload paths", async () => {
