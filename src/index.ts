@@ -9,7 +9,7 @@ import { mappingRoutes } from "./mapping/routes";
 import { applyRetention } from "./monitoring/service";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
-import { fanOut, sweepAckTimeouts } from "./outbound/service";
+import { fanOut, subscriptionsOf, sweepAckTimeouts, type OutboundSubscription } from "./outbound/service";
 import type { CoreEventEnvelope } from "./outbound/schema";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
@@ -25,6 +25,14 @@ app.use(requestIds, limitBody, requireJsonBodies);
 app.get("/", (c) =>
   c.json({ name: "erp-edge", version: VERSION, openapi: "/openapi.json", docs: "/docs" }),
 );
+
+// Benchmark baseline: a bare route doing only what any JSON route does (read and parse the body),
+// present only when the BENCH setting is "true" (npm run bench sets it; it is absent otherwise).
+app.post("/__bench/bare", async (c, next) => {
+  if (String(c.env.BENCH) !== "true") return next();
+  await c.req.json();
+  return c.json({ ok: true });
+});
 
 app.route("/", tenantRoutes);
 app.route("/", integrationRoutes);
@@ -67,9 +75,12 @@ export default {
   fetch: app.fetch,
   /** Core events (entity changes, business events) fan out to outbound use cases. */
   async queue(batch, env) {
+    const subscriptions = new Map<string, Promise<OutboundSubscription[]>>();
     for (const message of batch.messages) {
       try {
-        await fanOut(env, message.body);
+        const tenant = message.body._org_id;
+        if (!subscriptions.has(tenant)) subscriptions.set(tenant, subscriptionsOf(env.DB, tenant));
+        await fanOut(env, message.body, await subscriptions.get(tenant)!);
         message.ack();
       } catch (err) {
         console.error(JSON.stringify({ level: "error", message: "fan-out failed", event_id: message.body?._event_id, error: (err as Error).message }));

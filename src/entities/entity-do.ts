@@ -83,7 +83,7 @@ export class EntityObject extends DurableObject<Env> {
         source_timestamp TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT, purged INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS applied (update_id TEXT PRIMARY KEY, result TEXT NOT NULL, applied_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS history (version INTEGER PRIMARY KEY, event_id TEXT, operation TEXT NOT NULL, changes TEXT NOT NULL, at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, body TEXT NOT NULL, sending_since INTEGER);
     `);
   }
 
@@ -107,14 +107,25 @@ export class EntityObject extends DurableObject<Env> {
     this.sql.exec("INSERT INTO outbox (id, body) VALUES (?, ?)", event._event_id, JSON.stringify(event));
   }
 
+  /**
+   * Sends queued core events. Rows are claimed synchronously (sending_since) so concurrent calls never
+   * send the same event twice; a claim older than 30 s (its sender died) is taken over, and an alarm
+   * is set first so a crash mid-send is retried.
+   */
   private async flush(): Promise<void> {
-    const rows = this.sql.exec<{ id: string; body: string }>("SELECT id, body FROM outbox ORDER BY id").toArray();
+    const now = Date.now();
+    const rows = this.sql
+      .exec<{ id: string; body: string }>("SELECT id, body FROM outbox WHERE sending_since IS NULL OR sending_since < ? ORDER BY id", now - 30_000)
+      .toArray();
     if (rows.length === 0) return;
+    for (const r of rows) this.sql.exec("UPDATE outbox SET sending_since = ? WHERE id = ?", now, r.id);
+    await this.ctx.storage.setAlarm(now + 31_000);
     try {
       await this.env.CORE_EVENTS.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body) })));
       for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);
     } catch (err) {
       console.error(JSON.stringify({ level: "warn", message: "core event flush failed; retrying", error: (err as Error).message }));
+      for (const r of rows) this.sql.exec("UPDATE outbox SET sending_since = NULL WHERE id = ?", r.id);
       await this.ctx.storage.setAlarm(Date.now() + 5_000);
     }
   }

@@ -4,7 +4,8 @@
 import type { EntityOperation } from "../entities/entity-do";
 import type { ResolvedRelation } from "../entities/merge";
 import { applyEntityUpdate, canonicalIds, entityStub, meterReadingStatement, resolveEntity } from "../entities/service";
-import { getUseCaseById } from "../integrations/service";
+import type { IntegrationSettings, UseCase } from "../integrations/schema";
+import { processingConfiguration } from "../integrations/service";
 import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
@@ -88,12 +89,24 @@ async function applyUpdate(env: ProcessEnv, event: EventRow, update: EntityUpdat
   return { slug: update.entity_slug, _id: resolution.entityId, operation: result.operation satisfies EntityOperation, unique_ids: ids };
 }
 
-async function outcomeOf(env: ProcessEnv, event: EventRow): Promise<EventOutcome> {
-  const useCase = event.use_case_id ? await getUseCaseById(env.DB, event.tenant_id, event.use_case_id) : null;
+/** Parsed mapping configurations by their JSON text: parsing compiles every expression, once is enough. */
+const parsedConfigs = new Map<string, InboundConfiguration>();
+function mappingOf(useCase: UseCase): InboundConfiguration {
+  const key = JSON.stringify(useCase.configuration);
+  let config = parsedConfigs.get(key);
+  if (!config) {
+    config = InboundConfiguration.parse(useCase.configuration);
+    if (parsedConfigs.size >= 200) parsedConfigs.delete(parsedConfigs.keys().next().value!);
+    parsedConfigs.set(key, config);
+  }
+  return config;
+}
+
+async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | null): Promise<EventOutcome> {
   if (!useCase || useCase.type !== "inbound" || !useCase.enabled) {
     return { status: "error", error_category: "configuration", errors: [{ code: "USE_CASE_UNAVAILABLE", message: `Inbound use case '${event.use_case_slug}' no longer exists or is disabled` }], entities: [], warnings: [] };
   }
-  const config = InboundConfiguration.parse(useCase.configuration);
+  const config = mappingOf(useCase);
   let mapped;
   try {
     const payload = parsePayload(event.format, event.payload ?? "");
@@ -135,15 +148,17 @@ async function outcomeOf(env: ProcessEnv, event: EventRow): Promise<EventOutcome
 export async function processEvent(env: ProcessEnv, eventId: string): Promise<void> {
   const event = await loadEvent(env.DB, eventId);
   if (!event || TERMINAL_STATUSES.includes(event.status)) return;
-  const startedAt = await markProcessing(env.DB, eventId);
-  await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event));
-  await redactStoredPayload(env.DB, event);
+  const [startedAt, { useCase, settings }] = await Promise.all([
+    markProcessing(env.DB, eventId),
+    processingConfiguration(env.DB, event.tenant_id, event.integration_id, event.use_case_id),
+  ]);
+  await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event, useCase));
+  await redactStoredPayload(env.DB, event, settings);
 }
 
 /** Once processed, PII at the integration's redact_paths is removed from the logged payload. */
-async function redactStoredPayload(db: D1Database, event: EventRow): Promise<void> {
-  const row = await db.prepare("SELECT settings FROM integrations WHERE id = ?").bind(event.integration_id).first<{ settings: string }>();
-  const paths = (JSON.parse(row?.settings ?? "{}") as { redact_paths?: string[] }).redact_paths ?? [];
+async function redactStoredPayload(db: D1Database, event: EventRow, settings: IntegrationSettings): Promise<void> {
+  const paths = settings.redact_paths;
   if (paths.length === 0 || event.format !== "json" || !event.payload) return;
   let payload: unknown;
   try {

@@ -437,10 +437,22 @@ export async function resolveEnvironment(env: Pick<Env, "DB" | "SECRETS_KEY">, t
   return out;
 }
 
-/** A use case by id within a tenant, or null; for the event pipeline, which has no integration path. */
-export async function getUseCaseById(db: D1Database, tenantId: string, useCaseId: string): Promise<UseCase | null> {
-  const row = await db.prepare("SELECT * FROM use_cases WHERE id = ? AND tenant_id = ?").bind(useCaseId, tenantId).first<UseCaseRow>();
-  return row ? fromUseCaseRow(row) : null;
+/**
+ * What processing an event needs of its configuration, in one query: the use case (null if gone)
+ * and the integration's settings. The event pipeline calls this once per event.
+ */
+export async function processingConfiguration(db: D1Database, tenantId: string, integrationId: string, useCaseId: string | null) {
+  const row = await db
+    .prepare(
+      `SELECT i.settings AS integration_settings, u.* FROM integrations i LEFT JOIN use_cases u ON u.id = ? AND u.integration_id = i.id
+       WHERE i.id = ? AND i.tenant_id = ?`,
+    )
+    .bind(useCaseId, integrationId, tenantId)
+    .first<UseCaseRow & { integration_settings: string }>();
+  return {
+    useCase: row?.id ? fromUseCaseRow(row) : null,
+    settings: IntegrationSettings.parse(JSON.parse(row?.integration_settings ?? "{}")),
+  };
 }
 
 /** An integration by id alone, for routes authenticated by something other than a tenant token (signed webhooks). */

@@ -58,21 +58,36 @@ export async function enqueueWebhookDeliveries(env: Pick<Env, "OUTBOUND_ENDPOINT
   );
 }
 
+export interface OutboundSubscription {
+  useCaseId: string;
+  integrationId: string;
+  slug: string;
+  config: OutboundConfiguration;
+}
+
+/** The tenant's enabled outbound use cases with valid configurations: fetched once per queue batch. */
+export async function subscriptionsOf(db: D1Database, tenantId: string): Promise<OutboundSubscription[]> {
+  const { results } = await db
+    .prepare("SELECT id, integration_id, slug, configuration FROM use_cases WHERE tenant_id = ? AND type = 'outbound' AND enabled = 1")
+    .bind(tenantId)
+    .all<UseCaseRow>();
+  return results.flatMap((row) => {
+    const parsed = OutboundConfiguration.safeParse(JSON.parse(row.configuration));
+    return parsed.success ? [{ useCaseId: row.id, integrationId: row.integration_id, slug: row.slug, config: parsed.data }] : [];
+  });
+}
+
 /**
  * Creates one delivery per matching outbound use case mapping. A (use case, mapping, event) gets at
  * most one delivery, so a core event delivered twice by the queue is fanned out once.
  */
-export async function fanOut(env: OutboundEnv, event: CoreEventEnvelope): Promise<number> {
-  const { results } = await env.DB
-    .prepare("SELECT id, integration_id, slug, configuration FROM use_cases WHERE tenant_id = ? AND type = 'outbound' AND enabled = 1")
-    .bind(event._org_id)
-    .all<UseCaseRow>();
+export async function fanOut(env: OutboundEnv, event: CoreEventEnvelope, subscriptions?: OutboundSubscription[]): Promise<number> {
+  const subs = subscriptions ?? (await subscriptionsOf(env.DB, event._org_id));
   const statements: D1PreparedStatement[] = [];
   const at = nowIso();
-  for (const row of results) {
-    const parsed = OutboundConfiguration.safeParse(JSON.parse(row.configuration));
-    if (!parsed.success || parsed.data.event_catalog_event !== event._event_name) continue;
-    const config = parsed.data;
+  for (const sub of subs) {
+    const config = sub.config;
+    if (config.event_catalog_event !== event._event_name) continue;
     if (config.event_filter && !(await evaluateExpression(config.event_filter, event).catch(() => false))) continue;
     for (const mapping of config.mappings.filter((m) => m.enabled)) {
       let body: unknown;
@@ -91,7 +106,7 @@ export async function fanOut(env: OutboundEnv, event: CoreEventEnvelope): Promis
              payload, status, ack_id, max_attempts, last_error, visible_at, created_at, completed_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).bind(
-          id, event._org_id, row.integration_id, row.id, row.slug, mapping.id, mapping.delivery.type, event._event_id, event._event_name,
+          id, event._org_id, sub.integrationId, sub.useCaseId, sub.slug, mapping.id, mapping.delivery.type, event._event_id, event._event_name,
           event._correlation_id ?? null, JSON.stringify(body ?? null), error ? "dead_lettered" : "pending",
           config.ack_tracking === "on" ? event._ack_id : null, maxAttempts, error, at, at, error ? at : null,
         ),

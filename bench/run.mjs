@@ -1,0 +1,354 @@
+// npm run bench [-- scenario ...]: starts the real Worker (wrangler dev, fresh local state), drives it
+// on loopback, checks correctness while measuring, prints a table and writes bench/results.json.
+// Scenarios: inbound-ack, end-to-end, hot-entity, mapping, outbound (default: all).
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import { Webhook } from "standardwebhooks";
+import "../scripts/wrangler-env.mjs";
+import { startReceiver } from "../scripts/receiver.mjs";
+
+const root = path.resolve(import.meta.dirname, "..");
+const examplesDir = path.resolve(root, "../shared/compat/epilot-mapping-examples");
+const wrangler = path.join(root, "node_modules/wrangler/bin/wrangler.js");
+const ALL = ["mapping", "end-to-end", "hot-entity", "outbound", "inbound-ack"];
+const ALIASES = { inbound: "inbound-ack", e2e: "end-to-end", hot: "hot-entity" };
+const selected = process.argv.slice(2).map((a) => ALIASES[a] ?? a);
+for (const s of selected) if (!ALL.includes(s)) throw new Error(`unknown scenario '${s}'; one of ${ALL.join(", ")}`);
+const scenarios = selected.length ? ALL.filter((s) => selected.includes(s)) : ALL;
+
+const example = (name) => JSON.parse(readFileSync(path.join(examplesDir, `${name}.json`), "utf8"));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (sorted, p) => (sorted.length ? sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] : null);
+const round = (x, d = 1) => (x === null || x === undefined ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+// ---- the Worker -------------------------------------------------------------------------------
+
+const ADMIN = "bench-admin-token";
+let worker;
+
+async function startWorker(receiverPort) {
+  const persist = mkdtempSync(path.join(os.tmpdir(), "erp-edge-bench-"));
+  const port = 8790 + Math.floor(Math.random() * 100);
+  const vars = {
+    ADMIN_TOKEN: ADMIN,
+    SECRETS_KEY: "bench-secrets-key-0123456789abcdef",
+    BENCH: "true",
+    TENANT_RATE_LIMIT_PER_SECOND: "1000000",
+    OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiverPort}`,
+    OUTBOUND_RETRY_BASE_MS: "200",
+  };
+  const migrated = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: root, encoding: "utf8" });
+  if (migrated.status !== 0) throw new Error(`migrations failed: ${migrated.stderr}`);
+  const logPath = path.join(os.tmpdir(), `erp-edge-bench-wrangler-${process.pid}.log`);
+  const log = createWriteStream(logPath);
+  const args = [wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persist, "--show-interactive-dev-session=false", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CI: "true" }, detached: true });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 120; i++) {
+    try {
+      if ((await fetch(`${base}/`)).ok) break;
+    } catch {}
+    if (i === 119) throw new Error(`wrangler dev did not start; see ${logPath}`);
+    await sleep(500);
+  }
+  return {
+    base,
+    logPath,
+    pid: child.pid,
+    stop() {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      rmSync(persist, { recursive: true, force: true, maxRetries: 3 });
+    },
+  };
+}
+
+/** Peak RSS of the workerd processes under the wrangler process, sampled every 200 ms. */
+function rssSampler(rootPid) {
+  let peak = 0;
+  const descendants = (pid) => {
+    const out = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).stdout.split("\n").map((s) => Number(s.trim())).filter(Boolean);
+    return out.flatMap((c) => [c, ...descendants(c)]);
+  };
+  const sample = () => {
+    let total = 0;
+    for (const pid of descendants(rootPid)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, "utf8");
+        if (!/^Name:\s+workerd/m.test(status)) continue;
+        total += Number(status.match(/^VmRSS:\s+(\d+)/m)?.[1] ?? 0) * 1024;
+      } catch {}
+    }
+    peak = Math.max(peak, total);
+  };
+  sample();
+  const timer = setInterval(sample, 200);
+  return () => (clearInterval(timer), sample(), peak);
+}
+
+async function call(method, urlPath, { token, json } = {}) {
+  const res = await fetch(`${worker.base}${urlPath}`, {
+    method,
+    headers: { ...(token && { authorization: `Bearer ${token}` }), ...(json !== undefined && { "content-type": "application/json" }) },
+    body: json === undefined ? undefined : JSON.stringify(json),
+  });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${urlPath}: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+const contactMapping = {
+  entities: [
+    {
+      entity_schema: "contact",
+      unique_ids: ["external_id"],
+      fields: [
+        { attribute: "external_id", field: "id" },
+        { attribute: "full_name", field: "name" },
+        { attribute: "_tags", jsonataExpression: "tag ? { '_append': [tag] } : undefined" },
+      ],
+    },
+  ],
+};
+
+async function tenant(name, useCases) {
+  const t = await call("POST", "/v1/tenants", { token: ADMIN, json: { name } });
+  const scopes = ["integrations:read", "integrations:write", "events:write", "monitoring:read"];
+  const { token } = await call("POST", `/v1/tenants/${t.id}/tokens`, { token: ADMIN, json: { name: "bench", scopes } });
+  const integration = await call("POST", "/v2/integrations", { token, json: { name, use_cases: useCases } });
+  return { token, integration };
+}
+
+async function postEvents(token, integrationId, events) {
+  const body = await call("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events } });
+  const bad = body.results.filter((r) => r.status !== "success");
+  if (bad.length) throw new Error(`events refused: ${JSON.stringify(bad[0])}`);
+  return body.results;
+}
+
+async function allEvents(token, integrationId, query) {
+  const out = [];
+  let cursor;
+  do {
+    const page = await call("POST", `/v1/integrations/${integrationId}/events`, { token, json: { ...query, limit: 100, ...(cursor && { cursor }) } });
+    out.push(...page.events);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return out;
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+async function inboundAck() {
+  const { token, integration } = await tenant("bench-ack", [{ name: "Customers", slug: "customers", type: "inbound", configuration: { ...example("mapping.CustomerChanged"), event_names: ["CustomerChanged"] } }]);
+  const payload = example("payload.customer");
+  const body = JSON.stringify({
+    integration_id: integration.id,
+    events: Array.from({ length: 10 }, (_, i) => ({ event_name: "CustomerChanged", timestamp: new Date().toISOString(), payload: { ...payload, customerId: `ACK-${i}` } })),
+  });
+  const run = (url) =>
+    autocannon({ url, method: "POST", body, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, connections: 8, duration: 8, amount: 20_000 });
+  const bare = await run(`${worker.base}/__bench/bare`);
+  const ours = await run(`${worker.base}/v3/erp/updates/events`);
+  if (ours.non2xx || bare.non2xx) throw new Error(`non-2xx answers: ours ${ours.non2xx}, bare ${bare.non2xx}`);
+  return {
+    figures: [
+      { name: "requests/s", value: round(ours.requests.average), baseline: round(bare.requests.average), unit: "req/s" },
+      { name: "events/s accepted", value: round(ours.requests.average * 10), unit: "events/s" },
+      { name: "latency p50", value: ours.latency.p50, baseline: bare.latency.p50, unit: "ms" },
+      { name: "latency p99", value: ours.latency.p99, baseline: bare.latency.p99, unit: "ms" },
+    ],
+    checks: { requests: ours.requests.total, all_2xx: true, baseline: "POST /__bench/bare in the same Worker: reads and parses the same body, answers 200" },
+  };
+}
+
+async function endToEnd() {
+  const ENTITIES = 1000;
+  const UPDATES = 10;
+  const GROUPS = 20;
+  const { token, integration } = await tenant("bench-e2e", [{ name: "Contacts", slug: "contacts", type: "inbound", configuration: contactMapping }]);
+  const t0 = Date.now();
+  const events = [];
+  for (let u = 0; u < UPDATES; u++) {
+    for (let e = 0; e < ENTITIES; e++) {
+      // One entity always goes to the same group, so its updates stay ordered.
+      events.push({ use_case_slug: "contacts", group_id: `g${e % GROUPS}`, timestamp: new Date(t0 + u * 1000).toISOString(), payload: { id: `E2E-${e}`, name: `v${u}` } });
+    }
+  }
+  const started = performance.now();
+  for (let i = 0; i < events.length; i += 400) {
+    await Promise.all([0, 100, 200, 300].filter((o) => i + o < events.length).map((o) => postEvents(token, integration.id, events.slice(i + o, i + o + 100))));
+  }
+  const posted = performance.now();
+  let rows;
+  for (;;) {
+    const stats = await call("GET", `/v1/integrations/${integration.id}/monitoring/stats?window=1h`, { token });
+    const done = stats.counts.filter((c) => c.status === "done").reduce((a, c) => a + c.count, 0);
+    const failed = stats.counts.filter((c) => ["error", "partial"].includes(c.status)).reduce((a, c) => a + c.count, 0);
+    if (failed) throw new Error(`${failed} events failed`);
+    if (done === events.length) break;
+    if (performance.now() - started > 400_000) throw new Error(`only ${done} of ${events.length} events done after 400 s`);
+    await sleep(1000);
+  }
+  const finished = performance.now();
+  // Every entity queryable with its final state.
+  let checked = 0;
+  let cursor;
+  do {
+    const page = await call("GET", `/v1/entities/contact?limit=100${cursor ? `&cursor=${cursor}` : ""}`, { token });
+    for (const c of page.entities) {
+      if (c.attributes.full_name !== `v${UPDATES - 1}` || c.version !== UPDATES) throw new Error(`wrong final state: ${JSON.stringify(c)}`);
+      checked++;
+    }
+    cursor = page.next_cursor;
+  } while (cursor);
+  if (checked !== ENTITIES) throw new Error(`${checked} entities instead of ${ENTITIES}`);
+  rows = await allEvents(token, integration.id, { direction: "inbound" });
+  const latency = rows.map((r) => Date.parse(r.completed_at) - Date.parse(r.received_at)).sort((a, b) => a - b);
+  const processing = rows.map((r) => r.processing_duration_ms).sort((a, b) => a - b);
+  return {
+    figures: [
+      { name: "events/s applied", value: round(events.length / ((finished - started) / 1000)), unit: "events/s" },
+      { name: "receipt-to-applied p50", value: pct(latency, 50), unit: "ms" },
+      { name: "receipt-to-applied p99", value: pct(latency, 99), unit: "ms" },
+      { name: "processing per event p50", value: pct(processing, 50), unit: "ms" },
+      { name: "processing per event p99", value: pct(processing, 99), unit: "ms" },
+    ],
+    checks: { events: events.length, entities_verified: checked, final_state: "every contact has its last update and version 10", posting_s: round((posted - started) / 1000, 2), total_s: round((finished - started) / 1000, 2) },
+  };
+}
+
+async function hotEntity() {
+  const N = 1000;
+  const { token, integration } = await tenant("bench-hot", [{ name: "Contacts", slug: "contacts", type: "inbound", configuration: contactMapping }]);
+  const ts = new Date().toISOString();
+  const events = Array.from({ length: N }, (_, i) => ({ use_case_slug: "contacts", group_id: `hot-${i}`, timestamp: ts, payload: { id: "HOT", tag: `t${i}` } }));
+  const started = performance.now();
+  await Promise.all(Array.from({ length: N / 100 }, (_, i) => postEvents(token, integration.id, events.slice(i * 100, i * 100 + 100))));
+  let entity;
+  for (;;) {
+    entity = (await call("GET", "/v1/entities/contact?external_id=HOT", { token })).entities[0];
+    if (entity?.version === N) break;
+    if (performance.now() - started > 300_000) throw new Error(`hot entity at version ${entity?.version} after 300 s`);
+    await sleep(100);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const tags = new Set(entity.attributes._tags);
+  if (tags.size !== N || entity.attributes._tags.length !== N) throw new Error(`expected ${N} distinct tags, got ${entity.attributes._tags.length}`);
+  return {
+    figures: [{ name: "updates/s to one entity", value: round(N / elapsed), unit: "updates/s" }],
+    checks: { concurrent_updates: N, applied_exactly_once: true, version: entity.version },
+  };
+}
+
+async function mapping() {
+  const bundle = path.join(os.tmpdir(), `erp-edge-mapping-bench-${process.pid}.mjs`);
+  execFileSync(path.join(root, "node_modules/.bin/esbuild"), [path.join(root, "bench/mapping.ts"), "--bundle", "--platform=node", "--format=esm", `--outfile=${bundle}`, "--log-level=warning"]);
+  const out = execFileSync(process.execPath, [bundle], { env: { ...process.env, EXAMPLES_DIR: examplesDir }, encoding: "utf8" });
+  rmSync(bundle, { force: true });
+  const r = JSON.parse(out.trim().split("\n").pop());
+  return {
+    figures: [{ name: "CustomerChanged evaluations/s", value: round(r.ours), baseline: round(r.hand_written), unit: "evals/s" }],
+    checks: { same_entity_updates_as_hand_written: r.equal_output, baseline: "hand-written TypeScript producing the same entity updates (bench/mapping.ts)" },
+    peak_rss_bytes: r.rss_bytes,
+  };
+}
+
+async function outbound(receiver) {
+  const N = 1000;
+  const key = `bench${Date.now()}`;
+  const url = `http://127.0.0.1:${receiver.port}/hook/${key}`;
+  const { token, integration } = await tenant("bench-out", [
+    { name: "Contacts", slug: "contacts", type: "inbound", configuration: contactMapping },
+    {
+      name: "to ERP", slug: "to-erp", type: "outbound",
+      configuration: { event_catalog_event: "contact.created", mappings: [{ id: "main", name: "ERP", jsonata_expression: '{ "id": entity.unique_ids.external_id, "t": _event_time }', delivery: { type: "webhook", url } }] },
+    },
+  ]);
+  const outboundId = integration.use_cases.find((u) => u.slug === "to-erp").id;
+  const { secret } = await call("POST", `/v1/integrations/${integration.id}/outbound/endpoints/${outboundId}/main/secret`, { token });
+  const ts = new Date().toISOString();
+  const events = Array.from({ length: N }, (_, i) => ({ use_case_slug: "contacts", group_id: `g${i % 20}`, timestamp: ts, payload: { id: `OUT-${i}`, name: "x" } }));
+  const started = performance.now();
+  await Promise.all(Array.from({ length: N / 100 }, (_, i) => postEvents(token, integration.id, events.slice(i * 100, i * 100 + 100))));
+  let got = [];
+  for (;;) {
+    got = (await (await fetch(`http://127.0.0.1:${receiver.port}/_requests/${key}`)).json()).filter((r) => r.status === 200);
+    if (got.length >= N) break;
+    if (performance.now() - started > 300_000) throw new Error(`${got.length} of ${N} delivered after 300 s`);
+    await sleep(200);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const ids = new Set(got.map((r) => JSON.parse(r.body).id));
+  if (ids.size !== N) throw new Error(`${ids.size} distinct deliveries for ${N} changes`);
+  const wh = new Webhook(secret);
+  for (const r of got) wh.verify(r.body, { "webhook-id": r.headers["webhook-id"], "webhook-timestamp": r.headers["webhook-timestamp"], "webhook-signature": r.headers["webhook-signature"] });
+  const latency = got.map((r) => r.at - Date.parse(JSON.parse(r.body).t)).sort((a, b) => a - b);
+  return {
+    figures: [
+      { name: "events/s delivered (signed)", value: round(N / elapsed), unit: "events/s" },
+      { name: "change-to-delivery p50", value: pct(latency, 50), unit: "ms" },
+      { name: "change-to-delivery p99", value: pct(latency, 99), unit: "ms" },
+    ],
+    checks: { deliveries: got.length, distinct: ids.size, signatures_verified_with: "standardwebhooks" },
+  };
+}
+
+// ---- run --------------------------------------------------------------------------------------
+
+const receiver = await startReceiver(0);
+const needsWorker = scenarios.some((s) => s !== "mapping");
+if (needsWorker) worker = await startWorker(receiver.port);
+const results = {};
+try {
+  for (const name of scenarios) {
+    process.stdout.write(`running ${name}… `);
+    const stopRss = name === "mapping" ? () => null : rssSampler(worker.pid);
+    const t = performance.now();
+    const fn = { "inbound-ack": inboundAck, "end-to-end": endToEnd, "hot-entity": hotEntity, mapping, outbound: () => outbound(receiver) }[name];
+    const r = await fn();
+    const peak = stopRss() ?? r.peak_rss_bytes;
+    results[name] = {
+      figures: r.figures.map((f) => ({ ...f, ...(f.baseline !== undefined && { ratio: round(f.value / f.baseline, 3) }) })),
+      checks: r.checks,
+      peak_rss_mb: round(peak / 1024 / 1024),
+      rss_of: name === "mapping" ? "the Node process running both" : "workerd (the local runtime)",
+      seconds: round((performance.now() - t) / 1000, 1),
+    };
+    console.log(`done in ${results[name].seconds} s`);
+  }
+} catch (err) {
+  if (worker) console.error(`\nfailed; the Worker's log is ${worker.logPath}`);
+  throw err;
+} finally {
+  worker?.stop();
+  receiver.server.close();
+}
+
+const pkg = (name) => JSON.parse(readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")).version;
+const report = {
+  date: new Date().toISOString(),
+  command: `npm run bench${selected.length ? ` -- ${selected.join(" ")}` : ""}`,
+  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memory_gb: round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}` },
+  node: process.versions.node,
+  workerd: pkg("workerd"),
+  wrangler: pkg("wrangler"),
+  scenarios: results,
+};
+writeFileSync(path.join(root, "bench/results.json"), JSON.stringify(report, null, 2) + "\n");
+
+console.log(`\n${report.date}  ${report.machine.cpu} × ${report.machine.cores}, node ${report.node}, workerd ${report.workerd}\n`);
+console.log("| scenario | figure | ours | baseline | ours/baseline | peak RSS |");
+console.log("|---|---|---|---|---|---|");
+for (const [name, r] of Object.entries(results)) {
+  r.figures.forEach((f, i) =>
+    console.log(`| ${i ? "" : name} | ${f.name} | ${f.value} ${f.unit} | ${f.baseline ?? "—"}${f.baseline !== undefined ? ` ${f.unit}` : ""} | ${f.ratio ?? "—"} | ${i ? "" : `${r.peak_rss_mb} MB`} |`),
+  );
+}
+console.log("\nwritten to bench/results.json");
