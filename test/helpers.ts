@@ -1,6 +1,6 @@
 // Drives the real Worker over HTTP (exports.default.fetch) the way clients do.
 import { env, exports } from "cloudflare:workers";
-import type { Scope } from "../src/platform/scopes";
+import { SCOPES, type Scope } from "../src/platform/scopes";
 
 export const ADMIN = env.ADMIN_TOKEN;
 
@@ -44,15 +44,7 @@ export async function createTenant(name = "Acme Energy"): Promise<{ id: string; 
   return res.body;
 }
 
-export const ALL_SCOPES: Scope[] = [
-  "integrations:read",
-  "integrations:write",
-  "events:write",
-  "monitoring:read",
-  "files:read",
-  "blueprints:install",
-  "apps:invoke",
-];
+export const ALL_SCOPES: Scope[] = [...SCOPES];
 
 export async function createToken(tenantId: string, scopes: Scope[] = ALL_SCOPES, extra: Record<string, unknown> = {}) {
   const res = await api("POST", `/v1/tenants/${tenantId}/tokens`, { token: ADMIN, json: { name: "test", scopes, ...extra } });

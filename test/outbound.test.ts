@@ -136,6 +136,15 @@ describe("webhook delivery", () => {
     expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(950);
   });
 
+  it("spaces deliveries by the endpoint's rate limit", async () => {
+    const key = newKey();
+    const s = await outboundSetup([webhookUseCase("push", `${RECEIVER}/hook/${key}`, { rate_limit_per_second: 5 })]);
+    await post(s.token, s.integrationId, ["RL1", "RL2", "RL3", "RL4"].map((id) => contact(id)));
+    const requests = await eventually(() => received(key), (r) => r.length === 4, "rate-limited deliveries");
+    const at = requests.map((r) => r.at).sort((a, b) => a - b);
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(180);
+  });
+
   it("keeps an ordered endpoint in order under retries", async () => {
     const key = newKey();
     await script(key, [500, 500, 503]);

@@ -25,6 +25,16 @@ function route(integration: Integration, slug: string | undefined, eventName: st
   return inbound.find((uc) => eventName !== undefined && inboundConfig(uc).event_names?.includes(eventName));
 }
 
+/** Hands events to their ordering streams (one per integration and group), keeping the given order. */
+async function enqueueToStreams(env: Pick<Env, "EVENT_STREAM">, events: { id: string; integration_id: string; group_id: string | null }[]) {
+  const streams = new Map<string, string[]>();
+  for (const e of events) {
+    const key = streamKey(e.integration_id, e.group_id);
+    streams.set(key, [...(streams.get(key) ?? []), e.id]);
+  }
+  await Promise.all([...streams].map(([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
+}
+
 /** Stores events (one D1 transaction) and hands the accepted ones to their streams, in order. */
 async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
   const statements: D1PreparedStatement[] = [];
@@ -35,7 +45,7 @@ async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
   }
   const results = await env.DB.batch<{ id: string }>(statements);
 
-  const streams = new Map<string, { integrationId: string; groupId: string | null; ids: string[] }>();
+  const accepted: NewEvent[] = [];
   candidates.forEach((c, i) => {
     if (!c.accept) return;
     const holder = holderAt[i] === null ? c.event.id : results[holderAt[i]!]!.results[0]?.id;
@@ -43,12 +53,9 @@ async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
       c.result = { event_id: holder ?? c.event.id, status: "skipped", message: `Duplicate deduplication_id '${c.event.deduplication_id}' within 24 hours` };
       return;
     }
-    const key = streamKey(c.event.integration_id, c.event.group_id);
-    const stream = streams.get(key) ?? { integrationId: c.event.integration_id, groupId: c.event.group_id, ids: [] };
-    stream.ids.push(c.event.id);
-    streams.set(key, stream);
+    accepted.push(c.event);
   });
-  await Promise.all([...streams].map(([key, s]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(s.ids)));
+  await enqueueToStreams(env, accepted);
 }
 
 /** Validates one raw event into a candidate for storing (accepted, ignored or invalid). */
@@ -162,7 +169,7 @@ export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | 
   else if (xSignature || standard.signature) check = { ok: false, reason: `this use case accepts only ${webhook.scheme}` };
   if (!check.ok) throw unauthorized(check.reason);
 
-  await enforceRateLimit(env, found.tenantId, null);
+  await enforceRateLimit(env, found.tenantId, found.tenantRateLimit);
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder().decode(req.rawBody));
@@ -195,12 +202,7 @@ export async function sweepPendingEvents(env: InboundEnv, olderThanMs = 60_000):
     .prepare("SELECT id, integration_id, group_id FROM events WHERE status IN ('accepted', 'processing') AND received_at < ? ORDER BY id LIMIT 500")
     .bind(before)
     .all<{ id: string; integration_id: string; group_id: string | null }>();
-  const streams = new Map<string, string[]>();
-  for (const r of results) {
-    const key = streamKey(r.integration_id, r.group_id);
-    streams.set(key, [...(streams.get(key) ?? []), r.id]);
-  }
-  await Promise.all([...streams].map(([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
+  await enqueueToStreams(env, results);
   return results.length;
 }
 

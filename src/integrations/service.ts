@@ -268,11 +268,11 @@ export async function replaceIntegration(
 }
 
 export async function deleteIntegration(db: D1Database, changedBy: string, tenantId: string, id: string): Promise<void> {
-  const [deleted] = await atomically(db, [
+  await integrationRow(db, tenantId, id);
+  await atomically(db, [
     db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.deleted", target: id }),
   ]);
-  if (!deleted!.meta.changes) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
 }
 
 // ---- use cases --------------------------------------------------------------------------------
@@ -456,9 +456,15 @@ export async function processingConfiguration(db: D1Database, tenantId: string, 
 }
 
 /** An integration by id alone, for routes authenticated by something other than a tenant token (signed webhooks). */
-export async function findIntegrationForWebhook(db: D1Database, id: string): Promise<{ tenantId: string; integration: Integration } | null> {
-  const row = await db.prepare("SELECT * FROM integrations WHERE id = ?").bind(id).first<IntegrationRow>();
+export async function findIntegrationForWebhook(
+  db: D1Database,
+  id: string,
+): Promise<{ tenantId: string; tenantRateLimit: number | null; integration: Integration } | null> {
+  const row = await db
+    .prepare("SELECT i.*, t.rate_limit_per_second AS tenant_rate_limit FROM integrations i JOIN tenants t ON t.id = i.tenant_id WHERE i.id = ?")
+    .bind(id)
+    .first<IntegrationRow & { tenant_rate_limit: number | null }>();
   if (!row) return null;
   const useCases = await useCasesOf(db, [id]);
-  return { tenantId: row.tenant_id, integration: fromIntegrationRow(row, useCases.get(id)!) };
+  return { tenantId: row.tenant_id, tenantRateLimit: row.tenant_rate_limit, integration: fromIntegrationRow(row, useCases.get(id)!) };
 }

@@ -5,7 +5,7 @@ import { getIntegration } from "../integrations/service";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
-import { endpointIdOf, enqueueWebhookDeliveries } from "../outbound/service";
+import { enqueueWebhookDeliveries, groupByEndpoint } from "../outbound/service";
 import type { EventQuery } from "./schema";
 
 export interface MonitoredEvent {
@@ -70,7 +70,7 @@ export async function queryEvents(db: D1Database, tenantId: string, integrationI
 export async function replay(env: Pick<Env, "DB" | "EVENT_STREAM" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, eventIds: string[]) {
   await getIntegration(env.DB, tenantId, integrationId);
   const results = [];
-  const webhook = new Map<string, string[]>();
+  const webhook: { id: string; use_case_id: string; mapping_id: string }[] = [];
   for (const eventId of eventIds) {
     const inbound = await replayInboundEvent(env, tenantId, integrationId, eventId);
     if (inbound) {
@@ -93,13 +93,10 @@ export async function replay(env: Pick<Env, "DB" | "EVENT_STREAM" | "OUTBOUND_EN
       results.push({ event_id: eventId, status: "not_found", replay_event_id: null, message: "No such event in this integration" });
       continue;
     }
-    if (copied.type === "webhook") {
-      const key = endpointIdOf(copied.use_case_id, copied.mapping_id);
-      webhook.set(key, [...(webhook.get(key) ?? []), id]);
-    }
+    if (copied.type === "webhook") webhook.push({ id, use_case_id: copied.use_case_id, mapping_id: copied.mapping_id });
     results.push({ event_id: eventId, status: "replayed", replay_event_id: id, message: "Delivery queued again" });
   }
-  await enqueueWebhookDeliveries(env, webhook);
+  await enqueueWebhookDeliveries(env, groupByEndpoint(webhook));
   return { replayed: results.filter((r) => r.status === "replayed").length, results };
 }
 

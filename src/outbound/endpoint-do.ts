@@ -6,6 +6,8 @@ import { newId, nowIso } from "../platform/ids";
 import { attemptDelivery, backoffMs, endpointContext, envelope, loadDelivery, recordOutcome } from "./service";
 
 const SLICE_MS = 10_000;
+/** Deliveries in flight at once for an unordered endpoint without a rate limit. */
+const CONCURRENCY = 10;
 
 export class OutboundEndpoint extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -33,12 +35,17 @@ export class OutboundEndpoint extends DurableObject<Env> {
     return this.sql.exec<{ delivery_id: string; due_at: number }>("SELECT delivery_id, due_at FROM queue ORDER BY seq").toArray();
   }
 
-  private next(ordered: boolean, now: number) {
-    const head = this.sql.exec<{ seq: number; delivery_id: string; due_at: number }>(
-      ordered ? "SELECT seq, delivery_id, due_at FROM queue ORDER BY seq LIMIT 1" : "SELECT seq, delivery_id, due_at FROM queue ORDER BY due_at, seq LIMIT 1",
-    ).toArray()[0];
-    if (!head) return { due: undefined, wakeAt: undefined };
-    return head.due_at <= now ? { due: head, wakeAt: undefined } : { due: undefined, wakeAt: head.due_at };
+  /** Due deliveries: the head only when ordered, else up to `limit` by due time. */
+  private due(ordered: boolean, now: number, limit: number) {
+    const rows = this.sql
+      .exec<{ seq: number; delivery_id: string; due_at: number }>(
+        ordered ? "SELECT seq, delivery_id, due_at FROM queue ORDER BY seq LIMIT 1" : "SELECT seq, delivery_id, due_at FROM queue ORDER BY due_at, seq LIMIT ?",
+        ...(ordered ? [] : [limit]),
+      )
+      .toArray();
+    const ready = rows.filter((r) => r.due_at <= now);
+    const wakeAt = ready.length === 0 && rows.length > 0 ? Math.min(...rows.map((r) => r.due_at)) : undefined;
+    return { ready, wakeAt };
   }
 
   override async alarm(): Promise<void> {
@@ -63,10 +70,12 @@ export class OutboundEndpoint extends DurableObject<Env> {
     let failures = endpoint.consecutive_failures;
     const interval = config.rate_limit_per_second ? 1000 / config.rate_limit_per_second : 0;
 
+    // Unordered endpoints without a rate limit send up to CONCURRENCY deliveries at once.
+    const batch = config.ordered || interval ? 1 : CONCURRENCY;
     while (Date.now() < until) {
       const now = Date.now();
-      const { due, wakeAt } = this.next(config.ordered, now);
-      if (!due) {
+      const { ready, wakeAt } = this.due(config.ordered, now, batch);
+      if (ready.length === 0) {
         if (wakeAt !== undefined) await this.ctx.storage.setAlarm(wakeAt);
         break;
       }
@@ -74,34 +83,41 @@ export class OutboundEndpoint extends DurableObject<Env> {
         await this.ctx.storage.setAlarm(this.lastSentAt + interval);
         break;
       }
-      const delivery = await loadDelivery(this.env.DB, due.delivery_id);
-      if (!delivery || delivery.status !== "pending") {
-        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
-        continue;
-      }
       this.lastSentAt = Date.now();
-      const outcome = await attemptDelivery(this.env, ctx, delivery);
-
-      if (outcome.kind === "delivered") {
-        failures = 0;
-        await recordOutcome(this.env.DB, delivery.id, outcome, "delivered");
-        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
-      } else if (outcome.kind === "gone") {
-        await recordOutcome(this.env.DB, delivery.id, outcome, "failed");
-        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
+      const attempts = await Promise.all(
+        ready.map(async (row) => {
+          const delivery = await loadDelivery(this.env.DB, row.delivery_id);
+          if (!delivery || delivery.status !== "pending") return { row, delivery: null, outcome: null };
+          return { row, delivery, outcome: await attemptDelivery(this.env, ctx, delivery) };
+        }),
+      );
+      let gone = false;
+      for (const { row, delivery, outcome } of attempts) {
+        if (!delivery || !outcome) {
+          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+        } else if (outcome.kind === "delivered") {
+          failures = 0;
+          await recordOutcome(this.env.DB, delivery.id, outcome, "delivered");
+          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+        } else if (outcome.kind === "gone") {
+          await recordOutcome(this.env.DB, delivery.id, outcome, "failed");
+          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+          gone = true;
+        } else if (outcome.kind === "dead" || delivery.attempts + 1 >= delivery.max_attempts) {
+          await recordOutcome(this.env.DB, delivery.id, outcome, "dead_lettered");
+          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+          if (outcome.kind === "retry") failures++;
+        } else {
+          failures++;
+          await recordOutcome(this.env.DB, delivery.id, outcome, null);
+          const dueAt = Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs);
+          this.sql.exec("UPDATE queue SET due_at = ? WHERE seq = ?", dueAt, row.seq);
+        }
+      }
+      if (gone) {
         await this.setState(endpointId, "disabled", { disabled_reason: "receiver answered 410 Gone", failures });
         return;
-      } else if (outcome.kind === "dead" || delivery.attempts + 1 >= delivery.max_attempts) {
-        await recordOutcome(this.env.DB, delivery.id, outcome, "dead_lettered");
-        this.sql.exec("DELETE FROM queue WHERE seq = ?", due.seq);
-        if (outcome.kind === "retry") failures++;
-      } else {
-        failures++;
-        await recordOutcome(this.env.DB, delivery.id, outcome, null);
-        const dueAt = Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs);
-        this.sql.exec("UPDATE queue SET due_at = ? WHERE seq = ?", dueAt, due.seq);
       }
-
       if (failures >= Number(this.env.OUTBOUND_BREAKER_THRESHOLD ?? 10)) {
         const pausedUntil = Date.now() + Number(this.env.OUTBOUND_BREAKER_COOLDOWN_MS ?? 60_000);
         await this.setState(endpointId, "paused", { paused_until: new Date(pausedUntil).toISOString(), failures });

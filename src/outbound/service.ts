@@ -51,6 +51,16 @@ type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT">;
 
 export const endpointIdOf = (useCaseId: string, mappingId: string) => `${useCaseId}/${mappingId}`;
 
+/** Delivery ids grouped by their endpoint, in the order given. */
+export function groupByEndpoint(rows: { id: string; use_case_id: string; mapping_id: string }[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const r of rows) {
+    const key = endpointIdOf(r.use_case_id, r.mapping_id);
+    groups.set(key, [...(groups.get(key) ?? []), r.id]);
+  }
+  return groups;
+}
+
 /** Hands webhook deliveries to their endpoint's Durable Object, which delivers them. */
 export async function enqueueWebhookDeliveries(env: Pick<Env, "OUTBOUND_ENDPOINT">, byEndpoint: Map<string, string[]>) {
   await Promise.all(
@@ -121,12 +131,7 @@ export async function fanOut(env: OutboundEnv, event: CoreEventEnvelope, subscri
     .prepare("SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id = ? AND type = 'webhook' AND status = 'pending' ORDER BY id")
     .bind(event._event_id)
     .all<{ id: string; use_case_id: string; mapping_id: string }>();
-  const byEndpoint = new Map<string, string[]>();
-  for (const d of pending) {
-    const key = endpointIdOf(d.use_case_id, d.mapping_id);
-    byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), d.id]);
-  }
-  await enqueueWebhookDeliveries(env, byEndpoint);
+  await enqueueWebhookDeliveries(env, groupByEndpoint(pending));
   return statements.length;
 }
 
@@ -379,12 +384,7 @@ export async function redrive(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenant
   );
   const bound = ids ? stmt.bind(nowIso(), integrationId, JSON.stringify(ids)) : stmt.bind(nowIso(), integrationId);
   const { results } = await bound.all<{ id: string; type: string; use_case_id: string; mapping_id: string }>();
-  const byEndpoint = new Map<string, string[]>();
-  for (const r of results.filter((r) => r.type === "webhook").sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    const key = endpointIdOf(r.use_case_id, r.mapping_id);
-    byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), r.id]);
-  }
-  await enqueueWebhookDeliveries(env, byEndpoint);
+  await enqueueWebhookDeliveries(env, groupByEndpoint(results.filter((r) => r.type === "webhook").sort((a, b) => (a.id < b.id ? -1 : 1))));
   return { redriven: results.length, ids: results.map((r) => r.id) };
 }
 
