@@ -2,8 +2,25 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import type { Reporter } from "vitest/reporters";
 import "./scripts/wrangler-env.mjs";
 import { startReceiver } from "./scripts/receiver.mjs";
+
+/** Ends the run with the plain "N passed, N failed" line that CI reads, whatever else is printed. */
+const closingLine: Reporter = {
+  onTestRunEnd(testModules) {
+    const count = { passed: 0, failed: 0, skipped: 0 };
+    for (const module of testModules) {
+      for (const test of module.children.allTests()) {
+        const state = test.result().state;
+        if (state === "passed") count.passed++;
+        else if (state === "failed") count.failed++;
+        else count.skipped++;
+      }
+    }
+    console.log(`\n${count.passed} passed, ${count.failed} failed${count.skipped ? `, ${count.skipped} skipped` : ""}`);
+  },
+};
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
@@ -30,6 +47,7 @@ export default defineConfig(async () => {
       }),
     ],
     test: {
+      reporters: ["default", closingLine],
       include: ["test/**/*.test.ts", "src/**/*.test.ts"],
       setupFiles: ["./test/apply-migrations.ts"],
     },
