@@ -81,6 +81,20 @@ describe("webhook delivery", () => {
     }
   });
 
+  it("refuses malformed endpoint requests with 4xx envelopes", async () => {
+    const s = await outboundSetup([webhookUseCase("push", `${RECEIVER}/hook/${newKey()}`)]);
+    const base = `/v1/integrations/${s.integrationId}/outbound/endpoints`;
+    expectError(await api("POST", `${base}/${s.byslug.push}/main/secret`, { token: s.token, json: { overlap_seconds: -1 } }), 400, "VALIDATION_FAILED");
+    expectError(await api("POST", `${base}/${s.byslug.push}/nope/secret`, { token: s.token }), 404, "NOT_FOUND");
+    expectError(await api("POST", `${base}/${s.byslug.contacts}/main/secret`, { token: s.token }), 404, "NOT_FOUND");
+    expectError(await api("POST", `${base}/${s.byslug.push}/nope/enable`, { token: s.token }), 404, "NOT_FOUND");
+    const other = await tenantWithToken();
+    expectError(await api("POST", `${base}/${s.byslug.push}/main/secret`, { token: other.token }), 404, "NOT_FOUND");
+    expectError(await api("GET", `/v1/integrations/${s.integrationId}/outbound/dlq`, { token: other.token }), 404, "NOT_FOUND");
+    const badConfig = { ...webhookUseCase("bad", "ftp://example.com/x"), slug: "bad" };
+    expectError(await api("POST", `/v1/integrations/${s.integrationId}/use-cases`, { token: s.token, json: badConfig }), 400, "VALIDATION_FAILED");
+  });
+
   it("sends both signatures while a rotated secret overlaps", async () => {
     const key = newKey();
     const s = await outboundSetup([webhookUseCase("push", `${RECEIVER}/hook/${key}`)]);
