@@ -1,4 +1,5 @@
 // How an update's attributes combine with an entity's current ones (pure, used by EntityObject).
+import { isRecord } from "../platform/json";
 
 export interface ResolvedRelation {
   entity_id: string;
@@ -6,7 +7,6 @@ export interface ResolvedRelation {
   _tags?: string[];
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 function appendUnique<T>(existing: T[], items: T[], key: (t: T) => string): T[] {

@@ -2,7 +2,7 @@
 // Durable Object, reads from the D1 projection.
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
-import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { decodeCursor, decodeVersionCursor, encodeVersionCursor, toPage, type PageQuery } from "../platform/pagination";
 import type { EntityHistoryEntry, EntityUpdateInput, EntityUpdateResult } from "./entity-do";
 import type { Entity, MeterReading } from "./schema";
 
@@ -108,24 +108,12 @@ export async function findEntities(db: D1Database, tenantId: string, schema: str
 
 export async function entityHistory(env: Pick<Env, "DB" | "ENTITY">, tenantId: string, schema: string, id: string, page: PageQuery) {
   await getEntity(env.DB, tenantId, schema, id);
-  const before = page.cursor ? Number(decodeVersionCursor(page.cursor)) : undefined;
+  const before = page.cursor ? decodeVersionCursor(page.cursor) : undefined;
   // The RPC stub's type cannot express `unknown` attribute values; the entries are plain JSON.
   const rows = (await entityStub(env, id).history(page.limit + 1, before)) as EntityHistoryEntry[];
   const more = rows.length > page.limit;
   const history = rows.slice(0, page.limit);
   return { history, next_cursor: more ? encodeVersionCursor(history[history.length - 1]!.version) : null };
-}
-
-// History pages by version number, not by id: a separate cursor form keeps the two from mixing.
-const encodeVersionCursor = (version: number) => btoa(JSON.stringify({ version })).replace(/=+$/, "");
-function decodeVersionCursor(cursor: string): number {
-  try {
-    const { version } = JSON.parse(atob(cursor)) as { version?: unknown };
-    if (Number.isInteger(version) && (version as number) > 0) return version as number;
-  } catch {
-    // fall through
-  }
-  throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
 }
 
 export async function restoreEntity(env: Pick<Env, "DB" | "ENTITY">, tenantId: string, schema: string, id: string): Promise<Entity> {

@@ -21,12 +21,17 @@ class EntityProblem extends Error {
   }
 }
 
+/** An update or reference whose unique ids name more than one entity: reported, never merged. */
+function ambiguousIdentifier(schema: string, ids: Record<string, string>, matches: string[]): EventError {
+  return { code: "AMBIGUOUS_IDENTIFIER", message: `${schema} ${JSON.stringify(ids)} matches ${matches.length} different entities; not merged`, schema, unique_ids: ids, matches };
+}
+
 /** Finds (or claims, creating a stub) the entity a relation or meter reference names. */
 async function resolveReference(env: ProcessEnv, event: EventRow, schema: string, rawIds: Record<string, unknown>): Promise<string> {
   const ids = canonicalIds(rawIds);
   const resolution = await resolveEntity(env.DB, event.tenant_id, schema, ids, event.integration_id);
   if ("ambiguous" in resolution) {
-    throw new EntityProblem({ code: "AMBIGUOUS_IDENTIFIER", message: `${schema} ${JSON.stringify(ids)} matches ${resolution.ambiguous.length} different entities`, schema, unique_ids: ids, matches: resolution.ambiguous });
+    throw new EntityProblem(ambiguousIdentifier(schema, ids, resolution.ambiguous));
   }
   // A claimed id may belong to an entity whose own event never created it: make sure it exists.
   if (resolution.created) await entityStub(env, resolution.entityId).ensureStub({ tenantId: event.tenant_id, schema, entityId: resolution.entityId, uniqueIds: ids });
@@ -64,13 +69,7 @@ async function applyUpdate(env: ProcessEnv, event: EventRow, update: EntityUpdat
   const ids = canonicalIds(update.unique_identifiers);
   const resolution = await resolveEntity(env.DB, event.tenant_id, update.entity_slug, ids, event.integration_id);
   if ("ambiguous" in resolution) {
-    problems.push({
-      code: "AMBIGUOUS_IDENTIFIER",
-      message: `${update.entity_slug} ${JSON.stringify(ids)} matches ${resolution.ambiguous.length} different entities; not merged`,
-      schema: update.entity_slug,
-      unique_ids: ids,
-      matches: resolution.ambiguous,
-    });
+    problems.push(ambiguousIdentifier(update.entity_slug, ids, resolution.ambiguous));
     return null;
   }
   const attributes = await resolveRelations(env, event, update.attributes, problems);

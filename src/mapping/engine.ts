@@ -1,5 +1,6 @@
 // Runs a mapping configuration over a payload: entity updates and meter readings, with warnings.
 // Pure: no I/O, so the simulation endpoint, the event pipeline and tests all call it directly.
+import { isRecord } from "../platform/json";
 import { checkAgainstSchema } from "./entity-schemas";
 import { evaluateExpression, ExpressionError, type EvaluationBounds } from "./expression";
 import type {
@@ -215,7 +216,6 @@ export function readField(input: unknown, field: string): unknown {
   return current;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** `_type: "email"` turns "a@b" into [{ email: "a@b" }] (and a list of scalars into a list of those). */
 function wrapTyped(type: "email" | "phone", value: unknown): unknown {

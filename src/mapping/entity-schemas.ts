@@ -1,5 +1,6 @@
 // Core entity schemas: the standard targets of mappings (energy core entities and the telematics set
 // from the telematics blueprint), used to warn about mappings that do not fit them.
+import { isRecord } from "../platform/json";
 
 export type AttributeType = "string" | "number" | "boolean" | "date" | "email" | "phone" | "address" | "relation" | "array" | "object";
 
@@ -81,10 +82,9 @@ export const CORE_SCHEMAS: Record<string, EntitySchema> = {
 };
 
 const DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const listOf = (v: unknown, key?: string) => {
-  const items = isObject(v) && Array.isArray(v._append ?? v._append_all) ? ((v._append ?? v._append_all) as unknown[]) : v;
-  return Array.isArray(items) && items.every((i) => isObject(i) && (key === undefined || key in i));
+  const items = isRecord(v) && Array.isArray(v._append ?? v._append_all) ? ((v._append ?? v._append_all) as unknown[]) : v;
+  return Array.isArray(items) && items.every((i) => isRecord(i) && (key === undefined || key in i));
 };
 
 /** Whether a mapped value fits an attribute type (attribute operations like `_append` included). */
@@ -97,10 +97,10 @@ export function fitsType(type: AttributeType, value: unknown): boolean {
     case "date": return typeof value === "string" && DATE.test(value);
     case "email": return listOf(value, "email");
     case "phone": return listOf(value, "phone");
-    case "address": return listOf(value) || isObject(value);
-    case "relation": return isObject(value) && "$relation" in value;
+    case "address": return listOf(value) || isRecord(value);
+    case "relation": return isRecord(value) && "$relation" in value;
     case "array": return Array.isArray(value) || listOf(value);
-    case "object": return isObject(value);
+    case "object": return isRecord(value);
   }
 }
 

@@ -208,13 +208,15 @@ export async function signingSecrets(env: Pick<Env, "DB" | "SECRETS_KEY">, endpo
 
 export async function listEndpoints(db: D1Database, tenantId: string, integrationId: string) {
   const integration = await getIntegration(db, tenantId, integrationId);
+  const { results } = await db.prepare("SELECT * FROM outbound_endpoints WHERE integration_id = ?").bind(integrationId).all<EndpointRow>();
+  const rows = new Map(results.map((r) => [r.id, r]));
   const out = [];
   for (const uc of integration.use_cases.filter((u) => u.type === "outbound")) {
     const config = OutboundConfiguration.safeParse(uc.configuration);
     if (!config.success) continue;
     for (const m of config.data.mappings.filter((m) => m.delivery.type === "webhook")) {
       const id = endpointIdOf(uc.id, m.id);
-      const row = await db.prepare("SELECT * FROM outbound_endpoints WHERE id = ?").bind(id).first<EndpointRow>();
+      const row = rows.get(id);
       out.push({
         id, use_case_id: uc.id, mapping_id: m.id, url: (m.delivery as WebhookDelivery).url, state: row?.state ?? "active", has_secret: Boolean(row?.secret),
         consecutive_failures: row?.consecutive_failures ?? 0, paused_until: row?.paused_until ?? null, disabled_reason: row?.disabled_reason ?? null,

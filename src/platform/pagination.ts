@@ -12,19 +12,35 @@ export const NextCursor = z.string().nullable().openapi({ description: "Pass as 
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
-export function encodeCursor(lastId: string): string {
-  return btoa(JSON.stringify({ after: lastId })).replace(/=+$/, "");
+const encode = (position: Record<string, unknown>) => btoa(JSON.stringify(position)).replace(/=+$/, "");
+
+/** The cursor's position object, or a 400 when the cursor is not one this API issued. */
+function decode(cursor: string): Record<string, unknown> {
+  try {
+    const position = JSON.parse(atob(cursor)) as unknown;
+    if (typeof position === "object" && position !== null) return position as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
 }
+
+export const encodeCursor = (lastId: string) => encode({ after: lastId });
 
 /** The id to continue after, or "" for the first page; a cursor we did not issue is a 400. */
 export function decodeCursor(cursor: string | undefined): string {
   if (!cursor) return "";
-  try {
-    const { after } = JSON.parse(atob(cursor)) as { after?: unknown };
-    if (typeof after === "string" && ULID.test(after)) return after;
-  } catch {
-    // fall through to the error below
-  }
+  const { after } = decode(cursor);
+  if (typeof after === "string" && ULID.test(after)) return after;
+  throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
+}
+
+/** Cursors over version-numbered rows (entity history), kept apart from id cursors. */
+export const encodeVersionCursor = (version: number) => encode({ version });
+
+export function decodeVersionCursor(cursor: string): number {
+  const { version } = decode(cursor);
+  if (Number.isInteger(version) && (version as number) > 0) return version as number;
   throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
 }
 
