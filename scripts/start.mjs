@@ -1,7 +1,7 @@
 // `npm start`: creates .dev.vars on first run, applies D1 migrations locally, then serves with wrangler dev.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import "./wrangler-env.mjs";
 
@@ -19,8 +19,8 @@ if (!existsSync(devVars)) {
   );
   console.log(`Created ${devVars} with a random ADMIN_TOKEN and SECRETS_KEY.`);
 }
-const adminToken = readFileSync(devVars, "utf8").match(/^ADMIN_TOKEN=(.*)$/m)?.[1];
-console.log(`Admin token: ADMIN_TOKEN in ${devVars}${adminToken ? ` (export ADMIN_TOKEN=${adminToken})` : ""}`);
+// The token itself is never printed: server logs get copied into tickets and CI output.
+console.log(`Admin token: ADMIN_TOKEN in ${devVars} (export ADMIN_TOKEN=$(grep ^ADMIN_TOKEN= .dev.vars | cut -d= -f2))`);
 
 const migrated = run(["d1", "migrations", "apply", "DB", "--local"]);
 if (migrated.status !== 0) process.exit(migrated.status ?? 1);

@@ -73,17 +73,32 @@ export { RateLimiter } from "./platform/rate-limiter-do";
 
 export default {
   fetch: app.fetch,
-  /** Core events (entity changes, business events) fan out to outbound use cases. */
+  /**
+   * Core events (entity changes, business events) fan out to outbound use cases. Each message is
+   * handled on its own: one that fails is retried alone, and one whose body cannot even be read
+   * (it can never succeed) is logged and acknowledged, so it cannot make the rest of its batch,
+   * other tenants' events among them, retry or be dropped.
+   */
   async queue(batch, env) {
     const subscriptions = new Map<string, Promise<OutboundSubscription[]>>();
     for (const message of batch.messages) {
+      let body: CoreEventEnvelope;
       try {
-        const tenant = message.body._org_id;
+        body = message.body;
+        if (typeof body?._org_id !== "string") throw new Error("message has no _org_id");
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: String((err as Error)?.message ?? err) }));
+        message.ack();
+        continue;
+      }
+      try {
+        const tenant = body._org_id;
         if (!subscriptions.has(tenant)) subscriptions.set(tenant, subscriptionsOf(env.DB, tenant));
-        await fanOut(env, message.body, await subscriptions.get(tenant)!);
+        await fanOut(env, body, await subscriptions.get(tenant)!);
         message.ack();
       } catch (err) {
-        console.error(JSON.stringify({ level: "error", message: "fan-out failed", event_id: message.body?._event_id, error: (err as Error).message }));
+        subscriptions.delete(body._org_id);
+        console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: body._event_id, error: String((err as Error)?.message ?? err) }));
         message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
       }
     }

@@ -9,7 +9,7 @@ import { processingConfiguration } from "../integrations/service";
 import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
-import { redact } from "../monitoring/service";
+import { redactPayloadText } from "../platform/redact";
 import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
 import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
 
@@ -157,15 +157,8 @@ export async function processEvent(env: ProcessEnv, eventId: string): Promise<vo
 
 /** Once processed, PII at the integration's redact_paths is removed from the logged payload. */
 async function redactStoredPayload(db: D1Database, event: EventRow, settings: IntegrationSettings): Promise<void> {
-  const paths = settings.redact_paths;
-  if (paths.length === 0 || event.format !== "json" || !event.payload) return;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(event.payload);
-  } catch {
-    return;
-  }
-  await db.prepare("UPDATE events SET payload = ? WHERE id = ?").bind(JSON.stringify(redact(payload, paths)), event.id).run();
+  if (settings.redact_paths.length === 0 || event.format !== "json" || !event.payload) return;
+  await db.prepare("UPDATE events SET payload = ? WHERE id = ?").bind(redactPayloadText(event.payload, event.format, settings.redact_paths), event.id).run();
 }
 
 /** Gives up on an event the stream could not process after its retries. */

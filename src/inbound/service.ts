@@ -1,18 +1,20 @@
 // Accepting inbound events: validate, route, deduplicate and store each one durably, hand it to its
 // ordering stream, and answer before any mapping happens.
 import type { Integration, UseCase } from "../integrations/schema";
-import { findIntegrationForWebhook, getIntegration, resolveEnvironment } from "../integrations/service";
+import { findIntegrationForWebhook, getIntegration, resolveEnvironmentValue } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import type { InboundConfiguration } from "../mapping/schema";
 import { AppError, zodIssues } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
+import { redactPayloadText } from "../platform/redact";
+import { parseJsonBytes } from "../platform/json";
 import { enforceRateLimit } from "../tenants/service";
 import { dedupHolderStatement, insertEventStatement, loadEvent, streamKey, toEventStatus, type NewEvent } from "./events-log";
 import { InboundEvent, TERMINAL_STATUSES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
 import { verifyStandardWebhook, verifyXSignature, type SignatureCheck } from "./signatures";
 
-type InboundEnv = Pick<Env, "DB" | "EVENT_STREAM">;
+type InboundEnv = Pick<Env, "DB" | "EVENT_STREAM"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS">>;
 
 type Candidate = { event: NewEvent; result: EventsBatchResult["results"][number]; accept: boolean };
 
@@ -58,8 +60,34 @@ async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
   await enqueueToStreams(env, accepted);
 }
 
-/** Validates one raw event into a candidate for storing (accepted, ignored or invalid). */
-function candidateOf(raw: unknown, tenantId: string, integration: Integration, batch: Pick<EventsBatch, "correlation_id" | "group_id">, receivedAt: string): Candidate {
+/** How far in the future an event's `timestamp` may be (clock skew), from EVENT_MAX_FUTURE_SKEW_SECONDS. */
+export function maxFutureSkewMs(env: Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS">>): number {
+  const seconds = Number(env.EVENT_MAX_FUTURE_SKEW_SECONDS ?? 86_400);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 86_400) * 1000;
+}
+
+/**
+ * An event that will not be processed keeps its payload in the log for diagnosis, but with the
+ * integration's redaction paths applied now, since no processing will redact it later.
+ */
+function unprocessed(event: NewEvent, integration: Integration, changes: Partial<NewEvent>): NewEvent {
+  const next = { ...event, ...changes };
+  return { ...next, payload: redactPayloadText(next.payload, next.format, integration.settings.redact_paths) };
+}
+
+/**
+ * Validates one raw event into a candidate for storing (accepted, ignored or invalid). A timestamp
+ * further ahead than the allowed skew is refused: as the newest version it would make every real
+ * later update of its entities stale.
+ */
+function candidateOf(
+  raw: unknown,
+  tenantId: string,
+  integration: Integration,
+  batch: Pick<EventsBatch, "correlation_id" | "group_id">,
+  receivedAt: string,
+  maxFutureMs: number,
+): Candidate {
   const id = newId();
   const base = { id, tenant_id: tenantId, integration_id: integration.id, received_at: receivedAt };
   const parsed = InboundEvent.safeParse(raw);
@@ -90,16 +118,25 @@ function candidateOf(raw: unknown, tenantId: string, integration: Integration, b
     payload: typeof e.payload === "string" ? e.payload : JSON.stringify(e.payload),
     status: "accepted",
   };
+  const ahead = Date.parse(e.timestamp) - Date.parse(receivedAt);
+  if (ahead > maxFutureMs) {
+    const message = `timestamp ${e.timestamp} is more than ${maxFutureMs / 1000} s in the future`;
+    return {
+      event: unprocessed(event, integration, { status: "error", error_category: "validation", errors: [{ code: "TIMESTAMP_IN_FUTURE", message, max_future_skew_seconds: maxFutureMs / 1000 }] }),
+      result: { event_id: id, status: "error", message },
+      accept: false,
+    };
+  }
   if (!useCase) {
     const what = e.use_case_slug !== undefined ? `use case '${e.use_case_slug}'` : `use case for event '${e.event_name}'`;
-    return { event: { ...event, status: "ignored" }, result: { event_id: id, status: "ignored", message: `No enabled inbound ${what}` }, accept: false };
+    return { event: unprocessed(event, integration, { status: "ignored" }), result: { event_id: id, status: "ignored", message: `No enabled inbound ${what}` }, accept: false };
   }
   try {
     parsePayload(e.format, e.payload);
   } catch (err) {
     if (!(err instanceof PayloadError)) throw err;
     return {
-      event: { ...event, status: "error", error_category: "validation", errors: [{ code: "INVALID_PAYLOAD", message: err.message, ...err.details }] },
+      event: unprocessed(event, integration, { status: "error", error_category: "validation", errors: [{ code: "INVALID_PAYLOAD", message: err.message, ...err.details }] }),
       result: { event_id: id, status: "error", message: err.message },
       accept: false,
     };
@@ -114,7 +151,7 @@ function candidateOf(raw: unknown, tenantId: string, integration: Integration, b
 export async function acceptEvents(env: InboundEnv, tenantId: string, batch: EventsBatch): Promise<EventsBatchResult> {
   const integration = await getIntegration(env.DB, tenantId, batch.integration_id);
   const receivedAt = nowIso();
-  const candidates = batch.events.map((raw) => candidateOf(raw, tenantId, integration, batch, receivedAt));
+  const candidates = batch.events.map((raw) => candidateOf(raw, tenantId, integration, batch, receivedAt, maxFutureSkewMs(env)));
   await store(env, candidates);
   return { results: candidates.map((c) => c.result) };
 }
@@ -146,10 +183,30 @@ export interface WebhookRequest {
 
 const unauthorized = (reason: string) => new AppError("UNAUTHORIZED", `Webhook signature rejected: ${reason}`);
 
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The deduplication id of a verified webhook, taken only from what the signature covers: the signed
+ * `webhook-id` (Standard Webhooks), compared exactly (an id outside the plain alphabet is hashed,
+ * never rewritten, so `evt.1` and `evt_1` stay distinct), or for X-Signature the signature itself, so
+ * the identical request replayed inside the freshness window is a duplicate. An unsigned
+ * Idempotency-Key header cannot override either.
+ */
+export async function webhookDeduplicationId(check: Extract<SignatureCheck, { ok: true }>, signatureHeader: string): Promise<string> {
+  if (check.id !== undefined) {
+    return /^[a-zA-Z0-9_-]{1,200}$/.test(check.id) ? check.id : `whh-${await sha256Hex(check.id)}`;
+  }
+  return `xsig-${await sha256Hex(signatureHeader)}`;
+}
+
 /**
  * POST /v1/webhooks/{integration_id}/{use_case_slug}: checks the signature over the raw body with the
  * use case's secret, then stores the body as one event of the same pipeline. Nothing is stored
- * unless the signature is valid and fresh.
+ * unless the signature is valid and fresh. The tenant's rate limit is taken first, and only the one
+ * signing secret is decrypted, so unauthenticated traffic costs little and reads nothing else.
  */
 export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND">, req: WebhookRequest) {
   const found = await findIntegrationForWebhook(env.DB, req.integrationId);
@@ -157,7 +214,8 @@ export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | 
   const webhook = useCase && inboundConfig(useCase).webhook;
   // One answer for every unknown or unconfigured target, so ids cannot be probed without a secret.
   if (!found || !useCase || !webhook) throw unauthorized("unknown webhook target");
-  const secret = (await resolveEnvironment(env, found.tenantId, found.integration.id))[webhook.secret_env];
+  await enforceRateLimit(env, found.tenantId, found.tenantRateLimit);
+  const secret = await resolveEnvironmentValue(env, found.integration.id, webhook.secret_env);
   if (!secret) throw unauthorized("the use case's signing secret is not set");
 
   const now = Math.floor(Date.now() / 1000);
@@ -169,24 +227,17 @@ export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | 
   else if (xSignature || standard.signature) check = { ok: false, reason: `this use case accepts only ${webhook.scheme}` };
   if (!check.ok) throw unauthorized(check.reason);
 
-  await enforceRateLimit(env, found.tenantId, found.tenantRateLimit);
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder().decode(req.rawBody));
-  } catch {
-    throw new AppError("INVALID_JSON", "Webhook body is not valid JSON");
-  }
+  const body = parseJsonBytes(req.rawBody, "Webhook body");
   const eventName = await evaluateExpression(webhook.event_name, body).catch(() => undefined);
-  const dedup = req.headers.get("idempotency-key") ?? check.id;
   const raw = {
     use_case_slug: useCase.slug,
     ...(typeof eventName === "string" && eventName && { event_name: eventName.slice(0, 255) }),
     timestamp: new Date(check.timestamp * 1000).toISOString(),
     format: "json",
     payload: body,
-    ...(dedup && { deduplication_id: dedup.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 255) }),
+    deduplication_id: await webhookDeduplicationId(check, check.scheme === "x-signature" ? xSignature! : standard.signature!),
   };
-  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso());
+  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env));
   await store(env, [candidate]);
   return candidate.result;
 }
@@ -223,7 +274,7 @@ export async function replayInboundEvent(env: InboundEnv, tenantId: string, inte
     ...(original.group_id && { group_id: original.group_id }),
     ...(original.correlation_id && { correlation_id: original.correlation_id }),
   };
-  const candidate = candidateOf(raw, tenantId, integration, {}, nowIso());
+  const candidate = candidateOf(raw, tenantId, integration, {}, nowIso(), maxFutureSkewMs(env));
   candidate.event.replay_of = original.id;
   await store(env, [candidate]);
   return candidate.result;

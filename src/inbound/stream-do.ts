@@ -32,11 +32,28 @@ export class EventStream extends DurableObject<Env> {
     return this.sql.exec<{ event_id: string; attempts: number; last_error: string | null }>("SELECT event_id, attempts, last_error FROM queue ORDER BY seq").toArray();
   }
 
+  /**
+   * Works through the queue head first. The attempt is recorded before the event runs, so an attempt
+   * that never returns (the isolate ran out of memory, the runtime restarted) still counts: once an
+   * event has used up its attempts it is parked as a system error without running again, and no
+   * stored configuration can keep a stream, or the runtime, in a crash loop.
+   */
   override async alarm(): Promise<void> {
     const until = Date.now() + SLICE_MS;
     for (;;) {
-      const head = this.sql.exec<{ seq: number; event_id: string; attempts: number }>("SELECT seq, event_id, attempts FROM queue ORDER BY seq LIMIT 1").toArray()[0];
+      const head = this.sql.exec<{ seq: number; event_id: string; attempts: number; last_error: string | null }>(
+        "SELECT seq, event_id, attempts, last_error FROM queue ORDER BY seq LIMIT 1",
+      ).toArray()[0];
       if (!head) return;
+      if (head.attempts >= MAX_ATTEMPTS) {
+        const why = head.last_error ?? "the runtime stopped while processing it (crash or out of memory)";
+        await failEvent(this.env, head.event_id, `gave up after ${head.attempts} attempts: ${why}`);
+        this.sql.exec("DELETE FROM queue WHERE seq = ?", head.seq);
+        continue;
+      }
+      // Recorded (and committed: storage writes are durable before the next await's output) first.
+      this.sql.exec("UPDATE queue SET attempts = attempts + 1, last_error = NULL WHERE seq = ?", head.seq);
+      await this.ctx.storage.sync();
       try {
         await processEvent(this.env, head.event_id);
         this.sql.exec("DELETE FROM queue WHERE seq = ?", head.seq);
@@ -44,12 +61,9 @@ export class EventStream extends DurableObject<Env> {
         const message = err instanceof Error ? err.message : String(err);
         const attempts = head.attempts + 1;
         console.error(JSON.stringify({ level: "error", event_id: head.event_id, attempts, message }));
-        if (attempts >= MAX_ATTEMPTS) {
-          await failEvent(this.env, head.event_id, `gave up after ${attempts} attempts: ${message}`);
-          this.sql.exec("DELETE FROM queue WHERE seq = ?", head.seq);
-        } else {
+        this.sql.exec("UPDATE queue SET last_error = ? WHERE seq = ?", message, head.seq);
+        if (attempts < MAX_ATTEMPTS) {
           // The head blocks its stream (order matters), so back off before trying it again.
-          this.sql.exec("UPDATE queue SET attempts = ?, last_error = ? WHERE seq = ?", attempts, message, head.seq);
           await this.ctx.storage.setAlarm(Date.now() + Math.min(60_000, 500 * 2 ** attempts));
           return;
         }

@@ -1,5 +1,6 @@
 // /v2/integrations (epilot-compatible) and /v1/integrations/{id}/use-cases|environment.
 import { createRoute } from "@hono/zod-openapi";
+import { assertMaySendEnvironment } from "../outbound/policy";
 import { callerLabel, callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { errors, json, jsonBody, pathParams } from "../platform/openapi";
@@ -37,6 +38,7 @@ export const integrationRoutes = createRouter();
     }),
     async (c) => {
       const caller = c.get("caller");
+      assertMaySendEnvironment(caller, c.req.valid("json").use_cases);
       return c.json(await service.createIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("json")), 201);
     },
   );
@@ -68,6 +70,7 @@ export const integrationRoutes = createRouter();
     }),
     async (c) => {
       const caller = c.get("caller");
+      assertMaySendEnvironment(caller, c.req.valid("json").use_cases);
       const result = await service.replaceIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
       return c.json(result, 200);
     },
@@ -108,6 +111,7 @@ export const integrationRoutes = createRouter();
     }),
     async (c) => {
       const caller = c.get("caller");
+      assertMaySendEnvironment(caller, [c.req.valid("json")]);
       const uc = await service.createUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
       return c.json(uc, 201);
     },
@@ -135,6 +139,7 @@ export const integrationRoutes = createRouter();
     async (c) => {
       const caller = c.get("caller");
       const { id, use_case_id } = c.req.valid("param");
+      assertMaySendEnvironment(caller, [c.req.valid("json")]);
       return c.json(await service.updateUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, c.req.valid("json")), 200);
     },
   );

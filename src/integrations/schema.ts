@@ -4,6 +4,7 @@ import { FileProxyConfiguration } from "../file-proxy/schema";
 import { InboundConfiguration } from "../mapping/schema";
 import { OutboundConfiguration } from "../outbound/schema";
 import { NextCursor } from "../platform/pagination";
+import { hasPrototypeSegment } from "../platform/paths";
 
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
@@ -61,7 +62,13 @@ export type UseCase = z.infer<typeof UseCase>;
 export const IntegrationSettings = z
   .object({
     redact_paths: z
-      .array(z.string().regex(/^(\$\.)?[^.\s]+(\.[^.\s]+)*$/, "a dotted path such as customer.iban or contacts.*.email"))
+      .array(
+        z
+          .string()
+          .max(500)
+          .regex(/^(\$\.)?[^.\s]+(\.[^.\s]+)*$/, "a dotted path such as customer.iban or contacts.*.email")
+          .refine((path) => !hasPrototypeSegment(path), "must not name __proto__, constructor or prototype"),
+      )
       .max(50)
       .default([])
       .openapi({ description: "Payload paths replaced by [REDACTED] in the event log once an event is processed (PII)" }),

@@ -4,6 +4,7 @@ import { atomically } from "../platform/db";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { hasPrototypeSegment } from "../platform/paths";
 import { auditStatement } from "../platform/audit";
 import {
   IntegrationSettings,
@@ -69,13 +70,24 @@ function fromUseCaseRow(row: UseCaseRow): UseCase {
   } as UseCase;
 }
 
+/**
+ * Stored settings, read leniently: a redaction path that today's schema refuses (a prototype key,
+ * saved before the check existed) is dropped rather than failing every read of the integration.
+ */
+function storedSettings(text: string | undefined): IntegrationSettings {
+  const raw = JSON.parse(text ?? "{}") as { redact_paths?: unknown };
+  const paths = Array.isArray(raw.redact_paths) ? raw.redact_paths.filter((p) => typeof p === "string" && !hasPrototypeSegment(p)) : raw.redact_paths;
+  const parsed = IntegrationSettings.safeParse({ ...raw, redact_paths: paths });
+  return parsed.success ? parsed.data : IntegrationSettings.parse({});
+}
+
 function fromIntegrationRow(row: IntegrationRow, useCases: UseCase[]): Integration {
   return {
     id: row.id,
     name: row.name,
     ...(row.description !== null && { description: row.description }),
     environment_config: JSON.parse(row.environment_config) as EnvironmentConfigEntry[],
-    settings: IntegrationSettings.parse(JSON.parse(row.settings)),
+    settings: storedSettings(row.settings),
     use_cases: useCases,
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -438,6 +450,15 @@ export async function resolveEnvironment(env: Pick<Env, "DB" | "SECRETS_KEY">, t
 }
 
 /**
+ * One decrypted environment value (a webhook's signing secret): nothing else is decrypted for a
+ * caller that has not authenticated yet. Undefined when the key has no value.
+ */
+export async function resolveEnvironmentValue(env: Pick<Env, "DB" | "SECRETS_KEY">, integrationId: string, key: string): Promise<string | undefined> {
+  const row = await env.DB.prepare("SELECT ciphertext FROM environment_values WHERE integration_id = ? AND key = ?").bind(integrationId, key).first<{ ciphertext: string }>();
+  return row ? decryptValue(env.SECRETS_KEY, row.ciphertext, valueContext(integrationId, key)) : undefined;
+}
+
+/**
  * What processing an event needs of its configuration, in one query: the use case (null if gone)
  * and the integration's settings. The event pipeline calls this once per event.
  */
@@ -451,7 +472,7 @@ export async function processingConfiguration(db: D1Database, tenantId: string, 
     .first<UseCaseRow & { integration_settings: string }>();
   return {
     useCase: row?.id ? fromUseCaseRow(row) : null,
-    settings: IntegrationSettings.parse(JSON.parse(row?.integration_settings ?? "{}")),
+    settings: storedSettings(row?.integration_settings),
   };
 }
 

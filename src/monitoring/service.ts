@@ -158,29 +158,7 @@ export async function auditLog(db: D1Database, tenantId: string, page: PageQuery
   return { entries: items, next_cursor };
 }
 
-// ---- redaction and retention ------------------------------------------------------------------
-
-export const REDACTED = "[REDACTED]";
-
-/** Replaces the values at dotted paths (`a.b`, `list.*.email`, optional leading `$.`) with [REDACTED]. */
-export function redact(value: unknown, paths: string[]): unknown {
-  const copy = structuredClone(value);
-  for (const path of paths) {
-    const parts = path.replace(/^\$\./, "").split(".");
-    const walk = (node: unknown, i: number): void => {
-      if (node === null || typeof node !== "object") return;
-      const key = parts[i]!;
-      const children = key === "*" ? Object.keys(node) : [key];
-      for (const k of children) {
-        if (!(k in (node as Record<string, unknown>))) continue;
-        if (i === parts.length - 1) (node as Record<string, unknown>)[k] = REDACTED;
-        else walk((node as Record<string, unknown>)[k], i + 1);
-      }
-    };
-    walk(copy, 0);
-  }
-  return copy;
-}
+// ---- retention ------------------------------------------------------------------
 
 /** Deletes events, deliveries and audit entries older than each integration's retention_days. */
 export async function applyRetention(db: D1Database): Promise<void> {

@@ -34,12 +34,13 @@ export function requireScope(scope: Scope, ...alternatives: Scope[]) {
     const claims = await verifyToken(c.env.SECRETS_KEY, bearer(c.req.header("authorization")));
     const active = claims && (await findActiveToken(c.env.DB, claims.tokenId, claims.tenantId));
     if (!claims || !active) throw new AppError("UNAUTHORIZED", "Invalid, expired or revoked token");
-    if (!accepted.some((s) => claims.scopes.includes(s))) {
+    // The row's scopes decide: the JWT's copy is informational and could outlive a change.
+    if (!accepted.some((s) => active.scopes.includes(s))) {
       const required = accepted.join("' or '");
       throw new AppError("FORBIDDEN", `This token lacks the '${required}' scope`, { required_scope: accepted.length === 1 ? scope : accepted });
     }
     await enforceRateLimit(c.env, claims.tenantId, active.rate_limit_per_second);
-    c.set("caller", { kind: "tenant", tenantId: claims.tenantId, tokenId: claims.tokenId, scopes: claims.scopes });
+    c.set("caller", { kind: "tenant", tenantId: claims.tenantId, tokenId: claims.tokenId, scopes: active.scopes });
     c.executionCtx.waitUntil(touchToken(c.env.DB, claims.tokenId, active.last_used_at));
     await next();
   });

@@ -5,6 +5,7 @@ import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app";
 import { AppError } from "./errors";
 import { newId } from "./ids";
+import { assertJsonDepth, decodeUtf8 } from "./json";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -23,13 +24,23 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 /** Signed webhooks take the sender's own body as is; the signature, not the media type, decides. */
 const RAW_BODY_ROUTES = /^\/v1\/webhooks\//;
 
-/** Bodies of POST/PUT/PATCH must be JSON: anything else is 415 before a handler sees it. */
+/**
+ * Bodies of POST/PUT/PATCH must be JSON: anything else is 415 before a handler sees it. A JSON body
+ * is then read once, decoded as strict UTF-8 (400) and checked for nesting depth (400) before any
+ * parser or schema recurses into it; handlers and validators get the checked text from Hono's cache.
+ */
 export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
   if ((c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") && !RAW_BODY_ROUTES.test(c.req.path)) {
     const type = c.req.header("content-type");
     const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
     if (type ? !JSON_TYPE.test(type) : hasBody) {
       throw new AppError("UNSUPPORTED_MEDIA_TYPE", `Expected Content-Type: application/json, got ${type ?? "none"}`);
+    }
+    if (hasBody) {
+      const text = decodeUtf8(await c.req.arrayBuffer());
+      assertJsonDepth(text);
+      // Hono caches body reads as promises (its BodyCache type names the resolved values).
+      (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
     }
   }
   await next();

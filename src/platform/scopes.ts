@@ -9,6 +9,8 @@ export const SCOPES = [
   "files:read",
   "blueprints:install",
   "apps:invoke",
+  // Saving outbound deliveries that send {{env.*}} values (see src/outbound/policy.ts).
+  "secrets:use",
 ] as const;
 
 export const Scope = z.enum(SCOPES).openapi("Scope");

@@ -1,5 +1,5 @@
 // Tenant API tokens are JWTs (HS256, jose) signed with a key derived from SECRETS_KEY.
-import { SignJWT, jwtVerify, errors } from "jose";
+import { SignJWT, base64url, decodeProtectedHeader, jwtVerify, errors } from "jose";
 import { tokenSigningKey } from "./crypto";
 import type { Scope } from "./scopes";
 
@@ -12,9 +12,26 @@ export interface TokenClaims {
   scopes: Scope[];
 }
 
+const keyIds = new Map<string, Promise<string>>();
+
+/**
+ * The `kid` of the current signing key: a MAC of a fixed label under that key, so it names the key
+ * (and changes when SECRETS_KEY is rotated) without revealing anything about it.
+ */
+export function tokenKeyId(secretsKey: string): Promise<string> {
+  let kid = keyIds.get(secretsKey);
+  if (!kid) {
+    kid = tokenSigningKey(secretsKey)
+      .then((key) => crypto.subtle.sign("HMAC", key, new TextEncoder().encode("erp-edge token key id")))
+      .then((mac) => `k1-${base64url.encode(new Uint8Array(mac).slice(0, 9))}`);
+    keyIds.set(secretsKey, kid);
+  }
+  return kid;
+}
+
 export async function signToken(secretsKey: string, claims: TokenClaims, expiresAt?: Date): Promise<string> {
   const jwt = new SignJWT({ tid: claims.tenantId, scopes: claims.scopes })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT", kid: await tokenKeyId(secretsKey) })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
     .setJti(claims.tokenId)
@@ -24,9 +41,16 @@ export async function signToken(secretsKey: string, claims: TokenClaims, expires
   return jwt.sign(await tokenSigningKey(secretsKey));
 }
 
-/** Verifies signature, issuer, audience and expiry; returns null for any token that fails. */
+/**
+ * Verifies key id, signature, issuer, audience and expiry; returns null for any token that fails.
+ * A token naming another key (one signed before SECRETS_KEY was rotated) fails; tokens issued before
+ * key ids existed carry none and are still checked by signature. The scopes returned are the
+ * token's claims; the auth middleware trusts the token row's scopes, not these.
+ */
 export async function verifyToken(secretsKey: string, token: string): Promise<TokenClaims | null> {
   try {
+    const { kid } = decodeProtectedHeader(token);
+    if (kid !== undefined && kid !== (await tokenKeyId(secretsKey))) return null;
     const { payload } = await jwtVerify(token, await tokenSigningKey(secretsKey), {
       issuer: ISSUER,
       audience: AUDIENCE,

@@ -45,7 +45,7 @@ export const CreateToken = ApiToken.pick({ name: true, scopes: true })
       .min(60)
       .max(5 * 365 * 24 * 3600)
       .optional()
-      .openapi({ description: "Lifetime; defaults to DEFAULT_TOKEN_TTL_SECONDS (0 = no expiry)" }),
+      .openapi({ description: "Lifetime in seconds; defaults to DEFAULT_TOKEN_TTL_SECONDS (90 days)" }),
   })
   .strict()
   .openapi("CreateToken");

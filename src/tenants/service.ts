@@ -160,21 +160,22 @@ export async function revokeToken(db: D1Database, tenantId: string, tokenId: str
 }
 
 /**
- * The token's `last_used_at` and its tenant's rate limit while the token exists, belongs to the
- * tenant, is not revoked and has not expired; null otherwise.
+ * The token's scopes, `last_used_at` and its tenant's rate limit while the token exists, belongs to
+ * the tenant, is not revoked and has not expired; null otherwise.
  */
 export async function findActiveToken(
   db: D1Database,
   tokenId: string,
   tenantId: string,
-): Promise<{ last_used_at: string | null; rate_limit_per_second: number | null } | null> {
-  return db
+): Promise<{ last_used_at: string | null; rate_limit_per_second: number | null; scopes: Scope[] } | null> {
+  const row = await db
     .prepare(
-      `SELECT t.last_used_at, n.rate_limit_per_second FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+      `SELECT t.last_used_at, t.scopes, n.rate_limit_per_second FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
        WHERE t.id = ? AND t.tenant_id = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
     )
     .bind(tokenId, tenantId, nowIso())
-    .first<{ last_used_at: string | null; rate_limit_per_second: number | null }>();
+    .first<{ last_used_at: string | null; scopes: string; rate_limit_per_second: number | null }>();
+  return row && { ...row, scopes: JSON.parse(row.scopes) as Scope[] };
 }
 
 /** Records token use at minute resolution, so a busy token costs one write a minute, not one per request. */

@@ -1,0 +1,45 @@
+// Who may make erp-edge send an integration's environment values (secrets) to a destination.
+//
+// An outbound delivery's auth fields can reference `{{env.KEY}}`; at send time the value is
+// decrypted and sent to the delivery's URL (or OAuth token URL). Whoever can save such a
+// configuration can point it at a host they control and read the secret there, so saving one needs
+// the `secrets:use` scope on top of `integrations:write`. Tokens for day-to-day configuration work
+// (mappings, filters) do not need it; the operator issues it to whoever owns the credentials.
+import type { Caller } from "../platform/app";
+import { AppError } from "../platform/errors";
+import type { OutboundConfiguration } from "./schema";
+
+export const SECRETS_SCOPE = "secrets:use";
+
+const ENV_REF = /^\{\{env\.(.+)\}\}$/;
+
+/** The environment keys an outbound configuration's deliveries send anywhere, e.g. ["SAP_PASSWORD"]. */
+export function environmentReferences(config: OutboundConfiguration): string[] {
+  const keys = new Set<string>();
+  for (const mapping of config.mappings) {
+    if (mapping.delivery.type !== "webhook" || !mapping.delivery.auth) continue;
+    for (const value of Object.values(mapping.delivery.auth)) {
+      const key = typeof value === "string" ? value.match(ENV_REF)?.[1] : undefined;
+      if (key) keys.add(key);
+    }
+  }
+  return [...keys];
+}
+
+/**
+ * Refuses (403) saving outbound use cases that send environment values unless the caller holds
+ * `secrets:use`. `useCases` are the use cases as they will be stored.
+ */
+export function assertMaySendEnvironment(caller: Caller, useCases: readonly { type: string; slug?: string; configuration?: unknown }[]): void {
+  if (caller.scopes.includes(SECRETS_SCOPE)) return;
+  for (const uc of useCases) {
+    if (uc.type !== "outbound" || !uc.configuration) continue;
+    const keys = environmentReferences(uc.configuration as OutboundConfiguration);
+    if (keys.length > 0) {
+      throw new AppError("FORBIDDEN", `Use case '${uc.slug ?? ""}' sends environment values (${keys.join(", ")}) to its destination; saving it needs the '${SECRETS_SCOPE}' scope`, {
+        required_scope: SECRETS_SCOPE,
+        environment_keys: keys,
+      });
+    }
+  }
+}

@@ -1,0 +1,144 @@
+// One tenant's configuration or input must not break, slow or poison another tenant: prototype keys,
+// poison events that crash processing, deep nesting, invalid UTF-8, and shared queue batches.
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { MAX_ATTEMPTS, type EventStream } from "../../src/inbound/stream-do";
+import { streamKey } from "../../src/inbound/events-log";
+import { api, expectError, tenantWithToken } from "../helpers";
+import { post, setup, waitFor } from "../inbound-helpers";
+
+const nested = (levels: number, leaf = "1") => "[".repeat(levels) + leaf + "]".repeat(levels);
+const nestedObject = (levels: number) => '{"a":'.repeat(levels) + "1" + "}".repeat(levels);
+
+describe("prototype keys in user paths", () => {
+  it("refuses redact_paths through __proto__, constructor or prototype at save", async () => {
+    const { token } = await tenantWithToken();
+    for (const path of ["__proto__.toString", "a.constructor.prototype.x", "$.prototype"]) {
+      const res = await api("POST", "/v2/integrations", { token, json: { name: "P", settings: { redact_paths: [path] } } });
+      const details = expectError(res, 400, "VALIDATION_FAILED");
+      expect(JSON.stringify(details)).toContain("settings.redact_paths.0");
+    }
+  });
+
+  it("a hostile path stored before the check neither pollutes Object.prototype nor breaks other tenants", async () => {
+    const victim = await tenantWithToken("Victim");
+    const { token, integrationId } = await setup();
+    // As if saved by an older version: the schema refuses it now, so write the row directly.
+    await env.DB.prepare("UPDATE integrations SET settings = ? WHERE id = ?")
+      .bind(JSON.stringify({ redact_paths: ["__proto__.toString", "constructor.prototype.polluted", "name"], retention_days: 30 }), integrationId)
+      .run();
+    const [result] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "C-1", name: "Jane", __proto__: { x: 1 } } }]);
+    expect((await waitFor(token, result!.event_id)).status).toBe("done");
+    expect(typeof Object.prototype.toString).toBe("function");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const stored = await env.DB.prepare("SELECT payload FROM events WHERE id = ?").bind(result!.event_id).first<{ payload: string }>();
+    expect(JSON.parse(stored!.payload)).toMatchObject({ id: "C-1", name: "[REDACTED]" });
+    // Every tenant still authenticates and reads.
+    expect((await api("GET", "/v2/integrations", { token: victim.token })).status).toBe(200);
+    expect((await api("GET", `/v2/integrations/${integrationId}`, { token })).status).toBe(200);
+  });
+});
+
+describe("crash-safe attempts", () => {
+  it("parks an event whose attempts were all used up by crashes, without running it again, and the stream moves on", async () => {
+    const { token, integrationId } = await setup();
+    const [poison, next] = await post(token, integrationId, [
+      { use_case_slug: "contacts", payload: { id: "CRASH-1", name: "Poison" }, group_id: "g-crash" },
+      { use_case_slug: "contacts", payload: { id: "CRASH-2", name: "After" }, group_id: "g-crash" },
+    ]);
+    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-crash")));
+    // What a crash loop leaves behind: attempts recorded before each run, none of which returned.
+    await runInDurableObject(stub, async (_instance: EventStream, state) => {
+      state.storage.sql.exec("UPDATE queue SET attempts = ?, last_error = NULL WHERE event_id = ?", MAX_ATTEMPTS, poison!.event_id);
+    });
+    await runDurableObjectAlarm(stub);
+    const parked = await waitFor(token, poison!.event_id);
+    expect(parked).toMatchObject({ status: "error", error_category: "system" });
+    expect(parked.errors[0].message).toMatch(/gave up after 5 attempts: the runtime stopped while processing it/);
+    expect(parked.entities).toEqual([]);
+    expect((await waitFor(token, next!.event_id)).status).toBe("done");
+  });
+
+  it("records the attempt before processing runs", async () => {
+    const { token, integrationId } = await setup();
+    const [event] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "A-1", name: "A" }, group_id: "g-attempt" }]);
+    expect((await waitFor(token, event!.event_id)).status).toBe("done");
+    // The attempt counter of the finished event was written and then the row removed; a fresh
+    // enqueue of a finished event is recorded and dropped without reprocessing.
+    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-attempt")));
+    await stub.enqueue([event!.event_id]);
+    await runDurableObjectAlarm(stub);
+    expect(await stub.pending()).toEqual([]);
+  });
+});
+
+describe("nesting and encoding limits", () => {
+  it("answers 400 NESTING_TOO_DEEP for 10,000 levels on every JSON route, storing nothing", async () => {
+    const { token, integrationId } = await setup();
+    const targets: [string, string][] = [
+      ["POST", "/v2/integrations"],
+      ["PUT", `/v2/integrations/${integrationId}`],
+      ["POST", `/v1/integrations/${integrationId}/use-cases`],
+      ["POST", `/v1/integrations/${integrationId}/events`],
+      ["POST", "/v3/erp/updates/events"],
+      ["POST", "/v2/erp/updates/mapping_simulation"],
+    ];
+    const before = await env.DB.prepare("SELECT (SELECT COUNT(*) FROM integrations) + (SELECT COUNT(*) FROM use_cases) + (SELECT COUNT(*) FROM events) AS n").first<{ n: number }>();
+    for (const [method, path] of targets) {
+      for (const body of [nested(10_000), `{"name":"x","use_cases":${nested(10_000)}}`, `{"integration_id":"${integrationId}","events":[{"payload":${nestedObject(10_000)}}]}`]) {
+        const res = await api(method, path, { token, body, headers: { "content-type": "application/json" } });
+        expect(res.status, `${method} ${path}`).toBe(400);
+        expect(res.body.error.code).toBe("NESTING_TOO_DEEP");
+      }
+    }
+    const after = await env.DB.prepare("SELECT (SELECT COUNT(*) FROM integrations) + (SELECT COUNT(*) FROM use_cases) + (SELECT COUNT(*) FROM events) AS n").first<{ n: number }>();
+    expect(after!.n).toBe(before!.n);
+    // 64 levels pass the guard (the schema then decides).
+    const ok = await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events: [{ use_case_slug: "contacts", timestamp: new Date().toISOString(), payload: { id: "N-1", name: "deep", x: JSON.parse(nestedObject(55)) } }] } });
+    expect(ok.status).toBe(200);
+  });
+
+  it("refuses invalid UTF-8 with 400 instead of storing replacement characters", async () => {
+    const { token, integrationId } = await setup();
+    const prefix = new TextEncoder().encode(`{"integration_id":"${integrationId}","events":[{"use_case_slug":"contacts","timestamp":"2026-01-01T00:00:00Z","payload":{"id":"U-1","name":"`);
+    const suffix = new TextEncoder().encode(`"}}]}`);
+    const body = new Uint8Array([...prefix, 0xc3, 0x28, 0xff, ...suffix]);
+    const res = await api("POST", "/v3/erp/updates/events", { token, body, headers: { "content-type": "application/json" } });
+    expectError(res, 400, "INVALID_JSON");
+    expect(res.body.error.message).toMatch(/UTF-8/);
+    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE integration_id = ?").bind(integrationId).first<{ n: number }>();
+    expect(n!.n).toBe(0);
+  });
+});
+
+describe("core-events queue", () => {
+  const good = (i: number) => ({ id: `m-good-${i}`, timestamp: Date.now(), attempts: 1, body: { _org_id: `tenant-without-subscriptions-${i}`, _event_id: `e-${i}`, _event_name: "contact.updated" } });
+
+  it("handles each message on its own: an invalid envelope is dropped alone, the others are acknowledged", async () => {
+    const batch = createMessageBatch("erp-edge-core-events", [good(1), { id: "m-invalid", timestamp: Date.now(), attempts: 1, body: { not: "an envelope" } }, good(2)]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch as never, env, ctx);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.retryBatch.retry).toBe(false);
+    expect(result.explicitAcks.sort()).toEqual(["m-good-1", "m-good-2", "m-invalid"]);
+    expect(result.retryMessages).toEqual([]);
+  });
+
+  it("survives a message whose body cannot be deserialised (a getter that throws on every read)", async () => {
+    // createMessageBatch clones bodies, so a body that throws on read (as a too-deep serialised
+    // message does in the runtime) needs a hand-made batch; it stands in for the platform only.
+    const acks: string[] = [];
+    const retries: string[] = [];
+    const message = (m: { id: string; body?: unknown }, unreadable = false) => ({
+      id: m.id, timestamp: new Date(), attempts: 1,
+      get body() { if (unreadable) throw new RangeError("Maximum call stack size exceeded"); return m.body; },
+      ack: () => acks.push(m.id), retry: () => retries.push(m.id),
+    });
+    const batch = { queue: "erp-edge-core-events", messages: [message(good(1)), message({ id: "m-poison" }, true), message(good(2))], ackAll() {}, retryAll() {} };
+    await worker.queue(batch as never, env, createExecutionContext());
+    expect(acks.sort()).toEqual(["m-good-1", "m-good-2", "m-poison"]);
+    expect(retries).toEqual([]);
+  });
+});
