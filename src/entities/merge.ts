@@ -1,5 +1,6 @@
 // How an update's attributes combine with an entity's current ones (pure, used by EntityObject).
 import { isRecord } from "../platform/json";
+import { ownValue, setOwn } from "../platform/paths";
 
 export interface ResolvedRelation {
   entity_id: string;
@@ -47,15 +48,19 @@ export function mergeAttribute(current: unknown, next: unknown): unknown {
 
 export type AttributeChanges = Record<string, { from?: unknown; to?: unknown }>;
 
-/** Applies `update` over `current`; returns the next attributes and what changed. */
+/**
+ * Applies `update` over `current`; returns the next attributes and what changed. Attributes are read
+ * and written as own properties only, so no attribute name can reach or replace a prototype.
+ */
 export function mergeAttributes(current: Record<string, unknown>, update: Record<string, unknown>) {
   const next = { ...current };
   const changes: AttributeChanges = {};
   for (const [attribute, value] of Object.entries(update)) {
-    const merged = mergeAttribute(current[attribute], value);
-    if (!same(current[attribute], merged)) {
-      changes[attribute] = { from: current[attribute], to: merged };
-      next[attribute] = merged;
+    const before = ownValue(current, attribute);
+    const merged = mergeAttribute(before, value);
+    if (!same(before, merged)) {
+      setOwn(changes, attribute, { from: before, to: merged });
+      setOwn(next, attribute, merged);
     }
   }
   return { next, changes };

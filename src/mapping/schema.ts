@@ -3,11 +3,13 @@
 // broken mapping is refused when it is saved, not when the first event arrives.
 import { z } from "@hono/zod-openapi";
 import { assertParses, ExpressionError } from "./expression";
+import { hasPrototypeSegment, isPrototypeKey } from "../platform/paths";
 
 const Expression = z.string().min(1).max(50_000).openapi({ description: "A JSONata expression" });
 /** `true`/`false`, or a JSONata predicate; absent means enabled. */
 const Predicate = z.union([z.boolean(), Expression]);
-const Attribute = z.string().min(1).max(255);
+// Attribute names become object keys: the prototype keys are refused so no mapping can set one.
+const Attribute = z.string().min(1).max(255).refine((name) => !isPrototypeKey(name), "must not be __proto__, constructor or prototype");
 const SchemaSlug = z.string().regex(/^[a-z][a-z0-9_]*$/, "lowercase letters, digits and '_'").max(64);
 const UseCaseSlug = z.string().max(128).regex(/^[a-z0-9][a-z0-9_-]*$/);
 
@@ -15,7 +17,13 @@ const UseCaseSlug = z.string().max(128).regex(/^[a-z0-9][a-z0-9_-]*$/);
 const valueSource = {
   constant: z.unknown().optional(),
   jsonataExpression: Expression.optional(),
-  field: z.string().min(1).max(1000).optional().openapi({ description: "A key of the payload, or a path when it starts with `$.`" }),
+  field: z
+    .string()
+    .min(1)
+    .max(1000)
+    .refine((path) => !hasPrototypeSegment(path), "must not name __proto__, constructor or prototype")
+    .optional()
+    .openapi({ description: "A key of the payload, or a path when it starts with `$.`" }),
 };
 export type ValueSource = { constant?: unknown; jsonataExpression?: string; field?: string };
 

@@ -114,12 +114,13 @@ describe("nesting and encoding limits", () => {
 });
 
 describe("core-events queue", () => {
+  const queue = worker.queue as unknown as (batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext) => Promise<void>;
   const good = (i: number) => ({ id: `m-good-${i}`, timestamp: Date.now(), attempts: 1, body: { _org_id: `tenant-without-subscriptions-${i}`, _event_id: `e-${i}`, _event_name: "contact.updated" } });
 
   it("handles each message on its own: an invalid envelope is dropped alone, the others are acknowledged", async () => {
-    const batch = createMessageBatch("erp-edge-core-events", [good(1), { id: "m-invalid", timestamp: Date.now(), attempts: 1, body: { not: "an envelope" } }, good(2)]);
+    const batch = createMessageBatch<unknown>("erp-edge-core-events", [good(1), { id: "m-invalid", timestamp: Date.now(), attempts: 1, body: { not: "an envelope" } }, good(2)]);
     const ctx = createExecutionContext();
-    await worker.queue(batch as never, env, ctx);
+    await queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
     expect(result.retryBatch.retry).toBe(false);
     expect(result.explicitAcks.sort()).toEqual(["m-good-1", "m-good-2", "m-invalid"]);
@@ -137,8 +138,23 @@ describe("core-events queue", () => {
       ack: () => acks.push(m.id), retry: () => retries.push(m.id),
     });
     const batch = { queue: "erp-edge-core-events", messages: [message(good(1)), message({ id: "m-poison" }, true), message(good(2))], ackAll() {}, retryAll() {} };
-    await worker.queue(batch as never, env, createExecutionContext());
+    await queue(batch as never, env, createExecutionContext());
     expect(acks.sort()).toEqual(["m-good-1", "m-good-2", "m-poison"]);
     expect(retries).toEqual([]);
+  });
+});
+
+describe("prototype keys in mappings", () => {
+  it("refuses attribute names and field paths that are prototype keys when the use case is saved", async () => {
+    const { token } = await tenantWithToken();
+    const mapping = (field: Record<string, unknown>) => ({
+      entities: [{ entity_schema: "contact", unique_ids: ["external_id"], fields: [{ attribute: "external_id", field: "id" }, field] }],
+    });
+    for (const field of [{ attribute: "__proto__", field: "x" }, { attribute: "constructor", constant: 1 }, { attribute: "name", field: "$.a.__proto__.b" }]) {
+      const res = await api("POST", "/v2/integrations", { token, json: { name: "P", use_cases: [{ name: "U", slug: "u", type: "inbound", configuration: mapping(field) }] } });
+      expect(res.status, JSON.stringify(field)).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(JSON.stringify(res.body.error.details)).toMatch(/__proto__, constructor or prototype/);
+    }
   });
 });
