@@ -82,6 +82,7 @@ describe("nesting and encoding limits", () => {
       ["PUT", `/v2/integrations/${integrationId}`],
       ["POST", `/v1/integrations/${integrationId}/use-cases`],
       ["POST", `/v1/integrations/${integrationId}/events`],
+      ["POST", "/v1/events"],
       ["POST", "/v3/erp/updates/events"],
       ["POST", "/v2/erp/updates/mapping_simulation"],
     ];
