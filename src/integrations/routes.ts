@@ -1,6 +1,7 @@
 // /v2/integrations (epilot-compatible) and /v1/integrations/{id}/use-cases|environment.
 import { createRoute } from "@hono/zod-openapi";
 import { assertMaySendEnvironment } from "../outbound/policy";
+import { assertSafeOutboundConfiguration, assertSafeOutboundUseCases } from "../outbound/service";
 import { callerLabel, callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { errors, json, jsonBody, pathParams } from "../platform/openapi";
@@ -39,6 +40,7 @@ export const integrationRoutes = createRouter();
     async (c) => {
       const caller = c.get("caller");
       assertMaySendEnvironment(caller, c.req.valid("json").use_cases);
+      await assertSafeOutboundUseCases(c.req.valid("json").use_cases, c.env);
       return c.json(await service.createIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("json")), 201);
     },
   );
@@ -71,6 +73,7 @@ export const integrationRoutes = createRouter();
     async (c) => {
       const caller = c.get("caller");
       assertMaySendEnvironment(caller, c.req.valid("json").use_cases);
+      await assertSafeOutboundUseCases(c.req.valid("json").use_cases, c.env);
       const result = await service.replaceIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
       return c.json(result, 200);
     },
@@ -111,7 +114,9 @@ export const integrationRoutes = createRouter();
     }),
     async (c) => {
       const caller = c.get("caller");
-      assertMaySendEnvironment(caller, [c.req.valid("json")]);
+      const body = c.req.valid("json");
+      assertMaySendEnvironment(caller, [body]);
+      if (body.type === "outbound") await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"]);
       const uc = await service.createUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
       return c.json(uc, 201);
     },
@@ -139,7 +144,9 @@ export const integrationRoutes = createRouter();
     async (c) => {
       const caller = c.get("caller");
       const { id, use_case_id } = c.req.valid("param");
-      assertMaySendEnvironment(caller, [c.req.valid("json")]);
+      const body = c.req.valid("json");
+      assertMaySendEnvironment(caller, [body]);
+      if (body.type === "outbound") await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"]);
       return c.json(await service.updateUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, c.req.valid("json")), 200);
     },
   );

@@ -2,23 +2,38 @@
 import { z } from "@hono/zod-openapi";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { NextCursor } from "../platform/pagination";
+import { parseDestination } from "./destination";
 
 const Expression = z.string().min(1).max(50_000);
 const EnvRef = z.string().regex(/^\{\{env\.[A-Za-z_][A-Za-z0-9_.-]*\}\}$/, "an environment reference like {{env.API_KEY}}");
 const SecretValue = z.union([EnvRef, z.string().min(1).max(1000)]).openapi({ description: "A value, or {{env.<key>}} to use an environment value (SecretString for secrets)" });
 
+/**
+ * A URL erp-edge will call: http(s), no user:pass@. Whether its host may be reached depends on the
+ * deployment's allow-list and DNS, so that is checked where configurations are saved
+ * (assertSafeOutboundConfiguration) and again before every request.
+ */
+const DestinationUrl = z
+  .string()
+  .max(2048)
+  .superRefine((url, ctx) => {
+    const parsed = parseDestination(url);
+    if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed, params: { reason: "unsafe_destination" } });
+  })
+  .openapi({ format: "uri", description: "http or https; no credentials in the URL; loopback, private, link-local, metadata and local names are refused" });
+
 export const WebhookAuth = z.discriminatedUnion("type", [
   z.object({ type: z.literal("none") }),
   z.object({ type: z.literal("basic"), username: SecretValue, password: SecretValue }),
   z.object({ type: z.literal("api_key"), header: z.string().min(1).max(128).default("x-api-key"), value: SecretValue }),
-  z.object({ type: z.literal("oauth2_client_credentials"), token_url: z.url(), client_id: SecretValue, client_secret: SecretValue, scope: z.string().max(1000).optional() }),
+  z.object({ type: z.literal("oauth2_client_credentials"), token_url: DestinationUrl, client_id: SecretValue, client_secret: SecretValue, scope: z.string().max(1000).optional() }),
 ]);
 export type WebhookAuth = z.infer<typeof WebhookAuth>;
 
 export const WebhookDelivery = z
   .object({
     type: z.literal("webhook"),
-    url: z.url({ protocol: /^https?$/ }),
+    url: DestinationUrl,
     auth: WebhookAuth.optional(),
     max_attempts: z.number().int().min(1).max(100).default(8),
     rate_limit_per_second: z.number().min(0.1).max(1000).optional(),

@@ -6,7 +6,8 @@ import { decryptValue, encryptValue } from "../platform/crypto";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
-import { allowedPrivateHosts, destinationProblem } from "./destination";
+import { ownValue } from "../platform/paths";
+import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "./destination";
 import { newWebhookSecret, signatureHeaders } from "./signing";
 import { OutboundConfiguration, type CoreEventEnvelope, type Delivery, type PollDelivery, type WebhookAuth, type WebhookDelivery } from "./schema";
 
@@ -246,20 +247,38 @@ export type AttemptOutcome =
 
 const TIMEOUT_MS = 15_000;
 
+/** `{{env.KEY}}` as the environment's own value of KEY (never an inherited property such as `constructor`). */
 function resolveRef(value: string, environment: Record<string, string>): string {
   const m = value.match(/^\{\{env\.(.+)\}\}$/);
-  return m ? (environment[m[1]!] ?? "") : value;
+  if (!m) return value;
+  const resolved = ownValue(environment, m[1]!);
+  return typeof resolved === "string" ? resolved : "";
 }
 
-async function authHeaders(auth: WebhookAuth | undefined, environment: Record<string, string>, allowed: string[]): Promise<Record<string, string>> {
+/** A destination the rules refuse, or a token endpoint that redirects: the delivery is dead, not retried. */
+class RefusedRequest extends Error {
+  override name = "RefusedRequest";
+}
+
+/** Throws RefusedRequest when the URL may not be called; a failed DNS check throws (and is retried). */
+async function assertDestination(url: string, policy: DestinationPolicy, what: string) {
+  const problem = await checkDestination(url, policy);
+  if (problem) throw new RefusedRequest(`${what} refused: ${problem}`);
+}
+
+async function authHeaders(auth: WebhookAuth | undefined, environment: Record<string, string>, policy: DestinationPolicy): Promise<Record<string, string>> {
   if (!auth || auth.type === "none") return {};
   if (auth.type === "basic") return { authorization: `Basic ${btoa(`${resolveRef(auth.username, environment)}:${resolveRef(auth.password, environment)}`)}` };
   if (auth.type === "api_key") return { [auth.header]: resolveRef(auth.value, environment) };
-  const problem = destinationProblem(auth.token_url, allowed);
-  if (problem) throw new Error(`token_url refused: ${problem}`);
+  // The client secret goes only to a token_url that passes the same rules as the webhook URL.
+  await assertDestination(auth.token_url, policy, "token_url");
   const form = new URLSearchParams({ grant_type: "client_credentials", client_id: resolveRef(auth.client_id, environment), client_secret: resolveRef(auth.client_secret, environment) });
   if (auth.scope) form.set("scope", auth.scope);
   const res = await fetch(auth.token_url, { method: "POST", body: form, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel();
+    throw new RefusedRequest(`token endpoint answered HTTP ${res.status}: redirects are not followed`);
+  }
   const token = res.ok ? ((await res.json()) as { access_token?: string }).access_token : undefined;
   if (!token) throw new Error(`token endpoint answered ${res.status}`);
   return { authorization: `Bearer ${token}` };
@@ -273,35 +292,98 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-/** One signed POST of a delivery. Network errors, timeouts, 408, 429 and 5xx are retryable. */
+/**
+ * One signed POST of a delivery. Network errors, timeouts, 408, 429 and 5xx are retryable. The URL
+ * (and an OAuth token_url) is checked again here, on every attempt, and redirects are never followed.
+ */
 export async function attemptDelivery(
-  env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ALLOWED_PRIVATE_HOSTS">,
+  env: Pick<Env, "DB" | "SECRETS_KEY"> & DestinationEnv,
   ctx: NonNullable<Awaited<ReturnType<typeof endpointContext>>>,
   delivery: { id: string; payload: string },
+  resolve?: Resolver,
 ): Promise<AttemptOutcome> {
-  const allowed = allowedPrivateHosts(env);
-  const problem = destinationProblem(ctx.delivery.url, allowed);
-  if (problem) return { kind: "dead", error: `destination refused: ${problem}` };
+  const policy = destinationPolicy(env, resolve);
   try {
+    await assertDestination(ctx.delivery.url, policy, "destination");
     const environment = ctx.delivery.auth && ctx.delivery.auth.type !== "none" ? await resolveEnvironment(env, ctx.tenantId, ctx.integrationId) : {};
     const headers = {
       "content-type": "application/json",
       "user-agent": "erp-edge-webhooks/1",
-      ...(await authHeaders(ctx.delivery.auth, environment, allowed)),
+      ...(await authHeaders(ctx.delivery.auth, environment, policy)),
       ...(await signatureHeaders(delivery.id, delivery.payload, await signingSecrets(env, ctx.endpoint))),
     };
     const res = await fetch(ctx.delivery.url, { method: "POST", headers, body: delivery.payload, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
     await res.body?.cancel();
     if (res.status >= 200 && res.status < 300) return { kind: "delivered", statusCode: res.status };
     if (res.status === 410) return { kind: "gone", statusCode: 410 };
+    if (res.status >= 300 && res.status < 400) return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status}: redirects are not followed` };
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
       return { kind: "retry", statusCode: res.status, error: `HTTP ${res.status}`, retryAfterMs: retryAfterMs(res.headers.get("retry-after")) };
     }
     return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status} (not retried)` };
   } catch (err) {
+    if (err instanceof RefusedRequest) return { kind: "dead", error: err.message };
+    if (err instanceof DestinationLookupError) return { kind: "retry", error: err.message };
     const timeout = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
     return { kind: "retry", error: timeout ? `timed out after ${TIMEOUT_MS} ms` : `network error: ${(err as Error).message}` };
   }
+}
+
+// ---- save-time destination check --------------------------------------------------------------
+
+/**
+ * Refuses an outbound configuration whose webhook url or OAuth token_url the destination rules
+ * refuse, with VALIDATION_FAILED naming each path. Call it wherever a configuration is saved
+ * (the rules depend on env, which the zod schema cannot see). `path` prefixes the reported paths.
+ * @example await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"])
+ */
+export async function assertSafeOutboundConfiguration(
+  config: OutboundConfiguration,
+  env: DestinationEnv,
+  path: (string | number)[] = [],
+  resolve?: Resolver,
+): Promise<void> {
+  const policy = destinationPolicy(env, resolve);
+  const urls: { at: (string | number)[]; url: string }[] = [];
+  config.mappings.forEach((m, i) => {
+    if (m.delivery.type !== "webhook") return;
+    urls.push({ at: [...path, "mappings", i, "delivery", "url"], url: m.delivery.url });
+    if (m.delivery.auth?.type === "oauth2_client_credentials") urls.push({ at: [...path, "mappings", i, "delivery", "auth", "token_url"], url: m.delivery.auth.token_url });
+  });
+  const issues = [];
+  for (const { at, url } of urls) {
+    let problem: string | null;
+    try {
+      problem = await checkDestination(url, policy);
+    } catch (err) {
+      if (!(err instanceof DestinationLookupError)) throw err;
+      problem = err.message;
+    }
+    if (problem) issues.push({ path: at.join("."), message: `unsafe destination: ${problem}`, code: "unsafe_destination" });
+  }
+  if (issues.length > 0) throw new AppError("VALIDATION_FAILED", "Invalid request body", issues);
+}
+
+/**
+ * assertSafeOutboundConfiguration for each outbound use case of a list (an integration's
+ * `use_cases`), reporting paths as `use_cases.<i>.configuration...`.
+ */
+export async function assertSafeOutboundUseCases(
+  useCases: readonly ({ type: "outbound"; configuration: OutboundConfiguration } | { type: "inbound" | "file_proxy" })[],
+  env: DestinationEnv,
+  path: (string | number)[] = ["use_cases"],
+): Promise<void> {
+  const failures: unknown[] = [];
+  for (const [i, uc] of useCases.entries()) {
+    if (uc.type !== "outbound") continue;
+    try {
+      await assertSafeOutboundConfiguration(uc.configuration, env, [...path, i, "configuration"]);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      failures.push(...(err.details as unknown[]));
+    }
+  }
+  if (failures.length > 0) throw new AppError("VALIDATION_FAILED", "Invalid request body", failures);
 }
 
 /** Full-jitter exponential backoff: random(0, min(max, base × 2^attempt)), never before Retry-After. */
