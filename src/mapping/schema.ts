@@ -41,14 +41,14 @@ export const RelationOperation = z.enum(["_set", "_append", "_append_all"]);
 export const RelationItem = z
   .object({
     entity_schema: SchemaSlug,
-    _tags: z.array(z.string()).optional(),
-    unique_ids: z.array(UniqueIdSource).min(1),
+    _tags: z.array(z.string().max(255)).max(50).optional(),
+    unique_ids: z.array(UniqueIdSource).min(1).max(20),
   })
   .openapi("RelationItem");
 
 export const Relations = z
   .union([
-    z.object({ operation: RelationOperation, items: z.array(RelationItem).min(1) }),
+    z.object({ operation: RelationOperation, items: z.array(RelationItem).min(1).max(100) }),
     z.object({
       operation: RelationOperation,
       jsonataExpression: Expression.openapi({
@@ -87,12 +87,12 @@ export type FieldMapping = z.infer<typeof FieldMapping>;
 export const EntityMapping = z
   .object({
     entity_schema: SchemaSlug,
-    unique_ids: z.array(Attribute).min(1).openapi({ description: "Attributes matched together to find the entity" }),
+    unique_ids: z.array(Attribute).min(1).max(20).openapi({ description: "Attributes matched together to find the entity" }),
     jsonataExpression: Expression.optional().openapi({ description: "Pre-processes the payload; an array yields one entity per element" }),
     enabled: Predicate.optional(),
     condition: Predicate.optional().openapi({ description: "Alias of enabled (published mappings use it); both must hold" }),
     mode: z.enum(["upsert", "delete", "purge"]).default("upsert"),
-    fields: z.array(FieldMapping).default([]),
+    fields: z.array(FieldMapping).max(500).default([]),
   })
   .openapi("EntityMapping");
 export type EntityMapping = z.infer<typeof EntityMapping>;
@@ -109,7 +109,7 @@ export const MeterReadingMapping = z
     jsonataExpression: Expression.optional(),
     meter: EntityReference,
     meter_counter: EntityReference.optional(),
-    fields: z.array(FieldMapping).min(1),
+    fields: z.array(FieldMapping).min(1).max(500),
     mode: z.enum(["upsert", "delete"]).default("upsert"),
   })
   .openapi("MeterReadingMapping");
@@ -127,8 +127,8 @@ export type WebhookConfig = z.infer<typeof WebhookConfig>;
 
 const MappingV2 = z
   .object({
-    entities: z.array(EntityMapping).default([]),
-    meter_readings: z.array(MeterReadingMapping).default([]),
+    entities: z.array(EntityMapping).max(100).default([]),
+    meter_readings: z.array(MeterReadingMapping).max(100).default([]),
     event_names: z
       .array(z.string().min(1).max(255))
       .max(100)
@@ -146,8 +146,8 @@ const LegacyField = z
   .refine((f) => f.field !== undefined || f.jsonataExpression !== undefined, { message: "needs field or jsonataExpression" });
 
 const LegacyObject = z.object({
-  unique_ids: z.union([z.array(Attribute).min(1), z.record(SchemaSlug, z.array(Attribute).min(1))]),
-  fields: z.array(LegacyField).min(1),
+  unique_ids: z.union([z.array(Attribute).min(1).max(20), z.record(SchemaSlug, z.array(Attribute).min(1).max(20))]),
+  fields: z.array(LegacyField).min(1).max(500),
 });
 
 export const LegacyMappingV1 = z

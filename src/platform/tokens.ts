@@ -48,9 +48,14 @@ export async function signToken(secretsKey: string, claims: TokenClaims, expires
  * token's claims; the auth middleware trusts the token row's scopes, not these.
  */
 export async function verifyToken(secretsKey: string, token: string): Promise<TokenClaims | null> {
+  let kid: string | undefined;
   try {
-    const { kid } = decodeProtectedHeader(token);
-    if (kid !== undefined && kid !== (await tokenKeyId(secretsKey))) return null;
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    return null; // not a JWT at all (jose throws a TypeError here, not a JOSEError)
+  }
+  if (kid !== undefined && kid !== (await tokenKeyId(secretsKey))) return null;
+  try {
     const { payload } = await jwtVerify(token, await tokenSigningKey(secretsKey), {
       issuer: ISSUER,
       audience: AUDIENCE,

@@ -1,7 +1,7 @@
 // Tenants and their API tokens.
 import { z } from "@hono/zod-openapi";
 import { NextCursor } from "../platform/pagination";
-import { Scope } from "../platform/scopes";
+import { Scope, SCOPES } from "../platform/scopes";
 
 export const Tenant = z
   .object({
@@ -28,7 +28,7 @@ export const ApiToken = z
   .object({
     id: z.string(),
     name: z.string().trim().min(1).max(255),
-    scopes: z.array(Scope).min(1).refine((s) => new Set(s).size === s.length, "scopes must not repeat"),
+    scopes: z.array(Scope).min(1).max(SCOPES.length).refine((s) => new Set(s).size === s.length, "scopes must not repeat"),
     created_at: z.string(),
     expires_at: z.string().nullable(),
     revoked_at: z.string().nullable(),

@@ -1,0 +1,600 @@
+// Reads the Worker's own /openapi.json into operations, and builds the tenants, ids and valid bodies
+// the generated hostile suites (route-matrix, bad-input-corpus) fill those operations with.
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import { ADMIN, ALL_SCOPES, api, createToken } from "../helpers";
+
+// ---- the document ------------------------------------------------------------------------------
+
+/** The subset of JSON Schema that zod-openapi emits and these suites read. */
+export interface JsonSchema {
+  $ref?: string;
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: boolean | JsonSchema;
+  items?: JsonSchema;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+  default?: unknown;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  pattern?: string;
+  format?: string;
+}
+
+export interface Parameter {
+  name: string;
+  in: "path" | "query" | "header" | "cookie";
+  required?: boolean;
+  schema: JsonSchema;
+}
+
+interface RawOperation {
+  security?: Record<string, string[]>[];
+  parameters?: Parameter[];
+  requestBody?: { required?: boolean; content: Record<string, { schema: JsonSchema }> };
+  summary?: string;
+  description?: string;
+}
+
+export interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, Record<string, RawOperation>>;
+  components: { schemas: Record<string, JsonSchema> };
+}
+
+/** Who may call an operation, read from its `security` requirement. */
+export type Guard = "admin" | "tenant" | "public";
+
+export interface Operation {
+  method: string;
+  path: string;
+  /** "GET /v2/integrations/{id}": how failures and allow-lists name an operation. */
+  key: string;
+  guard: Guard;
+  /** Scopes the document names in the security requirement, or null when it names none. */
+  documentedScopes: string[] | null;
+  pathParams: Parameter[];
+  queryParams: Parameter[];
+  /** The JSON request body, when the document declares one. */
+  body: { schema: JsonSchema; required: boolean } | null;
+}
+
+const SECURITY_SCHEMES: Record<string, Guard> = { adminToken: "admin", tenantToken: "tenant" };
+const METHODS = ["get", "put", "post", "patch", "delete"];
+
+/**
+ * Operations that answer without a bearer token by design. Everything else in the document must
+ * declare a security requirement; a new public operation fails the matrix until it is listed here.
+ */
+export const PUBLIC_OPERATIONS: Record<string, string> = {
+  "POST /v1/webhooks/{integration_id}/{use_case_slug}":
+    "signed inbound webhooks: ERPs that cannot hold a bearer token sign the body (X-Signature or Standard Webhooks); unsigned calls are 401",
+};
+
+/** Public routes the document does not describe (it is itself one of them). */
+export const PUBLIC_UNDOCUMENTED: Record<string, string> = {
+  "GET /": "service banner: name, version and the two links below",
+  "GET /openapi.json": "the API description itself",
+  "GET /docs": "the interactive reference that renders /openapi.json",
+};
+
+export async function loadDocument(): Promise<OpenApiDocument> {
+  const res = await api<OpenApiDocument>("GET", "/openapi.json");
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+/** Every operation of the document, reads first and deletions last, so a destructive bug shows late. */
+export function operationsOf(doc: OpenApiDocument): Operation[] {
+  const operations: Operation[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      if (!METHODS.includes(method)) continue;
+      const key = `${method.toUpperCase()} ${path}`;
+      const requirements = op.security ?? [];
+      const schemes = requirements.flatMap((r) => Object.keys(r));
+      const guards = new Set(schemes.map((s) => SECURITY_SCHEMES[s] ?? `unknown scheme '${s}'`));
+      if (guards.size > 1) throw new Error(`${key} mixes security schemes ${[...guards].join(", ")}`);
+      const guard = (guards.values().next().value ?? "public") as Guard;
+      if (!["admin", "tenant", "public"].includes(guard)) throw new Error(`${key}: ${guard}; teach openapi-routes.ts what it means`);
+      const scopes = requirements.flatMap((r) => Object.values(r).flat());
+      const json = op.requestBody?.content["application/json"];
+      operations.push({
+        method: method.toUpperCase(),
+        path,
+        key,
+        guard,
+        documentedScopes: scopes.length ? [...new Set(scopes)].sort() : null,
+        pathParams: (op.parameters ?? []).filter((p) => p.in === "path"),
+        queryParams: (op.parameters ?? []).filter((p) => p.in === "query"),
+        body: json ? { schema: json.schema, required: op.requestBody?.required ?? false } : null,
+      });
+    }
+  }
+  const rank = (op: Operation) => ["GET", "POST", "PUT", "PATCH", "DELETE"].indexOf(op.method) + (op.guard === "admin" && op.method === "DELETE" ? 10 : 0);
+  return operations.sort((a, b) => rank(a) - rank(b));
+}
+
+/** Follows `$ref`s into components.schemas. */
+export function resolve(doc: OpenApiDocument, schema: JsonSchema): JsonSchema {
+  let s = schema;
+  for (let hops = 0; s.$ref; hops++) {
+    if (hops > 20) throw new Error(`$ref cycle at ${schema.$ref}`);
+    const name = s.$ref.replace("#/components/schemas/", "");
+    const target = doc.components.schemas[name];
+    if (!target) throw new Error(`unresolved $ref ${s.$ref}`);
+    s = target;
+  }
+  return s;
+}
+
+/** The component name of a `$ref` schema, e.g. "CreateIntegration". */
+export const componentName = (schema: JsonSchema) => schema.$ref?.replace("#/components/schemas/", "");
+
+/** The alternatives a value at this schema may take (composition flattened, refs resolved). */
+function alternatives(doc: OpenApiDocument, schema: JsonSchema): JsonSchema[] {
+  const s = resolve(doc, schema);
+  const branches = s.oneOf ?? s.anyOf;
+  if (branches) return branches.flatMap((b) => alternatives(doc, b));
+  if (s.allOf) {
+    const merged: JsonSchema = { type: "object", properties: {}, required: [] };
+    for (const part of s.allOf.flatMap((p) => alternatives(doc, p))) {
+      Object.assign(merged.properties!, part.properties);
+      merged.required!.push(...(part.required ?? []));
+    }
+    return [merged];
+  }
+  return [s];
+}
+
+/** Candidate schemas for the value at `path` below `schema`; null when nothing constrains it. */
+export function schemasAt(doc: OpenApiDocument, schema: JsonSchema, path: (string | number)[]): JsonSchema[] | null {
+  let current = alternatives(doc, schema);
+  for (const step of path) {
+    const next: JsonSchema[] = [];
+    for (const s of current) {
+      if (typeof step === "number") {
+        if (s.items) next.push(...alternatives(doc, s.items));
+        else if (!s.type) return null;
+      } else if (s.properties?.[step]) next.push(...alternatives(doc, s.properties[step]));
+      else if (typeof s.additionalProperties === "object") next.push(...alternatives(doc, s.additionalProperties));
+      else if (!s.type) return null;
+    }
+    if (next.length === 0) return null;
+    if (next.some(isUnconstrained)) return null;
+    current = next;
+  }
+  return current;
+}
+
+/** The schema's pattern as a RegExp, or null when this engine cannot read it (then it refuses nothing). */
+function patternOf(pattern: string): RegExp | null {
+  try {
+    return new RegExp(pattern, "u");
+  } catch {
+    return null;
+  }
+}
+
+const isUnconstrained = (s: JsonSchema) => !s.type && !s.enum && s.const === undefined && !s.properties && !s.items;
+
+export function jsonTypeOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number") return Number.isInteger(value) ? "integer" : "number";
+  return typeof value;
+}
+
+/** True when `schema` certainly refuses `value` by its type, enum, const, length or range. */
+function refuses(s: JsonSchema, value: unknown): boolean {
+  if (isUnconstrained(s)) return false;
+  if (s.const !== undefined) return s.const !== value;
+  if (s.enum) return !s.enum.includes(value);
+  const types = s.type === undefined ? null : ([] as string[]).concat(s.type);
+  const actual = jsonTypeOf(value);
+  if (types && !types.includes(actual) && !(actual === "integer" && types.includes("number"))) return true;
+  if (typeof value === "string") {
+    if (s.maxLength !== undefined && value.length > s.maxLength) return true;
+    if (s.minLength !== undefined && value.length < s.minLength) return true;
+    if (s.pattern && patternOf(s.pattern)?.test(value) === false) return true;
+  }
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return true;
+    if (s.maximum !== undefined && value > s.maximum) return true;
+    if (s.minimum !== undefined && value < s.minimum) return true;
+  }
+  return false;
+}
+
+/** True when every schema the document allows at `path` certainly refuses `value`: the API must answer 4xx. */
+export function mustRefuse(doc: OpenApiDocument, root: JsonSchema, path: (string | number)[], value: unknown): boolean {
+  const candidates = schemasAt(doc, root, path);
+  return candidates !== null && candidates.every((s) => refuses(s, value));
+}
+
+/** True when `property` is required by every schema allowed for the object at `path`. */
+export function isRequired(doc: OpenApiDocument, root: JsonSchema, path: (string | number)[], property: string): boolean {
+  const candidates = schemasAt(doc, root, path);
+  return candidates !== null && candidates.every((s) => s.required?.includes(property) && s.properties?.[property]?.default === undefined);
+}
+
+/** True when `{}` certainly fails the body schema: it is not an object, or requires a property. */
+export function refusesEmptyObject(doc: OpenApiDocument, root: JsonSchema): boolean {
+  const candidates = schemasAt(doc, root, []);
+  return candidates !== null && candidates.every((s) => refuses(s, {}) || (s.required ?? []).some((name) => s.properties?.[name]?.default === undefined));
+}
+
+/** True when a query value certainly fails the parameter's schema (query values arrive as text). */
+export function queryValueRefused(param: Parameter, raw: string): boolean {
+  const s = param.schema;
+  const types = ([] as string[]).concat(s.type ?? []);
+  if (types.includes("integer") || types.includes("number")) {
+    const n = Number(raw);
+    if (!Number.isFinite(n)) return true;
+    if (types.includes("integer") && !types.includes("number") && !Number.isInteger(n)) return true;
+    return (s.maximum !== undefined && n > s.maximum) || (s.minimum !== undefined && n < s.minimum);
+  }
+  if (s.enum) return !s.enum.includes(raw);
+  if (types.includes("string")) {
+    return (s.maxLength !== undefined && raw.length > s.maxLength) || (s.minLength !== undefined && raw.length < s.minLength);
+  }
+  return false;
+}
+
+// ---- valid bodies ------------------------------------------------------------------------------
+
+const STRING_CANDIDATES = ["probe", "Probe", "probe-1", "p", "1", "PROBE"];
+
+/**
+ * A small valid instance of `schema`: its required properties (and the hinted ones it declares),
+ * defaults, first enum values, first composition branch. Good enough for new routes; the routes whose
+ * bodies need meaning (a mapping, a use case) get a hand-written example from `validBody`.
+ */
+export function sampleOf(doc: OpenApiDocument, schema: JsonSchema, hints: Record<string, unknown> = {}, depth = 0): unknown {
+  const s = resolve(doc, schema);
+  if (depth > 8) return {};
+  if (s.const !== undefined) return s.const;
+  if (s.default !== undefined) return s.default;
+  if (s.enum) return s.enum[0];
+  const branches = s.oneOf ?? s.anyOf;
+  if (branches?.[0]) return sampleOf(doc, branches[0], hints, depth + 1);
+  if (s.allOf) return Object.assign({}, ...s.allOf.map((part) => sampleOf(doc, part, hints, depth + 1)));
+  const type = ([] as string[]).concat(s.type ?? []).find((t) => t !== "null") ?? (s.properties ? "object" : undefined);
+  switch (type) {
+    case "object": {
+      const out: Record<string, unknown> = {};
+      for (const [name, prop] of Object.entries(s.properties ?? {})) {
+        if (name in hints) out[name] = hints[name];
+        else if (s.required?.includes(name)) out[name] = sampleOf(doc, prop, hints, depth + 1);
+      }
+      return out;
+    }
+    case "array":
+      return Array.from({ length: s.minItems ?? 0 }, () => sampleOf(doc, s.items ?? {}, hints, depth + 1));
+    case "string": {
+      if (s.format === "date-time") return new Date().toISOString();
+      if (s.format === "uri" || s.format === "url") return "https://erp.example.com/probe";
+      if (s.format === "email") return "probe@example.com";
+      const fits = (v: string) => !refuses({ ...s, type: "string" }, v);
+      return STRING_CANDIDATES.find(fits) ?? "x".repeat(Math.max(1, s.minLength ?? 1));
+    }
+    case "integer":
+    case "number":
+      return s.minimum ?? 1;
+    case "boolean":
+      return true;
+    default:
+      return {};
+  }
+}
+
+/** An inbound mapping producing a contact and its meter from one ContactChanged payload. */
+export const CONTACT_AND_METER_MAPPING = {
+  event_names: ["ContactChanged"],
+  entities: [
+    { entity_schema: "contact", unique_ids: ["external_id"], fields: [{ attribute: "external_id", field: "id" }, { attribute: "full_name", field: "name" }] },
+    { entity_schema: "meter", unique_ids: ["external_id"], fields: [{ attribute: "external_id", field: "meter" }] },
+  ],
+};
+
+const LEGACY_MAPPING = {
+  version: "1.0",
+  mapping: { objects: { Customer: { unique_ids: { contact: ["customer_number"] }, fields: [{ entity: "contact", attribute: "customer_number", field: "id" }] } } },
+};
+
+/** Bodies with meaning, by the component name of the request schema; `params` are the path's values. */
+const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, string>) => unknown> = {
+  CreateTenant: () => ({ name: "probe tenant" }),
+  CreateToken: () => ({ name: "probe", scopes: ["integrations:read"] }),
+  CreateIntegration: () => ({ name: "probe integration", use_cases: [] }),
+  PutIntegration: (fx) => ({ name: fx.integrationName, environment_config: fx.environmentConfig, use_cases: fx.declaredUseCases }),
+  // Updating keeps the use case's own slug and type (both immutable); creating adds a new one.
+  UseCaseInput: (fx, params) => {
+    const existing = fx.declaredUseCases.find((u) => (u as { id: string }).id === params.use_case_id);
+    if (!existing) return { name: "probe", slug: "probe", type: "inbound", configuration: CONTACT_AND_METER_MAPPING };
+    const { id: _, ...input } = existing as Record<string, unknown>;
+    return input;
+  },
+  EnvironmentValues: () => ({ API_KEY: "probe-secret" }),
+  MappingSimulationV2: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
+  MappingSimulationV1: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
+  InboundEventsBatch: (fx) => ({
+    integration_id: fx.integrationId,
+    events: [{ event_name: "ContactChanged", timestamp: new Date().toISOString(), payload: { id: "P1", name: "probe", meter: "PM1" } }],
+  }),
+};
+
+/** Property values that point a generated body at the fixture's own resources. */
+const PROPERTY_HINTS: Record<string, (fx: TenantFixture) => unknown> = {
+  integration_id: (fx) => fx.integrationId,
+  event_ids: (fx) => [fx.eventId],
+  event_id: (fx) => fx.eventId,
+  ack_id: (fx) => fx.eventId,
+  acks: (fx) => [{ id: fx.eventId, lease_token: "probe-lease" }],
+  event_name: () => "SecurityProbe",
+};
+
+/** A body the operation should accept when it is called on `fx`'s own resources at path `params`. */
+export function validBody(doc: OpenApiDocument, op: Operation, fx: TenantFixture, params: Record<string, string> = {}): unknown {
+  if (!op.body) return undefined;
+  const example = BODY_EXAMPLES[componentName(op.body.schema) ?? ""];
+  if (example) return example(fx, params);
+  const hints = Object.fromEntries(Object.entries(PROPERTY_HINTS).map(([k, f]) => [k, f(fx)]));
+  return sampleOf(doc, op.body.schema, hints);
+}
+
+/** Required body properties naming a resource: a foreign tenant's id there must not succeed. */
+export function ownedBodyIds(doc: OpenApiDocument, op: Operation): string[] {
+  if (!op.body) return [];
+  return alternatives(doc, op.body.schema).flatMap((s) => (s.required ?? []).filter((name) => /_ids?$/.test(name)));
+}
+
+// ---- fixtures ----------------------------------------------------------------------------------
+
+export interface UseCaseRef {
+  id: string;
+  slug: string;
+  name: string;
+}
+
+/** One tenant with one of everything the routes address, and the names that identify its data. */
+export interface TenantFixture {
+  label: string;
+  tenantId: string;
+  tenantName: string;
+  token: string;
+  tokenId: string;
+  integrationId: string;
+  integrationName: string;
+  environmentConfig: unknown[];
+  useCases: { inbound: UseCaseRef; outbound: UseCaseRef; file_proxy: UseCaseRef };
+  declaredUseCases: unknown[];
+  webhookMappingId: string;
+  eventId: string;
+  correlationId: string;
+  contactId: string;
+  contactName: string;
+  meterId: string;
+  secretValue: string;
+}
+
+async function ok<T = any>(what: string, res: Promise<{ status: number; body: T }>, status = [200, 201, 202, 204]): Promise<T> {
+  const r = await res;
+  if (!status.includes(r.status)) throw new Error(`fixture ${what}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/**
+ * A tenant (rate limit raised so thousands of probes are not 429s) with an integration holding an
+ * inbound, an outbound (webhook + poll) and a file-proxy use case, an environment secret, and one
+ * processed event that created a contact and a meter.
+ */
+export async function createFixture(label: string, receiverUrl: string): Promise<TenantFixture> {
+  const tag = `${label}${crypto.randomUUID().slice(0, 8)}`;
+  const tenantName = `${tag} tenant`;
+  const tenant = await ok("tenant", api("POST", "/v1/tenants", { token: ADMIN, json: { name: tenantName, rate_limit_per_second: 100_000 } }));
+  const { token, id: tokenId } = await createToken(tenant.id, ALL_SCOPES);
+  const integrationName = `${tag} integration`;
+  const environmentConfig = [{ key: "API_KEY", label: "API key", type: "SecretString" }];
+  const useCaseInputs = [
+    { name: `${tag} inbound`, slug: "contacts", type: "inbound", configuration: CONTACT_AND_METER_MAPPING },
+    {
+      name: `${tag} outbound`, slug: "push", type: "outbound",
+      configuration: {
+        event_catalog_event: "SecurityMatrixNeverEmitted",
+        mappings: [
+          { id: "hook", name: "webhook", jsonata_expression: "$", delivery: { type: "webhook", url: `${receiverUrl}/hook/${tag}` } },
+          { id: "poll", name: "poll", jsonata_expression: "$", delivery: { type: "poll" } },
+        ],
+      },
+    },
+    { name: `${tag} files`, slug: "files", type: "file_proxy", configuration: {} },
+  ];
+  const integration = await ok("integration", api("POST", "/v2/integrations", { token, json: { name: integrationName, environment_config: environmentConfig, use_cases: useCaseInputs } }));
+  const created = integration.use_cases as { id: string; slug: string; name: string; type: string }[];
+  const ref = (type: string): UseCaseRef => {
+    const uc = created.find((u) => u.type === type);
+    if (!uc) throw new Error(`fixture: no ${type} use case in ${JSON.stringify(created)}`);
+    return { id: uc.id, slug: uc.slug, name: uc.name };
+  };
+  const secretValue = `${tag}-secret-value`;
+  await ok("environment", api("PUT", `/v1/integrations/${integration.id}/environment`, { token, json: { API_KEY: secretValue } }));
+
+  const correlationId = `${tag}-correlation`;
+  const contactName = `${tag} contact`;
+  const batch = await ok("event", api("POST", "/v3/erp/updates/events", {
+    token,
+    json: { integration_id: integration.id, correlation_id: correlationId, events: [{ event_name: "ContactChanged", timestamp: new Date().toISOString(), payload: { id: `${tag}-C1`, name: contactName, meter: `${tag}-M1` } }] },
+  }));
+  const eventId = batch.results[0].event_id as string;
+  const status = await ok("event status", api("GET", `/v3/erp/updates/events/${eventId}?wait=20`, { token }));
+  if (status.status !== "done") throw new Error(`fixture event not done: ${JSON.stringify(status)}`);
+  const entityOf = (slug: string) => {
+    const e = (status.entities as { slug: string; _id: string }[]).find((x) => x.slug === slug);
+    if (!e) throw new Error(`fixture event made no ${slug}: ${JSON.stringify(status.entities)}`);
+    return e._id;
+  };
+  return {
+    label, tenantId: tenant.id, tenantName, token, tokenId, integrationId: integration.id, integrationName, environmentConfig,
+    useCases: { inbound: ref("inbound"), outbound: ref("outbound"), file_proxy: ref("file_proxy") },
+    declaredUseCases: created.map(({ id, name, slug, type }) => ({ id, name, slug, type, configuration: useCaseInputs.find((u) => u.slug === slug)!.configuration })),
+    webhookMappingId: "hook", eventId, correlationId, contactId: entityOf("contact"), contactName, meterId: entityOf("meter"), secretValue,
+  };
+}
+
+/**
+ * Where each path parameter's real value comes from, keyed by "<previous segment>/{name}" so that
+ * `{id}` means a tenant under /tenants, an integration under /integrations, an entity under /{slug}.
+ * Several values mean "check each" (a use case of every kind).
+ */
+const PATH_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
+  "tenants/{id}": (fx) => [fx.tenantId],
+  "tokens/{token_id}": (fx) => [fx.tokenId],
+  "integrations/{id}": (fx) => [fx.integrationId],
+  "use-cases/{use_case_id}": (fx) => [fx.useCases.inbound.id, fx.useCases.outbound.id, fx.useCases.file_proxy.id],
+  "endpoints/{use_case_id}": (fx) => [fx.useCases.outbound.id],
+  "{use_case_id}/{mapping_id}": (fx) => [fx.webhookMappingId],
+  "entities/{slug}": () => ["contact"],
+  "{slug}/{id}": (fx) => [fx.contactId],
+  "meter/{id}": (fx) => [fx.meterId],
+  "events/{event_id}": (fx) => [fx.eventId],
+  "traces/{correlation_id}": (fx) => [fx.correlationId],
+  "webhooks/{integration_id}": (fx) => [fx.integrationId],
+  "{integration_id}/{use_case_slug}": (fx) => [fx.useCases.inbound.slug],
+};
+
+/** The real values for each path parameter of `op` in `fx`; throws for a parameter nobody taught us. */
+export function pathValues(op: Operation, fx: TenantFixture): Record<string, string[]> {
+  const segments = op.path.split("/");
+  const out: Record<string, string[]> = {};
+  segments.forEach((segment, i) => {
+    const match = /^\{(.+)\}$/.exec(segment);
+    if (!match) return;
+    const source = PATH_PARAM_SOURCES[`${segments[i - 1]}/${segment}`];
+    if (!source) throw new Error(`${op.key}: no fixture value for ${segments[i - 1]}/${segment}; add it to PATH_PARAM_SOURCES in test/security/openapi-routes.ts`);
+    out[match[1]!] = source(fx);
+  });
+  return out;
+}
+
+/** The first real value of each path parameter. */
+export const firstPathValues = (op: Operation, fx: TenantFixture) =>
+  Object.fromEntries(Object.entries(pathValues(op, fx)).map(([k, v]) => [k, v[0]!]));
+
+/** The path with parameters substituted; values are percent-encoded unless `raw` names them. */
+export function fillPath(path: string, values: Record<string, string>, raw: string[] = []): string {
+  return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`no value for {${name}} in ${path}`);
+    return raw.includes(name) ? value : encodeURIComponent(value);
+  });
+}
+
+/** Strings that identify `fx`'s data: none may appear in another tenant's answers. */
+export function markersOf(fx: TenantFixture): string[] {
+  return [
+    fx.tenantId, fx.tenantName, fx.tokenId, fx.integrationId, fx.integrationName, fx.eventId, fx.correlationId, fx.contactId,
+    fx.contactName, fx.meterId, fx.secretValue, ...Object.values(fx.useCases).flatMap((u) => [u.id, u.name]),
+  ];
+}
+
+// ---- sending -----------------------------------------------------------------------------------
+
+export interface RawResponse {
+  status: number;
+  text: string;
+  json: any;
+  requestId: string;
+}
+
+/** One request straight to the Worker, tagged with `requestId` so its log lines can be found. */
+export async function send(
+  method: string,
+  path: string,
+  opts: { token?: string; body?: BodyInit; json?: unknown; headers?: Record<string, string>; requestId: string },
+): Promise<RawResponse> {
+  const headers = new Headers(opts.headers);
+  headers.set("x-request-id", opts.requestId);
+  if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
+  let body = opts.body;
+  if (opts.json !== undefined) {
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    body = JSON.stringify(opts.json);
+  }
+  const res = await exports.default.fetch(new Request(`http://erp-edge.test${path}`, { method, headers, body }));
+  const text = await res.text();
+  let json: unknown = undefined;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: the envelope check reports it
+  }
+  return { status: res.status, text, json, requestId: res.headers.get("x-request-id") ?? opts.requestId };
+}
+
+/** Why a 4xx answer is not the error envelope `{ error: { code, message } }`, or null when it is. */
+export function envelopeProblem(res: RawResponse): string | null {
+  const error = res.json?.error;
+  if (!error) return `no error envelope in ${res.text.slice(0, 120)}`;
+  if (typeof error.code !== "string" || typeof error.message !== "string") return `malformed envelope ${res.text.slice(0, 120)}`;
+  return null;
+}
+
+/**
+ * Captures what the Worker logs with console.error (it runs in this isolate), by request id, so a 5xx
+ * can be reported with the error behind it.
+ */
+export function captureWorkerErrors() {
+  const byRequest = new Map<string, string[]>();
+  const original = console.error;
+  console.error = (...args: unknown[]) => {
+    const line = args.map((a) => (typeof a === "string" ? a : a instanceof Error ? `${a.name}: ${a.message}` : JSON.stringify(a))).join(" ");
+    const id = /"request_id":"([^"]+)"/.exec(line)?.[1] ?? "?";
+    byRequest.set(id, [...(byRequest.get(id) ?? []), line]);
+  };
+  return {
+    /** The logged error messages of one request, each with its first frame in src/. */
+    errorsOf(requestId: string): string {
+      return (byRequest.get(requestId) ?? [])
+        .map((line) => {
+          try {
+            const parsed = JSON.parse(line) as { message?: string; stack?: string };
+            // The first frame in the project's own code says where to look.
+            const frames = parsed.stack?.split("\n").slice(1).map((f) => f.trim()) ?? [];
+            const frame = frames.find((f) => f.includes("/src/") && !f.includes("node_modules")) ?? frames[0];
+            return [parsed.message ?? line, frame].filter(Boolean).join(" ");
+          } catch {
+            return line;
+          }
+        })
+        .join(" | ")
+        .slice(0, 400);
+    },
+    restore() {
+      console.error = original;
+    },
+  };
+}
+
+/** Runs `tasks` with at most `width` in flight, keeping their order in the result. */
+export async function inPool<T>(tasks: (() => Promise<T>)[], width = 4): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, tasks.length) }, async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        results[i] = await tasks[i]!();
+      }
+    }),
+  );
+  return results;
+}
