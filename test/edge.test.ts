@@ -46,6 +46,12 @@ describe("edge behaviour every route inherits", () => {
         return !doc.body.paths[path]?.[method];
       });
     expect(undocumented).toEqual([]);
+    // Every tenant route names the scopes it accepts, taken from its requireScope middleware.
+    const unscoped = Object.entries(doc.body.paths as Record<string, Record<string, { security?: { tenantToken?: string[] }[] }>>)
+      .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ route: `${method} ${path}`, security: op.security })))
+      .filter(({ security }) => security?.some((s) => s.tenantToken && s.tenantToken.length === 0));
+    expect(unscoped.map((u) => u.route)).toEqual([]);
+    expect(doc.body.paths["/v2/integrations"].get.security).toEqual([{ tenantToken: ["integrations:read"] }]);
     expect(Object.keys(doc.body.paths).length).toBeGreaterThanOrEqual(8);
     expect(doc.body.components.schemas.ErrorEnvelope).toBeDefined();
     const docs = await api("GET", "/docs");

@@ -16,13 +16,23 @@ export interface AppEnv {
   Variables: { requestId: string; caller: Caller };
 }
 
-/** A sub-app whose zod validation failures become 400 VALIDATION_FAILED envelopes. */
+/**
+ * A sub-app whose zod validation failures become 400 VALIDATION_FAILED envelopes, and whose routes'
+ * OpenAPI security requirements name the scopes their `requireScope` middleware accepts
+ * (`[{ tenantToken: ["integrations:read"] }]`), so the document cannot disagree with the code.
+ */
 export function createRouter() {
-  return new OpenAPIHono<AppEnv>({
+  const router = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error, result.target === "json" ? "request body" : `${result.target} parameters`);
     },
   });
+  const register = router.openapi;
+  router.openapi = ((route: { middleware?: unknown; security?: unknown }, ...rest: unknown[]) => {
+    const scopes = ([route.middleware].flat() as ({ scopes?: string[] } | undefined)[]).find((m) => m?.scopes)?.scopes;
+    return (register as (...args: unknown[]) => unknown)(scopes ? { ...route, security: [{ tenantToken: scopes }] } : route, ...rest);
+  }) as typeof router.openapi;
+  return router;
 }
 
 /** The tenant id of a tenant caller; routes behind `requireScope` always have one. */

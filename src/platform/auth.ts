@@ -30,7 +30,7 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
  */
 export function requireScope(scope: Scope, ...alternatives: Scope[]) {
   const accepted = [scope, ...alternatives];
-  return createMiddleware<AppEnv>(async (c, next) => {
+  const middleware = createMiddleware<AppEnv>(async (c, next) => {
     const claims = await verifyToken(c.env.SECRETS_KEY, bearer(c.req.header("authorization")));
     const active = claims && (await findActiveToken(c.env.DB, claims.tokenId, claims.tenantId));
     if (!claims || !active) throw new AppError("UNAUTHORIZED", "Invalid, expired or revoked token");
@@ -44,4 +44,6 @@ export function requireScope(scope: Scope, ...alternatives: Scope[]) {
     c.executionCtx.waitUntil(touchToken(c.env.DB, claims.tokenId, active.last_used_at));
     await next();
   });
+  // Read by createRouter, which lists each route's accepted scopes in the OpenAPI document.
+  return Object.assign(middleware, { scopes: accepted });
 }
