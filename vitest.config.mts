@@ -42,6 +42,8 @@ export default defineConfig(async () => {
             OUTBOUND_RETRY_MAX_MS: "200",
             OUTBOUND_BREAKER_THRESHOLD: "6",
             OUTBOUND_BREAKER_COOLDOWN_MS: "400",
+            // Low enough for a test to reach it; bursts of twice this per source address.
+            WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND: "25",
           },
         },
       }),

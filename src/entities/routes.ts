@@ -10,6 +10,7 @@ import * as service from "./service";
 const tags = ["Entities"];
 const security = [{ tenantToken: [] }];
 const read = requireScope("integrations:read");
+const MAX_FILTERS = 20;
 
 export const entityRoutes = createRouter();
 
@@ -17,7 +18,13 @@ entityRoutes.openapi(
   createRoute({
     method: "get", path: "/v1/entities/{slug}", tags, security, middleware: [read] as const,
     summary: "Entities of a schema; `?<attribute>=<value>` finds by unique ids (all must match)",
-    request: { params: pathParams("slug"), query: PageQuery.catchall(z.string().max(1000)) },
+    request: {
+      params: pathParams("slug"),
+      // Each filter is one join over the identifier index: at most as many as an entity has unique ids.
+      query: PageQuery.catchall(z.string().max(1000)).refine((q) => Object.keys(q).filter((k) => k !== "limit" && k !== "cursor").length <= MAX_FILTERS, {
+        message: `at most ${MAX_FILTERS} attribute filters`,
+      }),
+    },
     responses: { 200: json(EntityList, "A page of entities"), ...errors(400, 401, 403, 429) },
   }),
   async (c) => {

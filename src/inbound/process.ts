@@ -9,6 +9,8 @@ import { processingConfiguration } from "../integrations/service";
 import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
+import { zodIssues } from "../platform/errors";
+import { setOwn } from "../platform/paths";
 import { redactPayloadText } from "../platform/redact";
 import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
 import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
@@ -38,41 +40,87 @@ async function resolveReference(env: ProcessEnv, event: EventRow, schema: string
   return resolution.entityId;
 }
 
-/** Replaces `{ $relation: { op: [{ $entity_unique_ids, _schema, _tags }] } }` with entity ids. */
-async function resolveRelations(env: ProcessEnv, event: EventRow, attributes: Record<string, unknown>, problems: EventError[]) {
+/** Most relation references one event may resolve (each can claim an id and create a stub entity). */
+const MAX_RELATION_REFS = 1000;
+/** Most unique ids one reference may name (the same bound as a mapping's unique_ids). */
+const MAX_REFERENCE_IDS = 20;
+
+/** A reference's unique ids when they are usable: a plain object of 1..20 scalar values. */
+function referenceIds(raw: unknown): Record<string, unknown> | null {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
+  const entries = Object.entries(raw);
+  const scalar = (v: unknown) => typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+  return entries.length >= 1 && entries.length <= MAX_REFERENCE_IDS && entries.every(([, v]) => scalar(v)) ? (raw as Record<string, unknown>) : null;
+}
+
+/**
+ * Replaces `{ $relation: { op: [{ $entity_unique_ids, _schema, _tags }] } }` with entity ids, for the
+ * attributes the mapping declares as relations only: a `$relation` object that arrived as payload
+ * data in any other attribute is kept as data and creates nothing. `budget` counts the references
+ * one event may still resolve.
+ */
+async function resolveRelations(env: ProcessEnv, event: EventRow, attributes: Record<string, unknown>, relationAttributes: ReadonlySet<string>, budget: { left: number }, problems: EventError[]) {
   const out: Record<string, unknown> = {};
   for (const [attribute, value] of Object.entries(attributes)) {
-    const relation = (value as { $relation?: Record<string, EntityRef[]> } | null)?.$relation;
+    const relation = relationAttributes.has(attribute) ? (value as { $relation?: Record<string, EntityRef[]> } | null)?.$relation : undefined;
     if (!relation || typeof relation !== "object") {
-      out[attribute] = value;
+      setOwn(out, attribute, value);
       continue;
     }
     const resolved: Record<string, ResolvedRelation[]> = {};
     for (const [op, refs] of Object.entries(relation)) {
       resolved[op] = [];
-      for (const ref of refs) {
+      for (const ref of Array.isArray(refs) ? refs : []) {
+        const ids = referenceIds(ref?.$entity_unique_ids);
+        if (!ids || typeof ref._schema !== "string") {
+          problems.push({ code: "INVALID_RELATION", message: `relation item needs _schema and 1..${MAX_REFERENCE_IDS} scalar unique ids`, attribute });
+          continue;
+        }
+        if (--budget.left < 0) {
+          if (budget.left === -1) problems.push({ code: "RELATION_LIMIT_EXCEEDED", message: `more than ${MAX_RELATION_REFS} relation references in one event; the rest were skipped`, attribute });
+          continue;
+        }
         try {
-          const entityId = await resolveReference(env, event, ref._schema ?? "", ref.$entity_unique_ids);
-          resolved[op]!.push({ entity_id: entityId, _schema: ref._schema ?? "", ...(ref._tags && { _tags: ref._tags }) });
+          const entityId = await resolveReference(env, event, ref._schema, ids);
+          resolved[op]!.push({ entity_id: entityId, _schema: ref._schema, ...(ref._tags && { _tags: ref._tags }) });
         } catch (err) {
           if (!(err instanceof EntityProblem)) throw err;
           problems.push({ ...err.error, attribute });
         }
       }
     }
-    out[attribute] = { $relation: resolved };
+    setOwn(out, attribute, { $relation: resolved });
   }
   return out;
 }
 
-async function applyUpdate(env: ProcessEnv, event: EventRow, update: EntityUpdate, index: number, problems: EventError[]): Promise<EventEntityResult | null> {
+/** The attributes each entity schema's mapping fills from `relations` (the only ones resolved as relations). */
+function relationAttributesOf(config: InboundConfiguration): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const entity of config.entities) {
+    const set = out.get(entity.entity_schema) ?? new Set<string>();
+    for (const field of entity.fields) if (field.relations) set.add(field.attribute);
+    out.set(entity.entity_schema, set);
+  }
+  return out;
+}
+
+async function applyUpdate(
+  env: ProcessEnv,
+  event: EventRow,
+  update: EntityUpdate,
+  index: number,
+  relations: { attributes: Map<string, Set<string>>; budget: { left: number } },
+  problems: EventError[],
+): Promise<EventEntityResult | null> {
   const ids = canonicalIds(update.unique_identifiers);
   const resolution = await resolveEntity(env.DB, event.tenant_id, update.entity_slug, ids, event.integration_id);
   if ("ambiguous" in resolution) {
     problems.push(ambiguousIdentifier(update.entity_slug, ids, resolution.ambiguous));
     return null;
   }
-  const attributes = await resolveRelations(env, event, update.attributes, problems);
+  const declared = relations.attributes.get(update.entity_slug) ?? new Set<string>();
+  const attributes = await resolveRelations(env, event, update.attributes, declared, relations.budget, problems);
   const result = await applyEntityUpdate(env, {
     updateId: `${event.id}#${index}`,
     eventId: event.id,
@@ -90,11 +138,14 @@ async function applyUpdate(env: ProcessEnv, event: EventRow, update: EntityUpdat
 
 /** Parsed mapping configurations by their JSON text: parsing compiles every expression, once is enough. */
 const parsedConfigs = new Map<string, InboundConfiguration>();
-function mappingOf(useCase: UseCase): InboundConfiguration {
+/** The use case's mapping, or the issues of one stored before a check that now refuses it. */
+function mappingOf(useCase: UseCase): InboundConfiguration | { issues: ReturnType<typeof zodIssues> } {
   const key = JSON.stringify(useCase.configuration);
   let config = parsedConfigs.get(key);
   if (!config) {
-    config = InboundConfiguration.parse(useCase.configuration);
+    const parsed = InboundConfiguration.safeParse(useCase.configuration);
+    if (!parsed.success) return { issues: zodIssues(parsed.error) };
+    config = parsed.data;
     if (parsedConfigs.size >= 200) parsedConfigs.delete(parsedConfigs.keys().next().value!);
     parsedConfigs.set(key, config);
   }
@@ -106,6 +157,11 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
     return { status: "error", error_category: "configuration", errors: [{ code: "USE_CASE_UNAVAILABLE", message: `Inbound use case '${event.use_case_slug}' no longer exists or is disabled` }], entities: [], warnings: [] };
   }
   const config = mappingOf(useCase);
+  if ("issues" in config) {
+    // Stored before a check that now refuses it (e.g. a prototype key): a configuration error, never a retry.
+    return { status: "error", error_category: "configuration", errors: [{ code: "INVALID_CONFIGURATION", message: "The use case's stored mapping no longer validates; save it again", details: config.issues }], entities: [], warnings: [] };
+  }
+  const relations = { attributes: relationAttributesOf(config), budget: { left: MAX_RELATION_REFS } };
   let mapped;
   try {
     const payload = parsePayload(event.format, event.payload ?? "");
@@ -119,7 +175,7 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
   const problems: EventError[] = [];
   const entities: EventEntityResult[] = [];
   for (const [i, update] of mapped.entity_updates.entries()) {
-    const applied = await applyUpdate(env, event, update, i, problems);
+    const applied = await applyUpdate(env, event, update, i, relations, problems);
     if (applied) entities.push(applied);
   }
   const readings: D1PreparedStatement[] = [];
@@ -161,7 +217,7 @@ async function redactStoredPayload(db: D1Database, event: EventRow, settings: In
   await db.prepare("UPDATE events SET payload = ? WHERE id = ?").bind(redactPayloadText(event.payload, event.format, settings.redact_paths), event.id).run();
 }
 
-/** Gives up on an event the stream could not process after its retries. */
+/** Gives up on an event the stream could not process after its retries; its payload is redacted like any other. */
 export async function failEvent(env: Pick<Env, "DB">, eventId: string, message: string): Promise<void> {
   const event = await loadEvent(env.DB, eventId);
   if (!event || TERMINAL_STATUSES.includes(event.status)) return;
@@ -172,4 +228,6 @@ export async function failEvent(env: Pick<Env, "DB">, eventId: string, message: 
     entities: [],
     warnings: [],
   });
+  const { settings } = await processingConfiguration(env.DB, event.tenant_id, event.integration_id, null);
+  await redactStoredPayload(env.DB, event, settings);
 }

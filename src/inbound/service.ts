@@ -7,6 +7,7 @@ import { parsePayload, PayloadError } from "../mapping/payload";
 import type { InboundConfiguration } from "../mapping/schema";
 import { AppError, zodIssues } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
+import { takeOrThrow } from "../platform/rate-limit";
 import { redactPayloadText } from "../platform/redact";
 import { parseJsonBytes } from "../platform/json";
 import { enforceRateLimit } from "../tenants/service";
@@ -183,49 +184,60 @@ export interface WebhookRequest {
 
 const unauthorized = (reason: string) => new AppError("UNAUTHORIZED", `Webhook signature rejected: ${reason}`);
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+async function sha256Hex(...parts: (string | Uint8Array)[]): Promise<string> {
+  const encoded = parts.map((p) => (typeof p === "string" ? new TextEncoder().encode(p) : p));
+  const bytes = new Uint8Array(encoded.reduce((n, p) => n + p.length, 0));
+  encoded.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
- * The deduplication id of a verified webhook, taken only from what the signature covers: the signed
- * `webhook-id` (Standard Webhooks), compared exactly (an id outside the plain alphabet is hashed,
- * never rewritten, so `evt.1` and `evt_1` stay distinct), or for X-Signature the signature itself, so
- * the identical request replayed inside the freshness window is a duplicate. An unsigned
- * Idempotency-Key header cannot override either.
+ * The deduplication id of a verified webhook, taken only from what the signature covers and kept in
+ * the use case's own namespace (so neither another use case's ids nor ids posted through the API
+ * can make it a duplicate): the signed `webhook-id` for Standard Webhooks, compared exactly; for
+ * X-Signature the signed timestamp and body, so the same request replayed inside the freshness
+ * window is a duplicate however its header is spelled. Unsigned headers (Idempotency-Key) play no part.
  */
-export async function webhookDeduplicationId(check: Extract<SignatureCheck, { ok: true }>, signatureHeader: string): Promise<string> {
-  if (check.id !== undefined) {
-    return /^[a-zA-Z0-9_-]{1,200}$/.test(check.id) ? check.id : `whh-${await sha256Hex(check.id)}`;
-  }
-  return `xsig-${await sha256Hex(signatureHeader)}`;
+export async function webhookDeduplicationId(useCaseId: string, check: Extract<SignatureCheck, { ok: true }>, rawBody: Uint8Array): Promise<string> {
+  if (check.id !== undefined) return `whsw-${await sha256Hex("standard-webhooks\u0000", useCaseId, "\u0000", check.id)}`;
+  return `xsig-${await sha256Hex("x-signature\u0000", useCaseId, "\u0000", String(check.timestamp), "\u0000", rawBody)}`;
 }
+
+/** Requests per second one source address may make to the webhook route before its signatures are checked. */
+const sourceRateLimit = (env: Partial<Pick<Env, "WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND">>) => Number(env.WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND ?? 100) || 100;
 
 /**
  * POST /v1/webhooks/{integration_id}/{use_case_slug}: checks the signature over the raw body with the
  * use case's secret, then stores the body as one event of the same pipeline. Nothing is stored
- * unless the signature is valid and fresh. The tenant's rate limit is taken first, and only the one
- * signing secret is decrypted, so unauthenticated traffic costs little and reads nothing else.
+ * unless the signature is valid and fresh. Before anything is verified, the caller is limited per
+ * source address (its own bucket, so unsigned junk cannot use up the tenant's budget) and only the
+ * one signing secret is decrypted; the tenant's rate limit is charged once the request is verified.
  */
-export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND">, req: WebhookRequest) {
+export async function acceptWebhook(
+  env: InboundEnv & Pick<Env, "SECRETS_KEY" | "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND"> & Partial<Pick<Env, "WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND">>,
+  req: WebhookRequest,
+) {
+  const xSignature = req.headers.get("x-signature");
+  const standard = { id: req.headers.get("webhook-id") ?? undefined, timestamp: req.headers.get("webhook-timestamp") ?? undefined, signature: req.headers.get("webhook-signature") ?? undefined };
+  if (!xSignature && !standard.signature) throw unauthorized("no X-Signature or webhook-signature header");
+  await takeOrThrow(env, `webhook-source:${req.headers.get("cf-connecting-ip") ?? "unknown"}`, sourceRateLimit(env), "Webhook request rate limit for this source");
+
   const found = await findIntegrationForWebhook(env.DB, req.integrationId);
   const useCase = found?.integration.use_cases.find((uc) => uc.slug === req.useCaseSlug && uc.type === "inbound");
   const webhook = useCase && inboundConfig(useCase).webhook;
   // One answer for every unknown or unconfigured target, so ids cannot be probed without a secret.
   if (!found || !useCase || !webhook) throw unauthorized("unknown webhook target");
-  await enforceRateLimit(env, found.tenantId, found.tenantRateLimit);
   const secret = await resolveEnvironmentValue(env, found.integration.id, webhook.secret_env);
   if (!secret) throw unauthorized("the use case's signing secret is not set");
 
   const now = Math.floor(Date.now() / 1000);
-  const xSignature = req.headers.get("x-signature");
-  const standard = { id: req.headers.get("webhook-id") ?? undefined, timestamp: req.headers.get("webhook-timestamp") ?? undefined, signature: req.headers.get("webhook-signature") ?? undefined };
-  let check: SignatureCheck = { ok: false, reason: "no X-Signature or webhook-signature header" };
+  let check: SignatureCheck;
   if (xSignature && webhook.scheme !== "standard-webhooks") check = await verifyXSignature(xSignature, req.rawBody, secret, now);
   else if (standard.signature && webhook.scheme !== "x-signature") check = await verifyStandardWebhook(standard, req.rawBody, secret, now);
-  else if (xSignature || standard.signature) check = { ok: false, reason: `this use case accepts only ${webhook.scheme}` };
+  else check = { ok: false, reason: `this use case accepts only ${webhook.scheme}` };
   if (!check.ok) throw unauthorized(check.reason);
+  await enforceRateLimit(env, found.tenantId, found.tenantRateLimit);
 
   const body = parseJsonBytes(req.rawBody, "Webhook body");
   const eventName = await evaluateExpression(webhook.event_name, body).catch(() => undefined);
@@ -235,7 +247,7 @@ export async function acceptWebhook(env: InboundEnv & Pick<Env, "SECRETS_KEY" | 
     timestamp: new Date(check.timestamp * 1000).toISOString(),
     format: "json",
     payload: body,
-    deduplication_id: await webhookDeduplicationId(check, check.scheme === "x-signature" ? xSignature! : standard.signature!),
+    deduplication_id: await webhookDeduplicationId(useCase.id, check, req.rawBody),
   };
   const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env));
   await store(env, [candidate]);

@@ -1,6 +1,6 @@
 // /v2/integrations (epilot-compatible) and /v1/integrations/{id}/use-cases|environment.
 import { createRoute } from "@hono/zod-openapi";
-import { assertMaySendEnvironment } from "../outbound/policy";
+import { assertMayUseSecrets } from "../outbound/policy";
 import { assertSafeOutboundConfiguration, assertSafeOutboundUseCases } from "../outbound/service";
 import { callerLabel, callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
@@ -39,7 +39,7 @@ export const integrationRoutes = createRouter();
     }),
     async (c) => {
       const caller = c.get("caller");
-      assertMaySendEnvironment(caller, c.req.valid("json").use_cases);
+      assertMayUseSecrets(caller, c.req.valid("json").use_cases);
       await assertSafeOutboundUseCases(c.req.valid("json").use_cases, c.env);
       return c.json(await service.createIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("json")), 201);
     },
@@ -72,7 +72,7 @@ export const integrationRoutes = createRouter();
     }),
     async (c) => {
       const caller = c.get("caller");
-      assertMaySendEnvironment(caller, c.req.valid("json").use_cases);
+      assertMayUseSecrets(caller, c.req.valid("json").use_cases);
       await assertSafeOutboundUseCases(c.req.valid("json").use_cases, c.env);
       const result = await service.replaceIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
       return c.json(result, 200);
@@ -115,7 +115,7 @@ export const integrationRoutes = createRouter();
     async (c) => {
       const caller = c.get("caller");
       const body = c.req.valid("json");
-      assertMaySendEnvironment(caller, [body]);
+      assertMayUseSecrets(caller, [body]);
       if (body.type === "outbound") await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"]);
       const uc = await service.createUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
       return c.json(uc, 201);
@@ -145,7 +145,7 @@ export const integrationRoutes = createRouter();
       const caller = c.get("caller");
       const { id, use_case_id } = c.req.valid("param");
       const body = c.req.valid("json");
-      assertMaySendEnvironment(caller, [body]);
+      assertMayUseSecrets(caller, [body]);
       if (body.type === "outbound") await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"]);
       return c.json(await service.updateUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, c.req.valid("json")), 200);
     },

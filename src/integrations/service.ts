@@ -264,13 +264,16 @@ export async function replaceIntegration(
     else if (comparable(before) !== comparable(uc)) statements.push(updateUseCaseStmt(db, uc), historyStmt(db, id, "updated", uc, changedBy, at));
   }
 
-  const keptKeys = input.environment_config.map((e) => e.key);
+  // A secret's value is never revealed by re-declaring its key as a plain String: it is dropped
+  // with the change, to be set again. (Keys no longer declared lose their values below.)
+  const secretBefore = new Set(current.environment_config.filter((e) => e.type === "SecretString").map((e) => e.key));
+  const keptKeys = input.environment_config.filter((e) => !(secretBefore.has(e.key) && e.type !== "SecretString")).map((e) => e.key);
   statements.push(
     db
       .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, settings = ?, updated_at = ? WHERE id = ?")
       .bind(input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, id),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.replaced", target: id, details: { name: input.name, use_cases: declared.map((u) => u.slug) } }),
-    // Values of keys no longer declared would be unreachable secrets: remove them with the declaration.
+    // Values of keys no longer declared (or no longer secret) are removed with the declaration.
     db
       .prepare("DELETE FROM environment_values WHERE integration_id = ? AND key NOT IN (SELECT value FROM json_each(?))")
       .bind(id, JSON.stringify(keptKeys)),

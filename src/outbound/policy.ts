@@ -1,9 +1,11 @@
-// Who may make erp-edge send an integration's environment values (secrets) to a destination.
+// Who may make erp-edge use an integration's environment values (secrets).
 //
 // An outbound delivery's auth fields can reference `{{env.KEY}}`; at send time the value is
 // decrypted and sent to the delivery's URL (or OAuth token URL). Whoever can save such a
-// configuration can point it at a host they control and read the secret there, so saving one needs
-// the `secrets:use` scope on top of `integrations:write`. Tokens for day-to-day configuration work
+// configuration can point it at a host they control and read the secret there. An inbound
+// use case's `webhook.secret_env` makes a value the key that signed webhooks are checked against,
+// which turns the webhook route into an oracle for guessing it. Saving either needs the
+// `secrets:use` scope on top of `integrations:write`. Tokens for day-to-day configuration work
 // (mappings, filters) do not need it; the operator issues it to whoever owns the credentials.
 import type { Caller } from "../platform/app";
 import { AppError } from "../platform/errors";
@@ -26,17 +28,24 @@ export function environmentReferences(config: OutboundConfiguration): string[] {
   return [...keys];
 }
 
+/** The environment keys a use case uses as secrets: sent by outbound deliveries, or a webhook's signing key. */
+function secretsUsedBy(uc: { type: string; configuration?: unknown }): string[] {
+  if (uc.type === "outbound" && uc.configuration) return environmentReferences(uc.configuration as OutboundConfiguration);
+  const webhook = uc.type === "inbound" ? (uc.configuration as { webhook?: { secret_env?: unknown } } | undefined)?.webhook : undefined;
+  return typeof webhook?.secret_env === "string" ? [webhook.secret_env] : [];
+}
+
 /**
- * Refuses (403) saving outbound use cases that send environment values unless the caller holds
- * `secrets:use`. `useCases` are the use cases as they will be stored.
+ * Refuses (403) saving use cases that use environment values as secrets (outbound auth sending
+ * `{{env.*}}`, an inbound webhook's `secret_env`) unless the caller holds `secrets:use`.
+ * `useCases` are the use cases as they will be stored.
  */
-export function assertMaySendEnvironment(caller: Caller, useCases: readonly { type: string; slug?: string; configuration?: unknown }[]): void {
+export function assertMayUseSecrets(caller: Caller, useCases: readonly { type: string; slug?: string; configuration?: unknown }[]): void {
   if (caller.scopes.includes(SECRETS_SCOPE)) return;
   for (const uc of useCases) {
-    if (uc.type !== "outbound" || !uc.configuration) continue;
-    const keys = environmentReferences(uc.configuration as OutboundConfiguration);
+    const keys = secretsUsedBy(uc);
     if (keys.length > 0) {
-      throw new AppError("FORBIDDEN", `Use case '${uc.slug ?? ""}' sends environment values (${keys.join(", ")}) to its destination; saving it needs the '${SECRETS_SCOPE}' scope`, {
+      throw new AppError("FORBIDDEN", `Use case '${uc.slug ?? ""}' uses environment values as secrets (${keys.join(", ")}); saving it needs the '${SECRETS_SCOPE}' scope`, {
         required_scope: SECRETS_SCOPE,
         environment_keys: keys,
       });

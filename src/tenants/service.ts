@@ -1,6 +1,7 @@
 // Tenants and API tokens: plain functions over D1, called by routes, auth middleware and tests.
 import { auditStatement } from "../platform/audit";
 import { AppError } from "../platform/errors";
+import { takeOrThrow } from "../platform/rate-limit";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { signToken } from "../platform/tokens";
@@ -99,15 +100,19 @@ export function rateLimitOf(env: Pick<Env, "TENANT_RATE_LIMIT_PER_SECOND">, own:
 
 /** Takes one request from the tenant's bucket; throws 429 with Retry-After when it is empty. */
 export async function enforceRateLimit(env: Pick<Env, "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND">, tenantId: string, own: number | null) {
-  const wait = await env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(tenantId)).take(rateLimitOf(env, own));
-  if (wait > 0) {
-    throw new AppError("RATE_LIMITED", `Tenant request rate limit exceeded; retry in ${wait} s`, { retry_after_seconds: wait }, { "Retry-After": String(wait) });
-  }
+  // The bucket's name is the bare tenant id (other buckets carry a "kind:" prefix).
+  await takeOrThrow(env, tenantId, rateLimitOf(env, own), "Tenant request rate limit");
 }
 
 export async function deleteTenant(db: D1Database, id: string): Promise<void> {
   const { meta } = await db.prepare("DELETE FROM tenants WHERE id = ?").bind(id).run();
   if (!meta.changes) throw new AppError("NOT_FOUND", `Tenant '${id}' not found`);
+}
+
+/** DEFAULT_TOKEN_TTL_SECONDS; 90 days when it is missing or not a number, so a misconfiguration never means "no expiry". */
+function tokenTtlSeconds(env: Partial<Pick<Env, "DEFAULT_TOKEN_TTL_SECONDS">>): number {
+  const seconds = Number(env.DEFAULT_TOKEN_TTL_SECONDS ?? NaN);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : 90 * 86_400;
 }
 
 export async function createToken(
@@ -116,7 +121,7 @@ export async function createToken(
   input: CreateToken,
 ): Promise<ApiToken & { token: string }> {
   await getTenant(env.DB, tenantId);
-  const ttl = input.expires_in_seconds ?? Number(env.DEFAULT_TOKEN_TTL_SECONDS ?? 0);
+  const ttl = input.expires_in_seconds ?? tokenTtlSeconds(env);
   const createdAt = new Date();
   const expiresAt = ttl > 0 ? new Date(createdAt.getTime() + ttl * 1000) : undefined;
   const row: TokenRow = {

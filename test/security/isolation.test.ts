@@ -48,6 +48,7 @@ describe("crash-safe attempts", () => {
       { use_case_slug: "contacts", payload: { id: "CRASH-1", name: "Poison" }, group_id: "g-crash" },
       { use_case_slug: "contacts", payload: { id: "CRASH-2", name: "After" }, group_id: "g-crash" },
     ]);
+    await env.DB.prepare("UPDATE integrations SET settings = ? WHERE id = ?").bind(JSON.stringify({ redact_paths: ["name"], retention_days: 30 }), integrationId).run();
     const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-crash")));
     // What a crash loop leaves behind: attempts recorded before each run, none of which returned.
     await runInDurableObject(stub, async (_instance: EventStream, state) => {
@@ -58,6 +59,9 @@ describe("crash-safe attempts", () => {
     expect(parked).toMatchObject({ status: "error", error_category: "system" });
     expect(parked.errors[0].message).toMatch(/gave up after 5 attempts: the runtime stopped while processing it/);
     expect(parked.entities).toEqual([]);
+    // A parked event's payload is redacted like a processed one's.
+    const row = await env.DB.prepare("SELECT payload FROM events WHERE id = ?").bind(poison!.event_id).first<{ payload: string }>();
+    expect(JSON.parse(row!.payload)).toEqual({ id: "CRASH-1", name: "[REDACTED]" });
     expect((await waitFor(token, next!.event_id)).status).toBe("done");
   });
 
@@ -157,5 +161,34 @@ describe("prototype keys in mappings", () => {
       expect(res.status).toBeLessThan(500);
       expect(JSON.stringify(res.body.error.details)).toMatch(/__proto__, constructor or prototype/);
     }
+  });
+});
+
+describe("cost of one tenant's input on shared storage", () => {
+  it("refuses more than 20 entity filters with 400 instead of a 49-way join", async () => {
+    const { token } = await tenantWithToken();
+    const query = Array.from({ length: 49 }, (_, i) => `a${i}=${i}`).join("&");
+    expectError(await api("GET", `/v1/entities/contact?${query}`, { token }), 400, "VALIDATION_FAILED");
+    expect((await api("GET", "/v1/entities/contact?external_id=1", { token })).status).toBe(200);
+  });
+
+  it("keeps a $relation object that arrives as payload data as data: nothing is resolved or created", async () => {
+    const { token, integrationId } = await setup();
+    const forged = { $relation: { _set: Array.from({ length: 50 }, (_, i) => ({ _schema: "account", $entity_unique_ids: { customer_number: `FORGED-${i}` } })) } };
+    const [event] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "REL-1", name: forged } }]);
+    expect((await waitFor(token, event!.event_id)).status).toBe("done");
+    const accounts = await api("GET", "/v1/entities/account?customer_number=FORGED-0", { token });
+    expect(accounts.body.entities).toEqual([]);
+  });
+
+  it("reports a stored mapping that no longer validates as a configuration error, without retries", async () => {
+    const { token, integrationId, useCases } = await setup();
+    const contacts = useCases.find((u) => u.slug === "contacts")!;
+    const stored = { entities: [{ entity_schema: "contact", unique_ids: ["external_id"], fields: [{ attribute: "external_id", field: "id" }, { attribute: "__proto__", field: "name" }] }] };
+    await env.DB.prepare("UPDATE use_cases SET configuration = ? WHERE id = ?").bind(JSON.stringify(stored), contacts.id).run();
+    const [event] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "OLD-1", name: "x" } }]);
+    const status = await waitFor(token, event!.event_id);
+    expect(status).toMatchObject({ status: "error", error_category: "configuration", attempts: 1 });
+    expect(status.errors[0].code).toBe("INVALID_CONFIGURATION");
   });
 });

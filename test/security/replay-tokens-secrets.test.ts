@@ -31,6 +31,7 @@ async function webhookSetup() {
     [
       { name: "Trips", slug: "trips", type: "inbound", configuration: tripMapping("X_SECRET", "x-signature") },
       { name: "Trips SW", slug: "trips-sw", type: "inbound", configuration: tripMapping("SW_SECRET", "standard-webhooks") },
+      { name: "Trips SW 2", slug: "trips-sw-2", type: "inbound", configuration: tripMapping("SW_SECRET", "standard-webhooks") },
     ],
     { X_SECRET: SECRET, SW_SECRET: WHSEC },
   );
@@ -39,44 +40,59 @@ async function webhookSetup() {
 }
 
 describe("signed webhook replays", () => {
-  it("treats an identical X-Signature request replayed inside the window as a duplicate, whatever its Idempotency-Key", async () => {
+  it("treats an identical X-Signature request replayed inside the window as a duplicate, however its header is spelled and whatever its Idempotency-Key", async () => {
     const { path, count } = await webhookSetup();
     const raw = JSON.stringify({ trip: "R-1", n: 1 });
     const signature = await xSignature(raw);
     const first = await deliver(path("trips"), raw, { "x-signature": signature });
     expect(first.body.status).toBe("success");
-    for (let i = 0; i < 5; i++) {
-      const replay = await deliver(path("trips"), raw, { "x-signature": signature, "idempotency-key": `fresh-key-${i}` });
-      expect(replay.status).toBe(202);
-      expect(replay.body).toMatchObject({ status: "skipped", event_id: first.body.event_id });
+    const [t, s] = signature.split(",");
+    const respelled = [signature, `${t}, ${s}`, ` ${signature}`, `${t},s=sha256=${s!.slice("s=sha256=".length).toUpperCase()}`, `${signature},x=1`, `x=2,${signature}`, `${s},${t}`];
+    for (const [i, header] of respelled.entries()) {
+      const replay = await deliver(path("trips"), raw, { "x-signature": header, "idempotency-key": `fresh-key-${i}` });
+      expect(replay.status, header).toBe(202);
+      expect(replay.body, header).toMatchObject({ status: "skipped", event_id: first.body.event_id });
     }
     expect(await count()).toBe(1);
   });
 
-  it("deduplicates on the signed webhook-id, exactly: an unsigned Idempotency-Key cannot override it, and evt.1 and evt_1 stay distinct", async () => {
-    const { token, path } = await webhookSetup();
-    const send = async (id: string, trip: string, extra: Record<string, string> = {}) => {
+  it("deduplicates on the signed webhook-id, exactly and per use case: an unsigned Idempotency-Key cannot override it, evt.1 and evt_1 stay distinct, and API ids never collide with it", async () => {
+    const { token, integrationId, path } = await webhookSetup();
+    const send = async (id: string, trip: string, extra: Record<string, string> = {}, slug = "trips-sw") => {
       const raw = JSON.stringify({ trip, n: 1 });
       const ts = new Date();
-      return deliver(path("trips-sw"), raw, { "webhook-id": id, "webhook-timestamp": String(Math.floor(ts.getTime() / 1000)), "webhook-signature": new Webhook(WHSEC).sign(id, ts, raw), ...extra });
+      return deliver(path(slug), raw, { "webhook-id": id, "webhook-timestamp": String(Math.floor(ts.getTime() / 1000)), "webhook-signature": new Webhook(WHSEC).sign(id, ts, raw), ...extra });
     };
     const a = await send("evt.1", "S-1", { "idempotency-key": "same-key" });
     const b = await send("evt_1", "S-2", { "idempotency-key": "same-key" });
     expect(a.body.status).toBe("success");
     expect(b.body.status).toBe("success");
-    expect((await waitFor(token, a.body.event_id)).deduplication_id).toMatch(/^whh-[0-9a-f]{64}$/);
-    expect((await waitFor(token, b.body.event_id)).deduplication_id).toBe("evt_1");
+    const idA = (await waitFor(token, a.body.event_id)).deduplication_id;
+    const idB = (await waitFor(token, b.body.event_id)).deduplication_id;
+    expect(idA).toMatch(/^whsw-[0-9a-f]{64}$/);
+    expect(idB).not.toBe(idA);
     const again = await send("evt.1", "S-1", { "idempotency-key": "another-key" });
     expect(again.body).toMatchObject({ status: "skipped", event_id: a.body.event_id });
     expect((await findOne(token, "trip", "trip_id=S-2")).attributes.trip_id).toBe("S-2");
+    // The same webhook-id at another use case, and an API event using the raw id, are their own events.
+    expect((await send("evt_1", "S-3", {}, "trips-sw-2")).body.status).toBe("success");
+    const [api1] = await post(token, integrationId, [{ use_case_slug: "contacts", deduplication_id: "msg_2", payload: { id: "D-1", name: "API" } }]);
+    expect(api1!.status).toBe("success");
+    expect((await send("msg_2", "S-4")).body.status).toBe("success");
   });
 
-  it("rate-limits unauthenticated webhook calls before checking signatures", async () => {
-    const { tenant, path } = await webhookSetup();
-    await env.DB.prepare("UPDATE tenants SET rate_limit_per_second = 1 WHERE id = ?").bind(tenant.id).run();
+  it("limits unverified webhook calls per source address in their own bucket, so junk cannot use up the tenant's API budget", async () => {
+    const { tenant, token, path } = await webhookSetup();
+    await env.DB.prepare("UPDATE tenants SET rate_limit_per_second = 3 WHERE id = ?").bind(tenant.id).run();
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await deliver(path("trips"), "{}", { "x-signature": "t=1,s=sha256=00" })).status);
+    // WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND is 25 in the test configuration (bursts of 50).
+    for (let i = 0; i < 150 && !statuses.includes(429); i++) statuses.push((await deliver(path("trips"), "{}", { "x-signature": "t=1,s=sha256=00", "cf-connecting-ip": "203.0.113.9" })).status);
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
     expect(statuses).toContain(429);
+    // The tenant's own bucket (3/s, bursts of 6) was not touched by any of them.
+    for (let i = 0; i < 5; i++) expect((await api("GET", "/v2/integrations", { token })).status).toBe(200);
+    // Another source is not affected by the first one's bucket.
+    expect((await deliver(path("trips"), "{}", { "x-signature": "t=1,s=sha256=00", "cf-connecting-ip": "198.51.100.7" })).status).toBe(401);
   });
 });
 
@@ -125,6 +141,25 @@ describe("tokens", () => {
     expect((await api("GET", "/v2/integrations", { token: created.token })).status).toBe(200);
     await env.DB.prepare("UPDATE api_tokens SET scopes = ? WHERE id = ?").bind(JSON.stringify(["events:write"]), created.id).run();
     expectError(await api("GET", "/v2/integrations", { token: created.token }), 403, "FORBIDDEN");
+  });
+});
+
+describe("who may use secrets", () => {
+  it("needs secrets:use to make an environment value a webhook's signing key", async () => {
+    const { tenant, integrationId } = await setup([], { SAP_PASSWORD: "s3cret" });
+    const { token } = await createToken(tenant.id, ["integrations:read", "integrations:write"]);
+    const oracle = { name: "Hook", slug: "hook", type: "inbound", configuration: tripMapping("SAP_PASSWORD") };
+    expect(expectError(await api("POST", `/v1/integrations/${integrationId}/use-cases`, { token, json: oracle }), 403, "FORBIDDEN")).toMatchObject({ environment_keys: ["SAP_PASSWORD"] });
+  });
+
+  it("drops a secret's value when its key is re-declared as a plain String, so it is never shown unmasked", async () => {
+    const { token, integrationId } = await setup([], { SAP_PASSWORD: "hunter2-secret" });
+    const current = (await api("GET", `/v2/integrations/${integrationId}`, { token })).body;
+    const use_cases = current.use_cases.map(({ id, name, slug, type, enabled, configuration }: Record<string, unknown>) => ({ id, name, slug, type, enabled, configuration }));
+    const put = await api("PUT", `/v2/integrations/${integrationId}`, { token, json: { name: current.name, environment_config: [{ key: "SAP_PASSWORD", label: "pw", type: "String" }], use_cases } });
+    expect(put.status).toBe(200);
+    const environment = await api("GET", `/v1/integrations/${integrationId}/environment`, { token });
+    expect(JSON.stringify(environment.body)).not.toContain("hunter2");
   });
 });
 
