@@ -1,8 +1,9 @@
 // Runs a mapping configuration over a payload: entity updates and meter readings, with warnings.
 // Pure: no I/O, so the simulation endpoint, the event pipeline and tests all call it directly.
 import { isRecord } from "../platform/json";
+import { ownValue, setOwn } from "../platform/paths";
 import { checkAgainstSchema } from "./entity-schemas";
-import { evaluateExpression, ExpressionError, type EvaluationBounds } from "./expression";
+import { evaluateExpression, ExpressionError, serialisedSize, type EvaluationBounds, type StepBudget } from "./expression";
 import type {
   EntityMapping,
   FieldMapping,
@@ -50,31 +51,67 @@ export interface MappingResult {
   warnings: MappingWarning[];
 }
 
+/** What one mapping run may produce and spend, on top of each evaluation's bounds (docs/mapping-limits.md). */
+export interface MappingLimits {
+  /** Elements one pre-processing `jsonataExpression` (entity or meter reading) may yield, error L1006. */
+  maxItems: number;
+  /** JSON size of the whole result: entity updates, meter readings and warnings, error L1005. */
+  maxOutputBytes: number;
+  /** Cost units of all the run's evaluations together, error D1012. */
+  maxTotalSteps: number;
+}
+
+export const DEFAULT_MAPPING_LIMITS: MappingLimits = Object.freeze({ maxItems: 1_000, maxOutputBytes: 1_000_000, maxTotalSteps: 5_000_000 });
+
 export interface MappingContext {
   /** Integration whose file-proxy use cases `file_proxy_url` points at. */
   integrationId?: string;
   /** Origin for file-proxy URLs, e.g. https://erp-edge.example.com. */
   baseUrl?: string;
-  bounds?: EvaluationBounds;
+  bounds?: Partial<EvaluationBounds>;
+  limits?: Partial<MappingLimits>;
 }
 
-/** Where in the configuration an expression failed, and JSONata's own error. */
+export interface MappingErrorDetails {
+  path: string;
+  entity_schema?: string;
+  attribute?: string;
+  expression?: string;
+  jsonata_code: string;
+  position?: number;
+  item_index?: number;
+  /** Set when a limit stopped the mapping: its name (e.g. `max_array_length`) and configured value. */
+  limit?: string;
+  value?: number;
+}
+
+/** Where in the configuration an expression failed (or a limit was reached), and JSONata's own error. */
 export class MappingError extends Error {
   constructor(
     message: string,
-    readonly details: {
-      path: string;
-      entity_schema?: string;
-      attribute?: string;
-      expression: string;
-      jsonata_code: string;
-      position?: number;
-      item_index?: number;
-    },
+    readonly details: MappingErrorDetails,
   ) {
     super(message);
     this.name = "MappingError";
   }
+
+  /** The limit that stopped the mapping, if one did (the simulation answers MAPPING_LIMIT_EXCEEDED). */
+  get limit(): string | undefined {
+    return this.details.limit;
+  }
+}
+
+/** Our codes for the run-level limits (the expression-level ones are in expression.ts). */
+export const MAPPING_LIMIT_CODES = { max_output_bytes: "L1005", max_mapping_items: "L1006" } as const;
+
+function outputTooLarge(max: number, path: string, where: Pick<MappingErrorDetails, "entity_schema" | "attribute" | "item_index"> = {}): MappingError {
+  return new MappingError(`The mapping result would exceed ${max} bytes of JSON (limit max_output_bytes = ${max})`, {
+    path,
+    ...where,
+    jsonata_code: MAPPING_LIMIT_CODES.max_output_bytes,
+    limit: "max_output_bytes",
+    value: max,
+  });
 }
 
 export const METER_READING_SOURCES = ["ERP", "ECP", "360", "journey-submission"] as const;
@@ -91,11 +128,19 @@ interface Scope {
 
 class Mapper {
   readonly warnings: MappingWarning[] = [];
-  constructor(private readonly ctx: MappingContext) {}
+  readonly limits: MappingLimits;
+  readonly budget: StepBudget;
+  /** Running JSON size of the attribute values produced so far, to stop a run before it grows huge. */
+  private outputSize = 0;
+
+  constructor(private readonly ctx: MappingContext) {
+    this.limits = { ...DEFAULT_MAPPING_LIMITS, ...ctx.limits };
+    this.budget = { used: 0, limit: this.limits.maxTotalSteps };
+  }
 
   async evaluate(text: string, scope: Scope, at: string, attribute?: string): Promise<unknown> {
     try {
-      return await evaluateExpression(text, scope.input, { root: scope.root, bounds: this.ctx.bounds });
+      return await evaluateExpression(text, scope.input, { root: scope.root, bounds: this.ctx.bounds, budget: this.budget });
     } catch (err) {
       if (!(err instanceof ExpressionError)) throw err;
       const where = [scope.entity_schema, attribute].filter(Boolean).join(".");
@@ -107,8 +152,16 @@ class Mapper {
         jsonata_code: err.code,
         position: err.position,
         item_index: scope.item_index,
+        ...(err.limit && { limit: err.limit, value: err.value }),
       });
     }
+  }
+
+  /** Adds a produced value to the run's output size; refuses the run past maxOutputBytes. */
+  account(value: unknown, scope: Scope, at: string, attribute?: string): void {
+    const max = this.limits.maxOutputBytes;
+    this.outputSize += serialisedSize(value, max - this.outputSize);
+    if (this.outputSize > max) throw outputTooLarge(max, at, { entity_schema: scope.entity_schema, attribute, item_index: scope.item_index });
   }
 
   async isEnabled(predicate: boolean | string | undefined, scope: Scope, at: string, attribute?: string): Promise<boolean> {
@@ -131,6 +184,17 @@ class Mapper {
     const value = await this.evaluate(expression, { input: payload, path: at, entity_schema }, `${at}.jsonataExpression`);
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) return [{ input: value, root: payload, path: at, entity_schema }];
+    const max = this.limits.maxItems;
+    if (value.length > max) {
+      throw new MappingError(`${entity_schema ? `${entity_schema}: ` : ""}${at}.jsonataExpression yields ${value.length} items (limit max_mapping_items = ${max})`, {
+        path: `${at}.jsonataExpression`,
+        entity_schema,
+        expression,
+        jsonata_code: MAPPING_LIMIT_CODES.max_mapping_items,
+        limit: "max_mapping_items",
+        value: max,
+      });
+    }
     return value.map((input, item_index) => ({ input, root: payload, path: at, entity_schema, item_index }));
   }
 
@@ -140,7 +204,7 @@ class Mapper {
       const resolved = typeof source === "string" ? { attribute: source, field: source } : source;
       const value = await this.valueOf(resolved, scope, `${at}.${k}`, resolved.attribute);
       if (value === undefined || value === null || value === "") return undefined;
-      ids[resolved.attribute] = value;
+      setOwn(ids, resolved.attribute, value);
     }
     return ids;
   }
@@ -189,8 +253,9 @@ class Mapper {
       else if (field.file_proxy_url) value = await this.fileProxyUrl(field.file_proxy_url, scope, `${fieldAt}.file_proxy_url`, field.attribute);
       else value = await this.valueOf(field, scope, fieldAt, field.attribute);
       if (value === undefined) continue;
+      this.account(value, scope, fieldAt, field.attribute);
       if (field._type) value = wrapTyped(field._type, value);
-      attributes[field.attribute] = mergeAttribute(attributes[field.attribute], value);
+      setOwn(attributes, field.attribute, mergeAttribute(ownValue(attributes, field.attribute), value));
     }
     return attributes;
   }
@@ -207,11 +272,12 @@ class Mapper {
 
 /** `field`: a key of the payload, or a `$.a.b[0].c` path. */
 export function readField(input: unknown, field: string): unknown {
-  if (!field.startsWith("$.")) return isRecord(input) ? input[field] : undefined;
+  // Own properties only: a path never reads what a payload inherits (toString, constructor, ...).
+  if (!field.startsWith("$.")) return isRecord(input) ? ownValue(input, field) : undefined;
   let current: unknown = input;
   for (const match of field.slice(2).matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
     if (current === undefined || current === null) return undefined;
-    current = match[2] !== undefined ? (Array.isArray(current) ? current[Number(match[2])] : undefined) : isRecord(current) ? current[match[1]!] : undefined;
+    current = match[2] !== undefined ? (Array.isArray(current) ? ownValue(current, match[2]) : undefined) : isRecord(current) ? ownValue(current, match[1]!) : undefined;
   }
   return current;
 }
@@ -259,7 +325,10 @@ async function mapEntity(m: Mapper, entity: EntityMapping, index: number, payloa
   if (!(await m.isEnabled(entity.condition, base, `${at}.condition`))) return;
   for (const scope of await m.itemsOf(entity.jsonataExpression, payload, at, entity.entity_schema)) {
     const attributes = await m.fields(entity.fields, scope, at);
-    const missing = entity.unique_ids.filter((id) => attributes[id] === undefined || attributes[id] === null || attributes[id] === "");
+    const missing = entity.unique_ids.filter((id) => {
+      const value = ownValue(attributes, id);
+      return value === undefined || value === null || value === "";
+    });
     if (missing.length > 0) {
       m.warn(scope, { code: "MISSING_UNIQUE_ID", message: `${entity.entity_schema} skipped: no value for unique id ${missing.join(", ")}` }, { entity_index: index });
       continue;
@@ -267,7 +336,7 @@ async function mapEntity(m: Mapper, entity: EntityMapping, index: number, payloa
     for (const w of checkAgainstSchema(entity.entity_schema, entity.unique_ids, attributes)) m.warn(scope, w, { entity_index: index });
     out.push({
       entity_slug: entity.entity_schema,
-      unique_identifiers: Object.fromEntries(entity.unique_ids.map((id) => [id, attributes[id]])),
+      unique_identifiers: Object.fromEntries(entity.unique_ids.map((id) => [id, ownValue(attributes, id)])),
       attributes,
       mode: entity.mode,
     });
@@ -315,8 +384,8 @@ async function mapMeterReadings(m: Mapper, mapping: MeterReadingMapping, index: 
 }
 
 /**
- * Maps one payload. Throws MappingError when an expression fails at run time (the event fails);
- * anything that only makes an entity or reading unusable becomes a warning.
+ * Maps one payload. Throws MappingError when an expression fails at run time or a limit is reached
+ * (the event fails); anything that only makes an entity or reading unusable becomes a warning.
  */
 export async function runMapping(config: InboundConfiguration, payload: unknown, ctx: MappingContext = {}): Promise<MappingResult> {
   const m = new Mapper(ctx);
@@ -324,5 +393,8 @@ export async function runMapping(config: InboundConfiguration, payload: unknown,
   const meter_readings_updates: MeterReadingUpdate[] = [];
   for (const [i, entity] of config.entities.entries()) await mapEntity(m, entity, i, payload, entity_updates);
   for (const [i, mapping] of config.meter_readings.entries()) await mapMeterReadings(m, mapping, i, payload, meter_readings_updates);
-  return { entity_updates, meter_readings_updates, warnings: m.warnings };
+  const result = { entity_updates, meter_readings_updates, warnings: m.warnings };
+  // The same bound for the simulation's response and the event pipeline's output.
+  if (serialisedSize(result, m.limits.maxOutputBytes) > m.limits.maxOutputBytes) throw outputTooLarge(m.limits.maxOutputBytes, "output");
+  return result;
 }

@@ -17,7 +17,11 @@ export function parseMappingConfiguration(input: unknown, field = "event_configu
   return parsed.data;
 }
 
-/** Runs a mapping; payload and expression failures become 422s that say where. */
+/**
+ * Runs a mapping; payload and expression failures become 422s that say where: MAPPING_LIMIT_EXCEEDED
+ * (with `limit` and `value` in the details) when a bound of docs/mapping-limits.md stopped it,
+ * UNPROCESSABLE otherwise. The result is bounded in size by runMapping, as in the event pipeline.
+ */
 export async function simulate(config: InboundConfiguration, format: PayloadFormat, payload: unknown, ctx: MappingContext): Promise<MappingResult> {
   let input: unknown;
   try {
@@ -30,7 +34,7 @@ export async function simulate(config: InboundConfiguration, format: PayloadForm
     const { entity_updates, meter_readings_updates, warnings } = await runMapping(config, input, ctx);
     return { entity_updates, meter_readings_updates, warnings };
   } catch (err) {
-    if (err instanceof MappingError) throw new AppError("UNPROCESSABLE", err.message, err.details);
+    if (err instanceof MappingError) throw new AppError(err.limit ? "MAPPING_LIMIT_EXCEEDED" : "UNPROCESSABLE", err.message, err.details);
     throw err;
   }
 }

@@ -192,3 +192,19 @@ describe("cost of one tenant's input on shared storage", () => {
     expect(status.errors[0].code).toBe("INVALID_CONFIGURATION");
   });
 });
+
+describe("inherited properties", () => {
+  it("field paths and unique ids read own properties only (never toString, hasOwnProperty, valueOf)", async () => {
+    const { token } = await tenantWithToken();
+    const event_configuration = {
+      entities: [{
+        entity_schema: "contact", unique_ids: ["toString"],
+        fields: [{ attribute: "external_id", field: "id" }, { attribute: "a", field: "hasOwnProperty" }, { attribute: "b", field: "$.nested.valueOf" }],
+      }],
+    };
+    const res = await api("POST", "/v2/erp/updates/mapping_simulation", { token, json: { event_configuration, payload: { id: "X", nested: {} } } });
+    expect(res.status).toBe(200);
+    expect(res.body.entity_updates).toEqual([]);
+    expect(res.body.warnings[0].code).toBe("MISSING_UNIQUE_ID");
+  });
+});
