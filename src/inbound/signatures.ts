@@ -1,6 +1,8 @@
 // Signature checks for inbound webhooks: the telematics seed's X-Signature scheme and Standard
 // Webhooks. Comparisons go through crypto.subtle.verify (constant time); timestamps more than five
 // minutes off are refused so a captured request cannot be replayed later.
+import { fromBase64, standardWebhooksKey } from "../platform/standard-webhooks";
+
 export const TOLERANCE_SECONDS = 5 * 60;
 const encoder = new TextEncoder();
 
@@ -19,14 +21,6 @@ function fromHex(hex: string): Uint8Array | null {
   return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
 }
 
-function fromBase64(text: string): Uint8Array | null {
-  try {
-    return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
-
 function fresh(timestamp: number, now: number): boolean {
   return Number.isFinite(timestamp) && Math.abs(now - timestamp) <= TOLERANCE_SECONDS;
 }
@@ -41,11 +35,6 @@ export async function verifyXSignature(header: string, rawBody: Uint8Array, secr
   const signed = concat(encoder.encode(`${parts.t}.`), rawBody);
   const valid = await crypto.subtle.verify("HMAC", await hmacKey(encoder.encode(secret)), signature, signed);
   return valid ? { ok: true, scheme: "x-signature", timestamp: t } : { ok: false, reason: "X-Signature does not match" };
-}
-
-/** The signing key of a Standard Webhooks secret: base64 after the `whsec_` prefix. */
-export function standardWebhooksKey(secret: string): Uint8Array {
-  return secret.startsWith("whsec_") ? (fromBase64(secret.slice(6)) ?? encoder.encode(secret)) : encoder.encode(secret);
 }
 
 /**

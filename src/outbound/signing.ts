@@ -1,6 +1,6 @@
 // Standard Webhooks signing: webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256
 // of "<id>.<timestamp>.<body>"> with a whsec_ secret (base64 key after the prefix).
-import { standardWebhooksKey } from "../inbound/signatures";
+import { standardWebhooksKey } from "../platform/standard-webhooks";
 
 export function newWebhookSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));

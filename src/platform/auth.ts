@@ -4,8 +4,8 @@ import type { AppEnv } from "./app";
 import { secretsEqual } from "./crypto";
 import { AppError } from "./errors";
 import type { Scope } from "./scopes";
-import { verifyToken } from "./tokens";
-import { enforceRateLimit, findActiveToken, touchToken } from "../tenants/service";
+import { enforceRateLimit } from "./rate-limit";
+import { findActiveToken, touchToken, verifyToken } from "./tokens";
 
 function bearer(header: string | undefined): string {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);

@@ -1,6 +1,9 @@
-// Tenant API tokens are JWTs (HS256, jose) signed with a key derived from SECRETS_KEY.
+// Tenant API tokens are JWTs (HS256, jose) signed with a key derived from SECRETS_KEY, backed by a
+// row in api_tokens that every request reads.
 import { SignJWT, base64url, decodeProtectedHeader, jwtVerify, errors } from "jose";
 import { tokenSigningKey } from "./crypto";
+import { auditStatement } from "./audit";
+import { nowIso } from "./ids";
 import type { Scope } from "./scopes";
 
 const ISSUER = "erp-edge";
@@ -67,4 +70,33 @@ export async function verifyToken(secretsKey: string, token: string): Promise<To
     if (err instanceof errors.JOSEError) return null;
     throw err;
   }
+}
+
+// ---- token rows (api_tokens): read on every request so revocation takes effect at once ----------
+
+/**
+ * The token's scopes, `last_used_at` and its tenant's rate limit while the token exists, belongs to
+ * the tenant, is not revoked and has not expired; null otherwise.
+ */
+export async function findActiveToken(
+  db: D1Database,
+  tokenId: string,
+  tenantId: string,
+): Promise<{ last_used_at: string | null; rate_limit_per_second: number | null; scopes: Scope[] } | null> {
+  const row = await db
+    .prepare(
+      `SELECT t.last_used_at, t.scopes, n.rate_limit_per_second FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+       WHERE t.id = ? AND t.tenant_id = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
+    )
+    .bind(tokenId, tenantId, nowIso())
+    .first<{ last_used_at: string | null; scopes: string; rate_limit_per_second: number | null }>();
+  return row && { ...row, scopes: JSON.parse(row.scopes) as Scope[] };
+}
+
+/** Records token use at minute resolution, so a busy token costs one write a minute, not one per request. */
+export async function touchToken(db: D1Database, tokenId: string, lastUsedAt: string | null): Promise<void> {
+  const now = nowIso();
+  if (lastUsedAt && Date.parse(now) - Date.parse(lastUsedAt) < 60_000) return;
+  const tenant = await db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? RETURNING tenant_id").bind(now, tokenId).first<{ tenant_id: string }>();
+  if (tenant) await auditStatement(db, { tenantId: tenant.tenant_id, actor: `token:${tokenId}`, action: "token.used", target: tokenId }).run();
 }

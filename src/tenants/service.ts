@@ -1,7 +1,6 @@
 // Tenants and API tokens: plain functions over D1, called by routes, auth middleware and tests.
 import { auditStatement } from "../platform/audit";
 import { AppError } from "../platform/errors";
-import { takeOrThrow } from "../platform/rate-limit";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { signToken } from "../platform/tokens";
@@ -93,17 +92,6 @@ export async function getTenant(db: D1Database, id: string): Promise<Tenant> {
 }
 
 /** Deletes the tenant and, through ON DELETE CASCADE, its tokens and integrations. */
-/** The tenant's requests-per-second limit: its own setting, else the Worker's default. */
-export function rateLimitOf(env: Pick<Env, "TENANT_RATE_LIMIT_PER_SECOND">, own: number | null): number {
-  return own ?? Number(env.TENANT_RATE_LIMIT_PER_SECOND ?? 200);
-}
-
-/** Takes one request from the tenant's bucket; throws 429 with Retry-After when it is empty. */
-export async function enforceRateLimit(env: Pick<Env, "RATE_LIMITER" | "TENANT_RATE_LIMIT_PER_SECOND">, tenantId: string, own: number | null) {
-  // The bucket's name is the bare tenant id (other buckets carry a "kind:" prefix).
-  await takeOrThrow(env, tenantId, rateLimitOf(env, own), "Tenant request rate limit");
-}
-
 export async function deleteTenant(db: D1Database, id: string): Promise<void> {
   const { meta } = await db.prepare("DELETE FROM tenants WHERE id = ?").bind(id).run();
   if (!meta.changes) throw new AppError("NOT_FOUND", `Tenant '${id}' not found`);
@@ -164,29 +152,3 @@ export async function revokeToken(db: D1Database, tenantId: string, tokenId: str
   await auditStatement(db, { tenantId, actor: "admin", action: "token.revoked", target: tokenId }).run();
 }
 
-/**
- * The token's scopes, `last_used_at` and its tenant's rate limit while the token exists, belongs to
- * the tenant, is not revoked and has not expired; null otherwise.
- */
-export async function findActiveToken(
-  db: D1Database,
-  tokenId: string,
-  tenantId: string,
-): Promise<{ last_used_at: string | null; rate_limit_per_second: number | null; scopes: Scope[] } | null> {
-  const row = await db
-    .prepare(
-      `SELECT t.last_used_at, t.scopes, n.rate_limit_per_second FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
-       WHERE t.id = ? AND t.tenant_id = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)`,
-    )
-    .bind(tokenId, tenantId, nowIso())
-    .first<{ last_used_at: string | null; scopes: string; rate_limit_per_second: number | null }>();
-  return row && { ...row, scopes: JSON.parse(row.scopes) as Scope[] };
-}
-
-/** Records token use at minute resolution, so a busy token costs one write a minute, not one per request. */
-export async function touchToken(db: D1Database, tokenId: string, lastUsedAt: string | null): Promise<void> {
-  const now = nowIso();
-  if (lastUsedAt && Date.parse(now) - Date.parse(lastUsedAt) < 60_000) return;
-  const tenant = await db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ? RETURNING tenant_id").bind(now, tokenId).first<{ tenant_id: string }>();
-  if (tenant) await auditStatement(db, { tenantId: tenant.tenant_id, actor: `token:${tokenId}`, action: "token.used", target: tokenId }).run();
-}
