@@ -2,7 +2,7 @@
 // with the independent `standardwebhooks` package.
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { applyRetention } from "../src/monitoring/service";
 import { destinationProblem } from "../src/outbound/destination";
 import { sweepAckTimeouts } from "../src/outbound/service";
@@ -20,14 +20,17 @@ async function received(key: string): Promise<{ at: number; headers: Record<stri
   return (await fetch(`${RECEIVER}/_requests/${key}`)).json();
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits (vi.waitFor, no sleeps) until `done` holds for what `probe` returns, and returns it. */
 async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
-    await sleep(100);
+  let last: T | undefined;
+  try {
+    return await vi.waitFor(async () => {
+      last = await probe();
+      if (!done(last)) throw new Error("not yet");
+      return last;
+    }, { timeout: timeoutMs, interval: 50 });
+  } catch (err) {
+    throw new Error(`timed out waiting for ${what}: ${String(JSON.stringify(last)).slice(0, 500)} (${(err as Error).message})`);
   }
 }
 
@@ -116,7 +119,9 @@ describe("webhook delivery", () => {
     const endpoints = (await api("GET", `/v1/integrations/${s.integrationId}/outbound/endpoints`, { token: s.token })).body.endpoints;
     expect(endpoints[0]).toMatchObject({ state: "disabled", disabled_reason: expect.stringContaining("410") });
     await post(s.token, s.integrationId, [contact("G2")]);
-    await sleep(800);
+    // The second delivery exists and waits at the disabled endpoint: nothing more was sent.
+    const waiting = await eventually(() => s.deliveries("push"), (d) => d.length === 2, "second delivery recorded");
+    expect(waiting.filter((d: { status: string }) => d.status === "delivered")).toHaveLength(0);
     expect(await received(key)).toHaveLength(1);
     // Re-enabling delivers what waited.
     expect((await api("POST", `/v1/integrations/${s.integrationId}/outbound/endpoints/${s.byslug.push}/main/enable`, { token: s.token })).status).toBe(204);
@@ -256,8 +261,8 @@ describe("business events, ACKs and poll delivery", () => {
     expect(first.visibility_timeout_seconds).toBe(1);
     expect((await api("POST", `${base}/poll`, { token: s.token, json: {} })).body.messages).toEqual([]);
 
-    await sleep(1200);
-    const second = (await api("POST", `${base}/poll`, { token: s.token, json: { limit: 10 } })).body;
+    // Once the 1 s visibility timeout passes, the unacked message is leased again.
+    const second = await eventually(async () => (await api("POST", `${base}/poll`, { token: s.token, json: { limit: 10 } })).body, (b) => b.messages.length === 1, "message visible again");
     expect(second.messages.map((m: { id: string }) => m.id)).toEqual([first.messages[0].id]);
     const acks = await api("POST", `${base}/ack`, {
       token: s.token,
@@ -278,9 +283,15 @@ describe("business events, ACKs and poll delivery", () => {
     const base = `/v1/integrations/${s.integrationId}/outbound/messages`;
     await post(s.token, s.integrationId, [contact("PZ1")]);
     await eventually(async () => (await api("POST", `${base}/poll`, { token: s.token, json: { visibility_timeout_seconds: 1 } })).body, (b) => b.messages.length === 1, "poll message");
-    await sleep(1200);
-    expect((await api("POST", `${base}/poll`, { token: s.token, json: {} })).body.messages).toEqual([]);
-    expect((await api("GET", `/v1/integrations/${s.integrationId}/outbound/dlq`, { token: s.token })).body.deliveries).toHaveLength(1);
+    // After the visibility timeout, the next poll dead-letters it instead of leasing it again.
+    await eventually(
+      async () => {
+        expect((await api("POST", `${base}/poll`, { token: s.token, json: {} })).body.messages).toEqual([]);
+        return (await api("GET", `/v1/integrations/${s.integrationId}/outbound/dlq`, { token: s.token })).body.deliveries;
+      },
+      (d) => d.length === 1,
+      "dead-lettered poll message",
+    );
   });
 });
 
