@@ -103,8 +103,19 @@ export default {
       }
     }
   },
-  /** Every minute: recover un-queued events, time out ACKs, apply retention. */
-  async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(Promise.all([sweepPendingEvents(env), sweepAckTimeouts(env), applyRetention(env.DB)]));
+  /**
+   * Every minute: recover un-queued events, time out ACKs, apply retention. Each job runs to the end
+   * even if another fails; every failure is logged, and any failure fails the cron invocation so the
+   * platform's cron metrics show it (a job hidden in waitUntil would fail unseen).
+   */
+  async scheduled(_controller, env) {
+    const jobs = { sweep_pending_events: sweepPendingEvents(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env.DB) };
+    const outcomes = await Promise.allSettled(Object.values(jobs));
+    const failed = Object.keys(jobs).filter((_, i) => outcomes[i]!.status === "rejected");
+    for (const [i, name] of Object.keys(jobs).entries()) {
+      const outcome = outcomes[i]!;
+      if (outcome.status === "rejected") console.error(JSON.stringify({ level: "error", message: "scheduled job failed", job: name, error: String((outcome.reason as Error)?.message ?? outcome.reason) }));
+    }
+    if (failed.length > 0) throw new Error(`scheduled jobs failed: ${failed.join(", ")}`);
   },
 } satisfies ExportedHandler<Env, CoreEventEnvelope>;
