@@ -9,14 +9,16 @@ import { mappingRoutes } from "./mapping/routes";
 import { applyRetention } from "./monitoring/service";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
-import { fanOut, subscriptionsOf, sweepAckTimeouts, type OutboundSubscription } from "./outbound/service";
-import type { CoreEventEnvelope } from "./outbound/schema";
+import { fanOut, recordDeadCoreEvent, subscriptionsOf, sweepAckTimeouts, type OutboundSubscription } from "./outbound/service";
+import type { CoreEventEnvelope } from "./platform/core-events";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
 import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
 import { tenantRoutes } from "./tenants/routes";
 
 const VERSION = "0.1.0";
+/** The dead-letter queue of erp-edge-core-events (wrangler.toml). */
+const CORE_EVENTS_DLQ = "erp-edge-core-events-dlq";
 
 export const app = new OpenAPIHono<AppEnv>();
 
@@ -71,15 +73,34 @@ export { EventStream } from "./inbound/stream-do";
 export { OutboundEndpoint } from "./outbound/endpoint-do";
 export { RateLimiter } from "./platform/rate-limiter-do";
 
+/** Records each core event the queue gave up on; one that cannot be recorded now is retried. */
+async function recordDeadLetters(batch: MessageBatch<unknown>, env: Env) {
+  for (const message of batch.messages) {
+    const body = message.body as Partial<CoreEventEnvelope> | null;
+    console.error(
+      JSON.stringify({ level: "error", message: "core event dead-lettered by the queue", queue: batch.queue, message_id: message.id, tenant_id: body?._org_id, event_id: body?._event_id, event_name: body?._event_name }),
+    );
+    try {
+      await recordDeadCoreEvent(env.DB, { queue: batch.queue, id: message.id, attempts: message.attempts, body: message.body });
+      message.ack();
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", message: "dead-lettered core event not recorded; retrying", message_id: message.id, error: String((err as Error)?.message ?? err) }));
+      message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+    }
+  }
+}
+
 export default {
   fetch: app.fetch,
   /**
    * Core events (entity changes, business events) fan out to outbound use cases. Each message is
    * handled on its own: one that fails is retried alone, and one whose body cannot even be read
    * (it can never succeed) is logged and acknowledged, so it cannot make the rest of its batch,
-   * other tenants' events among them, retry or be dropped.
+   * other tenants' events among them, retry or be dropped. What fails max_retries times goes to the
+   * dead-letter queue, whose messages are recorded in D1 (core_event_dead_letters) and logged.
    */
   async queue(batch, env) {
+    if (batch.queue === CORE_EVENTS_DLQ) return recordDeadLetters(batch, env);
     const subscriptions = new Map<string, Promise<OutboundSubscription[]>>();
     for (const message of batch.messages) {
       let body: CoreEventEnvelope;
@@ -98,7 +119,7 @@ export default {
         message.ack();
       } catch (err) {
         subscriptions.delete(body._org_id);
-        console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: body._event_id, error: String((err as Error)?.message ?? err) }));
+        console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: body._event_id, attempts: message.attempts, error: String((err as Error)?.message ?? err) }));
         message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
       }
     }

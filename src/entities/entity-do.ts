@@ -2,8 +2,27 @@
 // a time, remembers which updates it applied, refuses stale ones, keeps history, and writes the D1
 // projection. See docs/STORAGE.md for its storage layout.
 import { DurableObject } from "cloudflare:workers";
-import { envelope } from "../outbound/service";
+import { envelope, type CoreEventEnvelope } from "../platform/core-events";
 import { mergeAttributes, type AttributeChanges } from "./merge";
+
+// Cloudflare Queues take messages of up to 128 KB (about 100 bytes of it metadata) and sendBatch
+// calls of up to 100 messages and 256 KB. Messages go as JSON, so their size is their UTF-8 length.
+const MAX_MESSAGE_BYTES = 127_000;
+const MAX_BATCH_BYTES = 256_000;
+const MESSAGE_OVERHEAD_BYTES = 200;
+const MAX_BATCH_MESSAGES = 100;
+/** Envelopes larger than this travel as a reference to the entity (see EntityObject.outgoing). */
+const INLINE_LIMIT_BYTES = 96_000;
+/** Send attempts per event before the outbox dead-letters it (about an hour of backoff). */
+const MAX_SEND_ATTEMPTS = 12;
+const RETRY_BASE_MS = 5_000;
+const RETRY_MAX_MS = 15 * 60_000;
+/** A claim on an outbox row older than this belongs to a sender that died. */
+const CLAIM_MS = 30_000;
+/** Rows sent per flush; the alarm continues with the rest. */
+const FLUSH_LIMIT = 500;
+/** Whole envelopes of events sent by reference are kept this long (the queue keeps a message at most 14 days). */
+const EVENT_BODY_RETENTION_MS = 15 * 24 * 3600_000;
 
 export interface EntityUpdateInput {
   /** Unique per update: `<event id>#<index of the update in the event>`; a repeat is a no-op. */
@@ -70,6 +89,25 @@ interface StateRow {
   [key: string]: SqlStorageValue;
 }
 
+export interface OutboxStatus {
+  pending: { event_id: string; attempts: number; last_error: string | null; next_attempt_at: string | null }[];
+  dead: { event_id: string; event_name: string; attempts: number; last_error: string; dead_at: string }[];
+}
+
+interface OutboxRow {
+  id: string;
+  body: string;
+  attempts: number;
+  [key: string]: SqlStorageValue;
+}
+
+interface OutgoingMessage {
+  id: string;
+  body: string;
+  bytes: number;
+  attempts: number;
+}
+
 export class EntityObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
 
@@ -84,7 +122,14 @@ export class EntityObject extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS applied (update_id TEXT PRIMARY KEY, result TEXT NOT NULL, applied_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS history (version INTEGER PRIMARY KEY, event_id TEXT, operation TEXT NOT NULL, changes TEXT NOT NULL, at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, body TEXT NOT NULL, sending_since INTEGER);
+      CREATE TABLE IF NOT EXISTS outbox_dead (id TEXT PRIMARY KEY, body TEXT NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL, dead_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS event_bodies (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at INTEGER NOT NULL);
     `);
+    // Outboxes created before send attempts were counted gain the columns (kept rows start at 0).
+    const columns = new Set(this.sql.exec<{ name: string }>("PRAGMA table_info(outbox)").toArray().map((c) => c.name));
+    if (!columns.has("attempts")) this.sql.exec("ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0");
+    if (!columns.has("next_at")) this.sql.exec("ALTER TABLE outbox ADD COLUMN next_at INTEGER");
+    if (!columns.has("last_error")) this.sql.exec("ALTER TABLE outbox ADD COLUMN last_error TEXT");
   }
 
   /**
@@ -108,30 +153,132 @@ export class EntityObject extends DurableObject<Env> {
   }
 
   /**
-   * Sends queued core events. Rows are claimed synchronously (sending_since) so concurrent calls never
-   * send the same event twice; a claim older than 30 s (its sender died) is taken over, and an alarm
-   * is set first so a crash mid-send is retried.
+   * Sends due core events, in order, in batches the queue accepts (at most 100 messages and 256 KB
+   * each); an envelope too large for one message travels as a reference (see `outgoing`). Rows are
+   * claimed synchronously (sending_since) so concurrent calls never send the same event twice, and a
+   * claim older than CLAIM_MS (its sender died) is taken over. A row that fails waits with backoff
+   * without holding back the others, and is dead-lettered after MAX_SEND_ATTEMPTS.
    */
   private async flush(): Promise<void> {
     const now = Date.now();
     const rows = this.sql
-      .exec<{ id: string; body: string }>("SELECT id, body FROM outbox WHERE sending_since IS NULL OR sending_since < ? ORDER BY id", now - 30_000)
+      .exec<OutboxRow>(
+        "SELECT id, body, attempts FROM outbox WHERE (sending_since IS NULL OR sending_since < ?) AND COALESCE(next_at, 0) <= ? ORDER BY id LIMIT ?",
+        now - CLAIM_MS,
+        now,
+        FLUSH_LIMIT,
+      )
       .toArray();
-    if (rows.length === 0) return;
-    for (const r of rows) this.sql.exec("UPDATE outbox SET sending_since = ? WHERE id = ?", now, r.id);
-    await this.ctx.storage.setAlarm(now + 31_000);
-    try {
-      await this.env.CORE_EVENTS.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body) })));
-      for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE id = ?", r.id);
-    } catch (err) {
-      console.error(JSON.stringify({ level: "warn", message: "core event flush failed; retrying", error: (err as Error).message }));
-      for (const r of rows) this.sql.exec("UPDATE outbox SET sending_since = NULL WHERE id = ?", r.id);
-      await this.ctx.storage.setAlarm(Date.now() + 5_000);
+    if (rows.length > 0) {
+      for (const r of rows) this.sql.exec("UPDATE outbox SET sending_since = ? WHERE id = ?", now, r.id);
+      // Set before sending, so a crash mid-send is retried once the claim expires.
+      await this.ctx.storage.setAlarm(now + CLAIM_MS + 1_000);
+      const messages: OutgoingMessage[] = [];
+      for (const r of rows) {
+        const m = this.outgoing(r);
+        if (m.bytes > MAX_MESSAGE_BYTES) this.deadLetter(m, `message of ${m.bytes} bytes exceeds the queue's limit even as a reference`);
+        else messages.push(m);
+      }
+      for (const batch of queueBatches(messages)) await this.send(batch);
     }
+    this.sql.exec("DELETE FROM event_bodies WHERE created_at < ?", now - EVENT_BODY_RETENTION_MS);
+    await this.scheduleFlush();
+  }
+
+  /**
+   * The message for an outbox row. An envelope over INLINE_LIMIT_BYTES is kept whole in
+   * `event_bodies` and replaced by a reference (`_truncated`, `_entity_id`, `_entity_version`),
+   * from which fan-out loads it again (coreEvent), so no entity can be too large for the queue.
+   */
+  private outgoing(row: OutboxRow): OutgoingMessage {
+    const bytes = utf8Length(row.body);
+    if (bytes <= INLINE_LIMIT_BYTES) return { id: row.id, body: row.body, bytes, attempts: row.attempts };
+    const body = JSON.stringify(referenceTo(JSON.parse(row.body) as CoreEventEnvelope));
+    this.sql.exec("INSERT OR IGNORE INTO event_bodies (id, body, created_at) VALUES (?, ?, ?)", row.id, row.body, Date.now());
+    this.sql.exec("UPDATE outbox SET body = ? WHERE id = ?", body, row.id);
+    return { id: row.id, body, bytes: utf8Length(body), attempts: row.attempts };
+  }
+
+  /** Sends one batch; when a batch of several fails, each is sent alone so only a failing one waits. */
+  private async send(batch: OutgoingMessage[]): Promise<void> {
+    try {
+      await this.env.CORE_EVENTS.sendBatch(batch.map((m) => ({ body: JSON.parse(m.body), contentType: "json" as const })));
+      for (const m of batch) this.sql.exec("DELETE FROM outbox WHERE id = ?", m.id);
+    } catch (err) {
+      if (batch.length > 1) {
+        for (const m of batch) await this.send([m]);
+        return;
+      }
+      const m = batch[0]!;
+      const error = String((err as Error)?.message ?? err);
+      const attempts = m.attempts + 1;
+      if (attempts >= MAX_SEND_ATTEMPTS) return this.deadLetter({ ...m, attempts }, error);
+      const retryAt = Date.now() + Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
+      this.sql.exec("UPDATE outbox SET sending_since = NULL, attempts = ?, last_error = ?, next_at = ? WHERE id = ?", attempts, error, retryAt, m.id);
+      console.error(JSON.stringify({ level: "warn", message: "core event send failed; retrying", entity_id: this.entityId(), event_id: m.id, attempts, retry_at: new Date(retryAt).toISOString(), error }));
+    }
+  }
+
+  /** Moves an event the queue would not take aside, so the entity's later events flow; redriveOutbox() sends it again. */
+  private deadLetter(m: OutgoingMessage, error: string) {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO outbox_dead (id, body, attempts, last_error, dead_at) VALUES (?, ?, ?, ?, ?)",
+      m.id, m.body, m.attempts, error, new Date().toISOString(),
+    );
+    this.sql.exec("DELETE FROM outbox WHERE id = ?", m.id);
+    console.error(JSON.stringify({ level: "error", message: "core event dead-lettered by the outbox", entity_id: this.entityId(), event_id: m.id, attempts: m.attempts, error }));
+  }
+
+  /** The alarm follows the outbox: at its earliest retry or claim expiry, and none once it is empty. */
+  private async scheduleFlush(): Promise<void> {
+    const { wake } = this.sql
+      .exec<{ wake: number | null }>(
+        "SELECT MIN(CASE WHEN sending_since IS NOT NULL THEN sending_since + ? ELSE COALESCE(next_at, 0) END) AS wake FROM outbox",
+        CLAIM_MS + 1_000,
+      )
+      .one();
+    if (wake === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.max(wake, Date.now()));
   }
 
   override async alarm(): Promise<void> {
     await this.flush();
+  }
+
+  /** Events waiting to be sent and events dead-lettered by the outbox, oldest first. */
+  async outboxStatus(): Promise<OutboxStatus> {
+    const pending = this.sql
+      .exec<{ id: string; attempts: number; last_error: string | null; next_at: number | null }>("SELECT id, attempts, last_error, next_at FROM outbox ORDER BY id")
+      .toArray()
+      .map((r) => ({ event_id: r.id, attempts: r.attempts, last_error: r.last_error, next_attempt_at: r.next_at ? new Date(r.next_at).toISOString() : null }));
+    const dead = this.sql
+      .exec<{ id: string; body: string; attempts: number; last_error: string; dead_at: string }>("SELECT id, body, attempts, last_error, dead_at FROM outbox_dead ORDER BY id")
+      .toArray()
+      .map((r) => ({ event_id: r.id, event_name: String((JSON.parse(r.body) as CoreEventEnvelope)._event_name), attempts: r.attempts, last_error: r.last_error, dead_at: r.dead_at }));
+    return { pending, dead };
+  }
+
+  /** Puts dead-lettered events (all, or the given ids) back in the outbox with fresh attempts, and sends them. */
+  async redriveOutbox(eventIds?: string[]): Promise<number> {
+    const rows = this.sql.exec<{ id: string; body: string }>("SELECT id, body FROM outbox_dead ORDER BY id").toArray().filter((r) => !eventIds || eventIds.includes(r.id));
+    for (const r of rows) {
+      this.sql.exec("INSERT OR IGNORE INTO outbox (id, body, attempts) VALUES (?, ?, 0)", r.id, r.body);
+      this.sql.exec("DELETE FROM outbox_dead WHERE id = ?", r.id);
+    }
+    await this.flush();
+    return rows.length;
+  }
+
+  /**
+   * The whole envelope (JSON text) of a core event this entity sent by reference, or null once it is
+   * older than EVENT_BODY_RETENTION_MS (longer than the queue keeps a message).
+   */
+  async coreEvent(eventId: string): Promise<string | null> {
+    return this.sql.exec<{ body: string }>("SELECT body FROM event_bodies WHERE id = ?", eventId).toArray()[0]?.body ?? null;
+  }
+
+  private entityId(): string | null {
+    return this.sql.exec<{ id: string }>("SELECT id FROM entity WHERE k = 1").toArray()[0]?.id ?? null;
   }
 
   private read(): EntityState | null {
@@ -297,6 +444,49 @@ export class EntityObject extends DurableObject<Env> {
       .toArray()
       .map((r) => ({ version: r.version, event_id: r.event_id, operation: r.operation as EntityHistoryEntry["operation"], changes: JSON.parse(r.changes), at: r.at }));
   }
+}
+
+const encoder = new TextEncoder();
+const utf8Length = (text: string) => encoder.encode(text).byteLength;
+
+/** Messages in order, cut into sendBatch calls within the queue's count and size limits. */
+function queueBatches(messages: OutgoingMessage[]): OutgoingMessage[][] {
+  const batches: OutgoingMessage[][] = [];
+  let current: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = m.bytes + MESSAGE_OVERHEAD_BYTES;
+    if (current.length > 0 && (current.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/**
+ * An entity event without its attributes and changes: the envelope fields, the entity's identity and
+ * version, and `_truncated` so fan-out loads the whole event (EntityObject.coreEvent) before mapping.
+ */
+function referenceTo(event: CoreEventEnvelope): CoreEventEnvelope {
+  const entity = event.entity as Pick<EntityState, "id" | "schema" | "unique_ids" | "version" | "deleted_at">;
+  const fields = Object.fromEntries(Object.entries(event).filter(([k]) => k.startsWith("_"))) as CoreEventEnvelope;
+  const reference = {
+    ...fields,
+    _truncated: true as const,
+    _entity_id: entity.id,
+    _entity_version: entity.version,
+    entity: { id: entity.id, schema: entity.schema, unique_ids: entity.unique_ids, version: entity.version, deleted_at: entity.deleted_at },
+    operation: event.operation,
+    source_event_id: event.source_event_id,
+  };
+  // Unique ids are the ERP's values; in the unlikely case they are large themselves, they stay behind too.
+  if (utf8Length(JSON.stringify(reference)) > INLINE_LIMIT_BYTES) reference.entity = { ...reference.entity, unique_ids: {} };
+  return reference;
 }
 
 function maxTimestamp(a: string | null, b: string | undefined): string | null {

@@ -38,20 +38,42 @@ export function canonicalIds(ids: Record<string, unknown>): Record<string, strin
 
 export type Resolution = { entityId: string; created: boolean } | { ambiguous: string[] };
 
-async function lookupIdentifiers(db: D1Database, tenantId: string, schema: string, ids: Record<string, string>) {
+function lookupStatement(db: D1Database, tenantId: string, schema: string, ids: Record<string, string>): D1PreparedStatement {
   const pairs = Object.entries(ids);
   const where = pairs.map(() => "(attribute = ? AND value = ?)").join(" OR ");
-  const { results } = await db
+  return db
     .prepare(`SELECT attribute, value, entity_id FROM entity_identifiers WHERE tenant_id = ? AND schema = ? AND (${where})`)
-    .bind(tenantId, schema, ...pairs.flat())
-    .all<{ attribute: string; value: string; entity_id: string }>();
-  return results;
+    .bind(tenantId, schema, ...pairs.flat());
+}
+
+type IdentifierRow = { attribute: string; value: string; entity_id: string };
+
+async function lookupIdentifiers(db: D1Database, tenantId: string, schema: string, ids: Record<string, string>) {
+  return (await lookupStatement(db, tenantId, schema, ids).all<IdentifierRow>()).results;
+}
+
+/**
+ * Claims `missing` ids for `entityId`, all or none: nothing is inserted while any of `ids` belongs to
+ * another entity, so a resolution that turns out ambiguous leaves no claim of its own behind.
+ */
+function claimStatement(db: D1Database, tenantId: string, schema: string, entityId: string, ids: Record<string, string>, missing: [string, string][], integrationId: string | null) {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO entity_identifiers (tenant_id, schema, attribute, value, entity_id, integration_id, created_at)
+       SELECT ?, ?, json_extract(p.value, '$[0]'), json_extract(p.value, '$[1]'), ?, ?, ? FROM json_each(?) p
+       WHERE NOT EXISTS (
+         SELECT 1 FROM json_each(?) q JOIN entity_identifiers i
+           ON i.tenant_id = ? AND i.schema = ? AND i.attribute = json_extract(q.value, '$[0]') AND i.value = json_extract(q.value, '$[1]')
+         WHERE i.entity_id <> ?)`,
+    )
+    .bind(tenantId, schema, entityId, integrationId, nowIso(), JSON.stringify(missing), JSON.stringify(Object.entries(ids)), tenantId, schema, entityId);
 }
 
 /**
  * Finds the entity that a set of unique ids names, claiming the ids for a new entity when none does.
- * Ids that point at two different entities are ambiguous: reported, never merged. Claims use the
- * table's primary key, so two writers racing to create the same entity end up with one.
+ * Ids that point at two different entities are ambiguous: reported, never merged, and nothing is
+ * claimed. Claims use the table's primary key and are checked in the same transaction that makes
+ * them, so two writers racing to create the same entity end up with one.
  */
 export async function resolveEntity(db: D1Database, tenantId: string, schema: string, ids: Record<string, string>, integrationId?: string): Promise<Resolution> {
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -61,17 +83,13 @@ export async function resolveEntity(db: D1Database, tenantId: string, schema: st
     const entityId = matches[0] ?? newId();
     const missing = Object.entries(ids).filter(([a, v]) => !found.some((r) => r.attribute === a && r.value === v));
     if (missing.length === 0) return { entityId, created: false };
-    const at = nowIso();
-    await db.batch(
-      missing.map(([attribute, value]) =>
-        db
-          .prepare("INSERT OR IGNORE INTO entity_identifiers (tenant_id, schema, attribute, value, entity_id, integration_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-          .bind(tenantId, schema, attribute, value, entityId, integrationId ?? null, at),
-      ),
-    );
-    const after = [...new Set((await lookupIdentifiers(db, tenantId, schema, ids)).map((r) => r.entity_id))];
-    if (after.length === 1 && after[0] === entityId) return { entityId, created: matches.length === 0 };
-    if (after.length > 1) return { ambiguous: after };
+    const [, after] = await db.batch<IdentifierRow>([
+      claimStatement(db, tenantId, schema, entityId, ids, missing, integrationId ?? null),
+      lookupStatement(db, tenantId, schema, ids),
+    ]);
+    const owners = [...new Set(after!.results.map((r) => r.entity_id))];
+    if (owners.length === 1 && owners[0] === entityId) return { entityId, created: matches.length === 0 };
+    if (owners.length > 1) return { ambiguous: owners };
     // Another writer claimed the ids first for its entity: go again and join it.
   }
   throw new Error(`could not resolve ${schema} ${JSON.stringify(ids)}`);
@@ -83,6 +101,15 @@ export function entityStub(env: Pick<Env, "ENTITY">, entityId: string) {
 
 export function applyEntityUpdate(env: Pick<Env, "ENTITY">, input: EntityUpdateInput): Promise<EntityUpdateResult> {
   return entityStub(env, input.entityId).apply(input);
+}
+
+/**
+ * The whole core event (JSON text parsed) that an entity sent by reference because it was too large
+ * for a queue message, or null when its EntityObject no longer keeps it.
+ */
+export async function referencedCoreEvent(env: Pick<Env, "ENTITY">, entityId: string, eventId: string): Promise<Record<string, unknown> | null> {
+  const text = await entityStub(env, entityId).coreEvent(eventId);
+  return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
 }
 
 export async function getEntity(db: D1Database, tenantId: string, schema: string, id: string): Promise<Entity> {

@@ -88,16 +88,21 @@ export interface EventOutcome {
   warnings: unknown[];
 }
 
-export async function completeEvent(db: D1Database, id: string, startedAt: string, outcome: EventOutcome): Promise<void> {
+/**
+ * Records an event's outcome in one statement; `redactedPayload`, when given, replaces the stored
+ * payload in that same write, so an event is never finished with its PII still in the log.
+ */
+export async function completeEvent(db: D1Database, id: string, startedAt: string, outcome: EventOutcome, redactedPayload?: string | null): Promise<void> {
   const completedAt = nowIso();
+  const payload = redactedPayload === undefined ? [] : [redactedPayload];
   await db
     .prepare(
       `UPDATE events SET status = ?, error_category = ?, errors = ?, entities = ?, warnings = ?, completed_at = ?, processing_duration_ms = ?
-       WHERE id = ?`,
+       ${redactedPayload === undefined ? "" : ", payload = ?"} WHERE id = ?`,
     )
     .bind(
       outcome.status, outcome.error_category, JSON.stringify(outcome.errors), JSON.stringify(outcome.entities), JSON.stringify(outcome.warnings),
-      completedAt, Date.parse(completedAt) - Date.parse(startedAt), id,
+      completedAt, Date.parse(completedAt) - Date.parse(startedAt), ...payload, id,
     )
     .run();
 }

@@ -199,6 +199,8 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
 /**
  * Processes an accepted event. An event already finished is left alone; system failures (storage
  * unavailable) throw, so the stream retries it, and every entity write is idempotent per update id.
+ * The outcome and the payload's redaction are one write: a failure leaves the event unfinished (to
+ * be run again), never finished with its PII still stored.
  */
 export async function processEvent(env: ProcessEnv, eventId: string): Promise<void> {
   const event = await loadEvent(env.DB, eventId);
@@ -207,27 +209,23 @@ export async function processEvent(env: ProcessEnv, eventId: string): Promise<vo
     markProcessing(env.DB, eventId),
     processingConfiguration(env.DB, event.tenant_id, event.integration_id, event.use_case_id),
   ]);
-  await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event, useCase));
-  await redactStoredPayload(env.DB, event, settings);
+  await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event, useCase), redactedPayload(event, settings));
 }
 
-/** Once processed, PII at the integration's redact_paths is removed from the logged payload. */
-async function redactStoredPayload(db: D1Database, event: EventRow, settings: IntegrationSettings): Promise<void> {
-  if (settings.redact_paths.length === 0 || event.format !== "json" || !event.payload) return;
-  await db.prepare("UPDATE events SET payload = ? WHERE id = ?").bind(redactPayloadText(event.payload, event.format, settings.redact_paths), event.id).run();
+/**
+ * Once processed, PII at the integration's redact_paths is removed from the logged payload: the
+ * payload to store instead (null when it cannot be parsed to redact), or undefined to keep it.
+ */
+function redactedPayload(event: EventRow, settings: IntegrationSettings): string | null | undefined {
+  if (settings.redact_paths.length === 0 || event.format !== "json" || !event.payload) return undefined;
+  return redactPayloadText(event.payload, event.format, settings.redact_paths);
 }
 
-/** Gives up on an event the stream could not process after its retries; its payload is redacted like any other. */
+/** Gives up on an event the stream could not process after its retries; its payload is redacted like any other, in the same write. */
 export async function failEvent(env: Pick<Env, "DB">, eventId: string, message: string): Promise<void> {
   const event = await loadEvent(env.DB, eventId);
   if (!event || TERMINAL_STATUSES.includes(event.status)) return;
-  await completeEvent(env.DB, eventId, event.started_at ?? event.received_at, {
-    status: "error",
-    error_category: "system",
-    errors: [{ code: "PROCESSING_FAILED", message }],
-    entities: [],
-    warnings: [],
-  });
   const { settings } = await processingConfiguration(env.DB, event.tenant_id, event.integration_id, null);
-  await redactStoredPayload(env.DB, event, settings);
+  const outcome: EventOutcome = { status: "error", error_category: "system", errors: [{ code: "PROCESSING_FAILED", message }], entities: [], warnings: [] };
+  await completeEvent(env.DB, eventId, event.started_at ?? event.received_at, outcome, redactedPayload(event, settings));
 }

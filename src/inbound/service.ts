@@ -27,17 +27,32 @@ function route(integration: Integration, slug: string | undefined, eventName: st
   return inbound.find((uc) => eventName !== undefined && inboundConfig(uc).event_names?.includes(eventName));
 }
 
-/** Hands events to their ordering streams (one per integration and group), keeping the given order. */
+/**
+ * Hands events to their ordering streams (one per integration and group), keeping the given order.
+ * Every stream is tried; if any refused, throws naming them (the others' events are queued).
+ */
 async function enqueueToStreams(env: Pick<Env, "EVENT_STREAM">, events: { id: string; integration_id: string; group_id: string | null }[]) {
   const streams = new Map<string, string[]>();
   for (const e of events) {
     const key = streamKey(e.integration_id, e.group_id);
     streams.set(key, [...(streams.get(key) ?? []), e.id]);
   }
-  await Promise.all([...streams].map(([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
+  const handOffs = [...streams];
+  const settled = await Promise.allSettled(handOffs.map(async ([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
+  const failed = settled.flatMap((s, i) => (s.status === "rejected" ? [{ stream: handOffs[i]![0], event_ids: handOffs[i]![1], error: String(s.reason instanceof Error ? s.reason.message : s.reason) }] : []));
+  if (failed.length > 0) throw new StreamHandOffError(failed);
 }
 
-/** Stores events (one D1 transaction) and hands the accepted ones to their streams, in order. */
+class StreamHandOffError extends Error {
+  constructor(readonly failed: { stream: string; event_ids: string[]; error: string }[]) {
+    super(`hand-off to ${failed.length} event stream(s) failed: ${failed.map((f) => `${f.stream}: ${f.error}`).join("; ")}`);
+  }
+}
+
+/**
+ * Stores events (one D1 transaction) and hands the accepted ones to their streams, in order. Once
+ * the transaction commits, the per-event results stand even if the hand-off fails (it is logged).
+ */
 async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
   const statements: D1PreparedStatement[] = [];
   const holderAt: (number | null)[] = [];
@@ -57,7 +72,14 @@ async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
     }
     accepted.push(c.event);
   });
-  await enqueueToStreams(env, accepted);
+  try {
+    await enqueueToStreams(env, accepted);
+  } catch (err) {
+    // The events are stored and their answers final: a 500 now would make the client post them
+    // again as new events. The recovery sweep (sweepPendingEvents) hands them over a minute later.
+    if (!(err instanceof StreamHandOffError)) throw err;
+    console.error(JSON.stringify({ level: "error", message: "event stream hand-off failed; the recovery sweep will queue these events", streams: err.failed }));
+  }
 }
 
 /** How far in the future an event's `timestamp` may be (clock skew), from EVENT_MAX_FUTURE_SKEW_SECONDS. */
@@ -146,7 +168,8 @@ function candidateOf(
 
 /**
  * POST /v3/erp/updates/events. Answers once every accepted event is stored in D1 and queued in its
- * stream; mapping and entity writes happen after the answer.
+ * stream (or, when that hand-off fails, left to the recovery sweep); mapping and entity writes
+ * happen after the answer.
  */
 export async function acceptEvents(env: InboundEnv, tenantId: string, batch: EventsBatch): Promise<EventsBatchResult> {
   const integration = await getIntegration(env.DB, tenantId, batch.integration_id);
@@ -254,18 +277,62 @@ export async function acceptWebhook(
 }
 
 /**
+ * Bounds of one recovery sweep (every minute): at most `integrationsPerRun` integrations, taken
+ * round-robin from a cursor in `maintenance_cursors`, and at most `eventsPerIntegration` of each
+ * one's oldest unfinished events, so one integration's backlog can neither fill a run nor keep
+ * the others' lost events waiting.
+ */
+export const SWEEP = { integrationsPerRun: 50, eventsPerIntegration: 20 } as const;
+
+/**
+ * The unfinished events a sweep hands back. A recursive CTE walks index events_unfinished from one
+ * integration with unfinished events to the next (one index search each, whatever their backlog),
+ * starting after the cursor; each contributes its oldest few. ?1 cursor, ?2 integrations, ?3 older
+ * than, ?4 events per integration.
+ */
+export const SWEEP_PENDING_SQL = `
+  WITH RECURSIVE walk(integration_id, n) AS (
+    SELECT (SELECT integration_id FROM events WHERE status IN ('accepted', 'processing') AND integration_id > ?1 ORDER BY integration_id LIMIT 1), 1
+    UNION ALL
+    SELECT (SELECT integration_id FROM events WHERE status IN ('accepted', 'processing') AND integration_id > walk.integration_id ORDER BY integration_id LIMIT 1), walk.n + 1
+      FROM walk WHERE walk.integration_id IS NOT NULL AND walk.n < ?2)
+  SELECT walk.integration_id AS visited, events.id, events.group_id FROM walk
+    LEFT JOIN events ON events.id IN (
+      SELECT id FROM events WHERE integration_id = walk.integration_id AND status IN ('accepted', 'processing') AND received_at < ?3 ORDER BY received_at LIMIT ?4)
+   WHERE walk.integration_id IS NOT NULL
+   ORDER BY walk.n, events.received_at, events.id`;
+
+const SWEEP_CURSOR_SQL = "SELECT position FROM maintenance_cursors WHERE job = 'sweep_pending_events'";
+const SAVE_SWEEP_CURSOR_SQL = `INSERT INTO maintenance_cursors (job, position, updated_at) VALUES ('sweep_pending_events', ?, ?)
+  ON CONFLICT (job) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`;
+
+/**
+ * The events the next sweep hands back (oldest first within each integration), and moves the
+ * round-robin cursor past the integrations it visited (back to the start after the last one).
+ */
+export async function nextSweepBatch(db: D1Database, olderThanMs = 60_000): Promise<{ id: string; integration_id: string; group_id: string | null }[]> {
+  const before = new Date(Date.now() - olderThanMs).toISOString();
+  const position = (await db.prepare(SWEEP_CURSOR_SQL).first<{ position: string }>())?.position ?? "";
+  const { results } = await db
+    .prepare(SWEEP_PENDING_SQL)
+    .bind(position, SWEEP.integrationsPerRun, before, SWEEP.eventsPerIntegration)
+    .all<{ visited: string; id: string | null; group_id: string | null }>();
+  const visited = [...new Set(results.map((r) => r.visited))];
+  const next = visited.length < SWEEP.integrationsPerRun ? "" : visited.at(-1)!;
+  if (next !== position) await db.prepare(SAVE_SWEEP_CURSOR_SQL).bind(next, nowIso()).run();
+  return results.flatMap((r) => (r.id ? [{ id: r.id, integration_id: r.visited, group_id: r.group_id }] : []));
+}
+
+/**
  * Recovery: events accepted over a minute ago but not finished (their stream hand-off was lost, or
- * processing died) are handed to their streams again. Streams ignore ids they already hold, and
- * processing skips finished events, so this is safe to run any time.
+ * processing died) are handed to their streams again, a bounded number per integration and run
+ * (SWEEP). Streams ignore ids they already hold, and processing skips finished events, so this is
+ * safe to run any time.
  */
 export async function sweepPendingEvents(env: InboundEnv, olderThanMs = 60_000): Promise<number> {
-  const before = new Date(Date.now() - olderThanMs).toISOString();
-  const { results } = await env.DB
-    .prepare("SELECT id, integration_id, group_id FROM events WHERE status IN ('accepted', 'processing') AND received_at < ? ORDER BY id LIMIT 500")
-    .bind(before)
-    .all<{ id: string; integration_id: string; group_id: string | null }>();
-  await enqueueToStreams(env, results);
-  return results.length;
+  const events = await nextSweepBatch(env.DB, olderThanMs);
+  await enqueueToStreams(env, events);
+  return events.length;
 }
 
 /**

@@ -4,11 +4,13 @@ import { assertMayUseSecrets } from "../outbound/policy";
 import { assertSafeOutboundConfiguration, assertSafeOutboundUseCases } from "../outbound/service";
 import { callerLabel, callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
-import { errors, json, jsonBody, pathParams } from "../platform/openapi";
+import { ErrorEnvelope, errors, json, jsonBody, pathParams } from "../platform/openapi";
 import { PageQuery } from "../platform/pagination";
 import {
   CreateIntegration,
+  ETagHeader,
   EnvironmentValues,
+  IfMatchHeader,
   Integration,
   IntegrationList,
   PutIntegration,
@@ -25,6 +27,12 @@ const write = requireScope("integrations:write");
 const IntegrationParams = pathParams("id");
 const UseCaseParams = pathParams("id", "use_case_id");
 
+/** A JSON response that also names its version in an ETag header. */
+const versioned = <T extends Parameters<typeof json>[0]>(schema: T, description: string) => ({ ...json(schema, description), headers: ETagHeader });
+const preconditionFailed = {
+  412: { description: "If-Match names a version that is no longer current; nothing was changed", content: { "application/json": { schema: ErrorEnvelope } } },
+};
+
 export const integrationRoutes = createRouter();
 
 // ---- /v2/integrations -------------------------------------------------------------------------
@@ -35,13 +43,14 @@ export const integrationRoutes = createRouter();
     createRoute({
       method: "post", path: "/v2/integrations", tags, security, middleware: [write] as const, summary: "Create an integration with its use cases",
       request: jsonBody(CreateIntegration),
-      responses: { 201: json(Integration, "The integration"), ...errors(400, 401, 403, 409, 413, 415) },
+      responses: { 201: versioned(Integration, "The integration"), ...errors(400, 401, 403, 409, 413, 415) },
     }),
     async (c) => {
       const caller = c.get("caller");
       assertMayUseSecrets(caller, c.req.valid("json").use_cases);
       await assertSafeOutboundUseCases(c.req.valid("json").use_cases, c.env);
-      return c.json(await service.createIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("json")), 201);
+      const { integration, etag } = await service.createIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("json"));
+      return c.json(integration, 201, { ETag: etag });
     },
   );
 
@@ -58,36 +67,40 @@ export const integrationRoutes = createRouter();
     createRoute({
       method: "get", path: "/v2/integrations/{id}", tags, security, middleware: [read] as const, summary: "Get an integration",
       request: { params: IntegrationParams },
-      responses: { 200: json(Integration, "The integration"), ...errors(401, 403, 404) },
+      responses: { 200: versioned(Integration, "The integration"), ...errors(401, 403, 404) },
     }),
-    async (c) => c.json(await service.getIntegration(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id), 200),
+    async (c) => {
+      const { integration, etag } = await service.getVersionedIntegration(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id);
+      return c.json(integration, 200, { ETag: etag });
+    },
   );
 
   integrationRoutes.openapi(
     createRoute({
       method: "put", path: "/v2/integrations/{id}", tags, security, middleware: [write] as const,
       summary: "Replace an integration; use cases are declarative (with id: update, without: create, missing: delete)",
-      request: { params: IntegrationParams, ...jsonBody(PutIntegration) },
-      responses: { 200: json(Integration, "The integration"), ...errors(400, 401, 403, 404, 409, 413, 415) },
+      request: { params: IntegrationParams, headers: IfMatchHeader, ...jsonBody(PutIntegration) },
+      responses: { 200: versioned(Integration, "The integration"), ...errors(400, 401, 403, 404, 409), ...preconditionFailed, ...errors(413, 415) },
     }),
     async (c) => {
       const caller = c.get("caller");
       assertMayUseSecrets(caller, c.req.valid("json").use_cases);
       await assertSafeOutboundUseCases(c.req.valid("json").use_cases, c.env);
-      const result = await service.replaceIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
-      return c.json(result, 200);
+      const ifMatch = c.req.valid("header")["if-match"];
+      const { integration, etag } = await service.replaceIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"), ifMatch);
+      return c.json(integration, 200, { ETag: etag });
     },
   );
 
   integrationRoutes.openapi(
     createRoute({
       method: "delete", path: "/v2/integrations/{id}", tags, security, middleware: [write] as const, summary: "Delete an integration",
-      request: { params: IntegrationParams },
-      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
+      request: { params: IntegrationParams, headers: IfMatchHeader },
+      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404, 409), ...preconditionFailed },
     }),
     async (c) => {
       const caller = c.get("caller");
-      await service.deleteIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id);
+      await service.deleteIntegration(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("header")["if-match"]);
       return c.body(null, 204);
     },
   );
@@ -110,15 +123,15 @@ export const integrationRoutes = createRouter();
     createRoute({
       method: "post", path: "/v1/integrations/{id}/use-cases", tags, security, middleware: [write] as const, summary: "Create a use case",
       request: { params: IntegrationParams, ...jsonBody(UseCaseInput) },
-      responses: { 201: json(UseCase, "The use case"), ...errors(400, 401, 403, 404, 409, 413, 415) },
+      responses: { 201: versioned(UseCase, "The use case"), ...errors(400, 401, 403, 404, 409, 413, 415) },
     }),
     async (c) => {
       const caller = c.get("caller");
       const body = c.req.valid("json");
       assertMayUseSecrets(caller, [body]);
       if (body.type === "outbound") await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"]);
-      const uc = await service.createUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
-      return c.json(uc, 201);
+      const { useCase, etag } = await service.createUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), c.req.valid("param").id, c.req.valid("json"));
+      return c.json(useCase, 201, { ETag: etag });
     },
   );
 
@@ -126,11 +139,12 @@ export const integrationRoutes = createRouter();
     createRoute({
       method: "get", path: "/v1/integrations/{id}/use-cases/{use_case_id}", tags, security, middleware: [read] as const, summary: "Get a use case",
       request: { params: UseCaseParams },
-      responses: { 200: json(UseCase, "The use case"), ...errors(401, 403, 404) },
+      responses: { 200: versioned(UseCase, "The use case"), ...errors(401, 403, 404) },
     }),
     async (c) => {
       const { id, use_case_id } = c.req.valid("param");
-      return c.json(await service.getUseCase(c.env.DB, callerTenant(c.get("caller")), id, use_case_id), 200);
+      const { useCase, etag } = await service.getVersionedUseCase(c.env.DB, callerTenant(c.get("caller")), id, use_case_id);
+      return c.json(useCase, 200, { ETag: etag });
     },
   );
 
@@ -138,8 +152,8 @@ export const integrationRoutes = createRouter();
     createRoute({
       method: "put", path: "/v1/integrations/{id}/use-cases/{use_case_id}", tags, security, middleware: [write] as const,
       summary: "Update a use case (its slug is immutable)",
-      request: { params: UseCaseParams, ...jsonBody(UseCaseInput) },
-      responses: { 200: json(UseCase, "The use case"), ...errors(400, 401, 403, 404, 413, 415) },
+      request: { params: UseCaseParams, headers: IfMatchHeader, ...jsonBody(UseCaseInput) },
+      responses: { 200: versioned(UseCase, "The use case"), ...errors(400, 401, 403, 404, 409), ...preconditionFailed, ...errors(413, 415) },
     }),
     async (c) => {
       const caller = c.get("caller");
@@ -147,20 +161,22 @@ export const integrationRoutes = createRouter();
       const body = c.req.valid("json");
       assertMayUseSecrets(caller, [body]);
       if (body.type === "outbound") await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"]);
-      return c.json(await service.updateUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, c.req.valid("json")), 200);
+      const ifMatch = c.req.valid("header")["if-match"];
+      const { useCase, etag } = await service.updateUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, body, ifMatch);
+      return c.json(useCase, 200, { ETag: etag });
     },
   );
 
   integrationRoutes.openapi(
     createRoute({
       method: "delete", path: "/v1/integrations/{id}/use-cases/{use_case_id}", tags, security, middleware: [write] as const, summary: "Delete a use case",
-      request: { params: UseCaseParams },
-      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404) },
+      request: { params: UseCaseParams, headers: IfMatchHeader },
+      responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404, 409), ...preconditionFailed },
     }),
     async (c) => {
       const caller = c.get("caller");
       const { id, use_case_id } = c.req.valid("param");
-      await service.deleteUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id);
+      await service.deleteUseCase(c.env.DB, callerLabel(caller), callerTenant(caller), id, use_case_id, c.req.valid("header")["if-match"]);
       return c.body(null, 204);
     },
   );

@@ -129,3 +129,21 @@ export const EnvironmentValues = z
 export type EnvironmentValues = z.infer<typeof EnvironmentValues>;
 
 export const MASK = "********";
+
+// ---- optimistic concurrency (our addition to the epilot contract; bodies and statuses unchanged) --
+
+/** The request header of a conditional PUT or DELETE (`if-match`: Hono reads header names in lower case); without it the write is unconditional. */
+export const IfMatchHeader = z.object({
+  "if-match": z
+    .string()
+    .optional()
+    .openapi({
+      description: "The ETag of the version this change was based on (or `*`). A stale one is refused with 412 PRECONDITION_FAILED and nothing changes; without the header the write is unconditional.",
+      example: '"01JD8Q3V6Y2X9R4M7K5N0P1S2T.3"',
+    }),
+});
+
+/** The response header naming the version returned (a strong validator for If-Match). */
+export const ETagHeader = z.object({
+  ETag: z.string().openapi({ description: "Strong validator of the representation returned: send it back as If-Match to change exactly this version", example: '"01JD8Q3V6Y2X9R4M7K5N0P1S2T.3"' }),
+});

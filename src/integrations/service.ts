@@ -27,6 +27,7 @@ interface IntegrationRow {
   description: string | null;
   environment_config: string;
   settings: string;
+  version: number;
   created_at: string;
   updated_at: string;
 }
@@ -41,6 +42,7 @@ interface UseCaseRow {
   enabled: number;
   configuration: string;
   change_description: string | null;
+  version: number;
   created_at: string;
   updated_at: string;
 }
@@ -117,10 +119,14 @@ function insertUseCaseStmt(db: D1Database, tenantId: string, integrationId: stri
     .bind(uc.id, integrationId, tenantId, uc.name, uc.slug, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.created_at, uc.updated_at);
 }
 
-function updateUseCaseStmt(db: D1Database, uc: UseCase) {
+/** Updates a use case and moves its version on; with `expected`, only from that version (see claimVersion). */
+function updateUseCaseStmt(db: D1Database, uc: UseCase, expected?: number) {
   return db
-    .prepare("UPDATE use_cases SET name = ?, type = ?, enabled = ?, configuration = ?, change_description = ?, updated_at = ? WHERE id = ?")
-    .bind(uc.name, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.updated_at, uc.id);
+    .prepare(
+      `UPDATE use_cases SET name = ?, type = ?, enabled = ?, configuration = ?, change_description = ?, updated_at = ?,
+       version = ${expected === undefined ? "version + 1" : "CASE version WHEN ? THEN version + 1 END"} WHERE id = ?`,
+    )
+    .bind(uc.name, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.updated_at, ...(expected === undefined ? [] : [expected]), uc.id);
 }
 
 function historyStmt(db: D1Database, integrationId: string, action: HistoryRow["action"], uc: UseCase, changedBy: string, at: string) {
@@ -132,8 +138,63 @@ function historyStmt(db: D1Database, integrationId: string, action: HistoryRow["
     .bind(newId(), uc.id, integrationId, action, JSON.stringify(uc), uc.change_description ?? null, changedBy, at);
 }
 
+/** A use case changed: so did the integration that embeds it (its updated_at and its version). */
 const touchIntegrationStmt = (db: D1Database, integrationId: string, at: string) =>
-  db.prepare("UPDATE integrations SET updated_at = ? WHERE id = ?").bind(at, integrationId);
+  db.prepare("UPDATE integrations SET updated_at = ?, version = version + 1 WHERE id = ?").bind(at, integrationId);
+
+// ---- optimistic concurrency -------------------------------------------------------------------
+
+/** A representation's strong validator: `"<id>.<version>"`, the version moving on with every change. */
+const etagOf = (id: string, version: number) => `"${id}.${version}"`;
+
+/**
+ * Whether an If-Match header value holds for the current ETag: `*` holds for any existing resource,
+ * otherwise one of the listed tags must equal it (strong comparison: a weak `W/` tag never does).
+ */
+function ifMatchHolds(ifMatch: string, etag: string): boolean {
+  const tags = ifMatch.split(",").map((t) => t.trim());
+  return tags.includes("*") || tags.includes(etag);
+}
+
+function assertIfMatch(ifMatch: string | undefined, etag: string, what: string) {
+  if (ifMatch !== undefined && !ifMatchHolds(ifMatch, etag)) {
+    throw new AppError("PRECONDITION_FAILED", `${what} has changed since If-Match was read; GET it again and retry`, { etag });
+  }
+}
+
+/**
+ * The statement that moves a row from version `expected` to the next. When the stored version is
+ * anything else it writes NULL into the NOT NULL column, so the statement fails and the D1 batch it
+ * leads rolls back as a whole: two writers that read the same version cannot both commit.
+ */
+function claimVersion(db: D1Database, table: "integrations" | "use_cases", id: string, expected: number) {
+  return db.prepare(`UPDATE ${table} SET version = CASE version WHEN ? THEN version + 1 END WHERE id = ?`).bind(expected, id);
+}
+
+/** The failure of a claimVersion (or a guarded updateUseCaseStmt): another write got there first. */
+const isVersionConflict = (err: unknown) => err instanceof Error && /NOT NULL constraint failed: (integrations|use_cases)\.version/i.test(err.message);
+
+/** Rounds a write without If-Match gets before a stream of concurrent writers makes it give up with 409. */
+const WRITE_ROUNDS = 3;
+
+/**
+ * Runs a read-decide-write `round` until its version claim holds. A stale If-Match fails with 412
+ * at once; without If-Match (or with `*`, which asks only that the resource exist) the round is run
+ * again on fresh data (the last writer wins, but every write is decided on the state it replaces),
+ * and after WRITE_ROUNDS fails with 409.
+ */
+async function withVersionClaim<T>(ifMatch: string | undefined, what: string, round: () => Promise<T>): Promise<T> {
+  const namesVersion = ifMatch !== undefined && ifMatch.trim() !== "*";
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await round();
+    } catch (err) {
+      if (!isVersionConflict(err)) throw err;
+      if (namesVersion) throw new AppError("PRECONDITION_FAILED", `${what} has changed since If-Match was read; GET it again and retry`);
+      if (attempt >= WRITE_ROUNDS) throw new AppError("CONFLICT", `${what} is being changed concurrently; retry`);
+    }
+  }
+}
 
 // ---- reads ------------------------------------------------------------------------------------
 
@@ -186,7 +247,7 @@ const comparable = (uc: UseCase) =>
 
 // ---- integrations -----------------------------------------------------------------------------
 
-export async function createIntegration(db: D1Database, changedBy: string, tenantId: string, input: CreateIntegration): Promise<Integration> {
+export async function createIntegration(db: D1Database, changedBy: string, tenantId: string, input: CreateIntegration): Promise<{ integration: Integration; etag: string }> {
   assertUniqueSlugs(input.use_cases);
   const at = nowIso();
   const id = newId();
@@ -198,7 +259,8 @@ export async function createIntegration(db: D1Database, changedBy: string, tenan
     ...useCases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at)]),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.created", target: id, details: { name: input.name, use_cases: useCases.map((u) => u.slug) } }),
   ]);
-  return getIntegration(db, tenantId, id);
+  const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
+  return { integration, etag };
 }
 
 export async function listIntegrations(db: D1Database, tenantId: string, page: PageQuery) {
@@ -213,14 +275,28 @@ export async function listIntegrations(db: D1Database, tenantId: string, page: P
 }
 
 export async function getIntegration(db: D1Database, tenantId: string, id: string): Promise<Integration> {
-  const row = await integrationRow(db, tenantId, id);
-  const useCases = await useCasesOf(db, [id]);
-  return fromIntegrationRow(row, useCases.get(id)!);
+  return (await getVersionedIntegration(db, tenantId, id)).integration;
+}
+
+/**
+ * The integration with its ETag. Row and use cases are read in one batch (one snapshot), so the
+ * ETag names exactly the representation returned.
+ */
+export async function getVersionedIntegration(db: D1Database, tenantId: string, id: string): Promise<{ integration: Integration; version: number; etag: string }> {
+  const [rows, useCases] = await db.batch([
+    db.prepare("SELECT * FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId),
+    db.prepare("SELECT * FROM use_cases WHERE integration_id = ? AND tenant_id = ? ORDER BY id").bind(id, tenantId),
+  ]);
+  const row = rows!.results[0] as IntegrationRow | undefined;
+  if (!row) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
+  const integration = fromIntegrationRow(row, (useCases!.results as UseCaseRow[]).map(fromUseCaseRow));
+  return { integration, version: row.version, etag: etagOf(row.id, row.version) };
 }
 
 /**
  * Declarative replace: use cases with a known `id` are updated, those without one are created, and
- * existing ones missing from the body are deleted, all in one transaction.
+ * existing ones missing from the body are deleted, all in one transaction. The transaction claims
+ * the version it was decided on, so a concurrent change makes it 412 (with If-Match) or decide again.
  */
 export async function replaceIntegration(
   db: D1Database,
@@ -228,8 +304,20 @@ export async function replaceIntegration(
   tenantId: string,
   id: string,
   input: PutIntegration,
-): Promise<Integration> {
-  const current = await getIntegration(db, tenantId, id);
+  ifMatch?: string,
+): Promise<{ integration: Integration; etag: string }> {
+  await withVersionClaim(ifMatch, `Integration '${id}'`, async () => {
+    const { integration: current, version, etag } = await getVersionedIntegration(db, tenantId, id);
+    assertIfMatch(ifMatch, etag, `Integration '${id}'`);
+    await atomically(db, [claimVersion(db, "integrations", id, version), ...replaceStatements(db, changedBy, tenantId, current, input)]);
+  });
+  const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
+  return { integration, etag };
+}
+
+/** The writes that turn `current` into `input`; they run after the version claim, in one batch. */
+function replaceStatements(db: D1Database, changedBy: string, tenantId: string, current: Integration, input: PutIntegration): D1PreparedStatement[] {
+  const id = current.id;
   const existing = new Map(current.use_cases.map((uc) => [uc.id, uc]));
   const at = nowIso();
   const statements: D1PreparedStatement[] = [];
@@ -278,16 +366,20 @@ export async function replaceIntegration(
       .prepare("DELETE FROM environment_values WHERE integration_id = ? AND key NOT IN (SELECT value FROM json_each(?))")
       .bind(id, JSON.stringify(keptKeys)),
   );
-  await atomically(db, statements);
-  return getIntegration(db, tenantId, id);
+  return statements;
 }
 
-export async function deleteIntegration(db: D1Database, changedBy: string, tenantId: string, id: string): Promise<void> {
-  await integrationRow(db, tenantId, id);
-  await atomically(db, [
-    db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId),
-    auditStatement(db, { tenantId, actor: changedBy, action: "integration.deleted", target: id }),
-  ]);
+/** Deletes the integration; with If-Match, only while it is still the version named. */
+export async function deleteIntegration(db: D1Database, changedBy: string, tenantId: string, id: string, ifMatch?: string): Promise<void> {
+  await withVersionClaim(ifMatch, `Integration '${id}'`, async () => {
+    const { version, etag } = await getVersionedIntegration(db, tenantId, id);
+    assertIfMatch(ifMatch, etag, `Integration '${id}'`);
+    await atomically(db, [
+      claimVersion(db, "integrations", id, version),
+      auditStatement(db, { tenantId, actor: changedBy, action: "integration.deleted", target: id }),
+      db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId),
+    ]);
+  });
 }
 
 // ---- use cases --------------------------------------------------------------------------------
@@ -303,12 +395,17 @@ export async function listUseCases(db: D1Database, tenantId: string, integration
 }
 
 export async function getUseCase(db: D1Database, tenantId: string, integrationId: string, useCaseId: string): Promise<UseCase> {
+  return (await getVersionedUseCase(db, tenantId, integrationId, useCaseId)).useCase;
+}
+
+/** The use case with its ETag. */
+export async function getVersionedUseCase(db: D1Database, tenantId: string, integrationId: string, useCaseId: string): Promise<{ useCase: UseCase; version: number; etag: string }> {
   const row = await db
     .prepare("SELECT * FROM use_cases WHERE id = ? AND integration_id = ? AND tenant_id = ?")
     .bind(useCaseId, integrationId, tenantId)
     .first<UseCaseRow>();
   if (!row) throw new AppError("NOT_FOUND", `Use case '${useCaseId}' not found in integration '${integrationId}'`);
-  return fromUseCaseRow(row);
+  return { useCase: fromUseCaseRow(row), version: row.version, etag: etagOf(row.id, row.version) };
 }
 
 export async function createUseCase(
@@ -317,7 +414,7 @@ export async function createUseCase(
   tenantId: string,
   integrationId: string,
   input: UseCaseInput,
-): Promise<UseCase> {
+): Promise<{ useCase: UseCase; etag: string }> {
   await integrationRow(db, tenantId, integrationId);
   const taken = await db.prepare("SELECT 1 FROM use_cases WHERE integration_id = ? AND slug = ?").bind(integrationId, input.slug).first();
   if (taken) throw new AppError("CONFLICT", `Use case slug '${input.slug}' already exists in this integration`, { path: "slug", slug: input.slug });
@@ -329,9 +426,10 @@ export async function createUseCase(
     touchIntegrationStmt(db, integrationId, at),
     auditStatement(db, { tenantId, actor: changedBy, action: "use_case.created", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
   ]);
-  return uc;
+  return { useCase: uc, etag: etagOf(uc.id, 1) };
 }
 
+/** Updates a use case; with If-Match, only while it is still the version named (412 otherwise). */
 export async function updateUseCase(
   db: D1Database,
   changedBy: string,
@@ -339,29 +437,38 @@ export async function updateUseCase(
   integrationId: string,
   useCaseId: string,
   input: UseCaseInput,
-): Promise<UseCase> {
-  const before = await getUseCase(db, tenantId, integrationId, useCaseId);
-  const at = nowIso();
-  const uc = updatedUseCase(before, input, at, "slug");
-  if (comparable(before) === comparable(uc)) return before;
-  await atomically(db, [
-    updateUseCaseStmt(db, uc),
-    historyStmt(db, integrationId, "updated", uc, changedBy, at),
-    touchIntegrationStmt(db, integrationId, at),
-    auditStatement(db, { tenantId, actor: changedBy, action: "use_case.updated", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
-  ]);
-  return uc;
+  ifMatch?: string,
+): Promise<{ useCase: UseCase; etag: string }> {
+  return withVersionClaim(ifMatch, `Use case '${useCaseId}'`, async () => {
+    const { useCase: before, version, etag } = await getVersionedUseCase(db, tenantId, integrationId, useCaseId);
+    assertIfMatch(ifMatch, etag, `Use case '${useCaseId}'`);
+    const at = nowIso();
+    const uc = updatedUseCase(before, input, at, "slug");
+    if (comparable(before) === comparable(uc)) return { useCase: before, etag };
+    await atomically(db, [
+      updateUseCaseStmt(db, uc, version),
+      historyStmt(db, integrationId, "updated", uc, changedBy, at),
+      touchIntegrationStmt(db, integrationId, at),
+      auditStatement(db, { tenantId, actor: changedBy, action: "use_case.updated", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
+    ]);
+    return { useCase: uc, etag: etagOf(uc.id, version + 1) };
+  });
 }
 
-export async function deleteUseCase(db: D1Database, changedBy: string, tenantId: string, integrationId: string, useCaseId: string) {
-  const uc = await getUseCase(db, tenantId, integrationId, useCaseId);
-  const at = nowIso();
-  await atomically(db, [
-    db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
-    historyStmt(db, integrationId, "deleted", uc, changedBy, at),
-    touchIntegrationStmt(db, integrationId, at),
-    auditStatement(db, { tenantId, actor: changedBy, action: "use_case.deleted", target: useCaseId, details: { integration_id: integrationId, slug: uc.slug } }),
-  ]);
+/** Deletes a use case (its history stays); with If-Match, only while it is still the version named. */
+export async function deleteUseCase(db: D1Database, changedBy: string, tenantId: string, integrationId: string, useCaseId: string, ifMatch?: string) {
+  await withVersionClaim(ifMatch, `Use case '${useCaseId}'`, async () => {
+    const { useCase: uc, version, etag } = await getVersionedUseCase(db, tenantId, integrationId, useCaseId);
+    assertIfMatch(ifMatch, etag, `Use case '${useCaseId}'`);
+    const at = nowIso();
+    await atomically(db, [
+      claimVersion(db, "use_cases", useCaseId, version),
+      db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
+      historyStmt(db, integrationId, "deleted", uc, changedBy, at),
+      touchIntegrationStmt(db, integrationId, at),
+      auditStatement(db, { tenantId, actor: changedBy, action: "use_case.deleted", target: useCaseId, details: { integration_id: integrationId, slug: uc.slug } }),
+    ]);
+  });
 }
 
 /** Every change to a use case, newest first; kept after the use case itself is deleted. */

@@ -36,7 +36,7 @@ monitoringRoutes.openapi(
 monitoringRoutes.openapi(
   createRoute({
     method: "get", path: "/v1/integrations/{id}/monitoring/stats", tags, security, middleware: [read] as const,
-    summary: "Counts per use case and status, processing-time percentiles, ACK counts",
+    summary: "Counts per use case and status, processing-time percentiles (nearest rank, over the newest 10,000 timed rows of each direction), ACK counts",
     request: { params: pathParams("id"), query: z.object({ window: z.enum(["1h", "24h", "7d"]).default("24h") }) },
     responses: { 200: json(Stats, "Statistics"), ...errors(400, 401, 403, 404, 429) },
   }),

@@ -2,8 +2,10 @@
 // that delivers its queue: signed POSTs, retries with backoff and jitter, Retry-After, a per-endpoint
 // rate limit, one-at-a-time order when `ordered`, 410 disabling, a circuit breaker, and the DLQ.
 import { DurableObject } from "cloudflare:workers";
-import { newId, nowIso } from "../platform/ids";
-import { attemptDelivery, backoffMs, endpointContext, envelope, loadDelivery, recordOutcome } from "./service";
+import { auditStatementIf } from "../platform/audit";
+import { nowIso } from "../platform/ids";
+import { envelope } from "../platform/core-events";
+import { attemptDelivery, backoffMs, endpointContext, loadDelivery, recordOutcome } from "./service";
 
 const SLICE_MS = 10_000;
 /** Deliveries in flight at once for an unordered endpoint without a rate limit. */
@@ -131,22 +133,26 @@ export class OutboundEndpoint extends DurableObject<Env> {
     }
   }
 
-  /** Pauses or disables the endpoint, and says so with an operational core event and an audit entry. */
+  /**
+   * Pauses or disables the endpoint, and says so with an audit entry and an operational core event.
+   * The state change and its audit entry are one D1 transaction: neither is written without the other.
+   */
   private async setState(endpointId: string, state: "paused" | "disabled", change: { paused_until?: string; disabled_reason?: string; failures: number }) {
-    const row = await this.env.DB
-      .prepare(
-        `UPDATE outbound_endpoints SET state = ?, paused_until = ?, disabled_reason = ?, consecutive_failures = ?, updated_at = ? WHERE id = ?
-         RETURNING tenant_id, integration_id`,
-      )
-      .bind(state, change.paused_until ?? null, change.disabled_reason ?? null, change.failures, nowIso(), endpointId)
+    const endpoint = await this.env.DB
+      .prepare("SELECT tenant_id, integration_id FROM outbound_endpoints WHERE id = ?")
+      .bind(endpointId)
       .first<{ tenant_id: string; integration_id: string }>();
-    if (!row) return;
+    if (!endpoint) return;
     const name = state === "paused" ? "erp_edge.endpoint.paused" : "erp_edge.endpoint.disabled";
-    const details = { endpoint_id: endpointId, integration_id: row.integration_id, ...change };
-    await this.env.DB
-      .prepare("INSERT INTO audit_log (id, tenant_id, actor, action, target, details, at) VALUES (?, ?, 'system', ?, ?, ?, ?)")
-      .bind(newId(), row.tenant_id, name, endpointId, JSON.stringify(details), nowIso())
-      .run();
-    await this.env.CORE_EVENTS.send(envelope(row.tenant_id, name, details, { source: "erp-edge.outbound" }));
+    const details = { endpoint_id: endpointId, integration_id: endpoint.integration_id, ...change };
+    const [updated] = await this.env.DB.batch([
+      this.env.DB
+        .prepare("UPDATE outbound_endpoints SET state = ?, paused_until = ?, disabled_reason = ?, consecutive_failures = ?, updated_at = ? WHERE id = ?")
+        .bind(state, change.paused_until ?? null, change.disabled_reason ?? null, change.failures, nowIso(), endpointId),
+      // Recorded only if the endpoint still exists (its integration may have been deleted meanwhile).
+      auditStatementIf(this.env.DB, { tenantId: endpoint.tenant_id, actor: "system", action: name, target: endpointId, details }, "SELECT 1 FROM outbound_endpoints WHERE id = ?", [endpointId]),
+    ]);
+    if (!updated!.meta.changes) return;
+    await this.env.CORE_EVENTS.send(envelope(endpoint.tenant_id, name, details, { source: "erp-edge.outbound" }));
   }
 }

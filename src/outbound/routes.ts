@@ -16,6 +16,7 @@ import {
   PollRequest,
   PollResult,
   Redrive,
+  RedriveResult,
 } from "./schema";
 import * as service from "./service";
 
@@ -93,11 +94,14 @@ outboundRoutes.openapi(
 outboundRoutes.openapi(
   createRoute({
     method: "post", path: "/v1/integrations/{id}/outbound/dlq/redrive", tags, security, middleware: [write] as const,
-    summary: "Deliver dead letters again (all, or by ids) with fresh attempts",
+    summary: "Deliver dead letters again with fresh attempts: by ids, or all of them a page (100) per call, continued with next_cursor",
     request: { params: IntegrationParams, ...jsonBody(Redrive) },
-    responses: { 200: json(z.object({ redriven: z.number().int(), ids: z.array(z.string()) }), "Redriven"), ...errors(400, 401, 403, 404, 415, 429) },
+    responses: { 200: json(RedriveResult, "Redriven"), ...errors(400, 401, 403, 404, 415, 429) },
   }),
-  async (c) => c.json(await service.redrive(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json").ids), 200),
+  async (c) => {
+    const { ids, cursor } = c.req.valid("json");
+    return c.json(await service.redrive(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, ids, cursor), 200);
+  },
 );
 
 outboundRoutes.openapi(

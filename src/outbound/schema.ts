@@ -1,5 +1,6 @@
 // Outbound use cases: which core events go to the ERP, mapped how, delivered how.
 import { z } from "@hono/zod-openapi";
+export type { CoreEventEnvelope } from "../platform/core-events";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { NextCursor } from "../platform/pagination";
 import { parseDestination } from "./destination";
@@ -92,18 +93,6 @@ export const OutboundConfiguration = z
 export type OutboundConfiguration = z.infer<typeof OutboundConfiguration>;
 
 /** The envelope every core event travels in. */
-export interface CoreEventEnvelope {
-  _org_id: string;
-  _event_time: string;
-  _event_id: string;
-  _event_name: string;
-  _event_version: string;
-  _event_source: string;
-  _ack_id: string;
-  _correlation_id?: string;
-  [key: string]: unknown;
-}
-
 export const BusinessEvent = z
   .object({
     event_name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,127}$/).openapi({ example: "MeterReadingAdded" }),
@@ -139,7 +128,22 @@ export const Delivery = z
 export type Delivery = z.infer<typeof Delivery>;
 export const DeliveryList = z.object({ deliveries: z.array(Delivery), next_cursor: NextCursor }).openapi("DeliveryList");
 
-export const Redrive = z.object({ ids: z.array(z.string().min(1).max(64)).min(1).max(100).optional() }).openapi("Redrive");
+export const Redrive = z
+  .object({
+    ids: z.array(z.string().min(1).max(64)).min(1).max(100).optional().openapi({ description: "These dead letters; without ids, the next page of all of them" }),
+    cursor: z.string().max(200).optional().openapi({ description: "Without ids: `next_cursor` of the previous redrive, to continue after it" }),
+  })
+  .refine((r) => !(r.ids && r.cursor), { message: "give ids or cursor, not both", path: ["cursor"] })
+  .openapi("Redrive");
+
+export const RedriveResult = z
+  .object({
+    redriven: z.number().int(),
+    ids: z.array(z.string()),
+    has_more: z.boolean().optional().openapi({ description: "Without ids (at most 100 per call): whether dead letters remain after this page" }),
+    next_cursor: NextCursor.optional(),
+  })
+  .openapi("RedriveResult");
 
 export const PollRequest = z.object({ limit: z.number().int().min(1).max(100).default(10) }).openapi("PollRequest");
 export const PolledMessage = z.object({

@@ -1,32 +1,22 @@
 // Outbound: core events fan out to outbound use cases as deliveries (webhook or poll), with
 // signing secrets, dead-letter queue, poll leases and ACK tracking.
+import { referencedCoreEvent } from "../entities/service";
 import { getIntegration, resolveEnvironment } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { decryptValue, encryptValue } from "../platform/crypto";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
-import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { decodeCursor, encodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { ownValue } from "../platform/paths";
 import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "./destination";
 import { newWebhookSecret, signatureHeaders } from "./signing";
-import { OutboundConfiguration, type CoreEventEnvelope, type Delivery, type PollDelivery, type WebhookAuth, type WebhookDelivery } from "./schema";
+import { OutboundConfiguration, type Delivery, type WebhookAuth, type WebhookDelivery } from "./schema";
+import { envelope, type CoreEventEnvelope } from "../platform/core-events";
 
 // ---- core events ------------------------------------------------------------------------------
 
-/** A core event in its envelope; `payload` keys sit beside the `_` fields. */
-export function envelope(tenantId: string, name: string, payload: Record<string, unknown>, opts: { version?: string; source?: string; correlationId?: string | null } = {}): CoreEventEnvelope {
-  return {
-    _org_id: tenantId,
-    _event_time: nowIso(),
-    _event_id: newId(),
-    _event_name: name,
-    _event_version: opts.version ?? "1",
-    _event_source: opts.source ?? "erp-edge",
-    _ack_id: newId(),
-    ...(opts.correlationId && { _correlation_id: opts.correlationId }),
-    ...payload,
-  };
-}
+/** The largest business event envelope (JSON bytes): under the queue's 128 KB per message. */
+export const MAX_BUSINESS_EVENT_BYTES = 120_000;
 
 /** POST /v1/events: a named business event from middleware or an app, fanned out like entity events. */
 export async function emitBusinessEvent(
@@ -35,7 +25,12 @@ export async function emitBusinessEvent(
   input: { event_name: string; event_version: string; correlation_id?: string; payload: Record<string, unknown> },
 ) {
   const event = envelope(tenantId, input.event_name, input.payload, { version: input.event_version, source: "api", correlationId: input.correlation_id });
-  await env.CORE_EVENTS.send(event);
+  // A queue message holds at most 128 KB; say so instead of failing the send.
+  const bytes = new TextEncoder().encode(JSON.stringify(event)).length;
+  if (bytes > MAX_BUSINESS_EVENT_BYTES) {
+    throw new AppError("PAYLOAD_TOO_LARGE", `A business event may be at most ${MAX_BUSINESS_EVENT_BYTES} bytes in its envelope; this one is ${bytes}`, { max_bytes: MAX_BUSINESS_EVENT_BYTES });
+  }
+  await env.CORE_EVENTS.send(event, { contentType: "json" });
   return { event_id: event._event_id, ack_id: event._ack_id, event_name: event._event_name };
 }
 
@@ -48,7 +43,7 @@ interface UseCaseRow {
   configuration: string;
 }
 
-type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT">;
+type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY">;
 
 export const endpointIdOf = (useCaseId: string, mappingId: string) => `${useCaseId}/${mappingId}`;
 
@@ -76,10 +71,17 @@ export interface OutboundSubscription {
   config: OutboundConfiguration;
 }
 
-/** The tenant's enabled outbound use cases with valid configurations: fetched once per queue batch. */
+/** A tenant's enabled outbound use cases (index use_cases_tenant_type). */
+export const SUBSCRIPTIONS_SQL = "SELECT id, integration_id, slug, configuration FROM use_cases WHERE tenant_id = ? AND type = 'outbound' AND enabled = 1";
+
+/**
+ * The tenant's enabled outbound use cases with valid configurations: fetched once per queue batch
+ * and tenant, through an index, and not cached longer, so a use case saved a moment ago already
+ * receives the next batch's events.
+ */
 export async function subscriptionsOf(db: D1Database, tenantId: string): Promise<OutboundSubscription[]> {
   const { results } = await db
-    .prepare("SELECT id, integration_id, slug, configuration FROM use_cases WHERE tenant_id = ? AND type = 'outbound' AND enabled = 1")
+    .prepare(SUBSCRIPTIONS_SQL)
     .bind(tenantId)
     .all<UseCaseRow>();
   return results.flatMap((row) => {
@@ -88,17 +90,21 @@ export async function subscriptionsOf(db: D1Database, tenantId: string): Promise
   });
 }
 
+/** The pending webhook deliveries of one core event, in order (index deliveries_event). */
+export const PENDING_WEBHOOKS_OF_EVENT_SQL = "SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id = ? AND type = 'webhook' AND status = 'pending' ORDER BY id";
+
 /**
  * Creates one delivery per matching outbound use case mapping. A (use case, mapping, event) gets at
  * most one delivery, so a core event delivered twice by the queue is fanned out once.
  */
-export async function fanOut(env: OutboundEnv, event: CoreEventEnvelope, subscriptions?: OutboundSubscription[]): Promise<number> {
-  const subs = subscriptions ?? (await subscriptionsOf(env.DB, event._org_id));
+export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subscriptions?: OutboundSubscription[]): Promise<number> {
+  const subs = (subscriptions ?? (await subscriptionsOf(env.DB, received._org_id))).filter((s) => s.config.event_catalog_event === received._event_name);
+  if (subs.length === 0) return 0;
+  const event = received._truncated === true ? await wholeEvent(env, received) : received;
   const statements: D1PreparedStatement[] = [];
   const at = nowIso();
   for (const sub of subs) {
     const config = sub.config;
-    if (config.event_catalog_event !== event._event_name) continue;
     if (config.event_filter && !(await evaluateExpression(config.event_filter, event).catch(() => false))) continue;
     for (const mapping of config.mappings.filter((m) => m.enabled)) {
       let body: unknown;
@@ -129,11 +135,48 @@ export async function fanOut(env: OutboundEnv, event: CoreEventEnvelope, subscri
   // Queue every pending webhook delivery of this event: endpoints ignore ids they already hold,
   // so a repeated fan-out queues nothing twice.
   const { results: pending } = await env.DB
-    .prepare("SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id = ? AND type = 'webhook' AND status = 'pending' ORDER BY id")
+    .prepare(PENDING_WEBHOOKS_OF_EVENT_SQL)
     .bind(event._event_id)
     .all<{ id: string; use_case_id: string; mapping_id: string }>();
   await enqueueWebhookDeliveries(env, groupByEndpoint(pending));
   return statements.length;
+}
+
+/**
+ * The whole envelope of an event that travelled by reference (`_truncated`: too large for a queue
+ * message), loaded from the entity that sent it. Throws when it is gone, so the message is retried
+ * and, in the end, recorded by the dead-letter queue's consumer.
+ */
+async function wholeEvent(env: Pick<Env, "ENTITY">, reference: CoreEventEnvelope): Promise<CoreEventEnvelope> {
+  const entityId = reference._entity_id;
+  if (typeof entityId !== "string") throw new Error(`truncated core event ${reference._event_id} names no _entity_id`);
+  const whole = await referencedCoreEvent(env, entityId, reference._event_id);
+  if (!whole || whole._org_id !== reference._org_id || whole._event_id !== reference._event_id) {
+    throw new Error(`core event ${reference._event_id} of entity ${entityId} is no longer kept by its EntityObject`);
+  }
+  return whole as CoreEventEnvelope;
+}
+
+/**
+ * Records a core event the queue gave up on (the consumer of its dead-letter queue), so none is
+ * dropped silently; a message delivered to the dead-letter queue twice is recorded once.
+ */
+export async function recordDeadCoreEvent(db: D1Database, message: { queue: string; id: string; attempts: number; body: unknown }): Promise<void> {
+  const body = message.body as Partial<CoreEventEnvelope> | null;
+  const field = (key: keyof CoreEventEnvelope) => (typeof body?.[key] === "string" ? (body[key] as string) : null);
+  let text: string;
+  try {
+    text = JSON.stringify(message.body) ?? String(message.body);
+  } catch {
+    text = String(message.body);
+  }
+  await db
+    .prepare(
+      `INSERT INTO core_event_dead_letters (id, queue, message_id, tenant_id, event_id, event_name, attempts, body, recorded_at)
+       VALUES (?, ?, ?, (SELECT id FROM tenants WHERE id = ?), ?, ?, ?, ?, ?) ON CONFLICT (queue, message_id) DO NOTHING`,
+    )
+    .bind(newId(), message.queue, message.id, field("_org_id"), field("_event_id"), field("_event_name"), message.attempts, text, nowIso())
+    .run();
 }
 
 // ---- endpoints and secrets --------------------------------------------------------------------
@@ -207,9 +250,12 @@ export async function signingSecrets(env: Pick<Env, "DB" | "SECRETS_KEY">, endpo
   return secrets;
 }
 
+/** An integration's endpoint rows (index outbound_endpoints_integration). */
+export const ENDPOINTS_OF_INTEGRATION_SQL = "SELECT * FROM outbound_endpoints WHERE integration_id = ?";
+
 export async function listEndpoints(db: D1Database, tenantId: string, integrationId: string) {
   const integration = await getIntegration(db, tenantId, integrationId);
-  const { results } = await db.prepare("SELECT * FROM outbound_endpoints WHERE integration_id = ?").bind(integrationId).all<EndpointRow>();
+  const { results } = await db.prepare(ENDPOINTS_OF_INTEGRATION_SQL).bind(integrationId).all<EndpointRow>();
   const rows = new Map(results.map((r) => [r.id, r]));
   const out = [];
   for (const uc of integration.use_cases.filter((u) => u.type === "outbound")) {
@@ -404,7 +450,7 @@ export async function recordOutcome(db: D1Database, deliveryId: string, outcome:
       `UPDATE deliveries SET attempts = attempts + 1, last_status_code = ?, last_error = ?, status = COALESCE(?, status),
          completed_at = CASE WHEN ? IS NULL THEN completed_at ELSE ? END,
          processing_duration_ms = CASE WHEN ? IS NULL THEN processing_duration_ms ELSE CAST((julianday(?) - julianday(created_at)) * 86400000 AS INTEGER) END,
-         ack_status = CASE WHEN ? = 'delivered' AND ack_id IS NOT NULL THEN 'pending' ELSE ack_status END
+         ack_status = CASE WHEN ? = 'delivered' AND ack_id IS NOT NULL AND ack_status IS NULL THEN 'pending' ELSE ack_status END
        WHERE id = ?`,
     )
     .bind("statusCode" in outcome ? (outcome.statusCode ?? null) : null, error, final, final, at, final, at, final, deliveryId)
@@ -448,87 +494,139 @@ const fromDeliveryRow = (r: DeliveryRow): Delivery => ({
 
 // ---- dead-letter queue ------------------------------------------------------------------------
 
+/** A page of an integration's dead letters, oldest first (index deliveries_dead_lettered). */
+export const DEAD_LETTERS_SQL = "SELECT * FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ? ORDER BY id LIMIT ?";
+
 export async function listDeadLetters(db: D1Database, tenantId: string, integrationId: string, page: PageQuery) {
   await getIntegration(db, tenantId, integrationId);
   const { results } = await db
-    .prepare("SELECT * FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ? ORDER BY id LIMIT ?")
+    .prepare(DEAD_LETTERS_SQL)
     .bind(integrationId, decodeCursor(page.cursor), page.limit + 1)
     .all<DeliveryRow>();
   const { items, next_cursor } = toPage(results, page.limit, fromDeliveryRow);
   return { deliveries: items, next_cursor };
 }
 
-/** Puts dead-lettered deliveries (all, or the given ids) back in their queues with fresh attempts. */
-export async function redrive(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, ids?: string[]) {
+/** Most dead letters one redrive-all call puts back; `has_more` and `next_cursor` lead to the rest. */
+export const REDRIVE_PAGE_SIZE = 100;
+
+const REDRIVE_SET = "SET status = 'pending', attempts = 0, last_error = NULL, completed_at = NULL, lease_token = NULL, visible_at = ?";
+
+/** The statements of a redrive; exported so that their query plans are checked. */
+export const REDRIVE_SQL = {
+  /** The given dead letters of an integration (at most 100 ids, each one index lookup). */
+  byIds: `UPDATE deliveries ${REDRIVE_SET}
+    WHERE id IN (SELECT value FROM json_each(?)) AND integration_id = ? AND status = 'dead_lettered'
+    RETURNING id, type, use_case_id, mapping_id`,
+  /** The next page of an integration's dead letters, oldest first, after the cursor's id. */
+  page: `UPDATE deliveries ${REDRIVE_SET}
+    WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ? ORDER BY id LIMIT ?) AND status = 'dead_lettered'
+    RETURNING id, type, use_case_id, mapping_id`,
+  /** Whether dead letters remain after the cursor's id; run after `page` in one batch, so these lie after the page. */
+  more: "SELECT EXISTS (SELECT 1 FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ?) AS more",
+};
+
+type Redriven = { id: string; type: string; use_case_id: string; mapping_id: string };
+
+/**
+ * Puts dead-lettered deliveries back in their queues with fresh attempts: the given ids, or (without
+ * ids) the next REDRIVE_PAGE_SIZE of the integration's dead letters after `cursor`, oldest first.
+ * Redrive-all answers `has_more` and `next_cursor`; calling again with that cursor continues where
+ * this call stopped, so a delivery dead-lettered again meanwhile is not redriven twice in one pass.
+ * @example redrive(env, tenantId, integrationId) // → { redriven: 100, ids, has_more: true, next_cursor: "..." }
+ */
+export async function redrive(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, ids?: string[], cursor?: string) {
   await getIntegration(env.DB, tenantId, integrationId);
-  const filter = ids ? "AND id IN (SELECT value FROM json_each(?))" : "";
-  const stmt = env.DB.prepare(
-    `UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL, completed_at = NULL, lease_token = NULL, visible_at = ?
-     WHERE integration_id = ? AND status = 'dead_lettered' ${filter} RETURNING id, type, use_case_id, mapping_id`,
-  );
-  const bound = ids ? stmt.bind(nowIso(), integrationId, JSON.stringify(ids)) : stmt.bind(nowIso(), integrationId);
-  const { results } = await bound.all<{ id: string; type: string; use_case_id: string; mapping_id: string }>();
-  await enqueueWebhookDeliveries(env, groupByEndpoint(results.filter((r) => r.type === "webhook").sort((a, b) => (a.id < b.id ? -1 : 1))));
-  return { redriven: results.length, ids: results.map((r) => r.id) };
+  const at = nowIso();
+  if (ids) {
+    const { results } = await env.DB.prepare(REDRIVE_SQL.byIds).bind(at, JSON.stringify(ids), integrationId).all<Redriven>();
+    await requeueRedriven(env, results);
+    return { redriven: results.length, ids: results.map((r) => r.id) };
+  }
+  const after = decodeCursor(cursor);
+  // One transaction: once the page is pending again, a dead letter left after `after` lies after the page.
+  const [page, rest] = await env.DB.batch<Record<string, unknown>>([
+    env.DB.prepare(REDRIVE_SQL.page).bind(at, integrationId, after, REDRIVE_PAGE_SIZE),
+    env.DB.prepare(REDRIVE_SQL.more).bind(integrationId, after),
+  ]);
+  const results = (page!.results as unknown as Redriven[]).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const hasMore = results.length > 0 && Boolean((rest!.results[0] as { more: number } | undefined)?.more);
+  await requeueRedriven(env, results);
+  return { redriven: results.length, ids: results.map((r) => r.id), has_more: hasMore, next_cursor: hasMore ? encodeCursor(results.at(-1)!.id) : null };
+}
+
+/** Hands redriven webhook deliveries to their endpoints, oldest first; poll ones wait for the next poll. */
+async function requeueRedriven(env: Pick<Env, "OUTBOUND_ENDPOINT">, rows: Redriven[]) {
+  await enqueueWebhookDeliveries(env, groupByEndpoint(rows.filter((r) => r.type === "webhook").sort((a, b) => (a.id < b.id ? -1 : 1))));
 }
 
 // ---- poll delivery ----------------------------------------------------------------------------
 
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
+/** Most exhausted messages one poll moves to the dead-letter queue (the rest go on later polls). */
+export const POLL_DEAD_LETTER_BATCH = 100;
 
 /**
- * Leases up to `limit` poll messages. A message past its use case's max_delivery_attempts follows
- * the poison policy: dead_letter moves it aside; block leaves it, and holds back its use case's
- * later messages until it is acked or redriven.
+ * Messages of an integration a poll may lease now, in the order they became visible: pending, not
+ * leased (visible_at <= now, so leased rows are never read: the range of index deliveries_poll ends
+ * before them), with attempts left, and, under poison_policy "block", only the oldest pending message
+ * of its mapping (a leased or exhausted head holds the rest back). Parameters: ?1 now, ?2 the
+ * policies as JSON `{ "<use_case_id>/<mapping_id>": { "max": n, "block": 0|1 } }` (a mapping not
+ * in it keeps its row's max_attempts and does not block), ?3 integration id, ?4 limit.
+ */
+const POLL_CANDIDATES = `
+  SELECT message.id FROM deliveries message
+    LEFT JOIN json_each(?2) policy ON policy.key = message.use_case_id || '/' || message.mapping_id
+   WHERE message.integration_id = ?3 AND message.type = 'poll' AND message.status = 'pending' AND message.visible_at <= ?1
+     AND message.attempts < COALESCE(json_extract(policy.value, '$.max'), message.max_attempts)
+     AND (COALESCE(json_extract(policy.value, '$.block'), 0) = 0 OR NOT EXISTS (
+           SELECT 1 FROM deliveries older WHERE older.use_case_id = message.use_case_id AND older.mapping_id = message.mapping_id AND older.status = 'pending' AND older.id < message.id))
+   ORDER BY message.visible_at LIMIT ?4`;
+
+/** The statements of one poll, run in one batch (one transaction, one round trip), in this order. */
+export const POLL_SQL = {
+  /** Exhausted messages of non-blocking mappings go to the dead-letter queue. ?1 now, ?2 policies, ?3 integration, ?4 batch size. */
+  deadLetter: `UPDATE deliveries SET status = 'dead_lettered', completed_at = ?1, last_error = 'max_delivery_attempts reached without ack'
+    WHERE id IN (
+      SELECT message.id FROM deliveries message
+        LEFT JOIN json_each(?2) policy ON policy.key = message.use_case_id || '/' || message.mapping_id
+       WHERE message.integration_id = ?3 AND message.type = 'poll' AND message.status = 'pending' AND message.visible_at <= ?1
+         AND COALESCE(json_extract(policy.value, '$.block'), 0) = 0 AND message.attempts >= COALESCE(json_extract(policy.value, '$.max'), message.max_attempts)
+       ORDER BY message.visible_at LIMIT ?4)`,
+  /** Leases the candidates, each with its own token. ?5 = the end of the lease. */
+  lease: `UPDATE deliveries SET lease_token = lower(hex(randomblob(16))), visible_at = ?5, attempts = attempts + 1
+    WHERE id IN (${POLL_CANDIDATES}) AND status = 'pending' AND visible_at <= ?1
+    RETURNING id, lease_token, use_case_id, event_name, event_id, payload, created_at`,
+  /** Whether another message could be leased now (after `lease` took its share). ?4 = 1. */
+  more: `SELECT EXISTS (${POLL_CANDIDATES}) AS more`,
+};
+
+/**
+ * Leases up to `limit` poll messages with one UPDATE: however many messages are leased already,
+ * the available ones behind them are found. A message past its use case's max_delivery_attempts
+ * follows the poison policy: dead_letter moves it aside; block leaves it, and holds back its
+ * mapping's later messages until it is acked or redriven.
  */
 export async function pollMessages(db: D1Database, tenantId: string, integrationId: string, limit: number, visibilitySeconds = DEFAULT_VISIBILITY_TIMEOUT_SECONDS) {
   const integration = await getIntegration(db, tenantId, integrationId);
-  const policies = new Map<string, PollDelivery>();
+  const policies: Record<string, { max: number; block: 0 | 1 }> = {};
   for (const uc of integration.use_cases.filter((u) => u.type === "outbound")) {
     const config = OutboundConfiguration.safeParse(uc.configuration);
-    for (const m of config.success ? config.data.mappings : []) if (m.delivery.type === "poll") policies.set(`${uc.id}/${m.id}`, m.delivery);
+    for (const m of config.success ? config.data.mappings : []) {
+      if (m.delivery.type === "poll") policies[`${uc.id}/${m.id}`] = { max: m.delivery.max_delivery_attempts, block: m.delivery.poison_policy === "block" ? 1 : 0 };
+    }
   }
   const now = nowIso();
-  const { results } = await db
-    .prepare("SELECT * FROM deliveries WHERE integration_id = ? AND type = 'poll' AND status = 'pending' ORDER BY id LIMIT ?")
-    .bind(integrationId, limit * 4 + 1)
-    .all<DeliveryRow>();
-  const blocked = new Set<string>();
   const visibleUntil = new Date(Date.now() + visibilitySeconds * 1000).toISOString();
-  const messages = [];
-  let hasMore = false;
-  for (const row of results) {
-    const key = `${row.use_case_id}/${row.mapping_id}`;
-    if (blocked.has(key)) continue;
-    const policy = policies.get(key);
-    const leased = row.visible_at !== null && row.visible_at > now;
-    if (leased) {
-      if (policy?.poison_policy === "block") blocked.add(key);
-      continue;
-    }
-    if (row.attempts >= (policy?.max_delivery_attempts ?? row.max_attempts)) {
-      if (policy?.poison_policy === "block") {
-        blocked.add(key);
-        continue;
-      }
-      await db.prepare("UPDATE deliveries SET status = 'dead_lettered', completed_at = ?, last_error = 'max_delivery_attempts reached without ack' WHERE id = ? AND status = 'pending'").bind(now, row.id).run();
-      continue;
-    }
-    if (messages.length >= limit) {
-      hasMore = true;
-      break;
-    }
-    const token = newId();
-    // The guard makes two concurrent pollers unable to lease the same message.
-    const got = await db
-      .prepare("UPDATE deliveries SET lease_token = ?, visible_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending' AND (visible_at IS NULL OR visible_at <= ?) RETURNING id")
-      .bind(token, visibleUntil, row.id, now)
-      .first();
-    if (!got) continue;
-    if (policy?.poison_policy === "block") blocked.add(key);
-    messages.push({ id: row.id, lease_token: token, use_case_id: row.use_case_id, event_name: row.event_name, event_id: row.event_id, payload: JSON.parse(row.payload), enqueued_at: row.created_at });
-  }
-  return { messages, visibility_timeout_seconds: visibilitySeconds, has_more: hasMore };
+  const json = JSON.stringify(policies);
+  const [, leased, more] = await db.batch<Record<string, unknown>>([
+    db.prepare(POLL_SQL.deadLetter).bind(now, json, integrationId, POLL_DEAD_LETTER_BATCH),
+    db.prepare(POLL_SQL.lease).bind(now, json, integrationId, limit, visibleUntil),
+    db.prepare(POLL_SQL.more).bind(now, json, integrationId, 1),
+  ]);
+  const rows = (leased!.results as unknown as Pick<DeliveryRow, "id" | "lease_token" | "use_case_id" | "event_name" | "event_id" | "payload" | "created_at">[]).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const messages = rows.map((r) => ({ id: r.id, lease_token: r.lease_token!, use_case_id: r.use_case_id, event_name: r.event_name, event_id: r.event_id, payload: JSON.parse(r.payload), enqueued_at: r.created_at }));
+  return { messages, visibility_timeout_seconds: visibilitySeconds, has_more: Boolean((more!.results[0] as { more: number } | undefined)?.more) };
 }
 
 export async function ackMessages(db: D1Database, tenantId: string, integrationId: string, acks: { id: string; lease_token: string }[]) {
@@ -545,7 +643,7 @@ export async function ackMessages(db: D1Database, tenantId: string, integrationI
       .prepare(
         `UPDATE deliveries SET status = 'delivered', completed_at = ?, lease_token = NULL,
            processing_duration_ms = CAST((julianday(?) - julianday(created_at)) * 86400000 AS INTEGER),
-           ack_status = CASE WHEN ack_id IS NOT NULL THEN 'pending' ELSE ack_status END
+           ack_status = CASE WHEN ack_id IS NOT NULL AND ack_status IS NULL THEN 'pending' ELSE ack_status END
          WHERE id = ? AND status = 'pending' AND lease_token = ? AND visible_at > ? RETURNING id`,
       )
       .bind(now, now, ack.id, ack.lease_token, now)
@@ -557,25 +655,57 @@ export async function ackMessages(db: D1Database, tenantId: string, integrationI
 
 // ---- ACK tracking -----------------------------------------------------------------------------
 
-/** The ERP's ACK for an outbound event (by its _ack_id) or an inbound event (ack_id = event id). */
+/**
+ * ACK status only moves forward: none → pending (delivered) → timeout (sweep) → failed → processed
+ * (the ERP's answers). Every statement that writes ack_status writes it only over an earlier one, so
+ * an ACK sent while its webhook call is still open is not reset by the delivery's outcome, and a
+ * repeated or contradicting ACK leaves a processed event processed.
+ */
+const ACK_ORDER = ["pending", "timeout", "failed", "processed"] as const;
+const ackStatusesBefore = (status: (typeof ACK_ORDER)[number]) => JSON.stringify(ACK_ORDER.slice(0, ACK_ORDER.indexOf(status)));
+
+/** The ERP's ACK for an outbound event (by its _ack_id) or an inbound event (ack_id = event id); answers the status now recorded. */
 export async function acknowledge(db: D1Database, tenantId: string, input: { ack_id: string; status: "processed" | "failed"; message?: string }) {
   const at = nowIso();
-  const outbound = await db
-    .prepare("UPDATE deliveries SET ack_status = ?, ack_message = ?, acked_at = ? WHERE ack_id = ? AND tenant_id = ? RETURNING id")
-    .bind(input.status, input.message ?? null, at, input.ack_id, tenantId)
-    .all();
-  if (outbound.results.length > 0) return { ack_id: input.ack_id, status: input.status, direction: "outbound" as const, acknowledged: outbound.results.length };
-  const inbound = await db
-    .prepare("UPDATE events SET ack_status = ?, ack_message = ?, acked_at = ? WHERE id = ? AND tenant_id = ? RETURNING id")
-    .bind(input.status, input.message ?? null, at, input.ack_id, tenantId)
-    .all();
-  if (inbound.results.length > 0) return { ack_id: input.ack_id, status: input.status, direction: "inbound" as const, acknowledged: 1 };
+  const before = ackStatusesBefore(input.status);
+  const forward = "(ack_status IS NULL OR ack_status IN (SELECT value FROM json_each(?)))";
+  const [outbound, outboundNow] = await db.batch<{ ack_status: string | null }>([
+    db
+      .prepare(`UPDATE deliveries SET ack_status = ?, ack_message = ?, acked_at = ? WHERE ack_id = ? AND tenant_id = ? AND ${forward} RETURNING ack_status`)
+      .bind(input.status, input.message ?? null, at, input.ack_id, tenantId, before),
+    db.prepare("SELECT ack_status FROM deliveries WHERE ack_id = ? AND tenant_id = ?").bind(input.ack_id, tenantId),
+  ]);
+  if (outboundNow!.results.length > 0) {
+    return { ack_id: input.ack_id, status: latestAckStatus(outboundNow!.results), direction: "outbound" as const, acknowledged: outbound!.results.length };
+  }
+  const [inbound, inboundNow] = await db.batch<{ ack_status: string | null }>([
+    db
+      .prepare(`UPDATE events SET ack_status = ?, ack_message = ?, acked_at = ? WHERE id = ? AND tenant_id = ? AND ${forward} RETURNING ack_status`)
+      .bind(input.status, input.message ?? null, at, input.ack_id, tenantId, before),
+    db.prepare("SELECT ack_status FROM events WHERE id = ? AND tenant_id = ?").bind(input.ack_id, tenantId),
+  ]);
+  if (inboundNow!.results.length > 0) {
+    return { ack_id: input.ack_id, status: latestAckStatus(inboundNow!.results), direction: "inbound" as const, acknowledged: inbound!.results.length };
+  }
   throw new AppError("NOT_FOUND", `Unknown ack_id '${input.ack_id}'`);
 }
 
-/** ACK_PENDING deliveries older than ACK_TIMEOUT_SECONDS become ACK_TIMEOUT. */
+/** The furthest status among rows sharing one ack_id (they move together unless an ACK raced a delivery). */
+function latestAckStatus(rows: { ack_status: string | null }[]): string {
+  const rank = (s: string | null) => ACK_ORDER.indexOf(s as (typeof ACK_ORDER)[number]);
+  return rows.reduce<string | null>((best, r) => (rank(r.ack_status) > rank(best) ? r.ack_status : best), null) ?? "pending";
+}
+
+/** Most deliveries one ACK-timeout sweep marks; a larger backlog is worked off by the next runs. */
+export const ACK_SWEEP_BATCH = 1000;
+
+/** Delivered deliveries still ACK_PENDING that were completed before ?, oldest first (index deliveries_ack_pending). */
+export const ACK_TIMEOUT_SQL = `UPDATE deliveries SET ack_status = 'timeout'
+  WHERE id IN (SELECT id FROM deliveries WHERE ack_status = 'pending' AND completed_at < ? ORDER BY completed_at LIMIT ?) AND ack_status = 'pending'`;
+
+/** ACK_PENDING deliveries older than ACK_TIMEOUT_SECONDS become ACK_TIMEOUT, at most ACK_SWEEP_BATCH per run. */
 export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECONDS">, now = Date.now()): Promise<number> {
   const before = new Date(now - Number(env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000).toISOString();
-  const { meta } = await env.DB.prepare("UPDATE deliveries SET ack_status = 'timeout' WHERE ack_status = 'pending' AND completed_at < ?").bind(before).run();
+  const { meta } = await env.DB.prepare(ACK_TIMEOUT_SQL).bind(before, ACK_SWEEP_BATCH).run();
   return meta.changes;
 }

@@ -1,5 +1,5 @@
 // Tenants and API tokens: plain functions over D1, called by routes, auth middleware and tests.
-import { auditStatement } from "../platform/audit";
+import { auditStatement, auditStatementIf } from "../platform/audit";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
@@ -63,18 +63,34 @@ export async function createTenant(db: D1Database, input: CreateTenant): Promise
     rate_limit_per_second: input.rate_limit_per_second ?? null,
     created_at: nowIso(),
   };
-  const taken = await db.prepare("SELECT 1 FROM tenants WHERE slug = ?").bind(tenant.slug).first();
-  if (taken) {
-    // An explicit slug is the caller's promise of uniqueness; a derived one just gets a suffix.
-    if (input.slug) throw new AppError("CONFLICT", `Tenant slug '${input.slug}' is taken`, { field: "slug" });
-    tenant.slug = `${tenant.slug}-${tenant.id.slice(-6).toLowerCase()}`;
+  // An explicit slug is the caller's promise of uniqueness; a derived one just gets a suffix.
+  const taken = () => new AppError("CONFLICT", `Tenant slug '${tenant.slug}' is taken`, { field: "slug" });
+  const wanted = tenant.slug;
+  const suffixed = () => `${wanted}-${tenant.id.slice(-6).toLowerCase()}`;
+  if (await db.prepare("SELECT 1 FROM tenants WHERE slug = ?").bind(tenant.slug).first()) {
+    if (input.slug) throw taken();
+    tenant.slug = suffixed();
   }
-  await db
-    .prepare("INSERT INTO tenants (id, slug, name, rate_limit_per_second, created_at) VALUES (?, ?, ?, ?, ?)")
-    .bind(tenant.id, tenant.slug, tenant.name, tenant.rate_limit_per_second, tenant.created_at)
-    .run();
+  const insert = () =>
+    db
+      .prepare("INSERT INTO tenants (id, slug, name, rate_limit_per_second, created_at) VALUES (?, ?, ?, ?, ?)")
+      .bind(tenant.id, tenant.slug, tenant.name, tenant.rate_limit_per_second, tenant.created_at)
+      .run();
+  try {
+    await insert();
+  } catch (err) {
+    // A concurrent request took the slug between the check and the insert: the UNIQUE index decides.
+    if (!isSlugTaken(err)) throw err;
+    if (input.slug || tenant.slug !== wanted) throw taken();
+    tenant.slug = suffixed();
+    await insert().catch((again: unknown) => {
+      throw isSlugTaken(again) ? taken() : again;
+    });
+  }
   return tenant;
 }
+
+const isSlugTaken = (err: unknown) => err instanceof Error && /UNIQUE constraint failed: tenants\.slug/i.test(err.message);
 
 export async function listTenants(db: D1Database, page: PageQuery) {
   const { results } = await db
@@ -142,13 +158,15 @@ export async function listTokens(db: D1Database, tenantId: string, page: PageQue
   return { tokens: items, next_cursor };
 }
 
-/** Revokes a token; the next request carrying it gets 401. Revoking twice is a no-op. */
+/**
+ * Revokes a token; the next request carrying it gets 401. Revoking twice is a no-op. The revocation
+ * and its audit entry are one transaction: neither is ever written without the other.
+ */
 export async function revokeToken(db: D1Database, tenantId: string, tokenId: string): Promise<void> {
-  const row = await db
-    .prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ? RETURNING id")
-    .bind(nowIso(), tokenId, tenantId)
-    .first();
-  if (!row) throw new AppError("NOT_FOUND", `Token '${tokenId}' not found for tenant '${tenantId}'`);
-  await auditStatement(db, { tenantId, actor: "admin", action: "token.revoked", target: tokenId }).run();
+  const [revoked] = await db.batch([
+    db.prepare("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ?").bind(nowIso(), tokenId, tenantId),
+    auditStatementIf(db, { tenantId, actor: "admin", action: "token.revoked", target: tokenId }, "SELECT 1 FROM api_tokens WHERE id = ? AND tenant_id = ?", [tokenId, tenantId]),
+  ]);
+  if (!revoked!.meta.changes) throw new AppError("NOT_FOUND", `Token '${tokenId}' not found for tenant '${tenantId}'`);
 }
 

@@ -1,10 +1,11 @@
-// The cron handler, called directly: it recovers events whose stream hand-off was lost, and a failing
+// The cron handler called directly (recovery, failing jobs) and business events at the queue size limit.
 // job fails the invocation (logged) without stopping the others.
 import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { streamKey } from "../../src/inbound/events-log";
 import worker from "../../src/index";
+import { api } from "../helpers";
 import { post, setup, waitFor } from "../inbound-helpers";
 
 const scheduled = worker.scheduled as unknown as (c: ScheduledController, e: Env, ctx: ExecutionContext) => Promise<void>;
@@ -41,5 +42,15 @@ describe("scheduled()", () => {
       const row = await env.DB.prepare("SELECT status FROM events WHERE id = ?").bind("01JD00000000000000000000B2").first<{ status: string }>();
       expect(queued || row!.status !== "accepted").toBe(true);
     });
+  });
+});
+
+describe("business events", () => {
+  it("refuses one too large for a queue message with 413, not 500", async () => {
+    const { token } = await setup();
+    const res = await api("POST", "/v1/events", { token, json: { event_name: "BigThing", payload: { blob: "x".repeat(200_000) } } });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe("PAYLOAD_TOO_LARGE");
+    expect((await api("POST", "/v1/events", { token, json: { event_name: "SmallThing", payload: { ok: true } } })).status).toBe(202);
   });
 });

@@ -1,0 +1,316 @@
+// Every list, sweep and retention statement reads through an index: EXPLAIN QUERY PLAN of the very
+// statements the services run (they export their SQL), and the bounded behaviour built on them.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { SWEEP_PENDING_SQL } from "../../src/inbound/service";
+import { applyRetention, AUDIT_LOG_SQL, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL, traceQuery } from "../../src/monitoring/service";
+import type { EventQuery } from "../../src/monitoring/schema";
+import {
+  ACK_TIMEOUT_SQL,
+  DEAD_LETTERS_SQL,
+  ENDPOINTS_OF_INTEGRATION_SQL,
+  PENDING_WEBHOOKS_OF_EVENT_SQL,
+  POLL_SQL,
+  REDRIVE_PAGE_SIZE,
+  REDRIVE_SQL,
+  SUBSCRIPTIONS_SQL,
+} from "../../src/outbound/service";
+import { api, expectError, tenantWithToken } from "../helpers";
+
+/**
+ * What a statement may SCAN: a constant row, a subquery or CTE it built (`walk`, `ranked`), json_each.
+ * Never a table (events, deliveries, use_cases, audit_log, entity_identifiers, or any other), whether
+ * read row by row or through a whole index.
+ */
+const HARMLESS_SCAN = /^SCAN (CONSTANT ROW|\(subquery-\d+\)|\w+ VIRTUAL TABLE|walk|ranked)(\s|$)/;
+
+async function plan(sql: string, params: unknown[]): Promise<string[]> {
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+  return results.map((r) => r.detail);
+}
+
+/** Asserts the plan scans nothing but harmless sources, and searches by index. */
+function expectIndexed(name: string, lines: string[]) {
+  const context = `${name}:\n  ${lines.join("\n  ")}`;
+  for (const line of lines.filter((l) => l.startsWith("SCAN "))) expect(line, context).toMatch(HARMLESS_SCAN);
+  expect(lines.filter((l) => /^SEARCH \w+ USING (COVERING )?INDEX /.test(l)).length, context).toBeGreaterThan(0);
+}
+
+const page = (q: Partial<EventQuery> & { cursor?: string }) => eventsQuery("i", { limit: 50, ...q } as EventQuery & { limit: number })!;
+
+const STATEMENTS: Record<string, [string, unknown[]]> = {
+  "fan-out: pending webhook deliveries of an event": [PENDING_WEBHOOKS_OF_EVENT_SQL, ["e"]],
+  "fan-out: a tenant's outbound use cases": [SUBSCRIPTIONS_SQL, ["t"]],
+  "retention: next integrations": [RETENTION_SQL.integrations, [20]],
+  "retention: events": [RETENTION_SQL.events, ["i", "2026-01-01", 500]],
+  "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
+  "retention: audit_log": [RETENTION_SQL.auditLog, ["2026-01-01", 500]],
+  "ACK-timeout sweep": [ACK_TIMEOUT_SQL, ["2026-01-01", 1000]],
+  "events page": [page({}).sql, page({}).params],
+  "events page after a cursor": [page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).sql, page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).params],
+  "events by correlation id": [page({ correlation_id: "c" }).sql, page({ correlation_id: "c" }).params],
+  "events by id": [page({ event_id: "01JD0000000000000000000000" }).sql, page({ event_id: "01JD0000000000000000000000" }).params],
+  "events in a time range, failed downstream": [page({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }).sql, page({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }).params],
+  trace: [traceQuery("i", "c").sql, traceQuery("i", "c").params],
+  "stats: counts": [STATS_SQL.counts, ["i", "2026-01-01"]],
+  "stats: acks": [STATS_SQL.acks, ["i", "2026-01-01"]],
+  "stats: inbound percentiles": [STATS_SQL.inboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
+  "stats: outbound percentiles": [STATS_SQL.outboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
+  "audit log": [AUDIT_LOG_SQL.first, ["t", 51]],
+  "audit log after a cursor": [AUDIT_LOG_SQL.after, ["t", "01JD0000000000000000000000", 51]],
+  "dead letters": [DEAD_LETTERS_SQL, ["i", "", 51]],
+  "redrive by ids": [REDRIVE_SQL.byIds, ["2026-01-01", '["a","b"]', "i"]],
+  "redrive-all page": [REDRIVE_SQL.page, ["2026-01-01", "i", "", REDRIVE_PAGE_SIZE]],
+  "redrive-all: more?": [REDRIVE_SQL.more, ["i", ""]],
+  "poll: dead-letter exhausted": [POLL_SQL.deadLetter, ["2026-01-01", "{}", "i", 100]],
+  "poll: lease": [POLL_SQL.lease, ["2026-01-01", "{}", "i", 10, "2026-01-02"]],
+  "poll: more?": [POLL_SQL.more, ["2026-01-01", "{}", "i", 1]],
+  "recovery sweep": [SWEEP_PENDING_SQL, ["", 50, "2026-01-01", 20]],
+  "outbound endpoints of an integration": [ENDPOINTS_OF_INTEGRATION_SQL, ["i"]],
+};
+
+describe("query plans", () => {
+  for (const [name, [sql, params]] of Object.entries(STATEMENTS)) {
+    it(`${name}: no table scan, searched by index`, async () => expectIndexed(name, await plan(sql, params)));
+  }
+
+  it("a page of events merges the two tables' (integration_id, id) indexes, sorting nothing", async () => {
+    for (const q of [page({}), page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) })]) {
+      const lines = await plan(q.sql, q.params);
+      expect(lines).toContain("MERGE (UNION ALL)");
+      expect(lines.filter((l) => l.includes("TEMP B-TREE")), lines.join("\n")).toEqual([]);
+    }
+  });
+
+  it("statements bounded by LIMIT delete or update through an indexed, limited subquery", async () => {
+    for (const sql of [RETENTION_SQL.events, RETENTION_SQL.deliveries, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, REDRIVE_SQL.page, POLL_SQL.lease, POLL_SQL.deadLetter]) {
+      expect(sql).toMatch(/WHERE id IN \(\s*SELECT [\s\S]+ LIMIT \?\d?\)/);
+    }
+  });
+});
+
+// ---- behaviour on top of the plans ----------------------------------------------------------------
+
+const pollUseCases = [
+  { name: "Poll", slug: "poll", type: "outbound", configuration: { event_catalog_event: "contact.created", mappings: [{ id: "main", name: "poll", jsonata_expression: "$", delivery: { type: "poll", max_delivery_attempts: 3 } }] } },
+  { name: "Strict", slug: "strict", type: "outbound", configuration: { event_catalog_event: "contact.created", mappings: [{ id: "main", name: "poll", jsonata_expression: "$", delivery: { type: "poll", max_delivery_attempts: 2, poison_policy: "block" } }] } },
+];
+
+async function pollSetup(settings?: Record<string, unknown>) {
+  const { tenant, token } = await tenantWithToken();
+  const res = await api("POST", "/v2/integrations", { token, json: { name: "Poller", ...(settings && { settings }), use_cases: pollUseCases } });
+  if (res.status !== 201) throw new Error(JSON.stringify(res.body));
+  const useCase = Object.fromEntries(res.body.use_cases.map((u: { slug: string; id: string }) => [u.slug, u.id])) as Record<string, string>;
+  return { tenantId: tenant.id, token, integrationId: res.body.id as string, useCase };
+}
+
+const iso = (msFromNow: number) => new Date(Date.now() + msFromNow).toISOString();
+
+/** Deliveries as fan-out (and earlier polls) leave them; `id` sorts as given. */
+async function insertDeliveries(
+  s: { tenantId: string; integrationId: string },
+  rows: { id: string; useCase: string; slug: string; type?: "poll" | "webhook"; status?: string; visibleAt?: string; attempts?: number; createdAt?: string; duration?: number; ackStatus?: string }[],
+) {
+  await env.DB.batch(
+    rows.map((r) =>
+      env.DB.prepare(
+        `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, payload, status,
+           attempts, max_attempts, lease_token, visible_at, created_at, completed_at, processing_duration_ms, ack_id, ack_status)
+         VALUES (?, ?, ?, ?, ?, 'main', ?, ?, 'contact.created', ?, ?, ?, 3, ?, ?, ?, ?, ?, ?, ?)`,
+      ).bind(
+        r.id, s.tenantId, s.integrationId, r.useCase, r.slug, r.type ?? "poll", `ev-${r.id}`, JSON.stringify({ n: r.id }), r.status ?? "pending",
+        r.attempts ?? 0, r.visibleAt && r.visibleAt > iso(0) ? "lease" : null, r.visibleAt ?? iso(-60_000), r.createdAt ?? iso(-60_000),
+        r.duration === undefined ? null : (r.createdAt ?? iso(-60_000)), r.duration ?? null, r.ackStatus ? `ack-${r.id}` : null, r.ackStatus ?? null,
+      ),
+    ),
+  );
+}
+
+const ulid = (prefix: string, i: number) => `${prefix}${String(i).padStart(26 - prefix.length, "0")}`;
+
+describe("poll", () => {
+  it("finds the available messages behind many leased ones, in one statement, and leases each once", async () => {
+    const s = await pollSetup();
+    const leased = Array.from({ length: 60 }, (_, i) => ({ id: ulid("01JDA", i), useCase: s.useCase.poll!, slug: "poll", visibleAt: iso(600_000), attempts: 1 }));
+    const free = Array.from({ length: 3 }, (_, i) => ({ id: ulid("01JDB", i), useCase: s.useCase.poll!, slug: "poll" }));
+    await insertDeliveries(s, [...leased, ...free]);
+    const base = `/v1/integrations/${s.integrationId}/outbound/messages`;
+
+    const first = await api("POST", `${base}/poll`, { token: s.token, json: { limit: 2 } });
+    expect(first.body.messages.map((m: { id: string }) => m.id)).toEqual(free.slice(0, 2).map((f) => f.id));
+    expect(first.body.has_more).toBe(true);
+    const second = await api("POST", `${base}/poll`, { token: s.token, json: { limit: 10 } });
+    expect(second.body.messages.map((m: { id: string }) => m.id)).toEqual([free[2]!.id]);
+    expect(second.body).toMatchObject({ has_more: false });
+    expect((await api("POST", `${base}/poll`, { token: s.token, json: {} })).body.messages).toEqual([]);
+
+    const tokens = new Set([...first.body.messages, ...second.body.messages].map((m: { lease_token: string }) => m.lease_token));
+    expect(tokens.size).toBe(3);
+    const acked = await api("POST", `${base}/ack`, { token: s.token, json: { acks: [{ id: free[0]!.id, lease_token: first.body.messages[0].lease_token }, { id: free[1]!.id, lease_token: "forged" }] } });
+    expect(acked.body.results.map((r: { status: string }) => r.status)).toEqual(["acked", "stale_lease"]);
+  });
+
+  it("dead-letters exhausted messages, and under poison_policy block leases only each mapping's head", async () => {
+    const s = await pollSetup();
+    await insertDeliveries(s, [
+      { id: ulid("01JDC", 1), useCase: s.useCase.strict!, slug: "strict", visibleAt: iso(600_000), attempts: 1 }, // leased head
+      { id: ulid("01JDC", 2), useCase: s.useCase.strict!, slug: "strict" },
+      { id: ulid("01JDC", 3), useCase: s.useCase.strict!, slug: "strict" },
+      { id: ulid("01JDC", 4), useCase: s.useCase.poll!, slug: "poll", attempts: 3 }, // exhausted (max 3)
+      { id: ulid("01JDC", 5), useCase: s.useCase.poll!, slug: "poll" },
+    ]);
+    const poll = async () => (await api("POST", `/v1/integrations/${s.integrationId}/outbound/messages/poll`, { token: s.token, json: { limit: 10 } })).body;
+    expect((await poll()).messages.map((m: { id: string }) => m.id)).toEqual([ulid("01JDC", 5)]);
+    const dead = await env.DB.prepare("SELECT id, last_error FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered'").bind(s.integrationId).all();
+    expect(dead.results).toEqual([{ id: ulid("01JDC", 4), last_error: "max_delivery_attempts reached without ack" }]);
+
+    // The head's lease runs out: it alone comes back; its followers wait for its ack.
+    await env.DB.prepare("UPDATE deliveries SET visible_at = ? WHERE id = ?").bind(iso(-1000), ulid("01JDC", 1)).run();
+    const again = await poll();
+    expect(again.messages.map((m: { id: string }) => m.id)).toEqual([ulid("01JDC", 1)]);
+    expect(again.has_more).toBe(false);
+    // An exhausted head blocks its mapping instead of being dead-lettered.
+    await env.DB.prepare("UPDATE deliveries SET visible_at = ?, attempts = 2 WHERE id = ?").bind(iso(-1000), ulid("01JDC", 1)).run();
+    expect((await poll()).messages).toEqual([]);
+    expect((await env.DB.prepare("SELECT status FROM deliveries WHERE id = ?").bind(ulid("01JDC", 1)).first())!.status).toBe("pending");
+  });
+});
+
+describe("redrive-all", () => {
+  it("redrives a page of REDRIVE_PAGE_SIZE per call, continued with next_cursor until has_more is false", async () => {
+    const s = await pollSetup();
+    const total = REDRIVE_PAGE_SIZE + 5;
+    await insertDeliveries(s, Array.from({ length: total }, (_, i) => ({ id: ulid("01JDD", i), useCase: s.useCase.poll!, slug: "poll", status: "dead_lettered", attempts: 3 })));
+    const url = `/v1/integrations/${s.integrationId}/outbound/dlq/redrive`;
+
+    const first = await api("POST", url, { token: s.token, json: {} });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ redriven: REDRIVE_PAGE_SIZE, has_more: true });
+    expect(first.body.ids).toEqual(Array.from({ length: REDRIVE_PAGE_SIZE }, (_, i) => ulid("01JDD", i)));
+    // A page redriven and dead-lettered again before the next call is not taken twice in one pass.
+    await env.DB.prepare("UPDATE deliveries SET status = 'dead_lettered' WHERE id = ?").bind(ulid("01JDD", 0)).run();
+    const second = await api("POST", url, { token: s.token, json: { cursor: first.body.next_cursor } });
+    expect(second.body).toEqual({ redriven: 5, ids: Array.from({ length: 5 }, (_, i) => ulid("01JDD", REDRIVE_PAGE_SIZE + i)), has_more: false, next_cursor: null });
+    const left = await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered'").bind(s.integrationId).first<{ n: number }>();
+    expect(left!.n).toBe(1);
+    const rows = await env.DB.prepare("SELECT DISTINCT attempts, last_error FROM deliveries WHERE integration_id = ? AND status = 'pending'").bind(s.integrationId).all();
+    expect(rows.results).toEqual([{ attempts: 0, last_error: null }]);
+
+    expectError(await api("POST", url, { token: s.token, json: { ids: [ulid("01JDD", 0)], cursor: first.body.next_cursor } }), 400, "VALIDATION_FAILED");
+    expectError(await api("POST", url, { token: s.token, json: { cursor: "not-ours" } }), 400, "INVALID_CURSOR");
+  });
+});
+
+describe("retention", () => {
+  it("deletes expired events and deliveries in bounded batches per run, and trims the audit log", async () => {
+    const s = await pollSetup({ retention_days: 2 });
+    await env.DB.prepare("DELETE FROM maintenance_cursors").run();
+    const extra = 30;
+    const events = (prefix: string, n: number, daysAgo: number) =>
+      env.DB.prepare(
+        `INSERT INTO events (id, tenant_id, integration_id, status, received_at)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+         SELECT printf('${prefix}%018d', i), ?, ?, 'done', ? FROM n`,
+      ).bind(n, s.tenantId, s.integrationId, iso(-daysAgo * 86_400_000));
+    await env.DB.batch([events("01JDOLD0", RETENTION.rowsPerIntegration + extra, 3), events("01JDNEW0", 10, 1)]);
+    await insertDeliveries(s, Array.from({ length: RETENTION.rowsPerIntegration + 5 }, (_, i) => ({ id: ulid("01JDE", i), useCase: s.useCase.poll!, slug: "poll", status: "delivered", createdAt: iso(-3 * 86_400_000) })));
+    const audit = (id: string, daysAgo: number) =>
+      env.DB.prepare("INSERT INTO audit_log (id, tenant_id, actor, action, at) VALUES (?, ?, 'admin', 'integration.updated', ?)").bind(id, s.tenantId, iso(-daysAgo * 86_400_000));
+    await env.DB.batch([audit(ulid("01JDAUD", 1), RETENTION.auditDays + 30), audit(ulid("01JDAUD", 2), RETENTION.auditDays + 1), audit(ulid("01JDAUD", 3), 10)]);
+
+    const count = async (sql: string) => (await env.DB.prepare(sql).bind(s.integrationId).first<{ n: number }>())!.n;
+    const eventsLeft = () => count("SELECT COUNT(*) AS n FROM events WHERE integration_id = ?");
+    const deliveriesLeft = () => count("SELECT COUNT(*) AS n FROM deliveries WHERE integration_id = ?");
+
+    const first = await applyRetention(env.DB);
+    expect(first).toMatchObject({ events: RETENTION.rowsPerIntegration, deliveries: RETENTION.rowsPerIntegration, audit_log: 2 });
+    expect(await eventsLeft()).toBe(extra + 10);
+    expect(await deliveriesLeft()).toBe(5);
+    const kept = await env.DB.prepare("SELECT id FROM audit_log WHERE id LIKE '01JDAUD%'").all<{ id: string }>();
+    expect(kept.results.map((r) => r.id)).toEqual([ulid("01JDAUD", 3)]);
+
+    // The integration had more: the next run starts with it again and finishes it.
+    const second = await applyRetention(env.DB);
+    expect(second).toMatchObject({ events: extra, deliveries: 5, audit_log: 0 });
+    const newest = await env.DB.prepare("SELECT MIN(id) AS first, COUNT(*) AS n FROM events WHERE integration_id = ?").bind(s.integrationId).first();
+    expect(newest).toEqual({ first: "01JDNEW0000000000000000001", n: 10 });
+    expect(await applyRetention(env.DB)).toMatchObject({ events: 0, deliveries: 0, audit_log: 0 });
+  });
+});
+
+describe("stats", () => {
+  it("equals a hand-computed answer: exact counts, nearest-rank percentiles of the newest STATS_SAMPLE_SIZE timed rows", async () => {
+    const s = await pollSetup();
+    const base = Date.now() - 30 * 60_000;
+    // 200 slow events first, then STATS_SAMPLE_SIZE newer ones timed 1..N ms; one untimed, still accepted.
+    await env.DB.prepare(
+      `INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at, completed_at, processing_duration_ms, ack_status)
+       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
+       SELECT printf('01JDSTAT%018d', i), ?1, ?2, 'contacts', 'done', strftime('%Y-%m-%dT%H:%M:%fZ', (?3 + i) / 1000.0, 'unixepoch'), NULL,
+              CASE WHEN i <= 200 THEN 1000000 ELSE i - 200 END, CASE WHEN i % 1000 = 0 THEN 'processed' END
+         FROM n`,
+    ).bind(s.tenantId, s.integrationId, base, STATS_SAMPLE_SIZE + 200).run();
+    await env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at) VALUES ('01JDSTATZ00000000000000001', ?, ?, 'contacts', 'accepted', ?)")
+      .bind(s.tenantId, s.integrationId, iso(-60_000)).run();
+    // Outside the window: not counted.
+    await env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at, processing_duration_ms) VALUES ('01JDSTATY00000000000000001', ?, ?, 'contacts', 'done', ?, 5)")
+      .bind(s.tenantId, s.integrationId, iso(-2 * 3600_000)).run();
+    await insertDeliveries(s, [
+      { id: ulid("01JDF", 1), useCase: s.useCase.poll!, slug: "poll", status: "delivered", duration: 40, ackStatus: "pending" },
+      { id: ulid("01JDF", 2), useCase: s.useCase.poll!, slug: "poll", status: "delivered", duration: 10, ackStatus: "timeout" },
+      { id: ulid("01JDF", 3), useCase: s.useCase.poll!, slug: "poll", status: "delivered", duration: 30 },
+      { id: ulid("01JDF", 4), useCase: s.useCase.poll!, slug: "poll", status: "dead_lettered", duration: 20 },
+      { id: ulid("01JDF", 5), useCase: s.useCase.poll!, slug: "poll", status: "pending" },
+    ]);
+
+    const stats = (await api("GET", `/v1/integrations/${s.integrationId}/monitoring/stats?window=1h`, { token: s.token })).body;
+    // Nearest rank over the newest 10,000 (1..10000 ms): ceil(0.50 × 10000) = 5000th, 9500th, 9900th.
+    expect(stats.processing_ms.inbound).toEqual({ count: STATS_SAMPLE_SIZE + 200, p50: 5000, p95: 9500, p99: 9900 });
+    // 10, 20, 30, 40: ranks ceil(2) = 2, ceil(3.8) = 4, ceil(3.96) = 4.
+    expect(stats.processing_ms.outbound).toEqual({ count: 4, p50: 20, p95: 40, p99: 40 });
+    expect(stats.counts).toEqual([
+      { direction: "inbound", use_case: "contacts", status: "accepted", count: 1 },
+      { direction: "inbound", use_case: "contacts", status: "done", count: STATS_SAMPLE_SIZE + 200 },
+      { direction: "outbound", use_case: "poll", status: "dead_lettered", count: 1 },
+      { direction: "outbound", use_case: "poll", status: "delivered", count: 3 },
+      { direction: "outbound", use_case: "poll", status: "pending", count: 1 },
+    ]);
+    expect(stats.acks).toEqual({ pending: 1, timeout: 1, processed: Math.floor((STATS_SAMPLE_SIZE + 200) / 1000), failed: 0 });
+  });
+});
+
+describe("events query", () => {
+  it("pages both directions newest first across the merged tables, with every filter applied to each", async () => {
+    const s = await pollSetup();
+    const at = (i: number) => new Date(Date.parse("2026-03-01T10:00:00Z") + i).toISOString();
+    // Interleaved ids: inbound 1, 3, 5, 7; outbound 2, 4, 6 (6 failed).
+    await env.DB.batch(
+      [1, 3, 5, 7].map((i) =>
+        env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, error_category, correlation_id, received_at) VALUES (?, ?, ?, 'contacts', ?, ?, ?, ?)")
+          .bind(ulid("01JDG", i), s.tenantId, s.integrationId, i === 5 ? "error" : "done", i === 5 ? "downstream" : null, i < 4 ? "order-1" : null, at(i)),
+      ),
+    );
+    await insertDeliveries(s, [2, 4, 6].map((i) => ({ id: ulid("01JDG", i), useCase: s.useCase.poll!, slug: "poll", status: i === 6 ? "dead_lettered" : "delivered" })));
+    await env.DB.prepare("UPDATE deliveries SET correlation_id = 'order-1' WHERE id = ?").bind(ulid("01JDG", 2)).run();
+    const query = async (q: Record<string, unknown>) => (await api("POST", `/v1/integrations/${s.integrationId}/events`, { token: s.token, json: q })).body;
+    const idsOf = (body: { events: { event_id: string }[] }) => body.events.map((e) => e.event_id.slice(-1));
+
+    const p1 = await query({ limit: 3 });
+    expect(idsOf(p1)).toEqual(["7", "6", "5"]);
+    const p2 = await query({ limit: 3, cursor: p1.next_cursor });
+    expect(idsOf(p2)).toEqual(["4", "3", "2"]);
+    const p3 = await query({ limit: 3, cursor: p2.next_cursor });
+    expect(idsOf(p3)).toEqual(["1"]);
+    expect(p3.next_cursor).toBeNull();
+    expect(p1.events[1]).toMatchObject({ direction: "outbound", status: "dead_lettered", error_category: "downstream", use_case_slug: "poll" });
+
+    expect(idsOf(await query({ error_category: "downstream" }))).toEqual(["6", "5"]);
+    expect(idsOf(await query({ error_category: "validation" }))).toEqual([]);
+    expect(idsOf(await query({ correlation_id: "order-1" }))).toEqual(["3", "2", "1"]);
+    expect(idsOf(await query({ direction: "outbound", status: "delivered" }))).toEqual(["4", "2"]);
+    expect(idsOf(await query({ direction: "inbound", from: at(4) }))).toEqual(["7", "5"]);
+    expect(idsOf(await query({ event_id: ulid("01JDG", 4) }))).toEqual(["4"]);
+    const trace = (await api("GET", `/v1/integrations/${s.integrationId}/monitoring/traces/order-1`, { token: s.token })).body;
+    expect(trace.events.map((e: { event_id: string }) => e.event_id.slice(-1))).toEqual(["1", "3", "2"]);
+  });
+});
