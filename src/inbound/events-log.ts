@@ -32,17 +32,17 @@ export interface EventRow {
 export type NewEvent = Pick<
   EventRow,
   "id" | "tenant_id" | "integration_id" | "use_case_id" | "use_case_slug" | "event_name" | "correlation_id" | "group_id" | "deduplication_id" | "source_timestamp" | "format" | "payload" | "status" | "received_at"
-> & { error_category?: ErrorCategory | null; errors?: EventError[]; replay_of?: string | null };
+> & { error_category?: ErrorCategory | null; errors?: EventError[]; warnings?: Record<string, unknown>[]; replay_of?: string | null };
 
 export const DEDUP_WINDOW_MS = 24 * 3600 * 1000;
 
 const COLUMNS =
-  "id, tenant_id, integration_id, use_case_id, use_case_slug, event_name, correlation_id, group_id, deduplication_id, source_timestamp, format, payload, status, error_category, errors, received_at, replay_of";
+  "id, tenant_id, integration_id, use_case_id, use_case_slug, event_name, correlation_id, group_id, deduplication_id, source_timestamp, format, payload, status, error_category, errors, warnings, received_at, replay_of";
 
 function values(e: NewEvent) {
   return [
     e.id, e.tenant_id, e.integration_id, e.use_case_id, e.use_case_slug, e.event_name, e.correlation_id, e.group_id, e.deduplication_id,
-    e.source_timestamp, e.format, e.payload, e.status, e.error_category ?? null, JSON.stringify(e.errors ?? []), e.received_at, e.replay_of ?? null,
+    e.source_timestamp, e.format, e.payload, e.status, e.error_category ?? null, JSON.stringify(e.errors ?? []), JSON.stringify(e.warnings ?? []), e.received_at, e.replay_of ?? null,
   ];
 }
 

@@ -209,7 +209,11 @@ export async function processEvent(env: ProcessEnv, eventId: string): Promise<vo
     markProcessing(env.DB, eventId),
     processingConfiguration(env.DB, event.tenant_id, event.integration_id, event.use_case_id),
   ]);
-  await completeEvent(env.DB, eventId, startedAt, await outcomeOf(env, event, useCase), redactedPayload(event, settings));
+  const outcome = await outcomeOf(env, event, useCase);
+  // Warnings recorded when the event was accepted (e.g. a webhook's event_name that failed) stay.
+  const accepted = JSON.parse(event.warnings) as Record<string, unknown>[];
+  if (accepted.length > 0) outcome.warnings = [...accepted, ...outcome.warnings];
+  await completeEvent(env.DB, eventId, startedAt, outcome, redactedPayload(event, settings));
 }
 
 /**

@@ -262,7 +262,16 @@ export async function acceptWebhook(
   await enforceRateLimit(env, found.tenantId, found.tenantRateLimit);
 
   const body = parseJsonBytes(req.rawBody, "Webhook body");
-  const eventName = await evaluateExpression(webhook.event_name, body).catch(() => undefined);
+  // The event name is informational here (the URL names the use case): a failing expression does not
+  // refuse the delivery, but it is logged and kept as a warning on the event, visible in monitoring.
+  let eventName: unknown;
+  let nameWarning: Record<string, unknown> | undefined;
+  try {
+    eventName = await evaluateExpression(webhook.event_name, body);
+  } catch (err) {
+    nameWarning = { code: "EVENT_NAME_FAILED", message: `webhook.event_name expression failed: ${(err as Error).message}`, expression: webhook.event_name };
+    console.error(JSON.stringify({ level: "warn", message: "webhook event_name failed", integration_id: found.integration.id, use_case: useCase.slug, error: (err as Error).message }));
+  }
   const raw = {
     use_case_slug: useCase.slug,
     ...(typeof eventName === "string" && eventName && { event_name: eventName.slice(0, 255) }),
@@ -272,6 +281,7 @@ export async function acceptWebhook(
     deduplication_id: await webhookDeduplicationId(useCase.id, check, req.rawBody),
   };
   const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env));
+  if (nameWarning) candidate.event.warnings = [nameWarning];
   await store(env, [candidate]);
   return candidate.result;
 }

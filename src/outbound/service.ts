@@ -4,7 +4,7 @@ import { referencedCoreEvent } from "../entities/service";
 import { getIntegration, resolveEnvironment } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { decryptValue, encryptValue } from "../platform/crypto";
-import { AppError } from "../platform/errors";
+import { AppError, zodIssues } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, encodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { ownValue } from "../platform/paths";
@@ -69,6 +69,12 @@ export interface OutboundSubscription {
   integrationId: string;
   slug: string;
   config: OutboundConfiguration;
+  /**
+   * Set when the stored configuration no longer validates (saved before a check that refuses it now):
+   * its events are not delivered but recorded as dead letters saying why, so the problem shows in
+   * monitoring instead of events silently going nowhere. `config` then holds only what could be read.
+   */
+  invalid?: string;
 }
 
 /** A tenant's enabled outbound use cases (index use_cases_tenant_type). */
@@ -84,9 +90,15 @@ export async function subscriptionsOf(db: D1Database, tenantId: string): Promise
     .prepare(SUBSCRIPTIONS_SQL)
     .bind(tenantId)
     .all<UseCaseRow>();
-  return results.flatMap((row) => {
-    const parsed = OutboundConfiguration.safeParse(JSON.parse(row.configuration));
-    return parsed.success ? [{ useCaseId: row.id, integrationId: row.integration_id, slug: row.slug, config: parsed.data }] : [];
+  return results.flatMap((row): OutboundSubscription[] => {
+    const raw = JSON.parse(row.configuration) as { event_catalog_event?: unknown; mappings?: unknown };
+    const parsed = OutboundConfiguration.safeParse(raw);
+    const base = { useCaseId: row.id, integrationId: row.integration_id, slug: row.slug };
+    if (parsed.success) return [{ ...base, config: parsed.data }];
+    const problem = `stored configuration no longer validates: ${zodIssues(parsed.error).map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ").slice(0, 500)}`;
+    console.error(JSON.stringify({ level: "error", message: "outbound use case skipped", use_case_id: row.id, problem }));
+    if (typeof raw?.event_catalog_event !== "string") return [];
+    return [{ ...base, invalid: problem, config: { event_catalog_event: raw.event_catalog_event, ack_tracking: "off", mappings: [] } as unknown as OutboundConfiguration }];
   });
 }
 
@@ -105,14 +117,27 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
   const at = nowIso();
   for (const sub of subs) {
     const config = sub.config;
-    if (config.event_filter && !(await evaluateExpression(config.event_filter, event).catch(() => false))) continue;
+    if (sub.invalid) {
+      statements.push(deadLetterStatement(env.DB, event, sub, "invalid-configuration", sub.invalid, at));
+      continue;
+    }
+    // A filter that fails does not decide: the event's deliveries are dead-lettered with the error
+    // (mapped as usual, so a redrive after fixing the filter sends them), never silently dropped.
+    let filterError: string | null = null;
+    if (config.event_filter) {
+      try {
+        if (!(await evaluateExpression(config.event_filter, event))) continue;
+      } catch (err) {
+        filterError = `event_filter failed: ${(err as Error).message}`;
+      }
+    }
     for (const mapping of config.mappings.filter((m) => m.enabled)) {
       let body: unknown;
-      let error: string | null = null;
+      let error: string | null = filterError;
       try {
         body = await evaluateExpression(mapping.jsonata_expression, event);
       } catch (err) {
-        error = `mapping failed: ${(err as Error).message}`;
+        error ??= `mapping failed: ${(err as Error).message}`;
       }
       if (body === undefined && !error) continue;
       const id = newId();
@@ -140,6 +165,17 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
     .all<{ id: string; use_case_id: string; mapping_id: string }>();
   await enqueueWebhookDeliveries(env, groupByEndpoint(pending));
   return statements.length;
+}
+
+/** A dead-lettered delivery row that records why an event could not be delivered at all. */
+function deadLetterStatement(db: D1Database, event: CoreEventEnvelope, sub: OutboundSubscription, mappingId: string, error: string, at: string) {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id,
+         payload, status, ack_id, max_attempts, last_error, visible_at, created_at, completed_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'webhook', ?, ?, ?, 'null', 'dead_lettered', NULL, 0, ?, ?, ?, ?)`,
+    )
+    .bind(newId(), event._org_id, sub.integrationId, sub.useCaseId, sub.slug, mappingId, event._event_id, event._event_name, event._correlation_id ?? null, error, at, at, at);
 }
 
 /**
