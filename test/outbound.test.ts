@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
 import { applyRetention } from "../src/monitoring/service";
-import { destinationProblem } from "../src/outbound/destination";
+import { destinationProblem } from "../src/platform/destination";
 import { sweepAckTimeouts } from "../src/outbound/service";
 import { api, expectError, tenantWithToken } from "./helpers";
 import { contactMapping, post, waitFor } from "./inbound-helpers";

@@ -1,7 +1,7 @@
 // /v2/integrations (epilot-compatible) and /v1/integrations/{id}/use-cases|environment.
 import { createRoute } from "@hono/zod-openapi";
-import { assertMayUseSecrets } from "../outbound/policy";
-import { assertSafeOutboundConfiguration, assertSafeOutboundUseCases } from "../outbound/service";
+import { assertSafeOutboundConfiguration, assertSafeOutboundUseCases } from "./outbound-configuration";
+import { assertMayUseSecrets } from "./secrets-policy";
 import { callerLabel, callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { ErrorEnvelope, errors, json, jsonBody, pathParams } from "../platform/openapi";

@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { FileProxyConfiguration } from "../file-proxy/schema";
 import { InboundConfiguration } from "../mapping/schema";
-import { OutboundConfiguration } from "../outbound/schema";
+import { OutboundConfiguration } from "./outbound-configuration";
 import { NextCursor } from "../platform/pagination";
 import { hasPrototypeSegment } from "../platform/paths";
 

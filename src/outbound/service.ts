@@ -8,7 +8,7 @@ import { AppError, zodIssues } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, encodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { ownValue } from "../platform/paths";
-import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "./destination";
+import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "../platform/destination";
 import { newWebhookSecret, signatureHeaders } from "./signing";
 import { OutboundConfiguration, type Delivery, type WebhookAuth, type WebhookDelivery } from "./schema";
 import { envelope, type CoreEventEnvelope } from "../platform/core-events";
@@ -412,61 +412,6 @@ export async function attemptDelivery(
 }
 
 // ---- save-time destination check --------------------------------------------------------------
-
-/**
- * Refuses an outbound configuration whose webhook url or OAuth token_url the destination rules
- * refuse, with VALIDATION_FAILED naming each path. Call it wherever a configuration is saved
- * (the rules depend on env, which the zod schema cannot see). `path` prefixes the reported paths.
- * @example await assertSafeOutboundConfiguration(body.configuration, c.env, ["configuration"])
- */
-export async function assertSafeOutboundConfiguration(
-  config: OutboundConfiguration,
-  env: DestinationEnv,
-  path: (string | number)[] = [],
-  resolve?: Resolver,
-): Promise<void> {
-  const policy = destinationPolicy(env, resolve);
-  const urls: { at: (string | number)[]; url: string }[] = [];
-  config.mappings.forEach((m, i) => {
-    if (m.delivery.type !== "webhook") return;
-    urls.push({ at: [...path, "mappings", i, "delivery", "url"], url: m.delivery.url });
-    if (m.delivery.auth?.type === "oauth2_client_credentials") urls.push({ at: [...path, "mappings", i, "delivery", "auth", "token_url"], url: m.delivery.auth.token_url });
-  });
-  const issues = [];
-  for (const { at, url } of urls) {
-    let problem: string | null;
-    try {
-      problem = await checkDestination(url, policy);
-    } catch (err) {
-      if (!(err instanceof DestinationLookupError)) throw err;
-      problem = err.message;
-    }
-    if (problem) issues.push({ path: at.join("."), message: `unsafe destination: ${problem}`, code: "unsafe_destination" });
-  }
-  if (issues.length > 0) throw new AppError("VALIDATION_FAILED", "Invalid request body", issues);
-}
-
-/**
- * assertSafeOutboundConfiguration for each outbound use case of a list (an integration's
- * `use_cases`), reporting paths as `use_cases.<i>.configuration...`.
- */
-export async function assertSafeOutboundUseCases(
-  useCases: readonly ({ type: "outbound"; configuration: OutboundConfiguration } | { type: "inbound" | "file_proxy" })[],
-  env: DestinationEnv,
-  path: (string | number)[] = ["use_cases"],
-): Promise<void> {
-  const failures: unknown[] = [];
-  for (const [i, uc] of useCases.entries()) {
-    if (uc.type !== "outbound") continue;
-    try {
-      await assertSafeOutboundConfiguration(uc.configuration, env, [...path, i, "configuration"]);
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      failures.push(...(err.details as unknown[]));
-    }
-  }
-  if (failures.length > 0) throw new AppError("VALIDATION_FAILED", "Invalid request body", failures);
-}
 
 /** Full-jitter exponential backoff: random(0, min(max, base × 2^attempt)), never before Retry-After. */
 export function backoffMs(env: Pick<Env, "OUTBOUND_RETRY_BASE_MS" | "OUTBOUND_RETRY_MAX_MS">, attempt: number, retryAfter?: number): number {

@@ -9,7 +9,7 @@ export const SCOPES = [
   "files:read",
   "blueprints:install",
   "apps:invoke",
-  // Saving outbound deliveries that send {{env.*}} values (see src/outbound/policy.ts).
+  // Saving outbound deliveries that send {{env.*}} values (see src/integrations/secrets-policy.ts).
   "secrets:use",
 ] as const;
 

@@ -5,8 +5,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { AppError } from "../../src/platform/errors";
-import type { Resolver } from "../../src/outbound/destination";
-import { assertSafeOutboundConfiguration, attemptDelivery, endpointContext, endpointIdOf } from "../../src/outbound/service";
+import type { Resolver } from "../../src/platform/destination";
+import { assertSafeOutboundConfiguration } from "../../src/integrations/outbound-configuration";
+import { attemptDelivery, endpointContext, endpointIdOf } from "../../src/outbound/service";
 import { OutboundConfiguration } from "../../src/outbound/schema";
 import { api, expectError } from "../helpers";
 import { post, setup } from "../inbound-helpers";

@@ -9,7 +9,7 @@
 // (mappings, filters) do not need it; the operator issues it to whoever owns the credentials.
 import type { Caller } from "../platform/app";
 import { AppError } from "../platform/errors";
-import type { OutboundConfiguration } from "./schema";
+import type { OutboundConfiguration } from "./outbound-configuration";
 
 export const SECRETS_SCOPE = "secrets:use";
 
