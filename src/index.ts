@@ -11,6 +11,7 @@ import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
 import { fanOut, recordDeadCoreEvent, subscriptionsOf, sweepAckTimeouts, type OutboundSubscription } from "./outbound/service";
 import type { CoreEventEnvelope } from "./platform/core-events";
+import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
 import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
@@ -116,6 +117,7 @@ export default {
         const tenant = body._org_id;
         if (!subscriptions.has(tenant)) subscriptions.set(tenant, subscriptionsOf(env.DB, tenant));
         await fanOut(env, body, await subscriptions.get(tenant)!);
+        crashPoint("queue.after-fan-out");
         message.ack();
       } catch (err) {
         subscriptions.delete(body._org_id);

@@ -3,6 +3,7 @@
 // projection. See docs/STORAGE.md for its storage layout.
 import { DurableObject } from "cloudflare:workers";
 import { envelope, type CoreEventEnvelope } from "../platform/core-events";
+import { crashPoint } from "../platform/crash-points";
 import { mergeAttributes, type AttributeChanges } from "./merge";
 
 // Cloudflare Queues take messages of up to 128 KB (about 100 bytes of it metadata) and sendBatch
@@ -134,7 +135,8 @@ export class EntityObject extends DurableObject<Env> {
 
   /**
    * Queues the core event of a change in the same storage transaction as the change (an outbox), so
-   * a change is never applied without its event: flush() sends it, and the alarm retries if that fails.
+   * a change is never applied without its event: flush() sends it, and the alarm sends it if flush()
+   * never runs (the object stopped first) or fails.
    */
   private emit(s: EntityState, operation: EntityOperation, changes: AttributeChanges, input: { eventId: string | null; correlationId?: string | null }) {
     const kind = operation === "created" ? "created" : operation === "deleted" || operation === "purged" ? "deleted" : "updated";
@@ -150,6 +152,9 @@ export class EntityObject extends DurableObject<Env> {
       { source: "erp-edge.entities", correlationId: input.correlationId },
     );
     this.sql.exec("INSERT INTO outbox (id, body) VALUES (?, ?)", event._event_id, JSON.stringify(event));
+    // Written in the same transaction as the row (storage calls made before the next await commit
+    // together): should the object stop before flush() runs, this alarm sends the row. flush() moves it.
+    void this.ctx.storage.setAlarm(Date.now() + RETRY_BASE_MS);
   }
 
   /**
@@ -203,6 +208,7 @@ export class EntityObject extends DurableObject<Env> {
   private async send(batch: OutgoingMessage[]): Promise<void> {
     try {
       await this.env.CORE_EVENTS.sendBatch(batch.map((m) => ({ body: JSON.parse(m.body), contentType: "json" as const })));
+      crashPoint("outbox.after-send", (why) => this.ctx.abort(why));
       for (const m of batch) this.sql.exec("DELETE FROM outbox WHERE id = ?", m.id);
     } catch (err) {
       if (batch.length > 1) {
@@ -399,6 +405,7 @@ export class EntityObject extends DurableObject<Env> {
     }
     this.sql.exec("INSERT INTO applied (update_id, result, applied_at) VALUES (?, ?, ?)", input.updateId, JSON.stringify(result), now);
     if (next) await this.project(next);
+    crashPoint("entity.before-flush", (why) => this.ctx.abort(why));
     await this.flush();
     return result;
   }

@@ -9,6 +9,7 @@ import { processingConfiguration } from "../integrations/service";
 import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
+import { crashPoint } from "../platform/crash-points";
 import { zodIssues } from "../platform/errors";
 import { setOwn } from "../platform/paths";
 import { redactPayloadText } from "../platform/redact";
@@ -177,6 +178,7 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
   for (const [i, update] of mapped.entity_updates.entries()) {
     const applied = await applyUpdate(env, event, update, i, relations, problems);
     if (applied) entities.push(applied);
+    crashPoint("process.after-entity-update");
   }
   const readings: D1PreparedStatement[] = [];
   for (const reading of mapped.meter_readings_updates) {

@@ -2,6 +2,7 @@
 // strictly in the order they were accepted, one at a time. Its queue is durable storage and its
 // work is driven by alarms, which the runtime re-runs after a crash or restart.
 import { DurableObject } from "cloudflare:workers";
+import { crashPoint } from "../platform/crash-points";
 import { failEvent, processEvent } from "./process";
 
 /** Attempts per event before it is recorded as a system error (the stream then moves on). */
@@ -61,8 +62,10 @@ export class EventStream extends DurableObject<Env> {
       // Recorded (and committed: storage writes are durable before the next await's output) first.
       this.sql.exec("UPDATE queue SET attempts = attempts + 1, last_error = NULL WHERE seq = ?", head.seq);
       await this.ctx.storage.sync();
+      crashPoint("stream.after-attempt-recorded", (why) => this.ctx.abort(why));
       try {
         await processEvent(this.env, head.event_id);
+        crashPoint("stream.before-dequeue", (why) => this.ctx.abort(why));
         this.sql.exec("DELETE FROM queue WHERE seq = ?", head.seq);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);

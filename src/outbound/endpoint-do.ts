@@ -5,6 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { auditStatementIf } from "../platform/audit";
 import { nowIso } from "../platform/ids";
 import { envelope } from "../platform/core-events";
+import { crashPoint } from "../platform/crash-points";
 import { attemptDelivery, backoffMs, endpointContext, loadDelivery, recordOutcome } from "./service";
 
 const SLICE_MS = 10_000;
@@ -98,6 +99,7 @@ export class OutboundEndpoint extends DurableObject<Env> {
         if (!delivery || !outcome) {
           this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
         } else if (outcome.kind === "delivered") {
+          crashPoint("endpoint.after-post", (why) => this.ctx.abort(why));
           failures = 0;
           await recordOutcome(this.env.DB, delivery.id, outcome, "delivered");
           this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
