@@ -1,5 +1,6 @@
 // The inbound event log in D1: rows, statuses and the statements that write them.
 import { nowIso } from "../platform/ids";
+import { monitoredWhere, percentilesSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { ErrorCategory, EventEntityResult, EventError, EventStatus, InboundEventStatus } from "./schema";
 
 export interface EventRow {
@@ -130,3 +131,57 @@ export function toEventStatus(row: EventRow): InboundEventStatus {
 
 /** The ordering stream an event belongs to: its integration and group. */
 export const streamKey = (integrationId: string, groupId: string | null) => `${integrationId}/${groupId ?? ""}`;
+
+// ---- what other contexts may read or change of the log ---------------------------------------
+
+/** The inbound arm of monitoring's unified events view (the monitored-event row shape). */
+const MONITORED_COLUMNS = `id, id AS event_id, 'inbound' AS direction, event_name, use_case_slug, status, error_category, correlation_id,
+  received_at, completed_at, processing_duration_ms, attempts,
+  CASE WHEN errors = '[]' THEN NULL ELSE json_extract(errors, '$[0].message') END AS last_error, ack_status, replay_of`;
+
+/**
+ * An integration's inbound events as monitored-event rows, filtered. With a correlation id it reads
+ * that index (without statistics the planner would walk the integration's history in id order).
+ */
+export function monitoredInboundEvents(integrationId: string, q: MonitoredEventFilter): MonitoredArm {
+  const from = q.correlation_id !== undefined ? "events INDEXED BY events_correlation" : "events";
+  const { where, params } = monitoredWhere(integrationId, q, "received_at");
+  if (q.error_category !== undefined) where.push("error_category = ?"), params.push(q.error_category);
+  return { sql: `SELECT ${MONITORED_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")}`, params };
+}
+
+/** The inbound halves of monitoring's statistics, each bound to (?1 integration id, ?2 since[, ?3 sample size]). */
+export const INBOUND_STATS_SQL = {
+  counts: `SELECT 'inbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
+      FROM events WHERE integration_id = ?1 AND received_at >= ?2 GROUP BY use_case_slug, status`,
+  acks: "SELECT ack_status, COUNT(*) AS n FROM events WHERE integration_id = ?1 AND received_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
+  percentiles: percentilesSql("events", "received_at"),
+};
+
+/** Retention: an integration's oldest events received before ?, at most ? of them (index on (integration_id, received_at)). */
+export const EXPIRED_EVENTS_SQL = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE integration_id = ? AND received_at < ? ORDER BY received_at LIMIT ?)";
+
+export const deleteExpiredEventsStatement = (db: D1Database, integrationId: string, before: string, limit: number) =>
+  db.prepare(EXPIRED_EVENTS_SQL).bind(integrationId, before, limit);
+
+/**
+ * The ERP's ACK of an inbound event (its ack_id is the event id): sets ack_status to `status` only
+ * over one of `overwritable` (or none), so ACK statuses only move forward. Null when the tenant has
+ * no such event; else how many rows changed and the status now recorded.
+ */
+export async function acknowledgeInboundEvent(
+  db: D1Database,
+  tenantId: string,
+  ack: { ack_id: string; status: string; message?: string },
+  overwritable: readonly string[],
+  at = nowIso(),
+): Promise<{ acknowledged: number; statuses: (string | null)[] } | null> {
+  const [updated, now] = await db.batch<{ ack_status: string | null }>([
+    db
+      .prepare("UPDATE events SET ack_status = ?, ack_message = ?, acked_at = ? WHERE id = ? AND tenant_id = ? AND (ack_status IS NULL OR ack_status IN (SELECT value FROM json_each(?))) RETURNING ack_status")
+      .bind(ack.status, ack.message ?? null, at, ack.ack_id, tenantId, JSON.stringify(overwritable)),
+    db.prepare("SELECT ack_status FROM events WHERE id = ? AND tenant_id = ?").bind(ack.ack_id, tenantId),
+  ]);
+  if (now!.results.length === 0) return null;
+  return { acknowledged: updated!.results.length, statuses: now!.results.map((r) => r.ack_status) };
+}

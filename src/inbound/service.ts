@@ -7,6 +7,7 @@ import { parsePayload, PayloadError } from "../mapping/payload";
 import type { InboundConfiguration } from "../mapping/schema";
 import { AppError, zodIssues } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
+import { jobCursorSql } from "../platform/db";
 import { enforceRateLimit, takeOrThrow } from "../platform/rate-limit";
 import { redactPayloadText } from "../platform/redact";
 import { parseJsonBytes } from "../platform/json";
@@ -312,9 +313,7 @@ export const SWEEP_PENDING_SQL = `
    WHERE walk.integration_id IS NOT NULL
    ORDER BY walk.n, events.received_at, events.id`;
 
-const SWEEP_CURSOR_SQL = "SELECT position FROM maintenance_cursors WHERE job = 'sweep_pending_events'";
-const SAVE_SWEEP_CURSOR_SQL = `INSERT INTO maintenance_cursors (job, position, updated_at) VALUES ('sweep_pending_events', ?, ?)
-  ON CONFLICT (job) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`;
+const SWEEP_CURSOR = jobCursorSql("sweep_pending_events");
 
 /**
  * The events the next sweep hands back (oldest first within each integration), and moves the
@@ -322,14 +321,14 @@ const SAVE_SWEEP_CURSOR_SQL = `INSERT INTO maintenance_cursors (job, position, u
  */
 export async function nextSweepBatch(db: D1Database, olderThanMs = 60_000): Promise<{ id: string; integration_id: string; group_id: string | null }[]> {
   const before = new Date(Date.now() - olderThanMs).toISOString();
-  const position = (await db.prepare(SWEEP_CURSOR_SQL).first<{ position: string }>())?.position ?? "";
+  const position = (await db.prepare(SWEEP_CURSOR.position).first<{ position: string }>())?.position ?? "";
   const { results } = await db
     .prepare(SWEEP_PENDING_SQL)
     .bind(position, SWEEP.integrationsPerRun, before, SWEEP.eventsPerIntegration)
     .all<{ visited: string; id: string | null; group_id: string | null }>();
   const visited = [...new Set(results.map((r) => r.visited))];
   const next = visited.length < SWEEP.integrationsPerRun ? "" : visited.at(-1)!;
-  if (next !== position) await db.prepare(SAVE_SWEEP_CURSOR_SQL).bind(next, nowIso()).run();
+  if (next !== position) await db.prepare(SWEEP_CURSOR.save).bind(next, nowIso()).run();
   return results.flatMap((r) => (r.id ? [{ id: r.id, integration_id: r.visited, group_id: r.group_id }] : []));
 }
 

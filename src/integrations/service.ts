@@ -6,6 +6,7 @@ import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { hasPrototypeSegment } from "../platform/paths";
 import { auditStatement } from "../platform/audit";
+import { tenantRateLimitOf } from "../tenants/service";
 import {
   IntegrationSettings,
   MASK,
@@ -591,11 +592,41 @@ export async function findIntegrationForWebhook(
   db: D1Database,
   id: string,
 ): Promise<{ tenantId: string; tenantRateLimit: number | null; integration: Integration } | null> {
-  const row = await db
-    .prepare("SELECT i.*, t.rate_limit_per_second AS tenant_rate_limit FROM integrations i JOIN tenants t ON t.id = i.tenant_id WHERE i.id = ?")
-    .bind(id)
-    .first<IntegrationRow & { tenant_rate_limit: number | null }>();
+  const row = await db.prepare("SELECT * FROM integrations WHERE id = ?").bind(id).first<IntegrationRow>();
   if (!row) return null;
-  const useCases = await useCasesOf(db, [id]);
-  return { tenantId: row.tenant_id, tenantRateLimit: row.tenant_rate_limit, integration: fromIntegrationRow(row, useCases.get(id)!) };
+  // Integrations cascade with their tenant, so the tenant exists; its limit is read beside the use cases.
+  const [useCases, tenantRateLimit] = await Promise.all([useCasesOf(db, [id]), tenantRateLimitOf(db, row.tenant_id)]);
+  return { tenantId: row.tenant_id, tenantRateLimit, integration: fromIntegrationRow(row, useCases.get(id)!) };
 }
+
+// ---- what outbound and monitoring read --------------------------------------------------------
+
+/** A tenant's enabled outbound use cases (index use_cases_tenant_type). */
+export const ENABLED_OUTBOUND_USE_CASES_SQL = "SELECT id, integration_id, slug, configuration FROM use_cases WHERE tenant_id = ? AND type = 'outbound' AND enabled = 1";
+
+/**
+ * A tenant's enabled outbound use cases with their stored configurations, unvalidated (outbound
+ * decides what to do with one that no longer validates). Read fresh on every call.
+ */
+export async function enabledOutboundUseCases(db: D1Database, tenantId: string): Promise<{ id: string; integrationId: string; slug: string; configuration: unknown }[]> {
+  const { results } = await db.prepare(ENABLED_OUTBOUND_USE_CASES_SQL).bind(tenantId).all<{ id: string; integration_id: string; slug: string; configuration: string }>();
+  return results.map((r) => ({ id: r.id, integrationId: r.integration_id, slug: r.slug, configuration: JSON.parse(r.configuration) as unknown }));
+}
+
+/** An outbound use case by id alone, enabled or not, with its stored configuration unvalidated; null when there is none. */
+export async function outboundUseCase(db: D1Database, id: string) {
+  const row = await db
+    .prepare("SELECT id, tenant_id, integration_id, slug, enabled, configuration FROM use_cases WHERE id = ? AND type = 'outbound'")
+    .bind(id)
+    .first<{ id: string; tenant_id: string; integration_id: string; slug: string; enabled: number; configuration: string }>();
+  if (!row) return null;
+  return { id: row.id, tenantId: row.tenant_id, integrationId: row.integration_id, slug: row.slug, enabled: row.enabled === 1, configuration: JSON.parse(row.configuration) as unknown };
+}
+
+/**
+ * Retention's read of integrations: the next `?` integrations after the id that the SQL expression
+ * `after` yields, each with its retention_days setting (`defaultDays` when unset). A corrupt settings
+ * row fails the statement, so the run that reads it is logged rather than guessing.
+ */
+export const retentionDaysSql = (after: string, defaultDays: number) => `SELECT id, COALESCE(json_extract(settings, '$.retention_days'), ${defaultDays}) AS days FROM integrations
+    WHERE id > ${after} ORDER BY id LIMIT ?`;

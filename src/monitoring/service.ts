@@ -1,11 +1,22 @@
 // Monitoring: one view over inbound events and outbound deliveries, replay, statistics, traces, the
 // audit log, payload redaction and retention.
+import { deleteExpiredEventsStatement, EXPIRED_EVENTS_SQL, INBOUND_STATS_SQL, monitoredInboundEvents } from "../inbound/events-log";
 import { replayInboundEvent } from "../inbound/service";
-import { getIntegration } from "../integrations/service";
+import { getIntegration, retentionDaysSql } from "../integrations/service";
+import { AUDIT_RETENTION_SQL, deleteExpiredAuditStatement, listAuditLog } from "../platform/audit";
+import { jobCursorSql } from "../platform/db";
 import { AppError } from "../platform/errors";
-import { newId, nowIso } from "../platform/ids";
+import type { MonitoredArm, MonitoredEventFilter } from "../platform/monitored-events";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
-import { enqueueWebhookDeliveries, groupByEndpoint } from "../outbound/service";
+import {
+  copyDeliveryForReplay,
+  deleteExpiredDeliveriesStatement,
+  enqueueWebhookDeliveries,
+  EXPIRED_DELIVERIES_SQL,
+  groupByEndpoint,
+  monitoredDeliveries,
+  OUTBOUND_STATS_SQL,
+} from "../outbound/service";
 import type { EventQuery } from "./schema";
 
 export interface MonitoredEvent {
@@ -26,62 +37,36 @@ export interface MonitoredEvent {
   replay_of: string | null;
 }
 
-// The two directions as one row shape. Each arm reads its own table through its own indexes; a
-// compound SELECT ordered by id merges the two index-ordered arms (MERGE in the query plan), so a page
-// reads about `limit` rows of each table instead of sorting the integration's whole history.
-const INBOUND_COLUMNS = `id, id AS event_id, 'inbound' AS direction, event_name, use_case_slug, status, error_category, correlation_id,
-  received_at, completed_at, processing_duration_ms, attempts,
-  CASE WHEN errors = '[]' THEN NULL ELSE json_extract(errors, '$[0].message') END AS last_error, ack_status, replay_of`;
-const OUTBOUND_COLUMNS = `id, id AS event_id, 'outbound' AS direction, event_name, use_case_slug, status,
-  CASE WHEN status IN ('failed', 'dead_lettered') THEN 'downstream' END AS error_category, correlation_id,
-  created_at AS received_at, completed_at, processing_duration_ms, attempts, last_error, ack_status, replay_of`;
+// The two directions as one row shape, each arm built by the context that owns its table
+// (inbound/events-log.ts, outbound/service.ts) through its own indexes. A compound SELECT ordered by
+// id merges the two index-ordered arms (MERGE in the query plan), so a page reads about `limit` rows
+// of each table instead of sorting the integration's whole history.
+type Arms = { inbound: MonitoredArm | null; outbound: MonitoredArm | null };
 
-type Arm = { from: string; where: string[]; params: unknown[] };
-
-/**
- * The FROM and WHERE of each direction's arm for a query; an arm the filters exclude is null. With a
- * correlation id the arms read its index (the planner, having no statistics, would otherwise walk
- * the integration's whole history in id order to spare itself sorting a handful of rows).
- */
-function arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): { inbound: Arm | null; outbound: Arm | null } {
-  const byCorrelation = q.correlation_id !== undefined;
-  const inbound: Arm = { from: byCorrelation ? "events INDEXED BY events_correlation" : "events", where: ["integration_id = ?"], params: [integrationId] };
-  const outbound: Arm = { from: byCorrelation ? "deliveries INDEXED BY deliveries_correlation" : "deliveries", where: ["integration_id = ?"], params: [integrationId] };
-  const add = (arm: Arm, clause: string, ...values: unknown[]) => {
-    arm.where.push(clause);
-    arm.params.push(...values);
+/** Each direction's arm for a query; an arm the filters exclude is null. */
+function arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): Arms {
+  const filter: MonitoredEventFilter = {
+    event_id: q.event_id,
+    correlation_id: q.correlation_id,
+    event_name: q.event_name,
+    use_case: q.use_case,
+    status: q.status,
+    error_category: q.error_category,
+    from: q.from && new Date(q.from).toISOString(),
+    to: q.to && new Date(q.to).toISOString(),
+    before: q.before || undefined,
   };
-  const both = (inColumn: string, outColumn: string, op: string, value: unknown) => {
-    if (value === undefined) return;
-    add(inbound, `${inColumn} ${op} ?`, value);
-    add(outbound, `${outColumn} ${op} ?`, value);
+  return {
+    inbound: q.direction === "outbound" ? null : monitoredInboundEvents(integrationId, filter),
+    outbound: q.direction === "inbound" ? null : monitoredDeliveries(integrationId, filter),
   };
-  both("id", "id", "=", q.event_id);
-  both("correlation_id", "correlation_id", "=", q.correlation_id);
-  both("event_name", "event_name", "=", q.event_name);
-  both("use_case_slug", "use_case_slug", "=", q.use_case);
-  both("status", "status", "=", q.status);
-  both("received_at", "created_at", ">=", q.from && new Date(q.from).toISOString());
-  both("received_at", "created_at", "<", q.to && new Date(q.to).toISOString());
-  both("id", "id", "<", q.before || undefined);
-  let keepOutbound = q.direction !== "inbound";
-  if (q.error_category !== undefined) {
-    add(inbound, "error_category = ?", q.error_category);
-    // An outbound row's category is 'downstream' exactly when it failed or was dead-lettered.
-    if (q.error_category === "downstream") add(outbound, "status IN ('failed', 'dead_lettered')");
-    else keepOutbound = false;
-  }
-  return { inbound: q.direction === "outbound" ? null : inbound, outbound: keepOutbound ? outbound : null };
 }
 
 /** A compound SELECT over the arms the filters keep, with `tail` (ORDER BY ... LIMIT ?) applied to the whole. */
-function unified(parts: { inbound: Arm | null; outbound: Arm | null }, tail: string, tailParams: unknown[]) {
-  const selects: string[] = [];
-  const params: unknown[] = [];
-  if (parts.inbound) selects.push(`SELECT ${INBOUND_COLUMNS} FROM ${parts.inbound.from} WHERE ${parts.inbound.where.join(" AND ")}`), params.push(...parts.inbound.params);
-  if (parts.outbound) selects.push(`SELECT ${OUTBOUND_COLUMNS} FROM ${parts.outbound.from} WHERE ${parts.outbound.where.join(" AND ")}`), params.push(...parts.outbound.params);
-  if (selects.length === 0) return null;
-  return { sql: `${selects.join(" UNION ALL ")} ${tail}`, params: [...params, ...tailParams] };
+function unified(parts: Arms, tail: string, tailParams: unknown[]) {
+  const kept = [parts.inbound, parts.outbound].filter((arm): arm is MonitoredArm => arm !== null);
+  if (kept.length === 0) return null;
+  return { sql: `${kept.map((arm) => arm.sql).join(" UNION ALL ")} ${tail}`, params: [...kept.flatMap((arm) => arm.params), ...tailParams] };
 }
 
 /**
@@ -118,23 +103,13 @@ export async function replay(env: Pick<Env, "DB" | "EVENT_STREAM" | "OUTBOUND_EN
       results.push({ event_id: eventId, status: ok ? "replayed" : inbound.status, replay_event_id: inbound.event_id, message: inbound.message });
       continue;
     }
-    const id = newId();
-    const copied = await env.DB
-      .prepare(
-        `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id, payload,
-           status, ack_id, max_attempts, visible_at, created_at, replay_of)
-         SELECT ?, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id || ':replay:' || ?, event_name, correlation_id, payload,
-           'pending', ack_id, max_attempts, ?, ?, id
-         FROM deliveries WHERE id = ? AND tenant_id = ? AND integration_id = ? RETURNING type, use_case_id, mapping_id`,
-      )
-      .bind(id, id, nowIso(), nowIso(), eventId, tenantId, integrationId)
-      .first<{ type: string; use_case_id: string; mapping_id: string }>();
+    const copied = await copyDeliveryForReplay(env.DB, tenantId, integrationId, eventId);
     if (!copied) {
       results.push({ event_id: eventId, status: "not_found", replay_event_id: null, message: "No such event in this integration" });
       continue;
     }
-    if (copied.type === "webhook") webhook.push({ id, use_case_id: copied.use_case_id, mapping_id: copied.mapping_id });
-    results.push({ event_id: eventId, status: "replayed", replay_event_id: id, message: "Delivery queued again" });
+    if (copied.type === "webhook") webhook.push({ id: copied.id, use_case_id: copied.use_case_id, mapping_id: copied.mapping_id });
+    results.push({ event_id: eventId, status: "replayed", replay_event_id: copied.id, message: "Delivery queued again" });
   }
   await enqueueWebhookDeliveries(env, groupByEndpoint(webhook));
   return { replayed: results.filter((r) => r.status === "replayed").length, results };
@@ -149,37 +124,22 @@ export const WINDOWS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000
  */
 export const STATS_SAMPLE_SIZE = 10_000;
 
-/** Nearest-rank percentile p of n sorted values: rank max(1, ceil(p × n / 100)), in integer arithmetic. */
-const rank = (p: number) => `MAX(1, (${p} * n + 99) / 100)`;
-
-const percentilesOf = (table: "events" | "deliveries", timeColumn: "received_at" | "created_at") => `
-  WITH sample AS (
-    SELECT processing_duration_ms AS d FROM ${table}
-     WHERE integration_id = ?1 AND ${timeColumn} >= ?2 AND processing_duration_ms IS NOT NULL
-     ORDER BY ${timeColumn} DESC LIMIT ?3),
-  ranked AS (SELECT d, ROW_NUMBER() OVER (ORDER BY d) AS position, COUNT(*) OVER () AS n FROM sample)
-  SELECT MAX(CASE WHEN position = ${rank(50)} THEN d END) AS p50, MAX(CASE WHEN position = ${rank(95)} THEN d END) AS p95,
-         MAX(CASE WHEN position = ${rank(99)} THEN d END) AS p99
-    FROM ranked`;
-
-/** The statements of the stats endpoint, each bound to (?1 integration id, ?2 since[, ?3 sample size]); exported so their query plans are checked. */
+/** The statements of the stats endpoint, each bound to (?1 integration id, ?2 since[, ?3 sample size]), composed of each direction's owner's halves; exported so their query plans are checked. */
 export const STATS_SQL = {
   /** Rows per direction, use case and status, and how many of them carry a processing time. */
   counts: `
-    SELECT 'inbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
-      FROM events WHERE integration_id = ?1 AND received_at >= ?2 GROUP BY use_case_slug, status
+    ${INBOUND_STATS_SQL.counts}
     UNION ALL
-    SELECT 'outbound', use_case_slug, status, COUNT(*), COUNT(processing_duration_ms)
-      FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 GROUP BY use_case_slug, status
+    ${OUTBOUND_STATS_SQL.counts}
     ORDER BY 1, 2, 3`,
   acks: `
     SELECT ack_status, SUM(n) AS n FROM (
-      SELECT ack_status, COUNT(*) AS n FROM events WHERE integration_id = ?1 AND received_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status
+      ${INBOUND_STATS_SQL.acks}
       UNION ALL
-      SELECT ack_status, COUNT(*) FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status)
+      ${OUTBOUND_STATS_SQL.acks})
     GROUP BY ack_status`,
-  inboundPercentiles: percentilesOf("events", "received_at"),
-  outboundPercentiles: percentilesOf("deliveries", "created_at"),
+  inboundPercentiles: INBOUND_STATS_SQL.percentiles,
+  outboundPercentiles: OUTBOUND_STATS_SQL.percentiles,
 };
 
 type PercentileRow = { p50: number | null; p95: number | null; p99: number | null };
@@ -216,19 +176,8 @@ export async function trace(db: D1Database, tenantId: string, integrationId: str
   return { correlation_id: correlationId, events: results.map(({ id: _, ...row }) => row) };
 }
 
-/** A page of a tenant's audit log, newest first: without and with a cursor (index audit_log_tenant). */
-export const AUDIT_LOG_SQL = {
-  first: "SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY id DESC LIMIT ?",
-  after: "SELECT * FROM audit_log WHERE tenant_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-};
-
-export async function auditLog(db: D1Database, tenantId: string, page: PageQuery) {
-  const before = decodeCursor(page.cursor);
-  const statement = before ? db.prepare(AUDIT_LOG_SQL.after).bind(tenantId, before, page.limit + 1) : db.prepare(AUDIT_LOG_SQL.first).bind(tenantId, page.limit + 1);
-  const { results } = await statement.all<{ id: string; actor: string; action: string; target: string | null; details: string; at: string }>();
-  const { items, next_cursor } = toPage(results, page.limit, (r) => ({ id: r.id, actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details), at: r.at }));
-  return { entries: items, next_cursor };
-}
+/** A page of a tenant's audit log, newest first (kept by platform/audit.ts). */
+export const auditLog = listAuditLog;
 
 // ---- retention ------------------------------------------------------------------
 
@@ -240,17 +189,17 @@ export async function auditLog(db: D1Database, tenantId: string, page: PageQuery
  */
 export const RETENTION = { integrationsPerRun: 20, rowsPerIntegration: 500, auditRowsPerRun: 1000, auditDays: 365, defaultDays: 30 } as const;
 
-/** The statements of a retention run; exported so their query plans are checked. */
+const CURSOR = jobCursorSql("retention");
+
+/** The statements of a retention run, each from the owner of its table; exported so their query plans are checked. */
 export const RETENTION_SQL = {
-  cursor: "SELECT position FROM maintenance_cursors WHERE job = 'retention'",
+  cursor: CURSOR.position,
   /** The next integrations after the cursor with their retention_days (a corrupt settings row fails the run, and is logged by the cron). */
-  integrations: `SELECT id, COALESCE(json_extract(settings, '$.retention_days'), ${RETENTION.defaultDays}) AS days FROM integrations
-    WHERE id > COALESCE((SELECT position FROM maintenance_cursors WHERE job = 'retention'), '') ORDER BY id LIMIT ?`,
-  events: "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE integration_id = ? AND received_at < ? ORDER BY received_at LIMIT ?)",
-  deliveries: "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND created_at < ? ORDER BY created_at LIMIT ?)",
-  auditLog: "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)",
-  saveCursor: `INSERT INTO maintenance_cursors (job, position, updated_at) VALUES ('retention', ?, ?)
-    ON CONFLICT (job) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+  integrations: retentionDaysSql(CURSOR.after, RETENTION.defaultDays),
+  events: EXPIRED_EVENTS_SQL,
+  deliveries: EXPIRED_DELIVERIES_SQL,
+  auditLog: AUDIT_RETENTION_SQL,
+  saveCursor: CURSOR.save,
 };
 
 /**
@@ -265,10 +214,10 @@ export async function applyRetention(db: D1Database, now = Date.now()) {
   const limit = RETENTION.rowsPerIntegration;
   const cutoff = (days: number) => new Date(now - days * 86_400_000).toISOString();
   const deletes = integrations.flatMap((i) => [
-    db.prepare(RETENTION_SQL.events).bind(i.id, cutoff(i.days), limit),
-    db.prepare(RETENTION_SQL.deliveries).bind(i.id, cutoff(i.days), limit),
+    deleteExpiredEventsStatement(db, i.id, cutoff(i.days), limit),
+    deleteExpiredDeliveriesStatement(db, i.id, cutoff(i.days), limit),
   ]);
-  const results = await db.batch([...deletes, db.prepare(RETENTION_SQL.auditLog).bind(cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun)]);
+  const results = await db.batch([...deletes, deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun)]);
   const changes = (i: number) => results[i]!.meta.changes;
   // Continue next run at the first integration that may have more; else after the last one, or from the start.
   const unfinished = integrations.findIndex((_, i) => changes(2 * i) >= limit || changes(2 * i + 1) >= limit);

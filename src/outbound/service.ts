@@ -1,7 +1,8 @@
 // Outbound: core events fan out to outbound use cases as deliveries (webhook or poll), with
 // signing secrets, dead-letter queue, poll leases and ACK tracking.
 import { referencedCoreEvent } from "../entities/service";
-import { getIntegration, resolveEnvironment } from "../integrations/service";
+import { acknowledgeInboundEvent } from "../inbound/events-log";
+import { enabledOutboundUseCases, getIntegration, outboundUseCase, resolveEnvironment } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { decryptValue, encryptValue } from "../platform/crypto";
 import { AppError, zodIssues } from "../platform/errors";
@@ -12,6 +13,8 @@ import { checkDestination, DestinationLookupError, destinationPolicy, type Desti
 import { newWebhookSecret, signatureHeaders } from "./signing";
 import { OutboundConfiguration, type Delivery, type WebhookAuth, type WebhookDelivery } from "./schema";
 import { envelope, type CoreEventEnvelope } from "../platform/core-events";
+import { monitoredWhere, percentilesSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
+import { existingTenantId } from "../tenants/service";
 
 // ---- core events ------------------------------------------------------------------------------
 
@@ -35,13 +38,6 @@ export async function emitBusinessEvent(
 }
 
 // ---- fan-out ----------------------------------------------------------------------------------
-
-interface UseCaseRow {
-  id: string;
-  integration_id: string;
-  slug: string;
-  configuration: string;
-}
 
 type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY">;
 
@@ -77,23 +73,17 @@ export interface OutboundSubscription {
   invalid?: string;
 }
 
-/** A tenant's enabled outbound use cases (index use_cases_tenant_type). */
-export const SUBSCRIPTIONS_SQL = "SELECT id, integration_id, slug, configuration FROM use_cases WHERE tenant_id = ? AND type = 'outbound' AND enabled = 1";
-
 /**
  * The tenant's enabled outbound use cases with valid configurations: fetched once per queue batch
  * and tenant, through an index, and not cached longer, so a use case saved a moment ago already
  * receives the next batch's events.
  */
 export async function subscriptionsOf(db: D1Database, tenantId: string): Promise<OutboundSubscription[]> {
-  const { results } = await db
-    .prepare(SUBSCRIPTIONS_SQL)
-    .bind(tenantId)
-    .all<UseCaseRow>();
-  return results.flatMap((row): OutboundSubscription[] => {
-    const raw = JSON.parse(row.configuration) as { event_catalog_event?: unknown; mappings?: unknown };
+  const useCases = await enabledOutboundUseCases(db, tenantId);
+  return useCases.flatMap((row): OutboundSubscription[] => {
+    const raw = row.configuration as { event_catalog_event?: unknown; mappings?: unknown } | null;
     const parsed = OutboundConfiguration.safeParse(raw);
-    const base = { useCaseId: row.id, integrationId: row.integration_id, slug: row.slug };
+    const base = { useCaseId: row.id, integrationId: row.integrationId, slug: row.slug };
     if (parsed.success) return [{ ...base, config: parsed.data }];
     const problem = `stored configuration no longer validates: ${zodIssues(parsed.error).map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ").slice(0, 500)}`;
     console.error(JSON.stringify({ level: "error", message: "outbound use case skipped", use_case_id: row.id, problem }));
@@ -209,9 +199,9 @@ export async function recordDeadCoreEvent(db: D1Database, message: { queue: stri
   await db
     .prepare(
       `INSERT INTO core_event_dead_letters (id, queue, message_id, tenant_id, event_id, event_name, attempts, body, recorded_at)
-       VALUES (?, ?, ?, (SELECT id FROM tenants WHERE id = ?), ?, ?, ?, ?, ?) ON CONFLICT (queue, message_id) DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (queue, message_id) DO NOTHING`,
     )
-    .bind(newId(), message.queue, message.id, field("_org_id"), field("_event_id"), field("_event_name"), message.attempts, text, nowIso())
+    .bind(newId(), message.queue, message.id, await existingTenantId(db, field("_org_id")), field("_event_id"), field("_event_name"), message.attempts, text, nowIso())
     .run();
 }
 
@@ -235,20 +225,17 @@ export interface EndpointRow {
 /** Everything a delivery attempt needs about its endpoint; null when its use case or mapping is gone. */
 export async function endpointContext(db: D1Database, endpointId: string) {
   const [useCaseId, mappingId] = endpointId.split("/") as [string, string];
-  const uc = await db
-    .prepare("SELECT id, tenant_id, integration_id, slug, enabled, configuration FROM use_cases WHERE id = ? AND type = 'outbound'")
-    .bind(useCaseId)
-    .first<{ id: string; tenant_id: string; integration_id: string; slug: string; enabled: number; configuration: string }>();
+  const uc = await outboundUseCase(db, useCaseId);
   if (!uc) return null;
-  const config = OutboundConfiguration.safeParse(JSON.parse(uc.configuration));
+  const config = OutboundConfiguration.safeParse(uc.configuration);
   const mapping = config.success ? config.data.mappings.find((m) => m.id === mappingId) : undefined;
   if (!mapping || mapping.delivery.type !== "webhook") return null;
   await db
     .prepare("INSERT OR IGNORE INTO outbound_endpoints (id, tenant_id, integration_id, use_case_id, mapping_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
-    .bind(endpointId, uc.tenant_id, uc.integration_id, uc.id, mappingId, nowIso())
+    .bind(endpointId, uc.tenantId, uc.integrationId, uc.id, mappingId, nowIso())
     .run();
   const endpoint = (await db.prepare("SELECT * FROM outbound_endpoints WHERE id = ?").bind(endpointId).first<EndpointRow>())!;
-  return { endpoint, delivery: mapping.delivery as WebhookDelivery, tenantId: uc.tenant_id, integrationId: uc.integration_id };
+  return { endpoint, delivery: mapping.delivery as WebhookDelivery, tenantId: uc.tenantId, integrationId: uc.integrationId };
 }
 
 const secretContext = (endpointId: string) => `endpoint/${endpointId}`;
@@ -659,14 +646,9 @@ export async function acknowledge(db: D1Database, tenantId: string, input: { ack
   if (outboundNow!.results.length > 0) {
     return { ack_id: input.ack_id, status: latestAckStatus(outboundNow!.results), direction: "outbound" as const, acknowledged: outbound!.results.length };
   }
-  const [inbound, inboundNow] = await db.batch<{ ack_status: string | null }>([
-    db
-      .prepare(`UPDATE events SET ack_status = ?, ack_message = ?, acked_at = ? WHERE id = ? AND tenant_id = ? AND ${forward} RETURNING ack_status`)
-      .bind(input.status, input.message ?? null, at, input.ack_id, tenantId, before),
-    db.prepare("SELECT ack_status FROM events WHERE id = ? AND tenant_id = ?").bind(input.ack_id, tenantId),
-  ]);
-  if (inboundNow!.results.length > 0) {
-    return { ack_id: input.ack_id, status: latestAckStatus(inboundNow!.results), direction: "inbound" as const, acknowledged: inbound!.results.length };
+  const inbound = await acknowledgeInboundEvent(db, tenantId, input, ACK_ORDER.slice(0, ACK_ORDER.indexOf(input.status)), at);
+  if (inbound) {
+    return { ack_id: input.ack_id, status: latestAckStatus(inbound.statuses.map((ack_status) => ({ ack_status }))), direction: "inbound" as const, acknowledged: inbound.acknowledged };
   }
   throw new AppError("NOT_FOUND", `Unknown ack_id '${input.ack_id}'`);
 }
@@ -689,4 +671,56 @@ export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECOND
   const before = new Date(now - Number(env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000).toISOString();
   const { meta } = await env.DB.prepare(ACK_TIMEOUT_SQL).bind(before, ACK_SWEEP_BATCH).run();
   return meta.changes;
+}
+
+// ---- what monitoring reads and changes ----------------------------------------------------------
+
+/** The outbound arm of monitoring's unified events view (the monitored-event row shape). */
+const MONITORED_COLUMNS = `id, id AS event_id, 'outbound' AS direction, event_name, use_case_slug, status,
+  CASE WHEN status IN ('failed', 'dead_lettered') THEN 'downstream' END AS error_category, correlation_id,
+  created_at AS received_at, completed_at, processing_duration_ms, attempts, last_error, ack_status, replay_of`;
+
+/**
+ * An integration's deliveries as monitored-event rows, filtered; null when the filters exclude them
+ * all (a delivery's error category is 'downstream' exactly when it failed or was dead-lettered).
+ */
+export function monitoredDeliveries(integrationId: string, q: MonitoredEventFilter): MonitoredArm | null {
+  const from = q.correlation_id !== undefined ? "deliveries INDEXED BY deliveries_correlation" : "deliveries";
+  const { where, params } = monitoredWhere(integrationId, q, "created_at");
+  if (q.error_category !== undefined && q.error_category !== "downstream") return null;
+  if (q.error_category === "downstream") where.push("status IN ('failed', 'dead_lettered')");
+  return { sql: `SELECT ${MONITORED_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")}`, params };
+}
+
+/** The outbound halves of monitoring's statistics, each bound to (?1 integration id, ?2 since[, ?3 sample size]). */
+export const OUTBOUND_STATS_SQL = {
+  counts: `SELECT 'outbound', use_case_slug, status, COUNT(*), COUNT(processing_duration_ms)
+      FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 GROUP BY use_case_slug, status`,
+  acks: "SELECT ack_status, COUNT(*) FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
+  percentiles: percentilesSql("deliveries", "created_at"),
+};
+
+/** Retention: an integration's oldest deliveries created before ?, at most ? of them (index on (integration_id, created_at)). */
+export const EXPIRED_DELIVERIES_SQL = "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND created_at < ? ORDER BY created_at LIMIT ?)";
+
+export const deleteExpiredDeliveriesStatement = (db: D1Database, integrationId: string, before: string, limit: number) =>
+  db.prepare(EXPIRED_DELIVERIES_SQL).bind(integrationId, before, limit);
+
+/**
+ * A replay of a delivery: a new pending copy (new id, `replay_of` linking the original), not yet
+ * handed to its endpoint; null when the integration has no such delivery.
+ */
+export async function copyDeliveryForReplay(db: D1Database, tenantId: string, integrationId: string, deliveryId: string) {
+  const id = newId();
+  const copied = await db
+    .prepare(
+      `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id, payload,
+         status, ack_id, max_attempts, visible_at, created_at, replay_of)
+       SELECT ?, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id || ':replay:' || ?, event_name, correlation_id, payload,
+         'pending', ack_id, max_attempts, ?, ?, id
+       FROM deliveries WHERE id = ? AND tenant_id = ? AND integration_id = ? RETURNING type, use_case_id, mapping_id`,
+    )
+    .bind(id, id, nowIso(), nowIso(), deliveryId, tenantId, integrationId)
+    .first<{ type: string; use_case_id: string; mapping_id: string }>();
+  return copied ? { id, ...copied } : null;
 }

@@ -18,3 +18,17 @@ export function uniqueViolationAsConflict(err: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * The statements of a round-robin background job's cursor in `maintenance_cursors` (one row per job):
+ * `position` reads it, `after` is an SQL expression for it ('' when unset) to embed in the job's own
+ * query, `save` (?1 position, ?2 now) moves it.
+ */
+export function jobCursorSql(job: "retention" | "sweep_pending_events") {
+  return {
+    position: `SELECT position FROM maintenance_cursors WHERE job = '${job}'`,
+    after: `COALESCE((SELECT position FROM maintenance_cursors WHERE job = '${job}'), '')`,
+    save: `INSERT INTO maintenance_cursors (job, position, updated_at) VALUES ('${job}', ?, ?)
+    ON CONFLICT (job) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+  };
+}

@@ -170,3 +170,16 @@ export async function revokeToken(db: D1Database, tenantId: string, tokenId: str
   if (!revoked!.meta.changes) throw new AppError("NOT_FOUND", `Token '${tokenId}' not found for tenant '${tenantId}'`);
 }
 
+
+/** A tenant's own requests-per-second limit (null: the default applies, or no such tenant). */
+export async function tenantRateLimitOf(db: D1Database, tenantId: string): Promise<number | null> {
+  const row = await db.prepare("SELECT rate_limit_per_second FROM tenants WHERE id = ?").bind(tenantId).first<{ rate_limit_per_second: number | null }>();
+  return row?.rate_limit_per_second ?? null;
+}
+
+/** The tenant's id if it exists, else null: for rows that may outlive their tenant (a nullable tenant_id). */
+export async function existingTenantId(db: D1Database, tenantId: string | null): Promise<string | null> {
+  if (tenantId === null) return null;
+  const row = await db.prepare("SELECT id FROM tenants WHERE id = ?").bind(tenantId).first<{ id: string }>();
+  return row?.id ?? null;
+}

@@ -3,7 +3,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SWEEP_PENDING_SQL } from "../../src/inbound/service";
-import { applyRetention, AUDIT_LOG_SQL, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL, traceQuery } from "../../src/monitoring/service";
+import { ENABLED_OUTBOUND_USE_CASES_SQL } from "../../src/integrations/service";
+import { applyRetention, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL, traceQuery } from "../../src/monitoring/service";
 import type { EventQuery } from "../../src/monitoring/schema";
 import {
   ACK_TIMEOUT_SQL,
@@ -13,8 +14,8 @@ import {
   POLL_SQL,
   REDRIVE_PAGE_SIZE,
   REDRIVE_SQL,
-  SUBSCRIPTIONS_SQL,
 } from "../../src/outbound/service";
+import { AUDIT_LOG_SQL } from "../../src/platform/audit";
 import { api, expectError, tenantWithToken } from "../helpers";
 
 /**
@@ -40,7 +41,7 @@ const page = (q: Partial<EventQuery> & { cursor?: string }) => eventsQuery("i", 
 
 const STATEMENTS: Record<string, [string, unknown[]]> = {
   "fan-out: pending webhook deliveries of an event": [PENDING_WEBHOOKS_OF_EVENT_SQL, ["e"]],
-  "fan-out: a tenant's outbound use cases": [SUBSCRIPTIONS_SQL, ["t"]],
+  "fan-out: a tenant's outbound use cases": [ENABLED_OUTBOUND_USE_CASES_SQL, ["t"]],
   "retention: next integrations": [RETENTION_SQL.integrations, [20]],
   "retention: events": [RETENTION_SQL.events, ["i", "2026-01-01", 500]],
   "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
