@@ -10,7 +10,9 @@ import type { MonitoredArm, MonitoredEventFilter } from "../platform/monitored-e
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import {
   copyDeliveryForReplay,
+  deleteExpiredCoreEventDeadLettersStatement,
   deleteExpiredDeliveriesStatement,
+  EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL,
   enqueueWebhookDeliveries,
   EXPIRED_DELIVERIES_SQL,
   groupByEndpoint,
@@ -187,7 +189,7 @@ export const auditLog = listAuditLog;
  * expired events and as many deliveries, and an integration that had more is visited again first
  * next run. Audit entries are kept `auditDays` days (the same for every tenant).
  */
-export const RETENTION = { integrationsPerRun: 20, rowsPerIntegration: 500, auditRowsPerRun: 1000, auditDays: 365, defaultDays: 30 } as const;
+export const RETENTION = { integrationsPerRun: 20, rowsPerIntegration: 500, auditRowsPerRun: 1000, auditDays: 365, defaultDays: 30, deadLetterDays: 30 } as const;
 
 const CURSOR = jobCursorSql("retention");
 
@@ -199,6 +201,7 @@ export const RETENTION_SQL = {
   events: EXPIRED_EVENTS_SQL,
   deliveries: EXPIRED_DELIVERIES_SQL,
   auditLog: AUDIT_RETENTION_SQL,
+  coreEventDeadLetters: EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL,
   saveCursor: CURSOR.save,
 };
 
@@ -217,12 +220,16 @@ export async function applyRetention(db: D1Database, now = Date.now()) {
     deleteExpiredEventsStatement(db, i.id, cutoff(i.days), limit),
     deleteExpiredDeliveriesStatement(db, i.id, cutoff(i.days), limit),
   ]);
-  const results = await db.batch([...deletes, deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun)]);
+  const results = await db.batch([
+    ...deletes,
+    deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun),
+    deleteExpiredCoreEventDeadLettersStatement(db, now - RETENTION.deadLetterDays * 86_400_000, RETENTION.auditRowsPerRun),
+  ]);
   const changes = (i: number) => results[i]!.meta.changes;
   // Continue next run at the first integration that may have more; else after the last one, or from the start.
   const unfinished = integrations.findIndex((_, i) => changes(2 * i) >= limit || changes(2 * i + 1) >= limit);
   const next = unfinished === 0 ? position : unfinished > 0 ? integrations[unfinished - 1]!.id : integrations.length < RETENTION.integrationsPerRun ? "" : integrations.at(-1)!.id;
   await db.prepare(RETENTION_SQL.saveCursor).bind(next, new Date(now).toISOString()).run();
   const sum = (from: number) => integrations.reduce((n, _, i) => n + changes(2 * i + from), 0);
-  return { integrations: integrations.length, events: sum(0), deliveries: sum(1), audit_log: changes(deletes.length) };
+  return { integrations: integrations.length, events: sum(0), deliveries: sum(1), audit_log: changes(deletes.length), core_event_dead_letters: changes(deletes.length + 1) };
 }

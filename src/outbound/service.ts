@@ -6,7 +6,7 @@ import { enabledOutboundUseCases, getIntegration, outboundUseCase, resolveEnviro
 import { evaluateExpression } from "../mapping/expression";
 import { decryptValue, encryptValue } from "../platform/crypto";
 import { AppError, zodIssues } from "../platform/errors";
-import { newId, nowIso } from "../platform/ids";
+import { newId, nowIso, ulidFloor } from "../platform/ids";
 import { decodeCursor, encodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { ownValue } from "../platform/paths";
 import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "../platform/destination";
@@ -702,6 +702,12 @@ export const OUTBOUND_STATS_SQL = {
 
 /** Retention: an integration's oldest deliveries created before ?, at most ? of them (index on (integration_id, created_at)). */
 export const EXPIRED_DELIVERIES_SQL = "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND created_at < ? ORDER BY created_at LIMIT ?)";
+
+/** Retention of recorded core-event dead letters (bodies unredacted): ids (ULIDs) below ?, at most ? per run, by primary key. */
+export const EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL = "DELETE FROM core_event_dead_letters WHERE id IN (SELECT id FROM core_event_dead_letters WHERE id < ? ORDER BY id LIMIT ?)";
+
+export const deleteExpiredCoreEventDeadLettersStatement = (db: D1Database, before: number, limit: number) =>
+  db.prepare(EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL).bind(ulidFloor(before), limit);
 
 export const deleteExpiredDeliveriesStatement = (db: D1Database, integrationId: string, before: string, limit: number) =>
   db.prepare(EXPIRED_DELIVERIES_SQL).bind(integrationId, before, limit);

@@ -1,5 +1,5 @@
 // Identifiers and timestamps: ULIDs sort by creation time, which list pagination relies on.
-import { monotonicFactory } from "ulidx";
+import { encodeTime, monotonicFactory } from "ulidx";
 
 const ulid = monotonicFactory();
 
@@ -12,3 +12,6 @@ export function newId(): string {
 export function nowIso(): string {
   return new Date().toISOString();
 }
+
+/** The smallest ULID of a moment: rows keyed by ULID and older than `ms` have ids below it. */
+export const ulidFloor = (ms: number) => `${encodeTime(ms, 10)}${"0".repeat(16)}`;

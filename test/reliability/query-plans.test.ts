@@ -4,6 +4,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SWEEP_PENDING_SQL } from "../../src/inbound/service";
 import { ENABLED_OUTBOUND_USE_CASES_SQL } from "../../src/integrations/service";
+import { newId } from "../../src/platform/ids";
 import { applyRetention, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL, traceQuery } from "../../src/monitoring/service";
 import type { EventQuery } from "../../src/monitoring/schema";
 import {
@@ -46,6 +47,7 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
   "retention: events": [RETENTION_SQL.events, ["i", "2026-01-01", 500]],
   "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
   "retention: audit_log": [RETENTION_SQL.auditLog, ["2026-01-01", 500]],
+  "retention: core_event_dead_letters": [RETENTION_SQL.coreEventDeadLetters, ["01JD0000000000000000000000", 500]],
   "ACK-timeout sweep": [ACK_TIMEOUT_SQL, ["2026-01-01", 1000]],
   "events page": [page({}).sql, page({}).params],
   "events page after a cursor": [page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).sql, page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).params],
@@ -236,6 +238,16 @@ describe("retention", () => {
     const newest = await env.DB.prepare("SELECT MIN(id) AS first, COUNT(*) AS n FROM events WHERE integration_id = ?").bind(s.integrationId).first();
     expect(newest).toEqual({ first: "01JDNEW0000000000000000001", n: 10 });
     expect(await applyRetention(env.DB)).toMatchObject({ events: 0, deliveries: 0, audit_log: 0 });
+
+    // Recorded core-event dead letters (bodies unredacted) are kept RETENTION.deadLetterDays.
+    const dead = (id: string) =>
+      env.DB.prepare("INSERT INTO core_event_dead_letters (id, queue, message_id, attempts, body, recorded_at) VALUES (?, 'dlq', ?, 1, '{}', '2020-01-01T00:00:00Z')").bind(id, id);
+    const old = "01E0000000000000000000000A"; // 2020
+    const recent = newId();
+    await env.DB.batch([dead(old), dead(recent)]);
+    expect(await applyRetention(env.DB)).toMatchObject({ core_event_dead_letters: 1 });
+    const left = await env.DB.prepare("SELECT id FROM core_event_dead_letters").all<{ id: string }>();
+    expect(left.results.map((r) => r.id)).toEqual([recent]);
   });
 });
 
