@@ -8,7 +8,12 @@ import { envelope } from "../platform/core-events";
 import { crashPoint } from "../platform/crash-points";
 import { attemptDelivery, backoffMs, endpointContext, loadDelivery, recordOutcome } from "./service";
 
-const SLICE_MS = 10_000;
+/**
+ * One alarm run sends at most SLICE_ROUNDS rounds (of up to CONCURRENCY deliveries) or works SLICE_MS,
+ * then re-arms at once: other requests and objects are served between slices.
+ */
+const SLICE_MS = 1_000;
+const SLICE_ROUNDS = 5;
 /** Deliveries in flight at once for an unordered endpoint without a rate limit. */
 const CONCURRENCY = 10;
 
@@ -75,7 +80,7 @@ export class OutboundEndpoint extends DurableObject<Env> {
 
     // Unordered endpoints without a rate limit send up to CONCURRENCY deliveries at once.
     const batch = config.ordered || interval ? 1 : CONCURRENCY;
-    while (Date.now() < until) {
+    for (let round = 0; round < SLICE_ROUNDS && Date.now() < until; round++) {
       const now = Date.now();
       const { ready, wakeAt } = this.due(config.ordered, now, batch);
       if (ready.length === 0) {
