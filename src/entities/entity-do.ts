@@ -186,7 +186,11 @@ export class EntityObject extends DurableObject<Env> {
       }
       for (const batch of queueBatches(messages)) await this.send(batch);
     }
-    this.sql.exec("DELETE FROM event_bodies WHERE created_at < ?", now - EVENT_BODY_RETENTION_MS);
+    // Bodies still referenced by a queued or dead-lettered row are kept: a redrive must find them.
+    this.sql.exec(
+      "DELETE FROM event_bodies WHERE created_at < ? AND id NOT IN (SELECT id FROM outbox) AND id NOT IN (SELECT id FROM outbox_dead)",
+      now - EVENT_BODY_RETENTION_MS,
+    );
     await this.scheduleFlush();
   }
 

@@ -54,7 +54,15 @@ export class EventStream extends DurableObject<Env> {
       if (!head) return;
       if (head.attempts >= MAX_ATTEMPTS) {
         const why = head.last_error ?? "the runtime stopped while processing it (crash or out of memory)";
-        await failEvent(this.env, head.event_id, `gave up after ${head.attempts} attempts: ${why}`);
+        try {
+          await failEvent(this.env, head.event_id, `gave up after ${head.attempts} attempts: ${why}`);
+        } catch (err) {
+          // Recording the failure needs D1: if that fails, keep the event and try again later rather
+          // than let the alarm's own retries run out and stall the stream.
+          console.error(JSON.stringify({ level: "error", message: "could not park event; retrying", event_id: head.event_id, error: (err as Error).message }));
+          await this.ctx.storage.setAlarm(Date.now() + 30_000);
+          return;
+        }
         this.sql.exec("DELETE FROM queue WHERE seq = ?", head.seq);
         if (await this.endSliceIfFull(handled, until)) return;
         continue;

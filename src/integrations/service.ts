@@ -169,11 +169,24 @@ function assertIfMatch(ifMatch: string | undefined, etag: string, what: string) 
  * leads rolls back as a whole: two writers that read the same version cannot both commit.
  */
 function claimVersion(db: D1Database, table: "integrations" | "use_cases", id: string, expected: number) {
-  return db.prepare(`UPDATE ${table} SET version = CASE version WHEN ? THEN version + 1 END WHERE id = ?`).bind(expected, id);
+  return [
+    db.prepare(`UPDATE ${table} SET version = CASE version WHEN ? THEN version + 1 END WHERE id = ?`).bind(expected, id),
+    versionGuard(db, table, id, expected),
+  ];
+}
+
+/**
+ * Fails the batch unless the row now holds `expected + 1`: the claim's UPDATE matches nothing (and
+ * fails nothing) when a concurrent delete removed the row, so its existence is checked explicitly.
+ * `abs()` of the smallest integer is SQLite's way to raise an error from a plain statement.
+ */
+function versionGuard(db: D1Database, table: "integrations" | "use_cases", id: string, expected: number) {
+  return db.prepare(`SELECT CASE WHEN EXISTS (SELECT 1 FROM ${table} WHERE id = ?1 AND version = ?2 + 1) THEN 1 ELSE abs(-9223372036854775808) END`).bind(id, expected);
 }
 
 /** The failure of a claimVersion (or a guarded updateUseCaseStmt): another write got there first. */
-const isVersionConflict = (err: unknown) => err instanceof Error && /NOT NULL constraint failed: (integrations|use_cases)\.version/i.test(err.message);
+const isVersionConflict = (err: unknown) =>
+  err instanceof Error && /NOT NULL constraint failed: (integrations|use_cases)\.version|integer overflow/i.test(err.message);
 
 /** Rounds a write without If-Match gets before a stream of concurrent writers makes it give up with 409. */
 const WRITE_ROUNDS = 3;
@@ -310,7 +323,7 @@ export async function replaceIntegration(
   await withVersionClaim(ifMatch, `Integration '${id}'`, async () => {
     const { integration: current, version, etag } = await getVersionedIntegration(db, tenantId, id);
     assertIfMatch(ifMatch, etag, `Integration '${id}'`);
-    await atomically(db, [claimVersion(db, "integrations", id, version), ...replaceStatements(db, changedBy, tenantId, current, input)]);
+    await atomically(db, [...claimVersion(db, "integrations", id, version), ...replaceStatements(db, changedBy, tenantId, current, input)]);
   });
   const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
   return { integration, etag };
@@ -376,7 +389,7 @@ export async function deleteIntegration(db: D1Database, changedBy: string, tenan
     const { version, etag } = await getVersionedIntegration(db, tenantId, id);
     assertIfMatch(ifMatch, etag, `Integration '${id}'`);
     await atomically(db, [
-      claimVersion(db, "integrations", id, version),
+      ...claimVersion(db, "integrations", id, version),
       auditStatement(db, { tenantId, actor: changedBy, action: "integration.deleted", target: id }),
       db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId),
     ]);
@@ -448,6 +461,7 @@ export async function updateUseCase(
     if (comparable(before) === comparable(uc)) return { useCase: before, etag };
     await atomically(db, [
       updateUseCaseStmt(db, uc, version),
+      versionGuard(db, "use_cases", uc.id, version),
       historyStmt(db, integrationId, "updated", uc, changedBy, at),
       touchIntegrationStmt(db, integrationId, at),
       auditStatement(db, { tenantId, actor: changedBy, action: "use_case.updated", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
@@ -463,7 +477,7 @@ export async function deleteUseCase(db: D1Database, changedBy: string, tenantId:
     assertIfMatch(ifMatch, etag, `Use case '${useCaseId}'`);
     const at = nowIso();
     await atomically(db, [
-      claimVersion(db, "use_cases", useCaseId, version),
+      ...claimVersion(db, "use_cases", useCaseId, version),
       db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
       historyStmt(db, integrationId, "deleted", uc, changedBy, at),
       touchIntegrationStmt(db, integrationId, at),

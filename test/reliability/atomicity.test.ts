@@ -423,3 +423,32 @@ describe("outbound endpoint state", () => {
     expect(JSON.parse(entry!.details)).toMatchObject({ endpoint_id: endpointId, integration_id: integration.id, failures: 6 });
   });
 });
+
+describe("a write racing a delete", () => {
+  it("never lets a use case update win over a concurrent delete (412 with If-Match, 404 without), and nothing is written", async () => {
+    const { tenant, token, tokenId, created } = await integrationWithToken();
+    const [contacts] = created.use_cases;
+    const path = `/v1/integrations/${created.id}/use-cases/${contacts.id}`;
+    const etag = (await api("GET", path, { token })).headers.get("etag")!;
+    const input = UseCaseInput.parse({ ...useCase("contacts"), name: "renamed" });
+    const deleteFirst = async () => expect((await api("DELETE", path, { token })).status).toBe(204);
+    const lost = await appErrorOf(updateUseCase(racing(env.DB, /UPDATE use_cases/, deleteFirst), `token:${tokenId}`, tenant.id, created.id, contacts.id, input, etag));
+    expect(lost).toMatchObject({ status: 412 });
+    expect((await api("GET", path, { token })).status).toBe(404);
+    const history = await env.DB.prepare("SELECT action FROM use_case_history WHERE use_case_id = ? ORDER BY changed_at").bind(contacts.id).all<{ action: string }>();
+    expect(history.results.map((r) => r.action)).toEqual(["created", "deleted"]);
+
+    const [, orders] = created.use_cases;
+    const ordersPath = `/v1/integrations/${created.id}/use-cases/${orders.id}`;
+    const deleteOrders = async () => expect((await api("DELETE", ordersPath, { token })).status).toBe(204);
+    const unconditional = await appErrorOf(updateUseCase(racing(env.DB, /UPDATE use_cases/, deleteOrders), `token:${tokenId}`, tenant.id, created.id, orders.id, UseCaseInput.parse({ ...useCase("orders"), name: "x" })));
+    expect(unconditional).toMatchObject({ status: 404 });
+  });
+
+  it("answers a PUT of an integration deleted meanwhile with 404, not 500", async () => {
+    const { tenant, tokenId, token, created } = await integrationWithToken();
+    const deleteFirst = async () => expect((await api("DELETE", `/v2/integrations/${created.id}`, { token })).status).toBe(204);
+    const lost = await appErrorOf(replaceIntegration(racing(env.DB, /UPDATE integrations/, deleteFirst), `token:${tokenId}`, tenant.id, created.id, PutIntegration.parse(putBody(created, "late"))));
+    expect(lost).toMatchObject({ status: 404 });
+  });
+});
