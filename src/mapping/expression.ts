@@ -596,6 +596,22 @@ function encodedLength(s: string): number {
   return n;
 }
 
+
+/**
+ * $split or $match with their `limit` argument set to one more than the array cap, so the built-in
+ * itself stops early and a result over the cap is refused, never built whole.
+ */
+function cappedList(original: Implementation, name: "split" | "match", noun: string): Implementation {
+  return async function (this: Focus, str: string | undefined, second: unknown, limit?: number) {
+    const m = meterOf(this);
+    charge(m, chars(strLength(str)));
+    const cap = m.c.arrayCap;
+    const result = await original.call(this, str, second, limit === undefined ? cap + 1 : Math.min(limit, cap + 1));
+    if (Array.isArray(result) && result.length > cap) throw refuse(m.c.arrayLimit, cap, `$${name} would yield more than ${cap} ${noun}`);
+    return result;
+  };
+}
+
 const WRAPPERS: Record<string, (original: Implementation) => Implementation> = {
   sort: () => sort,
   distinct: () => distinct,
@@ -623,24 +639,8 @@ const WRAPPERS: Record<string, (original: Implementation) => Implementation> = {
       return original.call(this, strs, separator);
     },
   // $split and $match take a limit: asking for one more than allowed tells whether it was exceeded.
-  split: (original) =>
-    async function (this: Focus, str: string | undefined, separator: unknown, limit?: number) {
-      const m = meterOf(this);
-      charge(m, chars(strLength(str)));
-      const cap = m.c.arrayCap;
-      const result = await original.call(this, str, separator, limit === undefined ? cap + 1 : Math.min(limit, cap + 1));
-      if (Array.isArray(result) && result.length > cap) throw refuse(m.c.arrayLimit, cap, `$split would yield more than ${cap} parts`);
-      return result;
-    },
-  match: (original) =>
-    async function (this: Focus, str: string | undefined, regex: unknown, limit?: number) {
-      const m = meterOf(this);
-      charge(m, chars(strLength(str)));
-      const cap = m.c.arrayCap;
-      const result = await original.call(this, str, regex, limit === undefined ? cap + 1 : Math.min(limit, cap + 1));
-      if (Array.isArray(result) && result.length > cap) throw refuse(m.c.arrayLimit, cap, `$match would yield more than ${cap} matches`);
-      return result;
-    },
+  split: (original) => cappedList(original, "split", "parts"),
+  match: (original) => cappedList(original, "match", "matches"),
   replace: (original) =>
     function (this: Focus, str: string | undefined, pattern: unknown, replacement: unknown, limit?: number) {
       const m = meterOf(this);

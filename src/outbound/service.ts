@@ -108,7 +108,7 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
   for (const sub of subs) {
     const config = sub.config;
     if (sub.invalid) {
-      statements.push(deadLetterStatement(env.DB, event, sub, "invalid-configuration", sub.invalid, at));
+      statements.push(deliveryStatement(env.DB, event, sub, at, { mappingId: "invalid-configuration", type: "webhook", payload: null, error: sub.invalid, ackId: null, maxAttempts: 0 }));
       continue;
     }
     // A filter that fails does not decide: the event's deliveries are dead-lettered with the error
@@ -130,18 +130,12 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
         error ??= `mapping failed: ${(err as Error).message}`;
       }
       if (body === undefined && !error) continue;
-      const id = newId();
       const maxAttempts = mapping.delivery.type === "webhook" ? mapping.delivery.max_attempts : mapping.delivery.max_delivery_attempts;
       statements.push(
-        env.DB.prepare(
-          `INSERT OR IGNORE INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id,
-             payload, status, ack_id, max_attempts, last_error, visible_at, created_at, completed_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).bind(
-          id, event._org_id, sub.integrationId, sub.useCaseId, sub.slug, mapping.id, mapping.delivery.type, event._event_id, event._event_name,
-          event._correlation_id ?? null, JSON.stringify(body ?? null), error ? "dead_lettered" : "pending",
-          config.ack_tracking === "on" ? event._ack_id : null, maxAttempts, error, at, at, error ? at : null,
-        ),
+        deliveryStatement(env.DB, event, sub, at, {
+          mappingId: mapping.id, type: mapping.delivery.type, payload: body ?? null, error,
+          ackId: config.ack_tracking === "on" ? event._ack_id : null, maxAttempts,
+        }),
       );
     }
   }
@@ -157,15 +151,29 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
   return statements.length;
 }
 
-/** A dead-lettered delivery row that records why an event could not be delivered at all. */
-function deadLetterStatement(db: D1Database, event: CoreEventEnvelope, sub: OutboundSubscription, mappingId: string, error: string, at: string) {
+/**
+ * The delivery row of one (use case, mapping, event): pending, or dead-lettered at once with `error`
+ * (a failed mapping or filter, or a configuration that no longer validates). At most one per
+ * (use case, mapping, event), so a fan-out repeated by the queue inserts nothing twice.
+ */
+function deliveryStatement(
+  db: D1Database,
+  event: CoreEventEnvelope,
+  sub: OutboundSubscription,
+  at: string,
+  d: { mappingId: string; type: "webhook" | "poll"; payload: unknown; error: string | null; ackId: string | null; maxAttempts: number },
+) {
   return db
     .prepare(
       `INSERT OR IGNORE INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id,
          payload, status, ack_id, max_attempts, last_error, visible_at, created_at, completed_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'webhook', ?, ?, ?, 'null', 'dead_lettered', NULL, 0, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(newId(), event._org_id, sub.integrationId, sub.useCaseId, sub.slug, mappingId, event._event_id, event._event_name, event._correlation_id ?? null, error, at, at, at);
+    .bind(
+      newId(), event._org_id, sub.integrationId, sub.useCaseId, sub.slug, d.mappingId, d.type, event._event_id, event._event_name,
+      event._correlation_id ?? null, JSON.stringify(d.payload), d.error ? "dead_lettered" : "pending",
+      d.ackId, d.maxAttempts, d.error, at, at, d.error ? at : null,
+    );
 }
 
 /**

@@ -19,17 +19,23 @@ async function setupOutbound(useCases: Record<string, unknown>[]) {
   return { token, integrationId, deliveries, useCases: res.body.use_cases as { id: string; slug: string }[] };
 }
 
+/** Waits for the one delivery row a use case gets for the event, and returns it. */
+async function onlyDelivery(s: Awaited<ReturnType<typeof setupOutbound>>, slug: string) {
+  const [d] = await vi.waitFor(async () => {
+    const list = await s.deliveries(slug);
+    expect(list.length).toBe(1);
+    return list;
+  }, { timeout: 15_000, interval: 50 });
+  return d!;
+}
+
 describe("surfaced errors", () => {
   it("a failing event_filter dead-letters the event's deliveries with the error instead of dropping them", async () => {
     const s = await setupOutbound([outbound("filtered", { event_filter: '$error("filter broke")' })]);
     await post(s.token, s.integrationId, [{ use_case_slug: "contacts", payload: { id: "EF-1", name: "x" } }]);
-    const [d] = await vi.waitFor(async () => {
-      const list = await s.deliveries("filtered");
-      expect(list.length).toBe(1);
-      return list;
-    }, { timeout: 15_000, interval: 50 });
+    const d = await onlyDelivery(s, "filtered");
     expect(d).toMatchObject({ status: "dead_lettered" });
-    expect(d!.last_error).toMatch(/event_filter failed: .*filter broke/);
+    expect(d.last_error).toMatch(/event_filter failed: .*filter broke/);
   });
 
   it("a stored outbound configuration that no longer validates records a dead letter saying so", async () => {
@@ -40,13 +46,9 @@ describe("surfaced errors", () => {
       .bind(JSON.stringify({ event_catalog_event: "contact.created", mappings: [{ id: "no spaces allowed", name: "M", jsonata_expression: "$", delivery: { type: "poll" } }] }), stale.id)
       .run();
     await post(s.token, s.integrationId, [{ use_case_slug: "contacts", payload: { id: "IC-1", name: "x" } }]);
-    const [d] = await vi.waitFor(async () => {
-      const list = await s.deliveries("stale");
-      expect(list.length).toBe(1);
-      return list;
-    }, { timeout: 15_000, interval: 50 });
+    const d = await onlyDelivery(s, "stale");
     expect(d).toMatchObject({ status: "dead_lettered" });
-    expect(d!.last_error).toMatch(/stored configuration no longer validates/);
+    expect(d.last_error).toMatch(/stored configuration no longer validates/);
   });
 
   it("a webhook whose event_name expression fails is accepted with a warning on the event", async () => {
