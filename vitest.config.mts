@@ -50,6 +50,10 @@ export default defineConfig(async () => {
     ],
     test: {
       reporters: ["default", closingLine],
+      // A hang guard, not a speed check: CI machines are slower and shared, and tests that drive
+      // whole backlogs through workerd took over 5 s (vitest's default) there while passing here.
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
       include: ["test/**/*.test.ts", "src/**/*.test.ts"],
       setupFiles: ["./test/apply-migrations.ts"],
     },
