@@ -1,6 +1,7 @@
 // Tests run inside workerd through @cloudflare/vitest-plugin, against the real Worker and local D1.
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { build } from "esbuild";
 import { defineConfig } from "vitest/config";
 import type { Reporter } from "vitest/reporters";
 import "./scripts/wrangler-env.mjs";
@@ -24,38 +25,84 @@ const closingLine: Reporter = {
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  const registryMigrations = await readD1Migrations(path.join(import.meta.dirname, "registry/migrations"));
+  // The registry Worker runs beside the Worker under test as an auxiliary Worker, the way wrangler
+  // dev runs both configs: auxiliary Workers are not bundled by Vite, so it is bundled here first.
+  const registryScript = path.join(import.meta.dirname, ".wrangler/vitest/registry.mjs");
+  await build({
+    entryPoints: [path.join(import.meta.dirname, "registry/src/index.ts")],
+    outfile: registryScript,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2023",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["cloudflare:*", "node:*"],
+    logLevel: "warning",
+  });
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();
   return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            ADMIN_TOKEN: "test-admin-token",
-            SECRETS_KEY: "test-secrets-key-0123456789abcdef",
-            TEST_MIGRATIONS: migrations,
-            RECEIVER_URL: `http://127.0.0.1:${receiver.port}`,
-            OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiver.port}`,
-            OUTBOUND_RETRY_BASE_MS: "20",
-            OUTBOUND_RETRY_MAX_MS: "200",
-            OUTBOUND_BREAKER_THRESHOLD: "6",
-            OUTBOUND_BREAKER_COOLDOWN_MS: "400",
-            // Low enough for a test to reach it; bursts of twice this per source address.
-            WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND: "25",
-          },
-        },
-      }),
-    ],
     test: {
       reporters: ["default", closingLine],
-      // A hang guard, not a speed check: CI machines are slower and shared, and tests that drive
-      // whole backlogs through workerd took over 5 s (vitest's default) there while passing here.
-      testTimeout: 60_000,
-      hookTimeout: 60_000,
-      include: ["test/**/*.test.ts", "src/**/*.test.ts"],
-      setupFiles: ["./test/apply-migrations.ts"],
+      // One run, two runtimes: the Worker's tests inside workerd, the apps SDK and CLI in Node.
+      projects: [
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  ADMIN_TOKEN: "test-admin-token",
+                  SECRETS_KEY: "test-secrets-key-0123456789abcdef",
+                  TEST_MIGRATIONS: migrations,
+                  RECEIVER_URL: `http://127.0.0.1:${receiver.port}`,
+                  OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiver.port}`,
+                  OUTBOUND_RETRY_BASE_MS: "20",
+                  OUTBOUND_RETRY_MAX_MS: "200",
+                  OUTBOUND_BREAKER_THRESHOLD: "6",
+                  OUTBOUND_BREAKER_COOLDOWN_MS: "400",
+                  // Low enough for a test to reach it; bursts of twice this per source address.
+                  WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND: "25",
+                  TEST_REGISTRY_MIGRATIONS: registryMigrations,
+                },
+                // The registry's own database, also bound here so the setup file can migrate it.
+                d1Databases: { REGISTRY_DB: "erp-edge-registry" },
+                workers: [
+                  {
+                    name: "erp-edge-registry",
+                    modules: true,
+                    scriptPath: registryScript,
+                    compatibilityDate: "2026-11-01",
+                    compatibilityFlags: ["nodejs_compat"],
+                    d1Databases: { REGISTRY_DB: "erp-edge-registry" },
+                    r2Buckets: { BUNDLES: "erp-edge-bundles" },
+                  },
+                ],
+              },
+            }),
+          ],
+          test: {
+            name: "worker",
+            include: ["test/**/*.test.ts", "src/**/*.test.ts"],
+            setupFiles: ["./test/apply-migrations.ts"],
+            // A hang guard, not a speed check: CI machines are slower and shared, and tests that drive
+            // whole backlogs through workerd took over 5 s (vitest's default) there while passing here.
+            testTimeout: 60_000,
+            hookTimeout: 60_000,
+          },
+        },
+        {
+          test: {
+            name: "node",
+            environment: "node",
+            include: ["apps-sdk/test/**/*.test.ts"],
+            testTimeout: 60_000,
+          },
+        },
+      ],
     },
   };
 });

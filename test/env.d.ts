@@ -3,6 +3,9 @@ declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     RECEIVER_URL: string;
+    TEST_REGISTRY_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    /** The registry Worker's D1 database, bound here only in tests (to migrate and inspect it). */
+    REGISTRY_DB: D1Database;
   }
   interface GlobalProps {
     mainModule: typeof import("../src/index");

@@ -8,6 +8,8 @@ export const SCOPES = [
   "monitoring:read",
   "files:read",
   "blueprints:install",
+  // Registering publishers and keys, publishing, deprecating and yanking registry packages.
+  "registry:publish",
   "apps:invoke",
   // Saving outbound deliveries that send {{env.*}} values (see src/integrations/secrets-policy.ts).
   "secrets:use",

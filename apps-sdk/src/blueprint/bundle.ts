@@ -1,0 +1,186 @@
+// A package on the wire: a zip archive (fflate, which runs the same in Node and workerd) of the
+// package folder, bounded in size and file count, with paths that cannot leave the package.
+import { unzipSync, zipSync, type Zippable } from "fflate";
+import { isFileReference, MANIFEST_FILE, PackageError, parseManifest, type BlueprintManifest, type PackageIssue } from "./manifest";
+
+export const BUNDLE_LIMITS = Object.freeze({
+  /** The archive as uploaded. */
+  maxArchiveBytes: 10 * 1024 * 1024,
+  /** All files together once unpacked (a zip bomb stops here). */
+  maxUnpackedBytes: 25 * 1024 * 1024,
+  maxFiles: 500,
+  /** One JSON file of the package (manifest, configuration, fixture). */
+  maxJsonBytes: 2 * 1024 * 1024,
+  maxJsonDepth: 64,
+});
+
+/** Files of a package by their path inside it (`blueprint.json`, `mappings/customers.json`). */
+export type PackageFiles = Record<string, Uint8Array>;
+
+/** The path problem of a name in a package, or null when it is a plain relative path. */
+export function packagePathProblem(name: string): string | null {
+  if (name.length === 0 || name.length > 255) return "must be 1 to 255 characters";
+  if (name.includes("\\")) return "must use '/' separators";
+  if (name.startsWith("/") || /^[A-Za-z]:/.test(name)) return "must be relative";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return "must not contain control characters";
+  const segments = name.split("/");
+  if (segments.some((s) => s === "" || s === "." || s === "..")) return "must not contain empty, '.' or '..' segments";
+  return null;
+}
+
+/**
+ * Packs files into the archive that is signed and published. Deterministic: the same files give
+ * the same bytes (sorted names, fixed timestamps), so the digest names the content.
+ */
+export function packBundle(files: PackageFiles): Uint8Array {
+  const names = Object.keys(files).sort();
+  if (names.length > BUNDLE_LIMITS.maxFiles) throw new PackageError("PACKAGE_TOO_LARGE", `A package holds at most ${BUNDLE_LIMITS.maxFiles} files (this one ${names.length})`);
+  const zippable: Zippable = {};
+  for (const name of names) {
+    const problem = packagePathProblem(name);
+    if (problem) throw new PackageError("INVALID_PACKAGE", `File name '${name}' ${problem}`, [{ file: name, path: "", message: problem }]);
+    // Not null-prototype safe otherwise: a file literally named "__proto__" would vanish.
+    Object.defineProperty(zippable, name, { value: [files[name]!, { mtime: new Date("1980-01-01T00:00:00Z") }], enumerable: true, configurable: true, writable: true });
+  }
+  const archive = zipSync(zippable, { level: 9 });
+  if (archive.byteLength > BUNDLE_LIMITS.maxArchiveBytes) {
+    throw new PackageError("PACKAGE_TOO_LARGE", `The packed archive is ${archive.byteLength} bytes; at most ${BUNDLE_LIMITS.maxArchiveBytes} are accepted`);
+  }
+  return archive;
+}
+
+/**
+ * Unpacks an archive, refusing anything over the limits before inflating it: too many files,
+ * declared sizes over the total, unsafe paths. Directory entries are skipped.
+ */
+export function unpackBundle(archive: Uint8Array): PackageFiles {
+  if (archive.byteLength > BUNDLE_LIMITS.maxArchiveBytes) {
+    throw new PackageError("PACKAGE_TOO_LARGE", `The archive is ${archive.byteLength} bytes; at most ${BUNDLE_LIMITS.maxArchiveBytes} are accepted`);
+  }
+  let count = 0;
+  let declared = 0;
+  const issues: PackageIssue[] = [];
+  let unzipped: Record<string, Uint8Array>;
+  try {
+    unzipped = unzipSync(archive, {
+      filter: (file) => {
+        if (file.name.endsWith("/")) return false;
+        count++;
+        declared += file.originalSize;
+        if (count > BUNDLE_LIMITS.maxFiles) throw new PackageError("PACKAGE_TOO_LARGE", `A package holds at most ${BUNDLE_LIMITS.maxFiles} files`);
+        if (declared > BUNDLE_LIMITS.maxUnpackedBytes) throw new PackageError("PACKAGE_TOO_LARGE", `A package unpacks to at most ${BUNDLE_LIMITS.maxUnpackedBytes} bytes`);
+        const problem = packagePathProblem(file.name);
+        if (problem) {
+          issues.push({ file: file.name, path: "", message: `file name ${problem}` });
+          return false;
+        }
+        return true;
+      },
+    });
+  } catch (err) {
+    if (err instanceof PackageError) throw err;
+    throw new PackageError("INVALID_PACKAGE", `The bundle is not a readable zip archive: ${(err as Error).message}`);
+  }
+  if (issues.length > 0) throw new PackageError("INVALID_PACKAGE", "The bundle holds files with unsafe names", issues);
+  // A plain object from fflate: copy into one without a prototype so no name can reach Object.prototype.
+  const files: PackageFiles = Object.create(null);
+  for (const [name, bytes] of Object.entries(unzipped)) files[name] = bytes;
+  return files;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The deepest nesting of `[`/`{` in a JSON text, stopping early past `limit` (strings skipped). */
+function exceedsDepth(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92) i++;
+      else if (ch === 34) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 91 || ch === 123) {
+      if (++depth > limit) return true;
+    } else if (ch === 93 || ch === 125) depth--;
+  }
+  return false;
+}
+
+/** A file of the package as text (strict UTF-8). */
+export function readText(files: PackageFiles, name: string): string {
+  const bytes = Object.hasOwn(files, name) ? files[name] : undefined;
+  if (!bytes) throw new PackageError("INVALID_PACKAGE", `The package has no file '${name}'`, [{ file: name, path: "", message: "file not found in the package" }]);
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new PackageError("INVALID_PACKAGE", `${name} is not valid UTF-8`, [{ file: name, path: "", message: "not valid UTF-8" }]);
+  }
+}
+
+/** A JSON file of the package, parsed with size and depth bounds. */
+export function readJson(files: PackageFiles, name: string): unknown {
+  const bytes = Object.hasOwn(files, name) ? files[name] : undefined;
+  if (bytes && bytes.byteLength > BUNDLE_LIMITS.maxJsonBytes) {
+    throw new PackageError("PACKAGE_TOO_LARGE", `${name} is over ${BUNDLE_LIMITS.maxJsonBytes} bytes`, [{ file: name, path: "", message: "file too large" }]);
+  }
+  const text = readText(files, name);
+  if (exceedsDepth(text, BUNDLE_LIMITS.maxJsonDepth)) {
+    throw new PackageError("INVALID_PACKAGE", `${name} nests deeper than ${BUNDLE_LIMITS.maxJsonDepth} levels`, [{ file: name, path: "", message: "nested too deeply" }]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new PackageError("INVALID_PACKAGE", `${name} is not valid JSON: ${(err as Error).message}`, [{ file: name, path: "", message: `invalid JSON: ${(err as Error).message}` }]);
+  }
+}
+
+/** The package's validated manifest. */
+export function readManifest(files: PackageFiles): BlueprintManifest {
+  return parseManifest(readJson(files, MANIFEST_FILE));
+}
+
+/** Resolves `a/../b`-free relative paths against the manifest's folder (the package root). */
+function referencedFile(files: PackageFiles, ref: string, from: { file: string; path: string }): string {
+  const problem = packagePathProblem(ref);
+  if (problem) throw new PackageError("INVALID_PACKAGE", `$file '${ref}' ${problem}`, [{ ...from, message: `$file ${problem}` }]);
+  if (!Object.hasOwn(files, ref)) throw new PackageError("INVALID_PACKAGE", `$file '${ref}' is not in the package`, [{ ...from, message: `$file '${ref}' not found in the package` }]);
+  return ref;
+}
+
+/**
+ * The manifest with every `{ "$file": "<path>" }` inside a use case's configuration replaced by
+ * that file: parsed when it ends in `.json`, as text otherwise (a `.jsonata` expression, say).
+ * Files are not followed from inside referenced files, so resolution cannot loop.
+ */
+export function resolveConfigurations(manifest: BlueprintManifest, files: PackageFiles): BlueprintManifest {
+  const resolve = (value: unknown, path: string): unknown => {
+    if (isFileReference(value)) {
+      const name = referencedFile(files, value.$file, { file: MANIFEST_FILE, path });
+      return name.endsWith(".json") ? readJson(files, name) : readText(files, name);
+    }
+    if (Array.isArray(value)) return value.map((v, i) => resolve(v, `${path}.${i}`));
+    if (typeof value === "object" && value !== null) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: resolve(v, `${path}.${k}`), enumerable: true, writable: true, configurable: true });
+      return out;
+    }
+    return value;
+  };
+  return {
+    ...manifest,
+    integrations: manifest.integrations.map((integration, n) => ({
+      ...integration,
+      use_cases: integration.use_cases.map((uc, i) => {
+        const configuration = resolve(uc.configuration, `integrations.${n}.use_cases.${i}.configuration`);
+        if (typeof configuration !== "object" || configuration === null || Array.isArray(configuration)) {
+          throw new PackageError("INVALID_PACKAGE", "A use case configuration must be a JSON object", [
+            { file: MANIFEST_FILE, path: `integrations.${n}.use_cases.${i}.configuration`, message: "the referenced file must hold a JSON object" },
+          ]);
+        }
+        return { ...uc, configuration: configuration as Record<string, unknown> };
+      }),
+    })),
+  };
+}

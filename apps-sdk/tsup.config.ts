@@ -1,0 +1,13 @@
+// Builds the SDK's public entry points and the erp-edge CLI into dist/ (ESM, with type declarations).
+import { defineConfig } from "tsup";
+
+export default defineConfig({
+  entry: { blueprint: "src/blueprint/index.ts", cli: "src/cli/main.ts" },
+  format: ["esm"],
+  target: "node20",
+  platform: "node",
+  // Declarations come from tsc (tsconfig.build.json): tsup's dts bundler needs the TypeScript 5 API.
+  dts: false,
+  clean: true,
+  sourcemap: true,
+});

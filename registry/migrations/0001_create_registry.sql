@@ -1,0 +1,1 @@
+CREATE TABLE registry_scaffold (id INTEGER PRIMARY KEY);
