@@ -70,6 +70,8 @@ export default defineConfig(async () => {
                 },
                 // The registry's own database, also bound here so the setup file can migrate it.
                 d1Databases: { REGISTRY_DB: "erp-edge-registry" },
+                // The registry's bundle store, bound here so tests can tamper with a stored archive.
+                r2Buckets: { BUNDLES: "erp-edge-bundles" },
                 workers: [
                   {
                     name: "erp-edge-registry",

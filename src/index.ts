@@ -6,6 +6,7 @@ import { inboundRoutes } from "./inbound/routes";
 import { sweepPendingEvents } from "./inbound/service";
 import { integrationRoutes } from "./integrations/routes";
 import { mappingRoutes } from "./mapping/routes";
+import { marketplaceRoutes } from "./marketplace/routes";
 import { applyRetention } from "./monitoring/service";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
@@ -15,9 +16,10 @@ import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
 import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
+import { registryRoutes } from "./registry/routes";
 import { tenantRoutes } from "./tenants/routes";
 
-const VERSION = "0.1.0";
+import { VERSION } from "./platform/version";
 /** The dead-letter queue of erp-edge-core-events (wrangler.toml). */
 const CORE_EVENTS_DLQ = "erp-edge-core-events-dlq";
 
@@ -44,6 +46,8 @@ app.route("/", inboundRoutes);
 app.route("/", entityRoutes);
 app.route("/", outboundRoutes);
 app.route("/", monitoringRoutes);
+app.route("/", registryRoutes);
+app.route("/", marketplaceRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",

@@ -6,6 +6,8 @@ declare namespace Cloudflare {
     TEST_REGISTRY_MIGRATIONS: import("cloudflare:test").D1Migration[];
     /** The registry Worker's D1 database, bound here only in tests (to migrate and inspect it). */
     REGISTRY_DB: D1Database;
+    /** The registry Worker's bundle store (tests only: to tamper with a stored archive). */
+    BUNDLES: R2Bucket;
   }
   interface GlobalProps {
     mainModule: typeof import("../src/index");

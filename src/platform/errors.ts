@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE: 422,
   MAPPING_LIMIT_EXCEEDED: 422,
+  // A package whose signature does not verify with its publisher's key, or whose archive is not the one signed.
+  SIGNATURE_INVALID: 422,
+  DIGEST_MISMATCH: 422,
   RATE_LIMITED: 429,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;

@@ -89,7 +89,7 @@ export function unpackBundle(archive: Uint8Array): PackageFiles {
   return files;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** The deepest nesting of `[`/`{` in a JSON text, stopping early past `limit` (strings skipped). */
 function exceedsDepth(text: string, limit: number): boolean {
