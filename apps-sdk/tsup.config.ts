@@ -2,7 +2,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: { blueprint: "src/blueprint/index.ts", cli: "src/cli/main.ts" },
+  // cli: the executable; cli-api: the same code as functions, for the repository's own scripts (npm start).
+  entry: { blueprint: "src/blueprint/index.ts", cli: "src/cli/bin.ts", "cli-api": "src/cli/api.ts" },
   format: ["esm"],
   target: "node20",
   platform: "node",
