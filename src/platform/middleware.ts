@@ -1,4 +1,4 @@
-// Edge behaviour every route inherits: request ids, body size limit, JSON-only bodies.
+// Edge behaviour every route inherits: request ids, body size limits, JSON-only bodies.
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { requestId } from "hono/request-id";
@@ -8,20 +8,34 @@ import { newId } from "./ids";
 import { assertJsonDepth, decodeUtf8 } from "./json";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** A registry upload: an archive of up to 10 MB, plus room for the multipart framing and signature. */
+export const MAX_UPLOAD_BYTES = 11 * 1024 * 1024;
+
+/** The one route whose body is not JSON and may exceed MAX_BODY_BYTES: publishing a package. */
+const isUpload = (method: string, path: string) => method === "POST" && path === "/v1/registry/packages";
 
 /** `x-request-id` on every response: the caller's (if sane) or a new ULID. */
 export const requestIds = requestId({ generator: () => newId() });
 
-export const limitBody = bodyLimit({
-  maxSize: MAX_BODY_BYTES,
-  onError: () => {
-    throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`, { max_bytes: MAX_BODY_BYTES });
-  },
-});
+const limitOf = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${maxSize} bytes`, { max_bytes: maxSize });
+    },
+  });
+const jsonLimit = limitOf(MAX_BODY_BYTES);
+const uploadLimit = limitOf(MAX_UPLOAD_BYTES);
+
+/** MAX_BODY_BYTES for every body, MAX_UPLOAD_BYTES for a package upload. */
+export const limitBody = createMiddleware<AppEnv>((c, next) => (isUpload(c.req.method, c.req.path) ? uploadLimit(c, next) : jsonLimit(c, next)));
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
 
-/** Signed webhooks take the sender's own body as is; the signature, not the media type, decides. */
+/**
+ * Signed webhooks take the sender's own body as is; the signature, not the media type, decides.
+ * A package upload is multipart/form-data: its route checks the media type, the registry the fields.
+ */
 const RAW_BODY_ROUTES = /^\/v1\/webhooks\//;
 
 /**
@@ -30,7 +44,8 @@ const RAW_BODY_ROUTES = /^\/v1\/webhooks\//;
  * parser or schema recurses into it; handlers and validators get the checked text from Hono's cache.
  */
 export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
-  if ((c.req.method === "POST" || c.req.method === "PUT" || c.req.method === "PATCH") && !RAW_BODY_ROUTES.test(c.req.path)) {
+  const { method, path } = c.req;
+  if ((method === "POST" || method === "PUT" || method === "PATCH") && !RAW_BODY_ROUTES.test(path) && !isUpload(method, path)) {
     const type = c.req.header("content-type");
     const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
     if (type ? !JSON_TYPE.test(type) : hasBody) {

@@ -2,7 +2,10 @@
 // the generated hostile suites (route-matrix, bad-input-corpus) fill those operations with.
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { packBundle } from "../../apps-sdk/src/blueprint/bundle";
+import { generatePublisherKey, type PublicKeyJwk } from "../../apps-sdk/src/blueprint/signing";
 import { ADMIN, ALL_SCOPES, api, createToken } from "../helpers";
+import { packageFiles, sampleManifest, signedUpload, unique, upload } from "../registry-helpers";
 
 // ---- the document ------------------------------------------------------------------------------
 
@@ -78,6 +81,35 @@ export const PUBLIC_OPERATIONS: Record<string, string> = {
   "POST /v1/webhooks/{integration_id}/{use_case_slug}":
     "signed inbound webhooks: ERPs that cannot hold a bearer token sign the body (X-Signature or Standard Webhooks); unsigned calls are 401",
 };
+
+/**
+ * Documented operations that answer anyone, credentials or not, by design: nothing in their answer
+ * belongs to a tenant. They must answer 200 without a token.
+ */
+export const OPEN_OPERATIONS: Record<string, string> = {
+  "GET /v1/registry/schema/blueprint.json": "the package format's JSON Schema, for editors and the CLI: the same document for everyone",
+};
+
+/**
+ * Tenant operations that also accept the operator's admin token (documented in their description),
+ * which publishes and manages the platform's own `@erp-edge` packages. The admin token must pass
+ * their authentication (never 401); what it may then do is the registry's ownership check.
+ */
+const REGISTRY_ADMIN = "registry: the operator publishes the platform's @erp-edge packages with the admin token";
+export const ADMIN_ALSO_ACCEPTED: Record<string, string> = Object.fromEntries(
+  [
+    "POST /v1/registry/publishers",
+    "GET /v1/registry/publishers/{scope}",
+    "POST /v1/registry/publishers/{scope}/keys",
+    "POST /v1/registry/packages",
+    "GET /v1/registry/packages",
+    "GET /v1/registry/packages/{scope}/{name}",
+    "GET /v1/registry/packages/{scope}/{name}/{version}",
+    "GET /v1/registry/packages/{scope}/{name}/{version}/bundle",
+    "POST /v1/registry/packages/{scope}/{name}/{version}/deprecate",
+    "POST /v1/registry/packages/{scope}/{name}/{version}/yank",
+  ].map((key) => [key, REGISTRY_ADMIN]),
+);
 
 /** Public routes the document does not describe (it is itself one of them). */
 export const PUBLIC_UNDOCUMENTED: Record<string, string> = {
@@ -324,6 +356,9 @@ const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, s
     return input;
   },
   EnvironmentValues: () => ({ API_KEY: "probe-secret" }),
+  // A fresh scope each time, so the control is accepted; the spare key may serve any number of them.
+  CreatePublisher: (fx) => ({ name: `@probe-${unique()}`, public_key: fx.registry.spareKey }),
+  AddPublisherKey: (fx) => ({ public_key: fx.registry.spareKey }),
   MappingSimulationV2: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
   MappingSimulationV1: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
   InboundEventsBatch: (fx) => ({
@@ -384,6 +419,34 @@ export interface TenantFixture {
   contactName: string;
   meterId: string;
   secretValue: string;
+  registry: RegistryFixture;
+}
+
+/**
+ * A published registry package, `<publisher>/<name>@<version>`, and a public key no publisher of
+ * the fixture holds yet. Packages are readable by every tenant, so one package serves all fixtures
+ * of a test file: A's and B's paths name the same package (its owner is the first fixture's tenant).
+ */
+export interface RegistryFixture {
+  publisher: string;
+  name: string;
+  version: string;
+  spareKey: PublicKeyJwk;
+}
+
+let sharedPackage: Promise<RegistryFixture> | undefined;
+
+function registryFixture(token: string): Promise<RegistryFixture> {
+  sharedPackage ??= (async () => {
+    const key = await generatePublisherKey();
+    const publisher = `@matrix-${unique()}`;
+    await ok("publisher", api("POST", "/v1/registry/publishers", { token, json: { name: publisher, public_key: key.publicJwk } }));
+    const name = `${publisher}/probe`;
+    const archive = packBundle(packageFiles(sampleManifest(name, "1.0.0")));
+    await ok("package", upload(token, await signedUpload(archive, name, "1.0.0", key.privateJwk)));
+    return { publisher, name: "probe", version: "1.0.0", spareKey: (await generatePublisherKey()).publicJwk };
+  })();
+  return sharedPackage;
 }
 
 async function ok<T = any>(what: string, res: Promise<{ status: number; body: T }>, status = [200, 201, 202, 204]): Promise<T> {
@@ -442,8 +505,9 @@ export async function createFixture(label: string, receiverUrl: string): Promise
     if (!e) throw new Error(`fixture event made no ${slug}: ${JSON.stringify(status.entities)}`);
     return e._id;
   };
+  const registry = await registryFixture(token);
   return {
-    label, tenantId: tenant.id, tenantName, token, tokenId, integrationId: integration.id, integrationName, environmentConfig,
+    label, tenantId: tenant.id, tenantName, token, tokenId, integrationId: integration.id, integrationName, environmentConfig, registry,
     useCases: { inbound: ref("inbound"), outbound: ref("outbound"), file_proxy: ref("file_proxy") },
     declaredUseCases: created.map(({ id, name, slug, type }) => ({ id, name, slug, type, configuration: useCaseInputs.find((u) => u.slug === slug)!.configuration })),
     webhookMappingId: "hook", eventId, correlationId, contactId: entityOf("contact"), contactName, meterId: entityOf("meter"), secretValue,
@@ -469,6 +533,10 @@ const PATH_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
   "traces/{correlation_id}": (fx) => [fx.correlationId],
   "webhooks/{integration_id}": (fx) => [fx.integrationId],
   "{integration_id}/{use_case_slug}": (fx) => [fx.useCases.inbound.slug],
+  "publishers/{scope}": (fx) => [fx.registry.publisher],
+  "packages/{scope}": (fx) => [fx.registry.publisher],
+  "{scope}/{name}": (fx) => [fx.registry.name],
+  "{name}/{version}": (fx) => [fx.registry.version],
 };
 
 /** The real values for each path parameter of `op` in `fx`; throws for a parameter nobody taught us. */

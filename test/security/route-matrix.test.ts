@@ -14,6 +14,8 @@ import {
   loadDocument,
   markersOf,
   operationsOf,
+  OPEN_OPERATIONS,
+  ADMIN_ALSO_ACCEPTED,
   ownedBodyIds,
   pathValues,
   PUBLIC_OPERATIONS,
@@ -98,10 +100,20 @@ describe("route matrix generated from /openapi.json", () => {
     expect((await send("POST", "/__bench/bare", { json: {}, requestId: "matrix-bench" })).status).toBe(404);
 
     for (const op of operations.filter((o) => o.guard === "public")) {
-      if (!PUBLIC_OPERATIONS[op.key]) failures.push(`${op.key} declares no security and is not in PUBLIC_OPERATIONS`);
+      if (!PUBLIC_OPERATIONS[op.key] && !OPEN_OPERATIONS[op.key]) failures.push(`${op.key} declares no security and is not in PUBLIC_OPERATIONS or OPEN_OPERATIONS`);
     }
     for (const key of Object.keys(PUBLIC_OPERATIONS)) {
       if (!documented.has(key)) failures.push(`PUBLIC_OPERATIONS lists ${key}, which the document no longer has`);
+    }
+    for (const key of Object.keys(OPEN_OPERATIONS)) {
+      if (!documented.has(key)) failures.push(`OPEN_OPERATIONS lists ${key}, which the document no longer has`);
+      const [method, path] = key.split(" ") as [string, string];
+      const res = await send(method, path, { requestId: `matrix-open-${++sequence}` });
+      tally.requests++;
+      if (res.status !== 200) failures.push(`${key} is listed open but answered ${res.status}`);
+    }
+    for (const key of Object.keys(ADMIN_ALSO_ACCEPTED)) {
+      if (operations.find((op) => op.key === key)?.guard !== "tenant") failures.push(`ADMIN_ALSO_ACCEPTED lists ${key}, which the document has not as a tenant operation`);
     }
     for (const key of Object.keys(PUBLIC_UNDOCUMENTED)) {
       const [method, path] = key.split(" ") as [string, string];
@@ -112,13 +124,14 @@ describe("route matrix generated from /openapi.json", () => {
 
     const gaps = operations.filter((op) => op.guard === "tenant" && op.documentedScopes === null).map((op) => op.key);
     report("scope gap: these operations' security requirement names no scope (derived by probing instead)", gaps);
-    console.log(`public by design: ${[...Object.entries(PUBLIC_OPERATIONS), ...Object.entries(PUBLIC_UNDOCUMENTED)].map(([k, why]) => `${k} (${why})`).join("; ")}`);
+    console.log(`public by design: ${[...Object.entries(PUBLIC_OPERATIONS), ...Object.entries(OPEN_OPERATIONS), ...Object.entries(PUBLIC_UNDOCUMENTED)].map(([k, why]) => `${k} (${why})`).join("; ")}`);
     expect(failures).toEqual([]);
   });
 
   it("refuses every protected operation without a token, or with a non-JWT bearer, with a 401 envelope", async () => {
     const failures: string[] = [];
-    for (const op of operations) {
+    // Open operations answer anyone (checked above).
+    for (const op of operations.filter((o) => !OPEN_OPERATIONS[o.key])) {
       const path = fillPath(op.path, firstPathValues(op, A));
       const res = await call(op, "no token", path, op.guard === "public" ? { json: {} } : {});
       // A public operation (a signed webhook) unsigned must be refused just the same, and say nothing about A.
@@ -178,7 +191,11 @@ describe("route matrix generated from /openapi.json", () => {
     const failures: string[] = [];
     // What A sees of its own data before B tries every route on it, to compare afterwards.
     const snapshot = async () => {
-      const views = [`/v2/integrations/${A.integrationId}`, `/v1/integrations/${A.integrationId}/environment`, `/v1/entities/contact/${A.contactId}`, `/v1/integrations/${A.integrationId}/outbound/endpoints`];
+      const views = [
+        `/v2/integrations/${A.integrationId}`, `/v1/integrations/${A.integrationId}/environment`, `/v1/entities/contact/${A.contactId}`, `/v1/integrations/${A.integrationId}/outbound/endpoints`,
+        // The registry package A publishes (B reads it like any tenant, but must not yank, deprecate or re-key it).
+        `/v1/registry/packages/${A.registry.publisher}/${A.registry.name}`, `/v1/registry/publishers/${A.registry.publisher}`,
+      ];
       return Promise.all(views.map(async (path) => `${path} ${(await send("GET", path, { token: A.token, requestId: `matrix-snapshot-${++sequence}` })).text}`));
     };
     const before = await snapshot();
@@ -258,6 +275,12 @@ describe("route matrix generated from /openapi.json", () => {
       const path = fillPath(op.path, firstPathValues(op, A));
       const [kind, token] = op.guard === "admin" ? ["tenant A's all-scopes token", A.token] : ["admin token", ADMIN];
       const res = await call(op, kind, path, { token });
+      if (ADMIN_ALSO_ACCEPTED[op.key]) {
+        // Authenticated as the operator; A's package is still A's (the registry's ownership check may say 403).
+        if (res.status === 401) failures.push(`${op.key} [${kind}] is listed in ADMIN_ALSO_ACCEPTED but answered 401`);
+        else if (res.status >= 400) failures.push(mismatch(op, kind, res, [res.status]));
+        continue;
+      }
       failures.push(mismatch(op, kind, res, [401, 403]));
     }
     expect(failures.filter(Boolean)).toEqual([]);
