@@ -506,6 +506,15 @@ export async function useCaseHistory(db: D1Database, tenantId: string, integrati
 
 const valueContext = (integrationId: string, key: string) => `${integrationId}/${key}`;
 
+function upsertEnvironmentValueStmt(db: D1Database, integrationId: string, key: string, ciphertext: string, at: string) {
+  return db
+    .prepare(
+      `INSERT INTO environment_values (integration_id, key, ciphertext, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (integration_id, key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+    )
+    .bind(integrationId, key, ciphertext, at);
+}
+
 async function environmentRows(db: D1Database, integrationId: string) {
   const { results } = await db
     .prepare("SELECT key, ciphertext FROM environment_values WHERE integration_id = ? ORDER BY key")
@@ -549,10 +558,7 @@ export async function putEnvironment(
     Object.entries(values).map(async ([key, value]) =>
       value === null
         ? env.DB.prepare("DELETE FROM environment_values WHERE integration_id = ? AND key = ?").bind(integrationId, key)
-        : env.DB.prepare(
-            `INSERT INTO environment_values (integration_id, key, ciphertext, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (integration_id, key) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
-          ).bind(integrationId, key, await encryptValue(env.SECRETS_KEY, value, valueContext(integrationId, key)), at),
+        : upsertEnvironmentValueStmt(env.DB, integrationId, key, await encryptValue(env.SECRETS_KEY, value, valueContext(integrationId, key)), at),
     ),
   );
   // The audit entry names the keys, never the values.
@@ -644,3 +650,143 @@ export async function outboundUseCase(db: D1Database, id: string) {
  */
 export const retentionDaysSql = (after: string, defaultDays: number) => `SELECT id, COALESCE(json_extract(settings, '$.retention_days'), ${defaultDays}) AS days FROM integrations
     WHERE id > ${after} ORDER BY id LIMIT ?`;
+
+// ---- what blueprint installs read and write (src/marketplace) ---------------------------------
+// The installer owns no integrations SQL: it reads states and takes statements from here, to run
+// in its own all-or-nothing D1 batch next to its install record.
+
+/** An integration's whole configuration, ids included: what an install writes, snapshots and restores. */
+export interface IntegrationState {
+  id: string;
+  name: string;
+  description?: string;
+  environment_config: EnvironmentConfigEntry[];
+  settings: IntegrationSettings;
+  use_cases: UseCase[];
+}
+
+/** An environment value as stored: the ciphertext is bound to its integration and key. */
+export interface StoredEnvironmentValue {
+  key: string;
+  ciphertext: string;
+}
+
+/** An integration as read for an install: configuration, version (for the claim) and stored environment. */
+export interface IntegrationSnapshot {
+  integration: Integration;
+  version: number;
+  environment: StoredEnvironmentValue[];
+}
+
+/**
+ * The tenant's integrations among `ids` with their versions and stored environment values, read in
+ * one batch (one consistent snapshot); ids that are not (or no longer) the tenant's are left out.
+ */
+export async function integrationSnapshots(db: D1Database, tenantId: string, ids: string[]): Promise<Map<string, IntegrationSnapshot>> {
+  const out = new Map<string, IntegrationSnapshot>();
+  if (ids.length === 0) return out;
+  const list = JSON.stringify(ids);
+  const [integrations, useCases, values] = await db.batch([
+    db.prepare("SELECT * FROM integrations WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY id").bind(tenantId, list),
+    db.prepare("SELECT * FROM use_cases WHERE tenant_id = ? AND integration_id IN (SELECT value FROM json_each(?)) ORDER BY id").bind(tenantId, list),
+    db
+      .prepare(
+        `SELECT v.integration_id, v.key, v.ciphertext FROM environment_values v JOIN integrations i ON i.id = v.integration_id
+         WHERE i.tenant_id = ? AND v.integration_id IN (SELECT value FROM json_each(?)) ORDER BY v.integration_id, v.key`,
+      )
+      .bind(tenantId, list),
+  ]);
+  const byIntegration = new Map<string, UseCase[]>();
+  for (const row of useCases!.results as UseCaseRow[]) byIntegration.set(row.integration_id, [...(byIntegration.get(row.integration_id) ?? []), fromUseCaseRow(row)]);
+  const environment = new Map<string, StoredEnvironmentValue[]>();
+  for (const row of values!.results as { integration_id: string; key: string; ciphertext: string }[]) {
+    environment.set(row.integration_id, [...(environment.get(row.integration_id) ?? []), { key: row.key, ciphertext: row.ciphertext }]);
+  }
+  for (const row of integrations!.results as IntegrationRow[]) {
+    out.set(row.id, { integration: fromIntegrationRow(row, byIntegration.get(row.id) ?? []), version: row.version, environment: environment.get(row.id) ?? [] });
+  }
+  return out;
+}
+
+/** Inserts `state` as a new integration with its use cases (ids and created_at kept), a 'created' history row each. */
+export function createIntegrationStatements(db: D1Database, changedBy: string, tenantId: string, state: IntegrationState, at: string): D1PreparedStatement[] {
+  return [
+    db
+      .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(state.id, tenantId, state.name, state.description ?? null, JSON.stringify(state.environment_config), JSON.stringify(state.settings), at, at),
+    ...state.use_cases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, state.id, uc), historyStmt(db, state.id, "created", uc, changedBy, at)]),
+  ];
+}
+
+/**
+ * Turns the stored integration `current` (read at `version`) into `target`: claims that version
+ * first (so a concurrent change fails the whole batch, see isIntegrationVersionConflict), then
+ * deletes the use cases `target` lacks, inserts those it adds (their ids kept), updates the changed
+ * ones (a history row each) and writes the integration's own fields. Environment values of keys no
+ * longer declared, or no longer secret, go with the declaration, as in a PUT.
+ */
+export function rewriteIntegrationStatements(
+  db: D1Database,
+  changedBy: string,
+  tenantId: string,
+  current: Integration,
+  version: number,
+  target: IntegrationState,
+  at: string,
+): D1PreparedStatement[] {
+  const id = current.id;
+  const wanted = new Map(target.use_cases.map((uc) => [uc.id, uc]));
+  const existing = new Map(current.use_cases.map((uc) => [uc.id, uc]));
+  const statements = [...claimVersion(db, "integrations", id, version)];
+  for (const uc of current.use_cases) {
+    if (!wanted.has(uc.id)) statements.push(db.prepare("DELETE FROM use_cases WHERE id = ?").bind(uc.id), historyStmt(db, id, "deleted", uc, changedBy, at));
+  }
+  for (const uc of target.use_cases) {
+    const before = existing.get(uc.id);
+    if (!before) statements.push(insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at));
+    else if (comparable(before) !== comparable(uc)) {
+      const updated = { ...uc, slug: before.slug, created_at: before.created_at, updated_at: at } as UseCase;
+      statements.push(updateUseCaseStmt(db, updated), historyStmt(db, id, "updated", updated, changedBy, at));
+    }
+  }
+  const secretBefore = new Set(current.environment_config.filter((e) => e.type === "SecretString").map((e) => e.key));
+  const keptKeys = target.environment_config.filter((e) => !(secretBefore.has(e.key) && e.type !== "SecretString")).map((e) => e.key);
+  statements.push(
+    db
+      .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, settings = ?, updated_at = ? WHERE id = ? AND tenant_id = ?")
+      .bind(target.name, target.description ?? null, JSON.stringify(target.environment_config), JSON.stringify(target.settings), at, id, tenantId),
+    db.prepare("DELETE FROM environment_values WHERE integration_id = ? AND key NOT IN (SELECT value FROM json_each(?))").bind(id, JSON.stringify(keptKeys)),
+  );
+  return statements;
+}
+
+/** Deletes the integration read at `version` (its use cases, history and values cascade); a concurrent change fails the batch. */
+export function deleteIntegrationStatements(db: D1Database, tenantId: string, id: string, version: number): D1PreparedStatement[] {
+  return [...claimVersion(db, "integrations", id, version), db.prepare("DELETE FROM integrations WHERE id = ? AND tenant_id = ?").bind(id, tenantId)];
+}
+
+/** Fails the batch unless the integration is still at `version` (read, decided on, but not written). */
+export function integrationUnchangedStatement(db: D1Database, id: string, version: number): D1PreparedStatement {
+  return db.prepare("SELECT CASE WHEN EXISTS (SELECT 1 FROM integrations WHERE id = ?1 AND version = ?2) THEN 1 ELSE abs(-9223372036854775808) END").bind(id, version);
+}
+
+/** Whether a batch failed because an integration changed after it was read (the claims above). */
+export const isIntegrationVersionConflict = isVersionConflict;
+
+/** Encrypts and upserts values of an integration's environment, exactly as putEnvironment stores them. */
+export async function environmentValueStatements(env: Pick<Env, "DB" | "SECRETS_KEY">, integrationId: string, values: Record<string, string>, at: string): Promise<D1PreparedStatement[]> {
+  return Promise.all(Object.entries(values).map(async ([key, value]) => upsertEnvironmentValueStmt(env.DB, integrationId, key, await encryptValue(env.SECRETS_KEY, value, valueContext(integrationId, key)), at)));
+}
+
+/** Replaces an integration's stored environment with `values` (ciphertexts as snapshotted, byte for byte). */
+export function restoreEnvironmentStatements(db: D1Database, integrationId: string, values: StoredEnvironmentValue[], at: string): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM environment_values WHERE integration_id = ?").bind(integrationId),
+    ...values.map((v) => upsertEnvironmentValueStmt(db, integrationId, v.key, v.ciphertext, at)),
+  ];
+}
+
+/** A stored value in clear, for server-side comparison only (never return a SecretString's). */
+export function decryptStoredValue(env: Pick<Env, "SECRETS_KEY">, integrationId: string, value: StoredEnvironmentValue): Promise<string> {
+  return decryptValue(env.SECRETS_KEY, value.ciphertext, valueContext(integrationId, value.key));
+}

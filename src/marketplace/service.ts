@@ -1,0 +1,703 @@
+// Blueprint installs: trusted publishers, plan-first installs, three-way-merge upgrades, rollbacks
+// and removals. The integrations themselves are written through integrations/service.ts statements,
+// in the same D1 batch as the install record and the audit entry, so each change is all or nothing.
+import semver from "semver";
+import { readManifest, resolveConfigurations, unpackBundle } from "../../apps-sdk/src/blueprint/bundle";
+import { PackageError, type BlueprintManifest } from "../../apps-sdk/src/blueprint/manifest";
+import { assertSafeOutboundUseCases } from "../integrations/outbound-configuration";
+import type { UseCaseInput } from "../integrations/schema";
+import { assertMayUseSecrets } from "../integrations/secrets-policy";
+import {
+  createIntegrationStatements,
+  decryptStoredValue,
+  deleteIntegrationStatements,
+  environmentValueStatements,
+  integrationSnapshots,
+  integrationUnchangedStatement,
+  isIntegrationVersionConflict,
+  restoreEnvironmentStatements,
+  rewriteIntegrationStatements,
+  type IntegrationSnapshot,
+  type IntegrationState,
+} from "../integrations/service";
+import { callerLabel, type Caller } from "../platform/app";
+import { auditStatement } from "../platform/audit";
+import { atomically } from "../platform/db";
+import { AppError } from "../platform/errors";
+import { newId, nowIso } from "../platform/ids";
+import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { VERSION } from "../platform/version";
+import { fetchBundle, fetchPackage, fetchVersion } from "../registry/client";
+import {
+  emptyModel,
+  emptyResources,
+  environmentEntries,
+  mergeEnvironmentEntries,
+  modelOf,
+  planChanges,
+  planRestore,
+  tenantAddedUseCases,
+  type BlueprintModel,
+  type PlanEntry,
+  type Resources,
+} from "./plan";
+import { majorsCrossed, resolveVersion } from "./resolution";
+import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
+import { publisherOf, verifyPublishedPackage } from "./verify";
+
+/** Rollback steps kept per install; older ones are dropped as new steps are recorded. */
+export const HISTORY_LIMIT = 20;
+
+/** Rounds an upgrade, rollback or removal is decided again when a concurrent change beat it, before 409. */
+const ROUNDS = 3;
+
+// ---- rows ------------------------------------------------------------------------------------------
+
+interface InstallRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  version: string;
+  digest: string;
+  manifest: string;
+  resources: string;
+  installed_at: string;
+  installed_by: string;
+  updated_at: string;
+  updated_by: string;
+  revision: number;
+}
+
+interface HistoryRow {
+  id: string;
+  install_id: string;
+  action: "installed" | "upgraded";
+  version: string;
+  digest: string;
+  previous: string | null;
+  snapshot: string;
+  changed_at: string;
+  changed_by: string;
+}
+
+/** The install record as it was before a step: what a rollback puts back. */
+interface PreviousRecord {
+  version: string;
+  digest: string;
+  manifest: BlueprintManifest;
+  resources: Resources;
+}
+
+interface Snapshot {
+  integrations: IntegrationSnapshot[];
+}
+
+function fromInstallRow(row: InstallRow): Installation {
+  const resources = JSON.parse(row.resources) as Resources;
+  return {
+    name: row.name,
+    version: row.version,
+    digest: row.digest,
+    installed_at: row.installed_at,
+    installed_by: row.installed_by,
+    updated_at: row.updated_at,
+    updated_by: row.updated_by,
+    resources: {
+      integrations: Object.entries(resources.integrations).map(([slug, id]) => ({ slug, id })),
+      use_cases: Object.entries(resources.use_cases).map(([key, id]) => ({ key, id })),
+    },
+  };
+}
+
+function fromHistoryRow(row: HistoryRow) {
+  const previous = row.previous ? (JSON.parse(row.previous) as PreviousRecord) : null;
+  return { action: row.action, version: row.version, digest: row.digest, from_version: previous?.version ?? null, changed_at: row.changed_at, changed_by: row.changed_by };
+}
+
+const resourcesOf = (row: InstallRow) => JSON.parse(row.resources) as Resources;
+const manifestOf = (row: InstallRow) => JSON.parse(row.manifest) as BlueprintManifest;
+
+// ---- trust -----------------------------------------------------------------------------------------
+
+/** The publishers a tenant installs from: its own list, with the platform's publisher always first. */
+export async function getTrust(db: D1Database, tenantId: string): Promise<TrustList> {
+  const { results } = await db.prepare("SELECT publisher FROM blueprint_trust WHERE tenant_id = ? ORDER BY publisher").bind(tenantId).all<{ publisher: string }>();
+  return { publishers: [PLATFORM_PUBLISHER, ...results.map((r) => r.publisher).filter((p) => p !== PLATFORM_PUBLISHER)] };
+}
+
+/** Replaces the tenant's trusted publishers (the platform's publisher stays trusted whatever the list says). */
+export async function putTrust(db: D1Database, changedBy: string, tenantId: string, input: TrustList): Promise<TrustList> {
+  const publishers = [...new Set(input.publishers)].filter((p) => p !== PLATFORM_PUBLISHER).sort();
+  const at = nowIso();
+  await atomically(db, [
+    db.prepare("DELETE FROM blueprint_trust WHERE tenant_id = ?").bind(tenantId),
+    ...publishers.map((p) => db.prepare("INSERT INTO blueprint_trust (tenant_id, publisher, trusted_at, trusted_by) VALUES (?, ?, ?, ?)").bind(tenantId, p, at, changedBy)),
+    auditStatement(db, { tenantId, actor: changedBy, action: "blueprint.trust_updated", details: { publishers } }),
+  ]);
+  return getTrust(db, tenantId);
+}
+
+async function assertTrusted(db: D1Database, tenantId: string, name: string) {
+  const publisher = publisherOf(name);
+  if (publisher === PLATFORM_PUBLISHER) return;
+  const row = await db.prepare("SELECT 1 FROM blueprint_trust WHERE tenant_id = ? AND publisher = ?").bind(tenantId, publisher).first();
+  if (!row) {
+    throw new AppError("FORBIDDEN", `Publisher '${publisher}' is not trusted by this tenant; add it with PUT /v1/blueprints/trust to install its blueprints`, {
+      publisher,
+      trust: { method: "PUT", path: "/v1/blueprints/trust", body: { publishers: [publisher] }, note: "the body replaces the list: include the publishers already trusted (GET /v1/blueprints/trust)" },
+    });
+  }
+}
+
+// ---- installed blueprints ----------------------------------------------------------------------------
+
+async function installRow(db: D1Database, tenantId: string, name: string): Promise<InstallRow | null> {
+  return db.prepare("SELECT * FROM blueprint_installs WHERE tenant_id = ? AND name = ?").bind(tenantId, name).first<InstallRow>();
+}
+
+async function requireInstallRow(db: D1Database, tenantId: string, name: string): Promise<InstallRow> {
+  const row = await installRow(db, tenantId, name);
+  if (!row) throw new AppError("NOT_FOUND", `Blueprint '${name}' is not installed`);
+  return row;
+}
+
+export async function listInstalled(db: D1Database, tenantId: string, page: PageQuery) {
+  const { results } = await db
+    .prepare("SELECT * FROM blueprint_installs WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?")
+    .bind(tenantId, decodeCursor(page.cursor), page.limit + 1)
+    .all<InstallRow>();
+  const { items, next_cursor } = toPage(results, page.limit, fromInstallRow);
+  return { installed: items, next_cursor };
+}
+
+/** One installed blueprint with the steps a rollback can undo, newest first. */
+export async function getInstalled(db: D1Database, tenantId: string, name: string) {
+  const row = await requireInstallRow(db, tenantId, name);
+  const { results } = await db.prepare("SELECT * FROM blueprint_install_history WHERE install_id = ? ORDER BY id DESC").bind(row.id).all<HistoryRow>();
+  return { ...fromInstallRow(row), history: results.map(fromHistoryRow) };
+}
+
+/** Other installed blueprints that require `name`, with the range each requires. */
+async function dependentsOf(db: D1Database, tenantId: string, name: string): Promise<{ name: string; range: string }[]> {
+  const { results } = await db.prepare("SELECT name, manifest FROM blueprint_installs WHERE tenant_id = ? AND name <> ?").bind(tenantId, name).all<{ name: string; manifest: string }>();
+  return results.flatMap((o) => {
+    const requires = (JSON.parse(o.manifest) as BlueprintManifest).requires ?? {};
+    return Object.hasOwn(requires, name) ? [{ name: o.name, range: requires[name]! }] : [];
+  });
+}
+
+async function assertNoDependents(db: D1Database, tenantId: string, name: string) {
+  const dependents = (await dependentsOf(db, tenantId, name)).map((d) => d.name);
+  if (dependents.length > 0) throw new AppError("CONFLICT", `${dependents.join(", ")} require${dependents.length === 1 ? "s" : ""} '${name}'; uninstall ${dependents.length === 1 ? "it" : "them"} first`, { dependents });
+}
+
+// ---- fetching and verifying a package ------------------------------------------------------------------
+
+/** A blueprint version the host verified itself, its configurations read from their files. */
+export interface VerifiedBlueprint {
+  name: string;
+  version: string;
+  digest: string;
+  manifest: BlueprintManifest;
+  warnings: string[];
+}
+
+function packageProblem(err: PackageError, label: string): AppError {
+  return new AppError("UNPROCESSABLE", `${label}: ${err.message}`, err.issues.map((i) => ({ path: i.path, file: i.file, message: i.message })));
+}
+
+/**
+ * Resolves `spec` among the registry's versions of `name`, downloads the bundle and verifies it in
+ * the host (verifyPublishedPackage), then reads its manifest and configuration files.
+ */
+export async function fetchVerifiedBlueprint(env: Pick<Env, "REGISTRY">, name: string, spec: string): Promise<VerifiedBlueprint> {
+  const pkg = await fetchPackage(env, name);
+  if (!pkg) throw new AppError("NOT_FOUND", `No package '${name}' in the registry`);
+  if (pkg.kind !== "blueprint") throw new AppError("UNPROCESSABLE", `'${name}' is ${pkg.kind === "app" ? "an app" : `a ${pkg.kind}`}, not a blueprint`);
+  const resolved = resolveVersion(pkg, spec);
+  if (!resolved.ok) throw new AppError("UNPROCESSABLE", `${name}: ${resolved.reason}`, { path: "version", available: resolved.available });
+  const version = resolved.version;
+  const [meta, archive] = await Promise.all([fetchVersion(env, name, version), fetchBundle(env, name, version)]);
+  if (!meta || !archive) throw new AppError("NOT_FOUND", `${name}@${version} is listed but cannot be downloaded from the registry`);
+  const digest = await verifyPublishedPackage(meta, archive, { name, version });
+  const label = `${name}@${version}`;
+  try {
+    const files = unpackBundle(archive);
+    const manifest = readManifest(files);
+    if (manifest.name !== name || manifest.version !== version) {
+      throw new AppError("UNPROCESSABLE", `${label}: the bundle's blueprint.json is ${manifest.name}@${manifest.version}`);
+    }
+    return { name, version, digest, manifest: resolveConfigurations(manifest, files), warnings: resolved.warnings };
+  } catch (err) {
+    if (err instanceof PackageError) throw packageProblem(err, label);
+    throw err;
+  }
+}
+
+// ---- checks every install and upgrade makes -------------------------------------------------------------
+
+/** The model of a verified blueprint after every check that needs no tenant state (422 with paths). */
+async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): Promise<BlueprintModel> {
+  const engines = pkg.manifest.engines["erp-edge"];
+  if (!semver.satisfies(VERSION, engines, { includePrerelease: true })) {
+    throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} needs erp-edge ${engines}; this is ${VERSION}`, { path: "engines.erp-edge", required: engines, actual: VERSION });
+  }
+  const { model, issues } = modelOf(pkg.manifest);
+  if (issues.length > 0) throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} has use cases this host refuses`, issues);
+  for (const [n, integration] of model.integrations.entries()) {
+    const useCases = integration.use_cases as UseCaseInput[];
+    assertMayUseSecrets(caller, useCases);
+    try {
+      await assertSafeOutboundUseCases(useCases, env, ["integrations", n, "use_cases"]);
+    } catch (err) {
+      if (err instanceof AppError && err.code === "VALIDATION_FAILED") throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} sends to destinations this host refuses`, err.details);
+      throw err;
+    }
+  }
+  return model;
+}
+
+/** `requires`: every package named must be installed in a version in range (422 listing what is not). */
+async function assertRequirementsMet(db: D1Database, tenantId: string, pkg: VerifiedBlueprint) {
+  const requires = Object.entries(pkg.manifest.requires ?? {});
+  if (requires.length === 0) return;
+  const { results } = await db.prepare("SELECT name, version FROM blueprint_installs WHERE tenant_id = ?").bind(tenantId).all<{ name: string; version: string }>();
+  const installed = new Map(results.map((r) => [r.name, r.version]));
+  const unmet = requires
+    .filter(([name, range]) => !installed.has(name) || !semver.satisfies(installed.get(name)!, range, { includePrerelease: true }))
+    .map(([name, range]) => ({ path: `requires.${name}`, name, range, installed: installed.get(name) ?? null, message: installed.has(name) ? `${name} ${installed.get(name)} is installed; ${range} is required` : `${name} ${range} must be installed first` }));
+  if (unmet.length > 0) throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} requires blueprints that are not installed`, unmet);
+}
+
+/** Environment values given for keys the blueprint does not declare are refused (422). */
+function assertDeclaredKeys(model: BlueprintModel, values: Record<string, string>) {
+  const declared = new Set(model.environment.map((e) => e.key));
+  const unknown = Object.keys(values).filter((k) => !declared.has(k));
+  if (unknown.length > 0) {
+    throw new AppError("UNPROCESSABLE", "Environment values for keys the blueprint does not declare", unknown.map((key) => ({ path: `environment.${key}`, message: "not declared by the blueprint", code: "unknown_key" })));
+  }
+}
+
+function assertRequiredPresent(missing: string[]) {
+  if (missing.length > 0) {
+    throw new AppError("UNPROCESSABLE", `Required environment values are missing: ${missing.join(", ")}`, missing.map((key) => ({ path: `environment.${key}`, message: "required by the blueprint", code: "missing_value" })));
+  }
+}
+
+/** Apps the blueprint uses: each must be in the registry as an app with a version in range (issue #12 installs them). */
+async function appEntries(env: Pick<Env, "REGISTRY">, base: BlueprintManifest | null, incoming: BlueprintManifest): Promise<PlanEntry[]> {
+  const entries: PlanEntry[] = [];
+  const missing: { path: string; name: string; message: string }[] = [];
+  const before = new Map((base?.apps ?? []).map((a) => [a.name, a.version]));
+  for (const [i, app] of (incoming.apps ?? []).entries()) {
+    const pkg = await fetchPackage(env, app.name);
+    const resolved = pkg && pkg.kind === "app" ? resolveVersion(pkg, app.version) : null;
+    if (!resolved?.ok) {
+      missing.push({ path: `apps.${i}.name`, name: app.name, message: pkg?.kind === "app" ? `no installable version of ${app.name} satisfies ${app.version}` : `no app '${app.name}' in the registry` });
+      continue;
+    }
+    const range = before.get(app.name);
+    const action = range === undefined ? "create" : range === app.version ? "no-op" : "update";
+    entries.push({ resource: "app", key: app.name, action, ...(action !== "no-op" && { diff: { changes: [{ path: "version", from: range ?? null, to: app.version }] } }) });
+  }
+  for (const [name, range] of before) {
+    if (!(incoming.apps ?? []).some((a) => a.name === name)) entries.push({ resource: "app", key: name, action: "delete", diff: { changes: [{ path: "version", from: range, to: null }] } });
+  }
+  if (missing.length > 0) throw new AppError("UNPROCESSABLE", `${incoming.name}@${incoming.version} uses apps the registry does not have`, missing);
+  return entries;
+}
+
+// ---- environment values ---------------------------------------------------------------------------------
+
+/** An integration's stored environment in clear (compared server-side; secrets are masked in plans). */
+async function clearValues(env: Pick<Env, "SECRETS_KEY">, snapshot: IntegrationSnapshot): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const value of snapshot.environment) out[value.key] = await decryptStoredValue(env, snapshot.integration.id, value);
+  return out;
+}
+
+const secretKeys = (...configs: { key: string; type: string }[][]) => new Set(configs.flat().filter((e) => e.type === "SecretString").map((e) => e.key));
+
+// ---- writing -------------------------------------------------------------------------------------------------
+
+/** Fails the batch unless the install record is still at `revision` (see the integrations' version claims). */
+const installUnchangedStatement = (db: D1Database, id: string, revision: number) =>
+  db.prepare("SELECT CASE WHEN EXISTS (SELECT 1 FROM blueprint_installs WHERE id = ?1 AND revision = ?2) THEN 1 ELSE abs(-9223372036854775808) END").bind(id, revision);
+
+function historyStatements(db: D1Database, installId: string, step: Omit<HistoryRow, "id" | "install_id">): D1PreparedStatement[] {
+  return [
+    db
+      .prepare("INSERT INTO blueprint_install_history (id, install_id, action, version, digest, previous, snapshot, changed_at, changed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(newId(), installId, step.action, step.version, step.digest, step.previous, step.snapshot, step.changed_at, step.changed_by),
+    db
+      .prepare("DELETE FROM blueprint_install_history WHERE install_id = ?1 AND id NOT IN (SELECT id FROM blueprint_install_history WHERE install_id = ?1 ORDER BY id DESC LIMIT ?2)")
+      .bind(installId, HISTORY_LIMIT),
+  ];
+}
+
+/** Runs a read-decide-write round again when a concurrent change made its claims fail; 409 after ROUNDS. */
+async function withRounds<T>(what: string, round: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await round();
+    } catch (err) {
+      if (!isIntegrationVersionConflict(err)) throw err;
+      if (attempt >= ROUNDS) throw new AppError("CONFLICT", `${what} is being changed concurrently; retry`);
+    }
+  }
+}
+
+const sortPlan = (entries: PlanEntry[]) => {
+  const order = { integration: 0, use_case: 0, environment: 1, app: 2 };
+  return entries.map((e, i) => ({ e, i })).sort((a, b) => order[a.e.resource] - order[b.e.resource] || a.i - b.i).map(({ e }) => e);
+};
+
+// ---- install ---------------------------------------------------------------------------------------------------
+
+/** POST /v1/blueprints/install: fetch, verify, check, plan, and (unless a dry run) apply in one batch. */
+export async function install(env: Env, caller: Caller, tenantId: string, input: InstallRequest): Promise<PlanResult> {
+  await assertTrusted(env.DB, tenantId, input.name);
+  await assertNotInstalled(env.DB, tenantId, input.name);
+  const pkg = await fetchVerifiedBlueprint(env, input.name, input.version);
+  return installVerified(env, caller, tenantId, pkg, input);
+}
+
+async function assertNotInstalled(db: D1Database, tenantId: string, name: string) {
+  const existing = await installRow(db, tenantId, name);
+  if (existing) {
+    throw new AppError("CONFLICT", `Blueprint '${name}' is already installed (${existing.version}); upgrade it with POST /v1/blueprints/installed/${name}/upgrade`, { name, version: existing.version });
+  }
+}
+
+/** The install of a blueprint already fetched and verified (fetchVerifiedBlueprint); tests call it with their own. */
+export async function installVerified(env: Env, caller: Caller, tenantId: string, pkg: VerifiedBlueprint, input: Pick<InstallRequest, "environment" | "dry_run">): Promise<PlanResult> {
+  await assertTrusted(env.DB, tenantId, pkg.name);
+  await assertNotInstalled(env.DB, tenantId, pkg.name);
+  const model = await checkedModel(env, caller, pkg);
+  await assertRequirementsMet(env.DB, tenantId, pkg);
+  assertDeclaredKeys(model, input.environment);
+  const values = Object.fromEntries(Object.entries(input.environment).filter(([, v]) => v !== ""));
+  assertRequiredPresent(model.environment.filter((e) => e.required && !Object.hasOwn(values, e.key)).map((e) => e.key));
+  const apps = await appEntries(env, null, pkg.manifest);
+
+  const at = nowIso();
+  const changes = planChanges({ base: emptyModel(), incoming: model, resources: emptyResources(), current: new Map(), newId, at });
+  const secret = secretKeys(model.environment);
+  const environment = changes.creates.length > 0 ? environmentEntries({}, values, secret) : [];
+  const result: PlanResult = {
+    name: pkg.name,
+    version: pkg.version,
+    digest: pkg.digest,
+    from: null,
+    dry_run: input.dry_run,
+    plan: sortPlan([...changes.entries, ...environment, ...apps]),
+    warnings: pkg.warnings,
+    installation: null,
+  };
+  if (input.dry_run) return result;
+
+  const label = callerLabel(caller);
+  const installId = newId();
+  const statements: D1PreparedStatement[] = [];
+  for (const state of changes.creates) {
+    statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at), ...(await environmentValueStatements(env, state.id, values, at)));
+  }
+  statements.push(
+    env.DB
+      .prepare(
+        `INSERT INTO blueprint_installs (id, tenant_id, name, version, digest, manifest, resources, installed_at, installed_by, updated_at, updated_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(installId, tenantId, pkg.name, pkg.version, pkg.digest, JSON.stringify(pkg.manifest), JSON.stringify(changes.resources), at, label, at, label),
+    ...historyStatements(env.DB, installId, { action: "installed", version: pkg.version, digest: pkg.digest, previous: null, snapshot: JSON.stringify({ integrations: [] } satisfies Snapshot), changed_at: at, changed_by: label }),
+    auditStatement(env.DB, {
+      tenantId,
+      actor: label,
+      action: "blueprint.installed",
+      target: pkg.name,
+      details: { name: pkg.name, version: pkg.version, digest: pkg.digest, integrations: changes.creates.map((s) => s.id) },
+    }),
+  );
+  try {
+    await atomically(env.DB, statements);
+  } catch (err) {
+    if (err instanceof AppError && err.code === "CONFLICT") throw new AppError("CONFLICT", `Blueprint '${pkg.name}' was installed concurrently; upgrade it instead`, { name: pkg.name });
+    throw err;
+  }
+  return { ...result, installation: fromInstallRow((await installRow(env.DB, tenantId, pkg.name))!) };
+}
+
+// ---- upgrade ------------------------------------------------------------------------------------------------------
+
+/** POST /v1/blueprints/installed/{scope}/{name}/upgrade. */
+export async function upgrade(env: Env, caller: Caller, tenantId: string, name: string, input: UpgradeRequest): Promise<PlanResult> {
+  await requireInstallRow(env.DB, tenantId, name);
+  await assertTrusted(env.DB, tenantId, name);
+  const pkg = await fetchVerifiedBlueprint(env, name, input.version);
+  return upgradeVerified(env, caller, tenantId, pkg, input);
+}
+
+/** The upgrade to a blueprint version already fetched and verified. */
+export async function upgradeVerified(env: Env, caller: Caller, tenantId: string, pkg: VerifiedBlueprint, input: Omit<UpgradeRequest, "version">): Promise<PlanResult> {
+  const first = await requireInstallRow(env.DB, tenantId, pkg.name);
+  await assertTrusted(env.DB, tenantId, pkg.name);
+  if (first.version === pkg.version) {
+    throw new AppError("CONFLICT", `${pkg.name} ${pkg.version} is already installed`, { path: "version", version: pkg.version });
+  }
+  const crossed = majorsCrossed(first.version, pkg.version);
+  if (crossed.length > 0 && !input.accept_breaking) {
+    const notes = Object.fromEntries(crossed.map((m) => [String(m), pkg.manifest.breaking_changes?.[String(m)] ?? "(the publisher wrote no notes for this major version)"]));
+    throw new AppError("CONFLICT", `Upgrading ${pkg.name} from ${first.version} to ${pkg.version} crosses a major version; read the breaking changes and send accept_breaking: true`, {
+      path: "accept_breaking",
+      from: first.version,
+      to: pkg.version,
+      breaking_changes: notes,
+    });
+  }
+  const broken = (await dependentsOf(env.DB, tenantId, pkg.name)).filter((d) => !semver.satisfies(pkg.version, d.range, { includePrerelease: true }));
+  if (broken.length > 0) {
+    throw new AppError("CONFLICT", `${broken.map((d) => `${d.name} requires ${pkg.name} ${d.range}`).join("; ")}: ${pkg.version} does not satisfy that`, { path: "version", dependents: broken });
+  }
+  const model = await checkedModel(env, caller, pkg);
+  await assertRequirementsMet(env.DB, tenantId, pkg);
+  assertDeclaredKeys(model, input.environment);
+  const given = Object.fromEntries(Object.entries(input.environment).filter(([, v]) => v !== ""));
+  const warnings = [...pkg.warnings, ...(semver.lt(pkg.version, first.version) ? [`${pkg.version} is older than the installed ${first.version}: this is a downgrade`] : [])];
+  const label = callerLabel(caller);
+
+  return withRounds(`Blueprint '${pkg.name}'`, async () => {
+    const row = await requireInstallRow(env.DB, tenantId, pkg.name);
+    const baseManifest = manifestOf(row);
+    const resources = resourcesOf(row);
+    const current = await integrationSnapshots(env.DB, tenantId, Object.values(resources.integrations));
+    const at = nowIso();
+    const changes = planChanges({ base: modelOf(baseManifest, true).model, incoming: model, resources, current, newId, at });
+    const apps = await appEntries(env, baseManifest, pkg.manifest);
+
+    // Environment values after the upgrade, per integration: what is stored (less keys no longer
+    // declared, or no longer secret) with the values given; new integrations copy the others' values.
+    const targets: { state: IntegrationState; before: Record<string, string>; beforeConfig: IntegrationState["environment_config"]; isNew: boolean }[] = [];
+    for (const { snapshot, target } of changes.rewrites) targets.push({ state: target, before: await clearValues(env, snapshot), beforeConfig: snapshot.integration.environment_config, isNew: false });
+    for (const snapshot of changes.unchanged) targets.push({ state: snapshot.integration, before: await clearValues(env, snapshot), beforeConfig: snapshot.integration.environment_config, isNew: false });
+    const inherited: Record<string, string> = {};
+    for (const t of targets) for (const [k, v] of Object.entries(t.before)) if (!Object.hasOwn(inherited, k)) inherited[k] = v;
+    for (const state of changes.creates) targets.push({ state, before: {}, beforeConfig: [], isNew: true });
+    // Integrations kept only because the tenant changed what the new version removes are no longer the blueprint's.
+    const stillOwned = new Set(Object.values(changes.resources.integrations));
+    targets.splice(0, targets.length, ...targets.filter((t) => stillOwned.has(t.state.id)));
+    const missing = new Set<string>();
+    const writes: { integrationId: string; values: Record<string, string> }[] = [];
+    const perIntegration: PlanEntry[][] = [];
+    for (const t of targets) {
+      const declared = new Map(t.state.environment_config.map((e) => [e.key, e]));
+      const wasSecret = secretKeys(t.beforeConfig);
+      const after: Record<string, string> = {};
+      const source = t.isNew ? inherited : t.before;
+      for (const [k, v] of Object.entries(source)) {
+        const decl = declared.get(k);
+        if (decl && !(wasSecret.has(k) && decl.type !== "SecretString")) after[k] = v;
+      }
+      for (const [k, v] of Object.entries(given)) if (declared.has(k)) after[k] = v;
+      for (const e of declared.values()) if (e.required && !Object.hasOwn(after, e.key)) missing.add(e.key);
+      const changed = Object.fromEntries(Object.entries(after).filter(([k, v]) => t.before[k] !== v));
+      if (Object.keys(changed).length > 0) writes.push({ integrationId: t.state.id, values: changed });
+      // Keys are planned per blueprint: a new integration taking the values already set changes none of them.
+      perIntegration.push(environmentEntries(t.isNew ? inherited : t.before, after, secretKeys(t.beforeConfig, t.state.environment_config)));
+    }
+    assertRequiredPresent([...missing].sort());
+
+    const result: PlanResult = {
+      name: pkg.name,
+      version: pkg.version,
+      digest: pkg.digest,
+      from: { version: row.version, digest: row.digest },
+      dry_run: input.dry_run,
+      plan: sortPlan([...changes.entries, ...mergeEnvironmentEntries(perIntegration), ...apps]),
+      warnings,
+      installation: null,
+    };
+    if (input.dry_run) return result;
+
+    const statements: D1PreparedStatement[] = [
+      installUnchangedStatement(env.DB, row.id, row.revision),
+      env.DB
+        .prepare("UPDATE blueprint_installs SET version = ?, digest = ?, manifest = ?, resources = ?, updated_at = ?, updated_by = ?, revision = revision + 1 WHERE id = ?")
+        .bind(pkg.version, pkg.digest, JSON.stringify(pkg.manifest), JSON.stringify(changes.resources), at, label, row.id),
+    ];
+    for (const state of changes.creates) statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at));
+    for (const { snapshot, target } of changes.rewrites) statements.push(...rewriteIntegrationStatements(env.DB, label, tenantId, snapshot.integration, snapshot.version, target, at));
+    for (const snapshot of changes.unchanged) statements.push(integrationUnchangedStatement(env.DB, snapshot.integration.id, snapshot.version));
+    for (const snapshot of changes.deletes) statements.push(...deleteIntegrationStatements(env.DB, tenantId, snapshot.integration.id, snapshot.version));
+    for (const w of writes) statements.push(...(await environmentValueStatements(env, w.integrationId, w.values, at)));
+    const previous: PreviousRecord = { version: row.version, digest: row.digest, manifest: baseManifest, resources };
+    statements.push(
+      ...historyStatements(env.DB, row.id, {
+        action: "upgraded",
+        version: pkg.version,
+        digest: pkg.digest,
+        previous: JSON.stringify(previous),
+        snapshot: JSON.stringify({ integrations: [...current.values()] } satisfies Snapshot),
+        changed_at: at,
+        changed_by: label,
+      }),
+      auditStatement(env.DB, {
+        tenantId,
+        actor: label,
+        action: "blueprint.upgraded",
+        target: pkg.name,
+        details: {
+          name: pkg.name,
+          from_version: row.version,
+          from_digest: row.digest,
+          version: pkg.version,
+          digest: pkg.digest,
+          conflicts: result.plan.filter((e) => e.action === "conflict").map((e) => `${e.resource}:${e.key}`),
+        },
+      }),
+    );
+    await atomically(env.DB, statements);
+    return { ...result, installation: fromInstallRow((await installRow(env.DB, tenantId, pkg.name))!) };
+  });
+}
+
+// ---- rollback -----------------------------------------------------------------------------------------------------
+
+/** Integration id → blueprint slug, from the resources of the record now and before the step. */
+function slugsOf(...all: (Resources | null | undefined)[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of all) for (const [slug, id] of Object.entries(r?.integrations ?? {})) if (!out.has(id)) out.set(id, slug);
+  return out;
+}
+
+/**
+ * POST /v1/blueprints/installed/{scope}/{name}/rollback: undoes the latest step (install or upgrade)
+ * still recorded. The owned integrations become exactly what the step's snapshot holds (fields, use
+ * cases by id, environment ciphertexts); the record takes back the version, digest, base manifest
+ * and resources it had. Rolling back an install removes the record and what it created. Each call
+ * goes one step further back, as far as the last HISTORY_LIMIT steps.
+ */
+export async function rollback(env: Env, caller: Caller, tenantId: string, name: string, input: { dry_run: boolean; force: boolean }): Promise<PlanResult> {
+  const label = callerLabel(caller);
+  return withRounds(`Blueprint '${name}'`, async () => {
+    const row = await requireInstallRow(env.DB, tenantId, name);
+    const step = await env.DB.prepare("SELECT * FROM blueprint_install_history WHERE install_id = ? ORDER BY id DESC LIMIT 1").bind(row.id).first<HistoryRow>();
+    if (!step) throw new AppError("CONFLICT", `No earlier state of '${name}' is kept (rollback undoes at most the last ${HISTORY_LIMIT} steps)`, { name });
+    const previous = step.previous ? (JSON.parse(step.previous) as PreviousRecord) : null;
+    const snapshot = JSON.parse(step.snapshot) as Snapshot;
+    const resources = resourcesOf(row);
+    const ids = [...new Set([...Object.values(resources.integrations), ...snapshot.integrations.map((s) => s.integration.id)])];
+    const current = await integrationSnapshots(env.DB, tenantId, ids);
+    if (!previous) await assertNoDependents(env.DB, tenantId, name);
+    const slugs = slugsOf(resources, previous?.resources);
+    const restore = planRestore(current, snapshot.integrations, slugs);
+    // Use cases the tenant added that the snapshot does not hold would go: only when asked to.
+    const kept = new Set(snapshot.integrations.flatMap((s) => s.integration.use_cases.map((uc) => uc.id)));
+    const added = tenantAddedUseCases(current, resources, slugs).filter((uc) => !kept.has(uc.id));
+    if (added.length > 0 && !input.force) {
+      throw new AppError("CONFLICT", `Rolling back '${name}' would remove use cases the tenant added since; move them, or pass force: true`, { tenant_use_cases: added });
+    }
+
+    const perIntegration: PlanEntry[][] = [];
+    const targetById = new Map(snapshot.integrations.map((s) => [s.integration.id, s]));
+    for (const id of new Set([...targetById.keys(), ...current.keys()])) {
+      const cur = current.get(id);
+      const tgt = targetById.get(id);
+      const configs = [cur?.integration.environment_config ?? [], tgt?.integration.environment_config ?? []];
+      perIntegration.push(environmentEntries(cur ? await clearValues(env, cur) : {}, tgt ? await clearValues(env, tgt) : {}, secretKeys(...configs)));
+    }
+    const result: PlanResult = {
+      name,
+      version: previous?.version ?? null,
+      digest: previous?.digest ?? null,
+      from: { version: row.version, digest: row.digest },
+      dry_run: input.dry_run,
+      plan: sortPlan([...restore.entries, ...mergeEnvironmentEntries(perIntegration)]),
+      warnings: added.length > 0 ? [`use cases the tenant added are removed too: ${added.map((a) => a.key).join(", ")}`] : [],
+      installation: null,
+    };
+    if (input.dry_run) return result;
+
+    const at = nowIso();
+    const statements: D1PreparedStatement[] = [installUnchangedStatement(env.DB, row.id, row.revision)];
+    for (const state of restore.creates) statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at), ...restoreEnvironmentStatements(env.DB, state.id, targetById.get(state.id)!.environment, at));
+    for (const { snapshot: cur, target } of restore.rewrites) {
+      statements.push(...rewriteIntegrationStatements(env.DB, label, tenantId, cur.integration, cur.version, target, at), ...restoreEnvironmentStatements(env.DB, target.id, targetById.get(target.id)!.environment, at));
+    }
+    for (const cur of restore.unchanged) {
+      statements.push(integrationUnchangedStatement(env.DB, cur.integration.id, cur.version), ...restoreEnvironmentStatements(env.DB, cur.integration.id, targetById.get(cur.integration.id)!.environment, at));
+    }
+    for (const cur of restore.deletes) statements.push(...deleteIntegrationStatements(env.DB, tenantId, cur.integration.id, cur.version));
+    if (previous) {
+      statements.push(
+        env.DB
+          .prepare("UPDATE blueprint_installs SET version = ?, digest = ?, manifest = ?, resources = ?, updated_at = ?, updated_by = ?, revision = revision + 1 WHERE id = ?")
+          .bind(previous.version, previous.digest, JSON.stringify(previous.manifest), JSON.stringify(previous.resources), at, label, row.id),
+        env.DB.prepare("DELETE FROM blueprint_install_history WHERE id = ?").bind(step.id),
+      );
+    } else {
+      statements.push(env.DB.prepare("DELETE FROM blueprint_installs WHERE id = ?").bind(row.id));
+    }
+    statements.push(
+      auditStatement(env.DB, {
+        tenantId,
+        actor: label,
+        action: "blueprint.rolled_back",
+        target: name,
+        details: { name, from_version: row.version, from_digest: row.digest, version: previous?.version ?? null, digest: previous?.digest ?? null, undone: step.action },
+      }),
+    );
+    await atomically(env.DB, statements);
+    const after = previous ? await installRow(env.DB, tenantId, name) : null;
+    return { ...result, installation: after ? fromInstallRow(after) : null };
+  });
+}
+
+// ---- uninstall ------------------------------------------------------------------------------------------------------
+
+/**
+ * DELETE /v1/blueprints/installed/{scope}/{name}: removes the integrations the install owns (their
+ * use cases, environment values and event log go with them; entities stay) and the record. Refused
+ * with 409 while another installed blueprint requires it, and while the tenant has added use cases
+ * of its own to those integrations, unless `force`.
+ */
+export async function uninstall(env: Env, caller: Caller, tenantId: string, name: string, input: { force: boolean; dry_run: boolean }): Promise<PlanResult> {
+  const label = callerLabel(caller);
+  return withRounds(`Blueprint '${name}'`, async () => {
+    const row = await requireInstallRow(env.DB, tenantId, name);
+    await assertNoDependents(env.DB, tenantId, name);
+    const resources = resourcesOf(row);
+    const current = await integrationSnapshots(env.DB, tenantId, Object.values(resources.integrations));
+    const slugs = slugsOf(resources);
+    const added = tenantAddedUseCases(current, resources, slugs);
+    if (added.length > 0 && !input.force) {
+      throw new AppError("CONFLICT", `The tenant added use cases to the integrations of '${name}'; they would be removed with them. Move them, or pass force=true`, { tenant_use_cases: added });
+    }
+    const restore = planRestore(current, [], slugs);
+    const perIntegration: PlanEntry[][] = [];
+    for (const cur of current.values()) perIntegration.push(environmentEntries(await clearValues(env, cur), {}, secretKeys(cur.integration.environment_config)));
+    const result: PlanResult = {
+      name,
+      version: null,
+      digest: null,
+      from: { version: row.version, digest: row.digest },
+      dry_run: input.dry_run,
+      plan: sortPlan([...restore.entries, ...mergeEnvironmentEntries(perIntegration)]),
+      warnings: added.length > 0 ? [`use cases the tenant added are removed too: ${added.map((a) => a.key).join(", ")}`] : [],
+      installation: null,
+    };
+    if (input.dry_run) return result;
+    await atomically(env.DB, [
+      installUnchangedStatement(env.DB, row.id, row.revision),
+      ...[...current.values()].flatMap((cur) => deleteIntegrationStatements(env.DB, tenantId, cur.integration.id, cur.version)),
+      env.DB.prepare("DELETE FROM blueprint_installs WHERE id = ?").bind(row.id),
+      auditStatement(env.DB, {
+        tenantId,
+        actor: label,
+        action: "blueprint.uninstalled",
+        target: name,
+        details: { name, version: row.version, digest: row.digest, integrations: [...current.keys()], forced: input.force && added.length > 0 },
+      }),
+    ]);
+    return result;
+  });
+}

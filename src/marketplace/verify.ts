@@ -1,0 +1,41 @@
+// The host's own check of a package fetched from the registry: the archive must be the one the
+// publisher signed, with a key of the publisher that owns the name. Nothing the registry says about
+// integrity is taken on trust; a tampered stored archive is refused here.
+import { PublicKeyJwk, SignatureError, keyIdOf, signatureKeyId, verifyPackage } from "../../apps-sdk/src/blueprint/signing";
+import type { RegistryVersion } from "../registry/client";
+import { AppError } from "../platform/errors";
+
+/** `@acme` of `@acme/sap-customers`. */
+export const publisherOf = (name: string) => name.slice(0, name.indexOf("/"));
+
+/**
+ * Verifies `archive` as version `meta` of package `name`: the version's publisher owns the name's
+ * scope, its public key's thumbprint is the key id both the registry and the signature's header
+ * name, the signature verifies over `{ name, version, digest }` and the archive's SHA-256 is that
+ * digest. Returns the verified digest; AppError SIGNATURE_INVALID or DIGEST_MISMATCH (422) otherwise.
+ */
+export async function verifyPublishedPackage(
+  meta: Pick<RegistryVersion, "signature" | "public_key" | "key_id" | "publisher" | "digest">,
+  archive: Uint8Array,
+  expected: { name: string; version: string },
+): Promise<string> {
+  const label = `${expected.name}@${expected.version}`;
+  if (meta.publisher !== publisherOf(expected.name)) {
+    throw new AppError("SIGNATURE_INVALID", `${label} is published by '${meta.publisher}', but the name belongs to '${publisherOf(expected.name)}'`);
+  }
+  const key = PublicKeyJwk.safeParse(meta.public_key);
+  if (!key.success) throw new AppError("SIGNATURE_INVALID", `${label}: the publisher key is not an Ed25519 public JWK`);
+  const kid = await keyIdOf(key.data);
+  if (kid !== meta.key_id || signatureKeyId(meta.signature) !== kid) {
+    throw new AppError("SIGNATURE_INVALID", `${label}: the signature's key id, the registry's key id and the key's thumbprint (${kid}) disagree`);
+  }
+  let digest: string;
+  try {
+    digest = (await verifyPackage(meta.signature, key.data, archive, expected)).digest;
+  } catch (err) {
+    if (err instanceof SignatureError) throw new AppError(err.code, `${label}: ${err.message}`);
+    throw err;
+  }
+  if (meta.digest !== digest) throw new AppError("DIGEST_MISMATCH", `${label}: the registry lists digest ${meta.digest}, the signed archive is ${digest}`);
+  return digest;
+}
