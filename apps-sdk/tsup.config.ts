@@ -9,6 +9,7 @@ export default defineConfig({
   platform: "node",
   // Declarations come from tsc (tsconfig.build.json): tsup's dts bundler needs the TypeScript 5 API.
   dts: false,
-  clean: true,
+  // Only its own outputs: dist/types comes from tsc and must survive a rebuild (npm start rebuilds).
+  clean: ["*.js", "*.js.map"],
   sourcemap: true,
 });

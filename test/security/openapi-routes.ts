@@ -359,6 +359,11 @@ const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, s
   // A fresh scope each time, so the control is accepted; the spare key may serve any number of them.
   CreatePublisher: (fx) => ({ name: `@probe-${unique()}`, public_key: fx.registry.spareKey }),
   AddPublisherKey: (fx) => ({ public_key: fx.registry.spareKey }),
+  // Installing the shared package again is a 409 for the tenant that installed it: a dry run is the accepted control.
+  BlueprintInstallRequest: (fx) => ({ name: `${fx.registry.publisher}/${fx.registry.name}`, version: "^1", environment: { ERP_URL: "https://erp.example.com" }, dry_run: true }),
+  BlueprintUpgradeRequest: () => ({ version: "^1", dry_run: true }),
+  BlueprintRollbackRequest: () => ({ dry_run: true }),
+  BlueprintTrust: (fx) => ({ publishers: [fx.registry.publisher] }),
   MappingSimulationV2: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
   MappingSimulationV1: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
   InboundEventsBatch: (fx) => ({
@@ -506,6 +511,9 @@ export async function createFixture(label: string, receiverUrl: string): Promise
     return e._id;
   };
   const registry = await registryFixture(token);
+  // The shared package installed into this tenant, so the /v1/blueprints/installed routes have a real target.
+  await ok("trust", api("PUT", "/v1/blueprints/trust", { token, json: { publishers: [registry.publisher] } }));
+  await ok("install", api("POST", "/v1/blueprints/install", { token, json: { name: `${registry.publisher}/${registry.name}`, version: registry.version, environment: { ERP_URL: "https://erp.example.com" } } }));
   return {
     label, tenantId: tenant.id, tenantName, token, tokenId, integrationId: integration.id, integrationName, environmentConfig, registry,
     useCases: { inbound: ref("inbound"), outbound: ref("outbound"), file_proxy: ref("file_proxy") },
@@ -534,6 +542,7 @@ const PATH_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
   "webhooks/{integration_id}": (fx) => [fx.integrationId],
   "{integration_id}/{use_case_slug}": (fx) => [fx.useCases.inbound.slug],
   "publishers/{scope}": (fx) => [fx.registry.publisher],
+  "installed/{scope}": (fx) => [fx.registry.publisher],
   "packages/{scope}": (fx) => [fx.registry.publisher],
   "{scope}/{name}": (fx) => [fx.registry.name],
   "{name}/{version}": (fx) => [fx.registry.version],
