@@ -2,7 +2,7 @@
 // reads, deprecation and yanking. Plain functions over (env or db, caller, input); no Hono context.
 import { base64url } from "jose";
 import semver from "semver";
-import { BUNDLE_LIMITS, readManifest, resolveConfigurations, unpackBundle, type PackageFiles } from "../../apps-sdk/src/blueprint/bundle";
+import { assertNoSecrets, BUNDLE_LIMITS, readManifest, resolveConfigurations, unpackBundle, type PackageFiles } from "../../apps-sdk/src/blueprint/bundle";
 import { MANIFEST_FILE, PACKAGE_NAME_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
 import { keyIdOf, signatureKeyId, SignedPackage, verifyPackage, type PublicKeyJwk } from "../../apps-sdk/src/blueprint/signing";
 import { bundleKey, discardBundle, storeBundle } from "./bundles";
@@ -27,6 +27,15 @@ export const RESERVED_PREFIX = "@erp-edge";
 /** How many keys one publisher may hold (keys are never deleted, so rotation adds up). */
 export const MAX_KEYS_PER_PUBLISHER = 20;
 const PLATFORM = "platform";
+
+/**
+ * True for names the operator keeps: `@erp-edge…` and its look-alikes (`@erpedge`, `@erp--edge`,
+ * `@3rp-edg3`), compared without hyphens and with the digits that pass for letters read as letters.
+ */
+export function isReservedPublisher(name: string): boolean {
+  const skeleton = name.slice(1).replace(/-/g, "").replace(/3/g, "e").replace(/[69]/g, "g").replace(/0/g, "o").replace(/1/g, "l");
+  return skeleton.startsWith(RESERVED_PREFIX.slice(1).replace(/-/g, ""));
+}
 
 const now = () => new Date().toISOString();
 const isUniqueViolation = (err: unknown) => /UNIQUE constraint failed/i.test(String((err as Error)?.message ?? err));
@@ -151,8 +160,8 @@ async function canonicalKey(jwk: PublicKeyJwk): Promise<{ kid: string; jwk: Publ
 /** Registers a publisher with its first key; `@erp-edge*` names are the operator's only. */
 export async function createPublisher(db: D1Database, caller: Caller, input: { name: string; public_key: PublicKeyJwk }): Promise<Publisher> {
   const owner = publishingOwner(caller);
-  if (input.name.startsWith(RESERVED_PREFIX) && owner !== PLATFORM) {
-    throw new RegistryError("FORBIDDEN", `Publisher names starting with ${RESERVED_PREFIX} are reserved for the platform`);
+  if (isReservedPublisher(input.name) && owner !== PLATFORM) {
+    throw new RegistryError("FORBIDDEN", `Publisher names starting with ${RESERVED_PREFIX}, and names that look like it, are reserved for the platform`);
   }
   const { kid, jwk } = await canonicalKey(input.public_key);
   const createdAt = now();
@@ -244,6 +253,7 @@ export async function publish(env: RegistryEnv, caller: Caller, upload: { archiv
   const { digest } = await verifyPackage(signature, JSON.parse(key.jwk) as PublicKeyJwk, archive, claimed);
 
   const files = unpackBundle(archive);
+  assertNoSecrets(files);
   const kind = kindOf(files);
   const manifest = readManifest(files);
   resolveConfigurations(manifest, files);

@@ -8,7 +8,7 @@ import { createRouter, type AppEnv } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { secretsEqual } from "../platform/crypto";
 import { AppError, type ErrorEnvelope as ErrorBody } from "../platform/errors";
-import { MAX_UPLOAD_BYTES } from "../platform/middleware";
+import { limitUpload, MAX_UPLOAD_BYTES } from "../platform/middleware";
 import { ErrorEnvelope, errors, json, jsonBody } from "../platform/openapi";
 import type { Scope } from "../platform/scopes";
 import { CALLER_HEADER, registryCaller } from "./client";
@@ -65,7 +65,7 @@ const PASSED_HEADERS = ["content-type", "etag", "digest"];
  * unreachable or failing registry is a 503 envelope without its internals. Typed `never` for the
  * router: the answer is the registry's, as each route's `responses` documents it, not a value built here.
  */
-async function forward(c: Context<AppEnv>, path: string, init: { method?: string; json?: unknown; body?: ReadableStream | null; contentType?: string } = {}): Promise<never> {
+async function forward(c: Context<AppEnv>, path: string, init: { method?: string; json?: unknown; body?: ReadableStream | null; contentType?: string; attachment?: string } = {}): Promise<never> {
   const headers = new Headers({ [CALLER_HEADER]: JSON.stringify(registryCaller(c.get("caller"))), "x-request-id": c.get("requestId") });
   let body: BodyInit | null | undefined = init.body;
   if (init.json !== undefined) {
@@ -84,11 +84,14 @@ async function forward(c: Context<AppEnv>, path: string, init: { method?: string
     return unavailable({ error: String((err as Error)?.message ?? err) });
   }
   if (res.status >= 500) return unavailable({ status: res.status, body: (await res.text()).slice(0, 500) });
-  const out = new Headers();
+  // Answers to a bearer token are the caller's own (a publisher's owner shows to its tenant only):
+  // no shared cache keeps them, and no browser sniffs a bundle into something it would run.
+  const out = new Headers({ "cache-control": "private, no-store", "x-content-type-options": "nosniff" });
   for (const name of PASSED_HEADERS) {
     const value = res.headers.get(name);
     if (value !== null) out.set(name, value);
   }
+  if (init.attachment) out.set("content-disposition", `attachment; filename="${init.attachment}"`);
   return new Response(res.body, { status: res.status, headers: out }) as never;
 }
 
@@ -149,7 +152,7 @@ registryRoutes.openapi(
 
 registryRoutes.openapi(
   createRoute({
-    method: "post", path: "/v1/registry/packages", tags, security, middleware: [write] as const,
+    method: "post", path: "/v1/registry/packages", tags, security, middleware: [write, limitUpload] as const,
     summary: "Publish a signed version of a package",
     description:
       "`multipart/form-data` with `bundle` (the archive) and `signature` (a compact JWS over `{ name, version, digest }` by a key of the name's publisher, which the caller must own). " +
@@ -167,7 +170,7 @@ registryRoutes.openapi(
   }),
   (c) => {
     const type = c.req.header("content-type") ?? "";
-    if (!/^multipart\/form-data\s*;\s*boundary=/i.test(type)) {
+    if (!/^multipart\/form-data\s*;(.*;)?\s*boundary=/i.test(type)) {
       throw new AppError("UNSUPPORTED_MEDIA_TYPE", `Expected Content-Type: multipart/form-data with the fields 'bundle' and 'signature', got ${type || "none"}`);
     }
     return forward(c, "/v1/registry/packages", { method: "POST", body: c.req.raw.body, contentType: type });
@@ -222,7 +225,11 @@ registryRoutes.openapi(
       ...registryDown,
     },
   }),
-  (c) => forward(c, `${versionPath(c.req.valid("param"))}/bundle`),
+  (c) => {
+    const p = c.req.valid("param");
+    // Validated parts (lower-case letters, digits, '.', '_', '-', '+'): safe inside the quotes.
+    return forward(c, `${versionPath(p)}/bundle`, { attachment: `${p.scope.slice(1)}-${p.name}-${p.version}.zip` });
+  },
 );
 
 registryRoutes.openapi(

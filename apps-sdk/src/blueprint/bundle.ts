@@ -12,6 +12,15 @@ export const BUNDLE_LIMITS = Object.freeze({
   /** One JSON file of the package (manifest, configuration, fixture). */
   maxJsonBytes: 2 * 1024 * 1024,
   maxJsonDepth: 64,
+  /** blueprint.json itself: the registry stores it in one D1 row (D1 rows hold at most 2 MB). */
+  maxManifestBytes: 1024 * 1024,
+  /**
+   * Every `{ "$file" }` reference counted each time it is read: a file referenced by 2,000 use cases
+   * would otherwise be parsed 2,000 times (a JSON bomb made of references).
+   */
+  maxResolvedBytes: 4 * 1024 * 1024,
+  /** Entries of the zip's central directory, folders included. */
+  maxEntries: 2000,
 });
 
 /** Files of a package by their path inside it (`blueprint.json`, `mappings/customers.json`). */
@@ -29,6 +38,40 @@ export function packagePathProblem(name: string): string | null {
   return null;
 }
 
+/** Names that are never package content, whatever folder they are in: environment files and keys. */
+const SECRET_NAME = /(^|\/)(\.env(\..*)?|\.dev\.vars(\..*)?|[^/]*\.(jwk|pem|key|p12|pfx)|id_(rsa|ecdsa|ed25519)|\.npmrc)$/i;
+/** A private JWK (`"d"` next to `"kty"`) or a PEM private key, wherever it is. */
+const PRIVATE_JWK = /"kty"\s*:/;
+const PRIVATE_JWK_D = /"d"\s*:\s*"[A-Za-z0-9_-]{16,}"/;
+const PEM_PRIVATE = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+/**
+ * Files that look like secrets: an environment file (`.env`, `.dev.vars`), a key file (`*.jwk`,
+ * `*.pem`, `*.key`), or any file holding a private JWK or PEM private key. A published package is
+ * readable by every tenant, so a publisher's signing key packed by mistake would be public for good.
+ */
+export function secretFileIssues(files: PackageFiles): PackageIssue[] {
+  const issues: PackageIssue[] = [];
+  const latin1 = new TextDecoder("latin1");
+  for (const [name, bytes] of Object.entries(files)) {
+    if (SECRET_NAME.test(name)) {
+      issues.push({ file: name, path: "", message: "looks like a secret (an environment or key file); it must not be in a package" });
+      continue;
+    }
+    const text = latin1.decode(bytes);
+    if (PEM_PRIVATE.test(text) || (PRIVATE_JWK.test(text) && PRIVATE_JWK_D.test(text))) {
+      issues.push({ file: name, path: "", message: "holds a private key; it must not be in a package" });
+    }
+  }
+  return issues;
+}
+
+/** Throws INVALID_PACKAGE naming every file that looks like a secret (see secretFileIssues). */
+export function assertNoSecrets(files: PackageFiles): void {
+  const issues = secretFileIssues(files);
+  if (issues.length > 0) throw new PackageError("INVALID_PACKAGE", "The package holds files that look like secrets", issues);
+}
+
 /**
  * Packs files into the archive that is signed and published. Deterministic: the same files give
  * the same bytes (sorted names, fixed timestamps), so the digest names the content.
@@ -43,6 +86,7 @@ export function packBundle(files: PackageFiles): Uint8Array {
     // Not null-prototype safe otherwise: a file literally named "__proto__" would vanish.
     Object.defineProperty(zippable, name, { value: [files[name]!, { mtime: new Date("1980-01-01T00:00:00Z") }], enumerable: true, configurable: true, writable: true });
   }
+  assertNoSecrets(files);
   const archive = zipSync(zippable, { level: 9 });
   if (archive.byteLength > BUNDLE_LIMITS.maxArchiveBytes) {
     throw new PackageError("PACKAGE_TOO_LARGE", `The packed archive is ${archive.byteLength} bytes; at most ${BUNDLE_LIMITS.maxArchiveBytes} are accepted`);
@@ -59,22 +103,34 @@ export function unpackBundle(archive: Uint8Array): PackageFiles {
     throw new PackageError("PACKAGE_TOO_LARGE", `The archive is ${archive.byteLength} bytes; at most ${BUNDLE_LIMITS.maxArchiveBytes} are accepted`);
   }
   let count = 0;
+  let entries = 0;
   let declared = 0;
+  const names = new Set<string>();
   const issues: PackageIssue[] = [];
   let unzipped: Record<string, Uint8Array>;
   try {
     unzipped = unzipSync(archive, {
       filter: (file) => {
+        if (++entries > BUNDLE_LIMITS.maxEntries) throw new PackageError("PACKAGE_TOO_LARGE", `An archive holds at most ${BUNDLE_LIMITS.maxEntries} entries`);
         if (file.name.endsWith("/")) return false;
         count++;
-        declared += file.originalSize;
+        // fflate copies a stored entry's compressed bytes whatever size it declares, and inflates a
+        // deflated one into a buffer of its declared size: count what is really allocated. Entries
+        // that share their bytes (overlapping entries) are each counted, so they cannot multiply.
+        declared += file.compression === 0 ? Math.max(file.size, file.originalSize) : file.originalSize;
         if (count > BUNDLE_LIMITS.maxFiles) throw new PackageError("PACKAGE_TOO_LARGE", `A package holds at most ${BUNDLE_LIMITS.maxFiles} files`);
         if (declared > BUNDLE_LIMITS.maxUnpackedBytes) throw new PackageError("PACKAGE_TOO_LARGE", `A package unpacks to at most ${BUNDLE_LIMITS.maxUnpackedBytes} bytes`);
-        const problem = packagePathProblem(file.name);
+        const problem = packagePathProblem(file.name) ?? (file.name === "__proto__" ? "must not be '__proto__'" : null);
         if (problem) {
           issues.push({ file: file.name, path: "", message: `file name ${problem}` });
           return false;
         }
+        // Two entries of one name: which one a reader sees depends on the reader. Refused.
+        if (names.has(file.name)) {
+          issues.push({ file: file.name, path: "", message: "appears twice in the archive" });
+          return false;
+        }
+        names.add(file.name);
         return true;
       },
     });
@@ -82,7 +138,7 @@ export function unpackBundle(archive: Uint8Array): PackageFiles {
     if (err instanceof PackageError) throw err;
     throw new PackageError("INVALID_PACKAGE", `The bundle is not a readable zip archive: ${(err as Error).message}`);
   }
-  if (issues.length > 0) throw new PackageError("INVALID_PACKAGE", "The bundle holds files with unsafe names", issues);
+  if (issues.length > 0) throw new PackageError("INVALID_PACKAGE", "The bundle holds files with unsafe or duplicate names", issues);
   // A plain object from fflate: copy into one without a prototype so no name can reach Object.prototype.
   const files: PackageFiles = Object.create(null);
   for (const [name, bytes] of Object.entries(unzipped)) files[name] = bytes;
@@ -138,6 +194,12 @@ export function readJson(files: PackageFiles, name: string): unknown {
 
 /** The package's validated manifest. */
 export function readManifest(files: PackageFiles): BlueprintManifest {
+  const bytes = Object.hasOwn(files, MANIFEST_FILE) ? files[MANIFEST_FILE]! : undefined;
+  if (bytes && bytes.byteLength > BUNDLE_LIMITS.maxManifestBytes) {
+    throw new PackageError("PACKAGE_TOO_LARGE", `${MANIFEST_FILE} is over ${BUNDLE_LIMITS.maxManifestBytes} bytes; move large configurations into files referenced with $file`, [
+      { file: MANIFEST_FILE, path: "", message: "file too large" },
+    ]);
+  }
   return parseManifest(readJson(files, MANIFEST_FILE));
 }
 
@@ -155,9 +217,16 @@ function referencedFile(files: PackageFiles, ref: string, from: { file: string; 
  * Files are not followed from inside referenced files, so resolution cannot loop.
  */
 export function resolveConfigurations(manifest: BlueprintManifest, files: PackageFiles): BlueprintManifest {
+  let resolved = 0;
   const resolve = (value: unknown, path: string): unknown => {
     if (isFileReference(value)) {
       const name = referencedFile(files, value.$file, { file: MANIFEST_FILE, path });
+      resolved += files[name]!.byteLength;
+      if (resolved > BUNDLE_LIMITS.maxResolvedBytes) {
+        throw new PackageError("PACKAGE_TOO_LARGE", `The $file references of ${MANIFEST_FILE} add up to over ${BUNDLE_LIMITS.maxResolvedBytes} bytes (each reference counts)`, [
+          { file: MANIFEST_FILE, path, message: `$file references exceed ${BUNDLE_LIMITS.maxResolvedBytes} bytes in all` },
+        ]);
+      }
       return name.endsWith(".json") ? readJson(files, name) : readText(files, name);
     }
     if (Array.isArray(value)) return value.map((v, i) => resolve(v, `${path}.${i}`));

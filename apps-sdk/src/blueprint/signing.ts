@@ -81,8 +81,9 @@ export function signatureKeyId(jws: string): string | null {
 }
 
 /**
- * Verifies a package: the archive's digest against the signed one (DIGEST_MISMATCH), then the
- * signature by `publicJwk` over exactly `{ name, version, digest }` (SIGNATURE_INVALID).
+ * Verifies a package: the signature by `publicJwk` over exactly `{ name, version, digest }` for the
+ * expected name and version (SIGNATURE_INVALID), then the archive's digest against the signed one
+ * (DIGEST_MISMATCH), so a tampered archive with a genuine signature is always DIGEST_MISMATCH.
  */
 export async function verifyPackage(jws: string, publicJwk: PublicKeyJwk, archive: Uint8Array, expected: { name: string; version: string }): Promise<SignedPackage> {
   let verified: Awaited<ReturnType<typeof compactVerify>>;

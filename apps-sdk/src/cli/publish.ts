@@ -1,5 +1,5 @@
 // Packing and publishing: a checked package, its deterministic archive and digest, signed and sent.
-import { digestOf, packBundle, PackageError, signPackage } from "../blueprint";
+import { assertNoSecrets, digestOf, packBundle, PackageError, signPackage } from "../blueprint";
 import { checkPackage, formatIssue, type PackageCheck } from "./check";
 import { CliError } from "./io";
 import type { PublisherKey } from "./keys";
@@ -38,6 +38,8 @@ export async function preparePackage(path: string): Promise<PreparedPackage> {
   assertValid(check, path);
   let archive: Uint8Array;
   try {
+    // Checked before anything is signed or sent: a key or .env packed by mistake would be public for good.
+    assertNoSecrets(source.files);
     archive = source.archive ?? packBundle(source.files);
   } catch (err) {
     if (err instanceof PackageError) throw new CliError(`${path}: ${err.message}`, err.issues.map((i) => `  ${formatIssue(i)}`));
