@@ -4,6 +4,7 @@
 import type { BlueprintManifest } from "../../apps-sdk/src/blueprint/manifest";
 import { IntegrationSettings, MASK, UseCaseInput, type EnvironmentConfigEntry, type UseCase, type UseCaseType } from "../integrations/schema";
 import type { IntegrationSnapshot, IntegrationState } from "../integrations/service";
+import { isPrototypeKey } from "../platform/paths";
 import { deepEqual, diffValues, merge3, type FieldChange, type FieldConflict } from "./merge";
 
 export type PlanResource = "integration" | "use_case" | "environment" | "app";
@@ -84,6 +85,10 @@ export function modelOf(manifest: Pick<BlueprintManifest, "environment" | "integ
       return raw;
     }),
   }));
+  // Environment keys become property names of value maps: `__proto__` and friends would not stay data.
+  for (const [i, e] of manifest.environment.entries()) {
+    if (!lenient && isPrototypeKey(e.key)) issues.push({ path: `environment.${i}.key`, message: "must not be __proto__, constructor or prototype" });
+  }
   const environment = manifest.environment.map((e) => ({ key: e.key, label: e.label, type: e.type, required: e.required ?? false, ...(e.description !== undefined && { description: e.description }) }));
   return { model: { environment, integrations }, issues };
 }

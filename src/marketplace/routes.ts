@@ -105,7 +105,7 @@ marketplaceRoutes.openapi(
     method: "post", path: "/v1/blueprints/installed/{scope}/{name}/rollback", tags, security, middleware: [install] as const,
     summary: "Undo the last install or upgrade exactly; each call goes one step further back",
     request: { params: InstalledParams, ...jsonBody(RollbackRequest) },
-    responses: { 200: json(PlanResult, "The plan (applied unless dry_run); installation is null once an install is rolled back"), ...errors(400, 401, 403, 404, 409, 413, 415) },
+    responses: { 200: json(PlanResult, "The plan (applied unless dry_run); installation is null once an install is rolled back"), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
   }),
   async (c) => {
     const caller = c.get("caller");
@@ -118,7 +118,7 @@ marketplaceRoutes.openapi(
     method: "delete", path: "/v1/blueprints/installed/{scope}/{name}", tags, security, middleware: [install] as const,
     summary: "Uninstall: remove the integrations and use cases the blueprint owns (entities stay)",
     request: { params: InstalledParams, query: UninstallQuery },
-    responses: { 200: json(PlanResult, "The plan (applied unless dry_run)"), ...errors(400, 401, 403, 404, 409) },
+    responses: { 200: json(PlanResult, "The plan (applied unless dry_run)"), ...errors(400, 401, 403, 404, 409, 422) },
   }),
   async (c) => {
     const caller = c.get("caller");

@@ -51,6 +51,33 @@ export const HISTORY_LIMIT = 20;
 /** Rounds an upgrade, rollback or removal is decided again when a concurrent change beat it, before 409. */
 const ROUNDS = 3;
 
+/**
+ * What one change may write. D1 refuses a string or row over 2,000,000 bytes and counts every
+ * statement of a batch toward the 1,000 queries of an invocation; local D1 enforces neither, so
+ * the host checks before writing (422 naming the limit) instead of failing in production with 500.
+ */
+export const INSTALL_LIMITS = {
+  /** The verified manifest with its configurations read in, as JSON: stored whole as the next merge's base. */
+  manifestBytes: 512 * 1024,
+  /** Any one JSON value written (a history step's snapshot and previous record together). */
+  rowBytes: 1_800_000,
+  /** Statements of the one batch a change is written in (room left for the reads around it). */
+  batchStatements: 900,
+} as const;
+
+const byteLength = (text: string) => new TextEncoder().encode(text).length;
+
+function tooLarge(what: string, details: Record<string, unknown>): AppError {
+  return new AppError("UNPROCESSABLE", `${what} is too large to apply in one transaction; split the blueprint, or change it in smaller steps`, details);
+}
+
+/** 422 unless the batch stays within D1's statement budget. */
+function assertBatchFits(statements: D1PreparedStatement[], what: string) {
+  if (statements.length > INSTALL_LIMITS.batchStatements) {
+    throw tooLarge(what, { path: "integrations", statements: statements.length, max_statements: INSTALL_LIMITS.batchStatements });
+  }
+}
+
 // ---- rows ------------------------------------------------------------------------------------------
 
 interface InstallRow {
@@ -242,8 +269,12 @@ async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): P
   if (!semver.satisfies(VERSION, engines, { includePrerelease: true })) {
     throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} needs erp-edge ${engines}; this is ${VERSION}`, { path: "engines.erp-edge", required: engines, actual: VERSION });
   }
+  const bytes = byteLength(JSON.stringify(pkg.manifest));
+  if (bytes > INSTALL_LIMITS.manifestBytes) {
+    throw tooLarge(`${pkg.name}@${pkg.version}`, { path: "integrations", bytes, max_bytes: INSTALL_LIMITS.manifestBytes, message: "the manifest with its configuration files read in" });
+  }
   const { model, issues } = modelOf(pkg.manifest);
-  if (issues.length > 0) throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} has use cases this host refuses`, issues);
+  if (issues.length > 0) throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} has use cases or environment keys this host refuses`, issues);
   for (const [n, integration] of model.integrations.entries()) {
     const useCases = integration.use_cases as UseCaseInput[];
     assertMayUseSecrets(caller, useCases);
@@ -261,8 +292,34 @@ async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): P
 async function assertRequirementsMet(db: D1Database, tenantId: string, pkg: VerifiedBlueprint) {
   const requires = Object.entries(pkg.manifest.requires ?? {});
   if (requires.length === 0) return;
-  const { results } = await db.prepare("SELECT name, version FROM blueprint_installs WHERE tenant_id = ?").bind(tenantId).all<{ name: string; version: string }>();
+  const { results } = await db
+    .prepare("SELECT name, version, json_extract(manifest, '$.requires') AS requires FROM blueprint_installs WHERE tenant_id = ?")
+    .bind(tenantId)
+    .all<{ name: string; version: string; requires: string | null }>();
   const installed = new Map(results.map((r) => [r.name, r.version]));
+  // Installed blueprints that require this one, directly or through others: requiring any of them
+  // would make a cycle that no uninstall can break.
+  const requiredBy = new Map<string, string[]>();
+  for (const r of results) {
+    if (r.name === pkg.name) continue;
+    for (const dep of Object.keys(r.requires ? (JSON.parse(r.requires) as Record<string, string>) : {})) requiredBy.set(dep, [...(requiredBy.get(dep) ?? []), r.name]);
+  }
+  const dependents = new Set<string>();
+  for (let queue = [pkg.name]; queue.length > 0; ) {
+    for (const d of requiredBy.get(queue.pop()!) ?? []) {
+      if (dependents.has(d)) continue;
+      dependents.add(d);
+      queue.push(d);
+    }
+  }
+  const cycles = requires.filter(([name]) => dependents.has(name));
+  if (cycles.length > 0) {
+    throw new AppError(
+      "UNPROCESSABLE",
+      `${pkg.name}@${pkg.version} requires blueprints that require it: ${cycles.map(([n]) => n).join(", ")}`,
+      cycles.map(([name]) => ({ path: `requires.${name}`, name, message: `${name} requires ${pkg.name}: a cycle` })),
+    );
+  }
   const unmet = requires
     .filter(([name, range]) => !installed.has(name) || !semver.satisfies(installed.get(name)!, range, { includePrerelease: true }))
     .map(([name, range]) => ({ path: `requires.${name}`, name, range, installed: installed.get(name) ?? null, message: installed.has(name) ? `${name} ${installed.get(name)} is installed; ${range} is required` : `${name} ${range} must be installed first` }));
@@ -323,6 +380,18 @@ const secretKeys = (...configs: { key: string; type: string }[][]) => new Set(co
 /** Fails the batch unless the install record is still at `revision` (see the integrations' version claims). */
 const installUnchangedStatement = (db: D1Database, id: string, revision: number) =>
   db.prepare("SELECT CASE WHEN EXISTS (SELECT 1 FROM blueprint_installs WHERE id = ?1 AND revision = ?2) THEN 1 ELSE abs(-9223372036854775808) END").bind(id, revision);
+
+/** Fails the batch unless the tenant still trusts the package's publisher (trust can be withdrawn while a change is planned). */
+const trustedStatement = (db: D1Database, tenantId: string, name: string) =>
+  db
+    .prepare("SELECT CASE WHEN ?2 = ?3 OR EXISTS (SELECT 1 FROM blueprint_trust WHERE tenant_id = ?1 AND publisher = ?2) THEN 1 ELSE abs(-9223372036854775808) END")
+    .bind(tenantId, publisherOf(name), PLATFORM_PUBLISHER);
+
+/** 422 unless a history step (its snapshot and the record before it) fits in one D1 row. */
+function assertStepFits(previous: string | null, snapshot: string, what: string) {
+  const bytes = byteLength(snapshot) + (previous ? byteLength(previous) : 0);
+  if (bytes > INSTALL_LIMITS.rowBytes) throw tooLarge(what, { path: "integrations", reason: "the rollback step (the configuration before it) would not fit in one row", bytes, max_bytes: INSTALL_LIMITS.rowBytes });
+}
 
 function historyStatements(db: D1Database, installId: string, step: Omit<HistoryRow, "id" | "install_id">): D1PreparedStatement[] {
   return [
@@ -394,11 +463,10 @@ export async function installVerified(env: Env, caller: Caller, tenantId: string
     warnings: pkg.warnings,
     installation: null,
   };
-  if (input.dry_run) return result;
 
   const label = callerLabel(caller);
   const installId = newId();
-  const statements: D1PreparedStatement[] = [];
+  const statements: D1PreparedStatement[] = [trustedStatement(env.DB, tenantId, pkg.name)];
   for (const state of changes.creates) {
     statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at), ...(await environmentValueStatements(env, state.id, values, at)));
   }
@@ -418,10 +486,17 @@ export async function installVerified(env: Env, caller: Caller, tenantId: string
       details: { name: pkg.name, version: pkg.version, digest: pkg.digest, integrations: changes.creates.map((s) => s.id) },
     }),
   );
+  assertBatchFits(statements, `${pkg.name}@${pkg.version}`);
+  if (input.dry_run) return result;
   try {
     await atomically(env.DB, statements);
   } catch (err) {
     if (err instanceof AppError && err.code === "CONFLICT") throw new AppError("CONFLICT", `Blueprint '${pkg.name}' was installed concurrently; upgrade it instead`, { name: pkg.name });
+    // The only claim an install makes is the trust guard: the publisher was untrusted meanwhile.
+    if (isIntegrationVersionConflict(err)) {
+      await assertTrusted(env.DB, tenantId, pkg.name);
+      throw new AppError("CONFLICT", `The trusted publishers of this tenant changed during the install of '${pkg.name}'; retry`, { name: pkg.name });
+    }
     throw err;
   }
   return { ...result, installation: fromInstallRow((await installRow(env.DB, tenantId, pkg.name))!) };
@@ -467,6 +542,8 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
 
   return withRounds(`Blueprint '${pkg.name}'`, async () => {
     const row = await requireInstallRow(env.DB, tenantId, pkg.name);
+    // Again in every round: a failed round may be the trust guard below (trust withdrawn meanwhile).
+    await assertTrusted(env.DB, tenantId, pkg.name);
     const baseManifest = manifestOf(row);
     const resources = resourcesOf(row);
     const current = await integrationSnapshots(env.DB, tenantId, Object.values(resources.integrations));
@@ -479,8 +556,17 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
     const targets: { state: IntegrationState; before: Record<string, string>; beforeConfig: IntegrationState["environment_config"]; isNew: boolean }[] = [];
     for (const { snapshot, target } of changes.rewrites) targets.push({ state: target, before: await clearValues(env, snapshot), beforeConfig: snapshot.integration.environment_config, isNew: false });
     for (const snapshot of changes.unchanged) targets.push({ state: snapshot.integration, before: await clearValues(env, snapshot), beforeConfig: snapshot.integration.environment_config, isNew: false });
+    // A value inherited from an integration where it was secret stays secret: a new integration
+    // declaring the key as a String must not receive it (its value would be readable in clear).
     const inherited: Record<string, string> = {};
-    for (const t of targets) for (const [k, v] of Object.entries(t.before)) if (!Object.hasOwn(inherited, k)) inherited[k] = v;
+    const inheritedSecret = new Set<string>();
+    for (const t of targets) {
+      const secret = secretKeys(t.beforeConfig);
+      for (const [k, v] of Object.entries(t.before)) {
+        if (!Object.hasOwn(inherited, k)) inherited[k] = v;
+        if (secret.has(k)) inheritedSecret.add(k);
+      }
+    }
     for (const state of changes.creates) targets.push({ state, before: {}, beforeConfig: [], isNew: true });
     // Integrations kept only because the tenant changed what the new version removes are no longer the blueprint's.
     const stillOwned = new Set(Object.values(changes.resources.integrations));
@@ -490,7 +576,7 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
     const perIntegration: PlanEntry[][] = [];
     for (const t of targets) {
       const declared = new Map(t.state.environment_config.map((e) => [e.key, e]));
-      const wasSecret = secretKeys(t.beforeConfig);
+      const wasSecret = t.isNew ? inheritedSecret : secretKeys(t.beforeConfig);
       const after: Record<string, string> = {};
       const source = t.isNew ? inherited : t.before;
       for (const [k, v] of Object.entries(source)) {
@@ -502,7 +588,9 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
       const changed = Object.fromEntries(Object.entries(after).filter(([k, v]) => t.before[k] !== v));
       if (Object.keys(changed).length > 0) writes.push({ integrationId: t.state.id, values: changed });
       // Keys are planned per blueprint: a new integration taking the values already set changes none of them.
-      perIntegration.push(environmentEntries(t.isNew ? inherited : t.before, after, secretKeys(t.beforeConfig, t.state.environment_config)));
+      const masked = secretKeys(t.beforeConfig, t.state.environment_config);
+      if (t.isNew) for (const k of inheritedSecret) masked.add(k);
+      perIntegration.push(environmentEntries(t.isNew ? inherited : t.before, after, masked));
     }
     assertRequiredPresent([...missing].sort());
 
@@ -516,10 +604,10 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
       warnings,
       installation: null,
     };
-    if (input.dry_run) return result;
 
     const statements: D1PreparedStatement[] = [
       installUnchangedStatement(env.DB, row.id, row.revision),
+      trustedStatement(env.DB, tenantId, pkg.name),
       env.DB
         .prepare("UPDATE blueprint_installs SET version = ?, digest = ?, manifest = ?, resources = ?, updated_at = ?, updated_by = ?, revision = revision + 1 WHERE id = ?")
         .bind(pkg.version, pkg.digest, JSON.stringify(pkg.manifest), JSON.stringify(changes.resources), at, label, row.id),
@@ -529,14 +617,16 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
     for (const snapshot of changes.unchanged) statements.push(integrationUnchangedStatement(env.DB, snapshot.integration.id, snapshot.version));
     for (const snapshot of changes.deletes) statements.push(...deleteIntegrationStatements(env.DB, tenantId, snapshot.integration.id, snapshot.version));
     for (const w of writes) statements.push(...(await environmentValueStatements(env, w.integrationId, w.values, at)));
-    const previous: PreviousRecord = { version: row.version, digest: row.digest, manifest: baseManifest, resources };
+    const previous = JSON.stringify({ version: row.version, digest: row.digest, manifest: baseManifest, resources } satisfies PreviousRecord);
+    const snapshot = JSON.stringify({ integrations: [...current.values()] } satisfies Snapshot);
+    assertStepFits(previous, snapshot, `The upgrade of ${pkg.name} to ${pkg.version}`);
     statements.push(
       ...historyStatements(env.DB, row.id, {
         action: "upgraded",
         version: pkg.version,
         digest: pkg.digest,
-        previous: JSON.stringify(previous),
-        snapshot: JSON.stringify({ integrations: [...current.values()] } satisfies Snapshot),
+        previous,
+        snapshot,
         changed_at: at,
         changed_by: label,
       }),
@@ -555,6 +645,8 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
         },
       }),
     );
+    assertBatchFits(statements, `The upgrade of ${pkg.name} to ${pkg.version}`);
+    if (input.dry_run) return result;
     await atomically(env.DB, statements);
     return { ...result, installation: fromInstallRow((await installRow(env.DB, tenantId, pkg.name))!) };
   });
@@ -615,8 +707,6 @@ export async function rollback(env: Env, caller: Caller, tenantId: string, name:
       warnings: added.length > 0 ? [`use cases the tenant added are removed too: ${added.map((a) => a.key).join(", ")}`] : [],
       installation: null,
     };
-    if (input.dry_run) return result;
-
     const at = nowIso();
     const statements: D1PreparedStatement[] = [installUnchangedStatement(env.DB, row.id, row.revision)];
     for (const state of restore.creates) statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at), ...restoreEnvironmentStatements(env.DB, state.id, targetById.get(state.id)!.environment, at));
@@ -646,6 +736,8 @@ export async function rollback(env: Env, caller: Caller, tenantId: string, name:
         details: { name, from_version: row.version, from_digest: row.digest, version: previous?.version ?? null, digest: previous?.digest ?? null, undone: step.action },
       }),
     );
+    assertBatchFits(statements, `The rollback of ${name}`);
+    if (input.dry_run) return result;
     await atomically(env.DB, statements);
     const after = previous ? await installRow(env.DB, tenantId, name) : null;
     return { ...result, installation: after ? fromInstallRow(after) : null };
@@ -685,8 +777,7 @@ export async function uninstall(env: Env, caller: Caller, tenantId: string, name
       warnings: added.length > 0 ? [`use cases the tenant added are removed too: ${added.map((a) => a.key).join(", ")}`] : [],
       installation: null,
     };
-    if (input.dry_run) return result;
-    await atomically(env.DB, [
+    const statements = [
       installUnchangedStatement(env.DB, row.id, row.revision),
       ...[...current.values()].flatMap((cur) => deleteIntegrationStatements(env.DB, tenantId, cur.integration.id, cur.version)),
       env.DB.prepare("DELETE FROM blueprint_installs WHERE id = ?").bind(row.id),
@@ -697,7 +788,10 @@ export async function uninstall(env: Env, caller: Caller, tenantId: string, name
         target: name,
         details: { name, version: row.version, digest: row.digest, integrations: [...current.keys()], forced: input.force && added.length > 0 },
       }),
-    ]);
+    ];
+    assertBatchFits(statements, `The removal of ${name}`);
+    if (input.dry_run) return result;
+    await atomically(env.DB, statements);
     return result;
   });
 }
