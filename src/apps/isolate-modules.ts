@@ -1,0 +1,181 @@
+// The host-written modules every app isolate is built from, beside the app's instrumented module:
+// meter.js (the step budget, and the per-run fetch and console) and harness.js (the entrypoint the
+// host calls). They are plain JavaScript text because the Worker Loader takes modules as source.
+// Both are evaluated before the app's module (app.js imports meter.js; harness.js imports app.js).
+
+/** Steps the app's module may take while it is evaluated (top-level code), before any run. */
+export const MODULE_LOAD_STEPS = 1_000_000;
+
+/**
+ * How often (in steps) the meter attributes steps to the current run: reading the run's context
+ * costs ~7x a bare step, so it is read once per batch. A run may overshoot its budget by one batch.
+ */
+export const STEPS_PER_CHECK = 1024;
+
+/** The name of the harness's entrypoint class (harness.js). */
+export const RUNNER_ENTRYPOINT = "ActionRunner";
+
+export const METER_MODULE = /* js */ `
+import { AsyncLocalStorage } from "node:async_hooks";
+
+// The run whose code is executing: carried through awaits, promise callbacks and timers.
+export const runs = new AsyncLocalStorage();
+
+const moduleLoad = { id: "module-load", steps: 0, budget: ${MODULE_LOAD_STEPS}, stopped: null, logs: [], dropped_logs: 0, limits: { max_log_lines: 0, max_log_bytes: 0 } };
+let pending = 0;
+// Once any run has been stopped, every step checks its run: a stopped run's code that catches the
+// limit error and loops again can never take another step.
+let strict = false;
+
+const REASONS = {
+  steps: (run) => "step budget of " + run.budget + " exceeded (a loop or recursion ran too long)",
+  time: () => "wall-clock timeout: the run was stopped",
+  ended: () => "the action has already returned; its leftover work was stopped",
+};
+
+export function limitMessage(run) {
+  return "APP_LIMIT_EXCEEDED: " + (REASONS[run.stopped] ?? REASONS.ended)(run);
+}
+
+/** Called at the start of every loop body and function body of the app's module. */
+export function step() {
+  if (++pending < ${STEPS_PER_CHECK} && !strict) return;
+  check();
+}
+
+/** Charges \`steps\` at once (where the app handles an exception). */
+export function charge(steps) {
+  pending += steps;
+  if (pending >= ${STEPS_PER_CHECK} || strict) check();
+}
+
+function check() {
+  const run = runs.getStore() ?? moduleLoad;
+  run.steps += pending;
+  pending = 0;
+  if (run.stopped === null && run.steps > run.budget) run.stopped = "steps";
+  if (run.stopped !== null) {
+    strict = true;
+    throw new Error(limitMessage(run));
+  }
+}
+
+const MAX_LINE_CHARS = 2000;
+function formatArg(value) {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.name + ": " + value.message;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Adds a log line to the current run, within its line and byte bounds. */
+export function log(level, args) {
+  const run = runs.getStore();
+  if (!run || run.stopped !== null) return;
+  let message = args.map(formatArg).join(" ");
+  if (message.length > MAX_LINE_CHARS) message = message.slice(0, MAX_LINE_CHARS) + "…";
+  if (run.logs.length >= run.limits.max_log_lines || run.log_bytes + message.length > run.limits.max_log_bytes) {
+    run.dropped_logs++;
+    return;
+  }
+  run.log_bytes += message.length;
+  run.logs.push({ level, message });
+}
+
+for (const [method, level] of [["log", "info"], ["info", "info"], ["debug", "info"], ["warn", "warn"], ["error", "error"]]) {
+  console[method] = (...args) => log(level, args);
+}
+
+/** fetch() through the host's gateway for the current run (the isolate itself has no network). */
+export function gatedFetch(input, init) {
+  const run = runs.getStore();
+  if (!run || run.stopped !== null) return Promise.reject(new Error("APP_HOST_NOT_GRANTED: fetch is only available while an action runs"));
+  return run.gateway.fetch(new Request(input, init)).then((answer) => {
+    if (answer instanceof Response) return answer;
+    throw new Error(answer.error);
+  });
+}
+globalThis.fetch = gatedFetch;
+`;
+
+export const HARNESS_MODULE = /* js */ `
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { runs, limitMessage, log, gatedFetch } from "./meter.js";
+import * as bundle from "./app.js";
+
+const active = new Map();
+const MAX_MESSAGE_CHARS = 2000;
+
+function messageOf(err) {
+  let text;
+  try {
+    text = err instanceof Error ? err.message : String(err);
+  } catch {
+    text = "the app threw a value that cannot be shown";
+  }
+  return text.length > MAX_MESSAGE_CHARS ? text.slice(0, MAX_MESSAGE_CHARS) + "…" : text;
+}
+
+async function execute(job, run) {
+  const done = (result) => ({ ...result, logs: run.logs, dropped_logs: run.dropped_logs });
+  const stoppedResult = () => done({ ok: false, kind: run.stopped, message: limitMessage(run) });
+  const app = bundle.default;
+  const actions = app && typeof app === "object" ? app.actions : undefined;
+  const action = actions && Object.hasOwn(actions, job.action) ? actions[job.action] : undefined;
+  if (!action || typeof action.run !== "function") return done({ ok: false, kind: "input", message: "the app has no action '" + job.action + "'" });
+  const ctx = {
+    fetch: gatedFetch,
+    log: { info: (...a) => log("info", a), warn: (...a) => log("warn", a), error: (...a) => log("error", a) },
+  };
+  let output;
+  try {
+    output = await action.run(JSON.parse(job.input), ctx);
+  } catch (err) {
+    if (run.stopped !== null) return stoppedResult();
+    return done({ ok: false, kind: "failed", message: messageOf(err) });
+  }
+  // An app that caught the limit error and returned anyway still exceeded it.
+  if (run.stopped !== null) return stoppedResult();
+  let text;
+  try {
+    text = JSON.stringify(output);
+  } catch (err) {
+    if (run.stopped !== null) return stoppedResult();
+    return done({ ok: false, kind: "output", message: "the output is not JSON: " + messageOf(err) });
+  }
+  if (text === undefined) return done({ ok: false, kind: "output", message: "the action returned nothing JSON can represent" });
+  const bytes = new TextEncoder().encode(text).byteLength;
+  if (bytes > job.limits.max_output_bytes) return done({ ok: false, kind: "output_size", message: "the output is " + bytes + " bytes, over the limit of " + job.limits.max_output_bytes });
+  return done({ ok: true, output: text });
+}
+
+export class ${RUNNER_ENTRYPOINT} extends WorkerEntrypoint {
+  /** Runs one action; the gateway is the host's capability for this run's fetches. */
+  async run(job, gateway) {
+    const run = { id: job.run_id, steps: 0, budget: job.limits.steps, stopped: null, logs: [], log_bytes: 0, dropped_logs: 0, limits: job.limits, gateway };
+    active.set(run.id, run);
+    try {
+      return await runs.run(run, () => execute(job, run));
+    } finally {
+      if (run.stopped === null) run.stopped = "ended";
+      active.delete(run.id);
+    }
+  }
+
+  /** Stops a run the host has given up on (wall-clock timeout): its next step throws. */
+  stop(runId, reason) {
+    const run = active.get(runId);
+    if (run && run.stopped === null) run.stopped = reason;
+    active.delete(runId);
+  }
+}
+
+export default {
+  fetch() {
+    return new Response("erp-edge app sandbox: call the ${RUNNER_ENTRYPOINT} entrypoint", { status: 404 });
+  },
+};
+`;

@@ -1,0 +1,175 @@
+// Runs one action of a partner's app in a Worker Loader isolate: no bindings, no network but the
+// per-run gateway, metered code, a host-side wall clock, size caps, and every failure classified.
+// Guarantees and measured limits: docs/apps.md.
+import type { DestinationPolicy } from "../platform/destination";
+import { jsonDepth, MAX_JSON_DEPTH } from "../platform/json";
+import { RunGateway } from "./gateway";
+import { BundleRefused, instrumentModule } from "./instrument";
+import { HARNESS_MODULE, METER_MODULE, RUNNER_ENTRYPOINT } from "./isolate-modules";
+import { Grants, RunLimits, type ExceededLimit, type RunErrorCode, type RunLog, type RunResult } from "./schema";
+
+/** The compatibility date app isolates run with (nodejs_compat gives the meter AsyncLocalStorage). */
+export const APP_COMPATIBILITY_DATE = "2026-11-01";
+
+export interface RunRequest {
+  /**
+   * The isolate's cache key: the same id reuses a warm isolate (and its module state). Use
+   * `isolateId(...)`: the bundle's digest, and the tenant, so tenants never share module state.
+   */
+  id: string;
+  /** The app's single bundled ES module; its default export is `{ actions: { [name]: { run(input, ctx) } } }`. */
+  source: string;
+  actionName: string;
+  input: unknown;
+  grants?: Partial<Grants>;
+  limits?: Partial<RunLimits>;
+  /** The destination rules for the gateway (destinationPolicy(env)). */
+  policy: DestinationPolicy;
+}
+
+/** What the harness answers (isolate-modules.ts). */
+type HarnessResult = { logs: RunLog[]; dropped_logs: number } & (
+  | { ok: true; output: string }
+  | { ok: false; kind: "input" | "failed" | "output" | "output_size" | "steps" | "time" | "ended"; message: string }
+);
+
+interface Runner {
+  run(job: unknown, gateway: RunGateway): Promise<HarnessResult>;
+  stop(runId: string, reason: string): Promise<void>;
+}
+
+/** Hex SHA-256 of a bundle: the identity of an app version's code. */
+export async function bundleDigest(source: string): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(source));
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The isolate id for an app version in a tenant: one warm isolate per (bundle, tenant), so an app's
+ * module-level state can never carry one tenant's data into another tenant's run.
+ * @example isolateId(await bundleDigest(source), "ten_123") // "app:9f86…:ten_123"
+ */
+export const isolateId = (digest: string, tenantId: string) => `app:${digest}:${tenantId}`;
+
+/** workerd's words when a request's promise can never settle (no I/O or timer left that could settle it). */
+const HUNG = /hung and would never generate a response/;
+
+/**
+ * The first line of an error the runtime raised for the isolate (a module that failed to evaluate
+ * arrives as "Failed to start Worker:\nUncaught Error: …\n  at app.js:…"): the app's words, no stack.
+ */
+function runtimeMessage(err: unknown): string {
+  const text = String((err as Error)?.message ?? err).replace(/^Failed to start Worker:\s*/, "");
+  return text.split("\n")[0]!.replace(/^Uncaught (\w*Error: )?/, "").slice(0, 2000);
+}
+
+const limitKind = (message: string): ExceededLimit | null =>
+  /exceeded (its )?CPU|CPU time limit/i.test(message) ? "cpu" : /subrequest/i.test(message) ? "subrequests" : null;
+
+/**
+ * Runs `actionName` of the app in `source` with `input` and returns a tagged result; never throws for
+ * anything the app does. The bundle is instrumented (instrumentModule) when its isolate is first built.
+ *
+ * @example
+ * const result = await runAction(env.LOADER, { id: isolateId(digest, tenant), source, actionName: "normalise",
+ *   input: { d: "/Date(1700000000000)/" }, grants: { hosts: ["erp.example.com"] }, policy: destinationPolicy(env) });
+ */
+export async function runAction(loader: WorkerLoader, request: RunRequest): Promise<RunResult> {
+  const started = Date.now();
+  const limits = RunLimits.parse(request.limits ?? {});
+  const grants = Grants.parse(request.grants ?? {});
+  type Outcome = { ok: true; output: unknown } | { ok: false; code: RunErrorCode; message: string; limit?: ExceededLimit };
+  const finish = (outcome: Outcome, logs: Pick<RunResult, "logs" | "dropped_logs"> = { logs: [], dropped_logs: 0 }): RunResult => ({
+    ...outcome,
+    ...logs,
+    duration_ms: Date.now() - started,
+  });
+  const fail = (code: RunErrorCode, message: string, extra: { limit?: ExceededLimit; logs?: RunLog[]; dropped_logs?: number } = {}) => {
+    const { logs = [], dropped_logs = 0, limit } = extra;
+    return finish({ ok: false, code, message, ...(limit && { limit }) }, { logs, dropped_logs });
+  };
+
+  let input: string | undefined;
+  try {
+    input = JSON.stringify(request.input);
+  } catch (err) {
+    return fail("APP_INPUT_INVALID", `the input is not JSON: ${(err as Error).message}`);
+  }
+  if (input === undefined) return fail("APP_INPUT_INVALID", "the input is not JSON");
+  const inputBytes = new TextEncoder().encode(input).byteLength;
+  if (inputBytes > limits.max_input_bytes)
+    return fail("APP_LIMIT_EXCEEDED", `the input is ${inputBytes} bytes, over the limit of ${limits.max_input_bytes}`, { limit: "input_size" });
+
+  let refused: BundleRefused | undefined;
+  const worker = loader.get(request.id, () => {
+    let instrumented: string;
+    try {
+      instrumented = instrumentModule(request.source, { meter: "./meter.js" });
+    } catch (err) {
+      if (err instanceof BundleRefused) refused = err;
+      throw err;
+    }
+    return {
+      compatibilityDate: APP_COMPATIBILITY_DATE,
+      compatibilityFlags: ["nodejs_compat"],
+      mainModule: "harness.js",
+      modules: { "harness.js": HARNESS_MODULE, "meter.js": METER_MODULE, "app.js": instrumented },
+      env: {},
+      globalOutbound: null,
+      // One more subrequest than the gateway allows, so the gateway's clear error is the one seen.
+      limits: { cpuMs: limits.cpu_ms, subRequests: limits.subrequests + 1 },
+    };
+  });
+  const runner = worker.getEntrypoint(RUNNER_ENTRYPOINT) as unknown as Runner;
+  const gateway = new RunGateway(grants.hosts, request.policy, limits.subrequests);
+  const runId = crypto.randomUUID();
+  const job = { run_id: runId, action: request.actionName, input, limits };
+
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), limits.timeout_ms);
+  });
+  let answer: HarnessResult | "timeout";
+  try {
+    answer = await Promise.race([runner.run(job, gateway), timedOut]);
+  } catch (err) {
+    const message = runtimeMessage(err);
+    if (refused) return fail("APP_FAILED", `the app's bundle was refused: ${refused.message}`);
+    const limit = limitKind(message);
+    if (limit) return fail("APP_LIMIT_EXCEEDED", message, { limit });
+    if (message.startsWith("APP_LIMIT_EXCEEDED")) return fail("APP_LIMIT_EXCEEDED", message, { limit: "steps" });
+    if (HUNG.test(message)) return fail("APP_LIMIT_EXCEEDED", "the action can never finish: it awaits something nothing will resolve", { limit: "time" });
+    return fail("APP_FAILED", `the app could not be run: ${message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (answer === "timeout") {
+    // The isolate's own clock does not move while it computes, so the host keeps time; the harness is
+    // told to stop the run so its leftover work throws at its next step.
+    runner.stop(runId, "time").catch(() => {});
+    return fail("APP_LIMIT_EXCEEDED", `the run took longer than ${limits.timeout_ms} ms`, { limit: "time" });
+  }
+  const logs = { logs: answer.logs, dropped_logs: answer.dropped_logs };
+  if (answer.ok) {
+    if (jsonDepth(answer.output) > MAX_JSON_DEPTH) return fail("APP_OUTPUT_INVALID", `the output nests deeper than ${MAX_JSON_DEPTH} levels`, logs);
+    return finish({ ok: true, output: JSON.parse(answer.output) }, logs);
+  }
+  const { record } = gateway;
+  switch (answer.kind) {
+    case "input":
+      return fail("APP_INPUT_INVALID", answer.message, logs);
+    case "output":
+      return fail("APP_OUTPUT_INVALID", answer.message, logs);
+    case "output_size":
+      return fail("APP_LIMIT_EXCEEDED", answer.message, { ...logs, limit: "output_size" });
+    case "steps":
+    case "time":
+    case "ended":
+      return fail("APP_LIMIT_EXCEEDED", answer.message, { ...logs, limit: answer.kind === "time" ? "time" : "steps" });
+    case "failed":
+      // The gateway's refusals are classified even when the app wrapped or replaced the error.
+      if (record.over_budget) return fail("APP_LIMIT_EXCEEDED", answer.message, { ...logs, limit: "subrequests" });
+      if (record.refused.length > 0) return fail("APP_HOST_NOT_GRANTED", answer.message, logs);
+      return fail("APP_FAILED", answer.message, logs);
+  }
+}
