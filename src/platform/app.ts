@@ -19,7 +19,8 @@ export interface AppEnv {
 /**
  * A sub-app whose zod validation failures become 400 VALIDATION_FAILED envelopes, and whose routes'
  * OpenAPI security requirements name the scopes their `requireScope` middleware accepts
- * (`[{ tenantToken: ["integrations:read"] }]`), so the document cannot disagree with the code.
+ * (`[{ tenantToken: ["integrations:read"] }]`, plus `{ adminToken: [] }` for `requireScopeOrAdmin`),
+ * so the document cannot disagree with the code.
  */
 export function createRouter() {
   const router = new OpenAPIHono<AppEnv>({
@@ -29,8 +30,9 @@ export function createRouter() {
   });
   const register = router.openapi;
   router.openapi = ((route: { middleware?: unknown; security?: unknown }, ...rest: unknown[]) => {
-    const scopes = ([route.middleware].flat() as ({ scopes?: string[] } | undefined)[]).find((m) => m?.scopes)?.scopes;
-    return (register as (...args: unknown[]) => unknown)(scopes ? { ...route, security: [{ tenantToken: scopes }] } : route, ...rest);
+    const guard = ([route.middleware].flat() as ({ scopes?: string[]; adminToo?: boolean } | undefined)[]).find((m) => m?.scopes);
+    const security = guard && [{ tenantToken: guard.scopes! }, ...(guard.adminToo ? [{ adminToken: [] }] : [])];
+    return (register as (...args: unknown[]) => unknown)(security ? { ...route, security } : route, ...rest);
   }) as typeof router.openapi;
   return router;
 }

@@ -47,3 +47,21 @@ export function requireScope(scope: Scope, ...alternatives: Scope[]) {
   // Read by createRouter, which lists each route's accepted scopes in the OpenAPI document.
   return Object.assign(middleware, { scopes: accepted });
 }
+
+/**
+ * A tenant token with one of the scopes, or the operator's admin token (which manages the platform's
+ * own `@erp-edge` registry packages). Carries `.scopes` like requireScope and `.adminToo`, so the
+ * OpenAPI document lists both security alternatives.
+ */
+export function requireScopeOrAdmin(scope: Scope, ...alternatives: Scope[]) {
+  const tenant = requireScope(scope, ...alternatives);
+  const middleware = createMiddleware<AppEnv>(async (c, next) => {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    if (token && c.env.ADMIN_TOKEN && (await secretsEqual(token, c.env.ADMIN_TOKEN))) {
+      c.set("caller", { kind: "admin", scopes: [] });
+      return next();
+    }
+    return tenant(c, next);
+  });
+  return Object.assign(middleware, { scopes: tenant.scopes, adminToo: true as const });
+}

@@ -2,15 +2,12 @@
 // service binding with the caller in x-erp-edge-caller, so one base URL serves both Workers.
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createMiddleware } from "hono/factory";
 import { blueprintJsonSchema } from "../../apps-sdk/src/blueprint/manifest";
 import { createRouter, type AppEnv } from "../platform/app";
-import { requireScope } from "../platform/auth";
-import { secretsEqual } from "../platform/crypto";
+import { requireScopeOrAdmin } from "../platform/auth";
 import { AppError, type ErrorEnvelope as ErrorBody } from "../platform/errors";
 import { limitUpload, MAX_UPLOAD_BYTES } from "../platform/middleware";
 import { ErrorEnvelope, errors, json, jsonBody } from "../platform/openapi";
-import type { Scope } from "../platform/scopes";
 import { CALLER_HEADER, registryCaller } from "./client";
 import {
   AddPublisherKey,
@@ -31,24 +28,6 @@ import {
   VersionSummary,
   YankVersion,
 } from "./schema";
-
-/**
- * A tenant token with one of the scopes, or the operator's admin token (which publishes the
- * platform's `@erp-edge` packages). Like requireScope it carries `.scopes`, so the OpenAPI document
- * names the tenant scopes.
- */
-export function requireScopeOrAdmin(scope: Scope, ...alternatives: Scope[]) {
-  const tenant = requireScope(scope, ...alternatives);
-  const middleware = createMiddleware<AppEnv>(async (c, next) => {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (token && c.env.ADMIN_TOKEN && (await secretsEqual(token, c.env.ADMIN_TOKEN))) {
-      c.set("caller", { kind: "admin", scopes: [] });
-      return next();
-    }
-    return tenant(c, next);
-  });
-  return Object.assign(middleware, { scopes: tenant.scopes });
-}
 
 const read = requireScopeOrAdmin("blueprints:install", "registry:publish");
 const write = requireScopeOrAdmin("registry:publish");

@@ -62,6 +62,8 @@ export interface Operation {
   /** "GET /v2/integrations/{id}": how failures and allow-lists name an operation. */
   key: string;
   guard: Guard;
+  /** A tenant operation whose document also lists the admin token (`requireScopeOrAdmin`). */
+  adminToo: boolean;
   /** Scopes the document names in the security requirement, or null when it names none. */
   documentedScopes: string[] | null;
   pathParams: Parameter[];
@@ -91,25 +93,22 @@ export const OPEN_OPERATIONS: Record<string, string> = {
 };
 
 /**
- * Tenant operations that also accept the operator's admin token (documented in their description),
- * which publishes and manages the platform's own `@erp-edge` packages. The admin token must pass
- * their authentication (never 401); what it may then do is the registry's ownership check.
+ * Tenant operations that also accept the operator's admin token, as their documents say (a second
+ * security alternative, `{ adminToken: [] }`): the registry's, where the operator manages the
+ * platform's own `@erp-edge` packages. Only these may; a new one fails the matrix until listed here.
  */
-const REGISTRY_ADMIN = "registry: the operator publishes the platform's @erp-edge packages with the admin token";
-export const ADMIN_ALSO_ACCEPTED: Record<string, string> = Object.fromEntries(
-  [
-    "POST /v1/registry/publishers",
-    "GET /v1/registry/publishers/{scope}",
-    "POST /v1/registry/publishers/{scope}/keys",
-    "POST /v1/registry/packages",
-    "GET /v1/registry/packages",
-    "GET /v1/registry/packages/{scope}/{name}",
-    "GET /v1/registry/packages/{scope}/{name}/{version}",
-    "GET /v1/registry/packages/{scope}/{name}/{version}/bundle",
-    "POST /v1/registry/packages/{scope}/{name}/{version}/deprecate",
-    "POST /v1/registry/packages/{scope}/{name}/{version}/yank",
-  ].map((key) => [key, REGISTRY_ADMIN]),
-);
+export const ADMIN_ALSO_ACCEPTED = new Set([
+  "POST /v1/registry/publishers",
+  "GET /v1/registry/publishers/{scope}",
+  "POST /v1/registry/publishers/{scope}/keys",
+  "POST /v1/registry/packages",
+  "GET /v1/registry/packages",
+  "GET /v1/registry/packages/{scope}/{name}",
+  "GET /v1/registry/packages/{scope}/{name}/{version}",
+  "GET /v1/registry/packages/{scope}/{name}/{version}/bundle",
+  "POST /v1/registry/packages/{scope}/{name}/{version}/deprecate",
+  "POST /v1/registry/packages/{scope}/{name}/{version}/yank",
+]);
 
 /** Public routes the document does not describe (it is itself one of them). */
 export const PUBLIC_UNDOCUMENTED: Record<string, string> = {
@@ -133,7 +132,9 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
       const key = `${method.toUpperCase()} ${path}`;
       const requirements = op.security ?? [];
       const schemes = requirements.flatMap((r) => Object.keys(r));
-      const guards = new Set(schemes.map((s) => SECURITY_SCHEMES[s] ?? `unknown scheme '${s}'`));
+      // A tenant requirement with the admin token as an alternative: a tenant operation the operator may call too.
+      const adminToo = schemes.includes("tenantToken") && schemes.includes("adminToken");
+      const guards = new Set(schemes.filter((s) => !(adminToo && s === "adminToken")).map((s) => SECURITY_SCHEMES[s] ?? `unknown scheme '${s}'`));
       if (guards.size > 1) throw new Error(`${key} mixes security schemes ${[...guards].join(", ")}`);
       const guard = (guards.values().next().value ?? "public") as Guard;
       if (!["admin", "tenant", "public"].includes(guard)) throw new Error(`${key}: ${guard}; teach openapi-routes.ts what it means`);
@@ -144,6 +145,7 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
         path,
         key,
         guard,
+        adminToo,
         documentedScopes: scopes.length ? [...new Set(scopes)].sort() : null,
         pathParams: (op.parameters ?? []).filter((p) => p.in === "path"),
         queryParams: (op.parameters ?? []).filter((p) => p.in === "query"),
