@@ -3,7 +3,7 @@ import { defineConfig } from "tsup";
 
 export default defineConfig({
   // cli: the executable; cli-api: the same code as functions, for the repository's own scripts (npm start).
-  entry: { blueprint: "src/blueprint/index.ts", cli: "src/cli/bin.ts", "cli-api": "src/cli/api.ts" },
+  entry: { index: "src/index.ts", blueprint: "src/blueprint/index.ts", cli: "src/cli/bin.ts", "cli-api": "src/cli/api.ts" },
   format: ["esm"],
   target: "node20",
   platform: "node",
