@@ -44,6 +44,14 @@ describe("app sandbox: running actions", () => {
     expect(result).toMatchObject({ ok: false, code: "APP_FAILED", message: "SAP field KUNNR missing", logs: [{ level: "error", message: "about to fail" }] });
   });
 
+  it("classifies the SDK's own input and output validation failures (AppRunError) by their code", async () => {
+    const failing = (code: string) => appWith(`throw Object.assign(new Error("bad"), { name: "AppRunError", code: "${code}", issues: [{ path: "value", message: "Expected string" }] });`);
+    expect(await run(failing("APP_INPUT_INVALID"))).toMatchObject({ ok: false, code: "APP_INPUT_INVALID", message: "bad (value: Expected string)" });
+    expect(await run(failing("APP_OUTPUT_INVALID"))).toMatchObject({ ok: false, code: "APP_OUTPUT_INVALID" });
+    // Any other code an app invents is just a failure of the app.
+    expect(await run(failing("APP_LIMIT_EXCEEDED"))).toMatchObject({ ok: false, code: "APP_FAILED" });
+  });
+
   it("classifies an unknown action and input that is not JSON as APP_INPUT_INVALID", async () => {
     const source = appWith("return 1;");
     expect(await run(source, { actionName: "missing" })).toMatchObject({ ok: false, code: "APP_INPUT_INVALID" });

@@ -135,6 +135,12 @@ async function execute(job, run) {
     output = await action.run(JSON.parse(job.input), ctx);
   } catch (err) {
     if (run.stopped !== null) return stoppedResult();
+    // The SDK's defineAction validates input and output itself and says which failed (AppRunError).
+    const code = err && typeof err === "object" && err.name === "AppRunError" ? err.code : undefined;
+    if (code === "APP_INPUT_INVALID" || code === "APP_OUTPUT_INVALID") {
+      const issues = Array.isArray(err.issues) ? err.issues.slice(0, 20).map((i) => (i.path ? i.path + ": " : "") + i.message).join("; ") : "";
+      return done({ ok: false, kind: code === "APP_INPUT_INVALID" ? "input" : "output", message: messageOf(err) + (issues ? " (" + issues + ")" : "") });
+    }
     return done({ ok: false, kind: "failed", message: messageOf(err) });
   }
   // An app that caught the limit error and returned anyway still exceeded it.
