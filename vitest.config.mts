@@ -1,4 +1,5 @@
 // Tests run inside workerd through @cloudflare/vitest-plugin, against the real Worker and local D1.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { build } from "esbuild";
@@ -41,6 +42,18 @@ export default defineConfig(async () => {
     external: ["cloudflare:*", "node:*"],
     logLevel: "warning",
   });
+  // A real SDK app (defineApp + zod), bundled into one module as `erp-edge app build` does, for the sandbox tests.
+  const appBundle = path.join(import.meta.dirname, ".wrangler/vitest/apps/echo.js");
+  await build({
+    entryPoints: [path.join(import.meta.dirname, "test/fixtures/apps/echo/index.ts")],
+    outfile: appBundle,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2023",
+    mainFields: ["module", "main"],
+    logLevel: "warning",
+  });
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();
@@ -67,6 +80,7 @@ export default defineConfig(async () => {
                   // Low enough for a test to reach it; bursts of twice this per source address.
                   WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND: "25",
                   TEST_REGISTRY_MIGRATIONS: registryMigrations,
+                  TEST_SDK_APP_BUNDLE: readFileSync(appBundle, "utf8"),
                 },
                 // The registry's own database, also bound here so the setup file can migrate it.
                 d1Databases: { REGISTRY_DB: "erp-edge-registry" },

@@ -4,6 +4,8 @@ declare namespace Cloudflare {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     RECEIVER_URL: string;
     TEST_REGISTRY_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    /** test/fixtures/apps/echo bundled with the SDK and zod (vitest.config.mts). */
+    TEST_SDK_APP_BUNDLE: string;
     /** The registry Worker's D1 database, bound here only in tests (to migrate and inspect it). */
     REGISTRY_DB: D1Database;
     /** The registry Worker's bundle store (tests only: to tamper with a stored archive). */

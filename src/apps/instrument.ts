@@ -9,6 +9,8 @@ import MagicString from "magic-string";
 export const STEP_FUNCTION = "__erpEdgeStep";
 /** Charges many steps at once: used where an exception is being handled. */
 export const CHARGE_FUNCTION = "__erpEdgeCharge";
+/** What every reference to `Function` in an app's module becomes (see instrumentModule). */
+export const NO_FUNCTION = "__erpEdgeFunction";
 const CAUGHT = "__erpEdgeCaught";
 
 /**
@@ -66,7 +68,6 @@ function refusal(node: AnyNode): string | null {
     }
     case "Identifier":
       if (node.name === "eval") return "eval is not allowed";
-      if (node.name === "Function") return "the Function constructor is not allowed";
       if (node.name === "WebAssembly") return "WebAssembly is not allowed (its code cannot be metered)";
       if (node.name.startsWith(RESERVED_PREFIX)) return `names starting with ${RESERVED_PREFIX} are reserved for the sandbox`;
       return null;
@@ -97,9 +98,9 @@ function blockInsertPoint(block: AnyNode): number {
  * loop body and every function, method, getter, arrow, generator and async function body, and
  * EXCEPTION_STEPS charged by every catch block and by every finally block an exception runs through,
  * plus the import of those functions from `opts.meter`. Throws BundleRefused for a module it will not load:
- * not parseable, too large, or using eval, the Function constructor (by name or as
- * `x.constructor.constructor`), `with`, dynamic import(), WebAssembly, imports other than node:*
- * built-ins, or the reserved `__erpEdge` prefix.
+ * not parseable, too large, or using eval, `x.constructor.constructor`, `with`, dynamic import(),
+ * WebAssembly, imports other than node:* built-ins, or the reserved `__erpEdge` prefix. References
+ * to `Function` are replaced by a stand-in that throws when called or constructed.
  *
  * @example instrumentModule("export default { actions: {} }", { meter: "./meter.js" })
  */
@@ -119,6 +120,14 @@ export function instrumentModule(source: string, opts: InstrumentOptions): strin
   full(ast, (node: AnyNode) => {
     const problem = refusal(node);
     if (problem) throw new BundleRefused(`${problem} (at offset ${node.start})`);
+    // `Function` is read by common libraries (zod probes `new Function("")` to decide whether to
+    // compile its parsers): refusing the name would refuse them. Every reference is pointed at a
+    // stand-in that throws when called or constructed, so code generation fails with a clear error
+    // (the runtime refuses it too) while the library's probe just sees "not available".
+    if (node.type === "Property" && node.shorthand && node.value?.type === "Identifier" && node.value.name === "Function") {
+      throw new BundleRefused(`the shorthand property { Function } is not allowed; write { Function: … } (at offset ${node.start})`);
+    }
+    if (node.type === "Identifier" && node.name === "Function") out.overwrite(node.start, node.end, NO_FUNCTION);
     if (FUNCTIONS.has(node.type)) {
       if (node.body.type === "BlockStatement") out.appendLeft(blockInsertPoint(node.body), ` ${call}`);
       else {
@@ -144,7 +153,7 @@ export function instrumentModule(source: string, opts: InstrumentOptions): strin
       }
     }
   });
-  const header = `import { step as ${STEP_FUNCTION}, charge as ${CHARGE_FUNCTION} } from ${JSON.stringify(opts.meter)};\n`;
+  const header = `import { step as ${STEP_FUNCTION}, charge as ${CHARGE_FUNCTION}, noFunction as ${NO_FUNCTION} } from ${JSON.stringify(opts.meter)};\n`;
   // A hashbang must stay the first line.
   const hashbang = source.startsWith("#!") ? source.indexOf("\n") + 1 || source.length : 0;
   if (hashbang > 0) out.appendLeft(hashbang, `\n${header}`);

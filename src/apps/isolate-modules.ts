@@ -38,6 +38,11 @@ export function limitMessage(run) {
 }
 
 /** Called at the start of every loop body and function body of the app's module. */
+/** Stands in for \`Function\` in app modules: code generation from strings is not available to apps. */
+export function noFunction() {
+  throw new EvalError("the Function constructor is not available to erp-edge apps (code generation from strings is not allowed)");
+}
+
 export function step() {
   if (++pending < ${STEPS_PER_CHECK} && !strict) return;
   check();
