@@ -1,9 +1,10 @@
-// The erp-edge command-line tool: keys, publishers, and blueprints (validate, test, pack, publish).
+// The erp-edge command-line tool: keys, publishers, blueprints (validate, test, pack, publish) and apps (build).
 // `main(argv, io)` runs one command and returns its exit code; bin.ts wires it to the process.
 import { writeFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { PublisherName } from "../blueprint";
+import { buildApp } from "./app-build";
 import { checkPackage, formatIssue } from "./check";
 import { formatDifferences } from "./diff";
 import { runFixture } from "./fixtures";
@@ -203,6 +204,24 @@ Options:
       io.stdout(`  archive: ${out}`);
       io.stdout(`  digest:  ${pkg.digest}`);
       io.stdout(`  size:    ${pkg.archive.byteLength} bytes, ${plural(pkg.fileCount, "file")}`);
+      return EXIT.ok;
+    },
+  },
+
+  "app build": {
+    summary: "Bundle an app into dist/app.js and describe it in dist/app.json",
+    usage: "erp-edge app build <dir>",
+    help: `Bundles <dir>/src/index.ts (whose default export is defineApp({ … }) from @erp-edge/apps-sdk) into one
+ES module, dist/app.js, with its dependencies (zod, the SDK) included, as erp-edge's sandbox loads it;
+then writes dist/app.json: name, version, description, and per action its description, input and output
+JSON Schemas and declared hosts.`,
+    options: {},
+    positionals: ["dir"],
+    async run({ positionals, io }) {
+      const built = await buildApp(abs(io, positionals[0]!));
+      io.stdout(`${built.manifest.name}@${built.manifest.version}: ${plural(built.manifest.actions.length, "action")} (${built.manifest.actions.map((a) => a.name).join(", ")})`);
+      io.stdout(`  module:   ${built.modulePath} (${built.bytes} bytes)`);
+      io.stdout(`  manifest: ${built.manifestPath}`);
       return EXIT.ok;
     },
   },
