@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { defineConfig } from "vitest/config";
 import type { Reporter } from "vitest/reporters";
 import "./scripts/wrangler-env.mjs";
@@ -24,36 +24,34 @@ const closingLine: Reporter = {
   },
 };
 
+/** Bundles `entry` into one ES module at `outfile` (both relative to the repository); returns its path. */
+async function bundle(entry: string, outfile: string, extra: Partial<BuildOptions> = {}): Promise<string> {
+  const out = path.join(import.meta.dirname, outfile);
+  await build({
+    entryPoints: [path.join(import.meta.dirname, entry)],
+    outfile: out,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2023",
+    mainFields: ["module", "main"],
+    logLevel: "warning",
+    ...extra,
+  });
+  return out;
+}
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   const registryMigrations = await readD1Migrations(path.join(import.meta.dirname, "registry/migrations"));
   // The registry Worker runs beside the Worker under test as an auxiliary Worker, the way wrangler
   // dev runs both configs: auxiliary Workers are not bundled by Vite, so it is bundled here first.
-  const registryScript = path.join(import.meta.dirname, ".wrangler/vitest/registry.mjs");
-  await build({
-    entryPoints: [path.join(import.meta.dirname, "registry/src/index.ts")],
-    outfile: registryScript,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2023",
+  const registryScript = await bundle("registry/src/index.ts", ".wrangler/vitest/registry.mjs", {
     conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
     external: ["cloudflare:*", "node:*"],
-    logLevel: "warning",
   });
   // A real SDK app (defineApp + zod), bundled into one module as `erp-edge app build` does, for the sandbox tests.
-  const appBundle = path.join(import.meta.dirname, ".wrangler/vitest/apps/echo.js");
-  await build({
-    entryPoints: [path.join(import.meta.dirname, "test/fixtures/apps/echo/index.ts")],
-    outfile: appBundle,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2023",
-    mainFields: ["module", "main"],
-    logLevel: "warning",
-  });
+  const appBundle = await bundle("test/fixtures/apps/echo/index.ts", ".wrangler/vitest/apps/echo.js");
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();
