@@ -1,6 +1,7 @@
 // The erp-edge Worker: assembles every bounded context's routes and the edge behaviour they share.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
+import { appRoutes } from "./apps/routes";
 import { entityRoutes } from "./entities/routes";
 import { inboundRoutes } from "./inbound/routes";
 import { sweepPendingEvents } from "./inbound/service";
@@ -48,6 +49,7 @@ app.route("/", outboundRoutes);
 app.route("/", monitoringRoutes);
 app.route("/", registryRoutes);
 app.route("/", marketplaceRoutes);
+app.route("/", appRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
@@ -73,6 +75,7 @@ app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "erp-edge API referen
 app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError(onError);
 
+export { AppState } from "./apps/state-do";
 export { EntityObject } from "./entities/entity-do";
 export { EventStream } from "./inbound/stream-do";
 export { OutboundEndpoint } from "./outbound/endpoint-do";

@@ -131,9 +131,33 @@ async function execute(job, run) {
   const actions = app && typeof app === "object" ? app.actions : undefined;
   const action = actions && Object.hasOwn(actions, job.action) ? actions[job.action] : undefined;
   if (!action || typeof action.run !== "function") return done({ ok: false, kind: "input", message: "the app has no action '" + job.action + "'" });
+  const live = () => {
+    if (run.stopped !== null) throw new Error(limitMessage(run));
+    if (!run.state) throw new Error("ctx.state is not available to this run");
+    return run.state;
+  };
+  const refused = (answer) => {
+    if (answer) throw new Error(answer.error);
+  };
   const ctx = {
     fetch: gatedFetch,
     log: { info: (...a) => log("info", a), warn: (...a) => log("warn", a), error: (...a) => log("error", a) },
+    config: job.context.config,
+    tenant_id: job.context.tenant_id,
+    integration_id: job.context.integration_id,
+    // State values are JSON: they cross to the host as text and come back as fresh copies.
+    state: Object.freeze({
+      get: async (key) => {
+        const text = await live().get(String(key));
+        return text === null ? undefined : JSON.parse(text);
+      },
+      put: async (key, value) => {
+        const text = JSON.stringify(value);
+        if (text === undefined) throw new TypeError("ctx.state.put needs a value JSON can represent");
+        refused(await live().put(String(key), text));
+      },
+      delete: async (key) => refused(await live().delete(String(key))),
+    }),
   };
   let output;
   try {
@@ -165,8 +189,8 @@ async function execute(job, run) {
 
 export class ${RUNNER_ENTRYPOINT} extends WorkerEntrypoint {
   /** Runs one action; the gateway is the host's capability for this run's fetches. */
-  async run(job, gateway) {
-    const run = { id: job.run_id, steps: 0, budget: job.limits.steps, stopped: null, logs: [], log_bytes: 0, dropped_logs: 0, limits: job.limits, gateway };
+  async run(job, gateway, state) {
+    const run = { id: job.run_id, steps: 0, budget: job.limits.steps, stopped: null, logs: [], log_bytes: 0, dropped_logs: 0, limits: job.limits, gateway, state };
     active.set(run.id, run);
     try {
       return await runs.run(run, () => execute(job, run));

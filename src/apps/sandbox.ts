@@ -4,6 +4,7 @@
 import type { DestinationPolicy } from "../platform/destination";
 import { jsonDepth, MAX_JSON_DEPTH } from "../platform/json";
 import { RunGateway } from "./gateway";
+import type { RunState } from "./run-state";
 import { BundleRefused, instrumentModule } from "./instrument";
 import { HARNESS_MODULE, METER_MODULE, RUNNER_ENTRYPOINT } from "./isolate-modules";
 import { Grants, RunLimits, type ExceededLimit, type RunErrorCode, type RunLog, type RunResult } from "./schema";
@@ -17,14 +18,27 @@ export interface RunRequest {
    * `isolateId(...)`: the bundle's digest, and the tenant, so tenants never share module state.
    */
   id: string;
-  /** The app's single bundled ES module; its default export is `{ actions: { [name]: { run(input, ctx) } } }`. */
-  source: string;
+  /**
+   * The app's single bundled ES module (default export `{ actions: { [name]: { run(input, ctx) } } }`),
+   * or a function that reads it: called only when no warm isolate has this id.
+   */
+  source: string | (() => Promise<string>);
+  /** What the action sees as ctx.config, ctx.tenant_id and ctx.integration_id. */
+  context?: RunContext;
+  /** ctx.state: the (tenant, app) store's capability; without it ctx.state fails. */
+  state?: RunState;
   actionName: string;
   input: unknown;
   grants?: Partial<Grants>;
   limits?: Partial<RunLimits>;
   /** The destination rules for the gateway (destinationPolicy(env)). */
   policy: DestinationPolicy;
+}
+
+export interface RunContext {
+  config: Record<string, unknown>;
+  tenant_id: string;
+  integration_id: string | null;
 }
 
 /** What the harness answers (isolate-modules.ts). */
@@ -34,7 +48,7 @@ type HarnessResult = { logs: RunLog[]; dropped_logs: number } & (
 );
 
 interface Runner {
-  run(job: unknown, gateway: RunGateway): Promise<HarnessResult>;
+  run(job: unknown, gateway: RunGateway, state: RunState | null): Promise<HarnessResult>;
   stop(runId: string, reason: string): Promise<void>;
 }
 
@@ -101,10 +115,11 @@ export async function runAction(loader: WorkerLoader, request: RunRequest): Prom
     return fail("APP_LIMIT_EXCEEDED", `the input is ${inputBytes} bytes, over the limit of ${limits.max_input_bytes}`, { limit: "input_size" });
 
   let refused: BundleRefused | undefined;
-  const worker = loader.get(request.id, () => {
+  const worker = loader.get(request.id, async () => {
     let instrumented: string;
     try {
-      instrumented = instrumentModule(request.source, { meter: "./meter.js" });
+      const source = typeof request.source === "string" ? request.source : await request.source();
+      instrumented = instrumentModule(source, { meter: "./meter.js" });
     } catch (err) {
       if (err instanceof BundleRefused) refused = err;
       throw err;
@@ -123,7 +138,8 @@ export async function runAction(loader: WorkerLoader, request: RunRequest): Prom
   const runner = worker.getEntrypoint(RUNNER_ENTRYPOINT) as unknown as Runner;
   const gateway = new RunGateway(grants.hosts, request.policy, limits.subrequests);
   const runId = crypto.randomUUID();
-  const job = { run_id: runId, action: request.actionName, input, limits };
+  const context = request.context ?? { config: {}, tenant_id: "", integration_id: null };
+  const job = { run_id: runId, action: request.actionName, input, limits, context };
 
   let timer: ReturnType<typeof setTimeout> | null = null;
   const timedOut = new Promise<"timeout">((resolve) => {
@@ -131,7 +147,7 @@ export async function runAction(loader: WorkerLoader, request: RunRequest): Prom
   });
   let answer: HarnessResult | "timeout";
   try {
-    answer = await Promise.race([runner.run(job, gateway), timedOut]);
+    answer = await Promise.race([runner.run(job, gateway, request.state ?? null), timedOut]);
   } catch (err) {
     const message = runtimeMessage(err);
     if (refused) return fail("APP_FAILED", `the app's bundle was refused: ${refused.message}`);

@@ -1,5 +1,7 @@
 // What a sandboxed run takes and gives: its limits, the hosts granted to it, and its classified outcome.
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
+import { BlueprintName, booleanQuery, VersionSpec } from "../marketplace/schema";
+import { NextCursor, PageQuery } from "../platform/pagination";
 
 /**
  * The limits of one run. Defaults are what the host applies when an install sets none; the maxima
@@ -52,3 +54,135 @@ interface RunCommon {
 export type RunResult =
   | ({ ok: true; output: unknown } & RunCommon)
   | ({ ok: false; code: RunErrorCode; message: string; limit?: ExceededLimit } & RunCommon);
+
+// ---- the HTTP API (/v1/apps/*) ------------------------------------------------------------------
+
+const Hosts = z
+  .array(z.string().min(1).max(260))
+  .max(50)
+  .openapi({ description: "Hosts ('host' or 'host:port') the app may reach in this tenant; each must be one the app declares", example: ["erp.example.com"] });
+
+const AppConfig = z
+  .record(z.string().max(128), z.unknown())
+  .openapi({ description: "The app's configuration for this tenant (checked against its config schema); secrets included, stored encrypted" });
+
+export const AppInstallRequest = z
+  .object({
+    name: BlueprintName.openapi({ example: "@erp-edge/sap-normalise" }),
+    version: VersionSpec.default("latest"),
+    grants: z.object({ hosts: Hosts.default([]) }).strict().default({ hosts: [] }),
+    config: AppConfig.default({}),
+    dry_run: z.boolean().default(false).openapi({ description: "Resolve, verify and check only; nothing is stored" }),
+  })
+  .strict()
+  .openapi("AppInstallRequest");
+export type AppInstallRequest = z.infer<typeof AppInstallRequest>;
+
+export const AppPatchRequest = z
+  .object({
+    version: VersionSpec.optional(),
+    grants: z.object({ hosts: Hosts }).strict().optional(),
+    config: AppConfig.optional().openapi({ description: "Replaces the configuration; a masked value ('*****') keeps the stored one" }),
+  })
+  .strict()
+  .openapi("AppPatchRequest");
+export type AppPatchRequest = z.infer<typeof AppPatchRequest>;
+
+const ActionSummary = z.object({
+  name: z.string(),
+  description: z.string(),
+  input_schema: z.record(z.string(), z.unknown()),
+  output_schema: z.record(z.string(), z.unknown()),
+  hosts: z.array(z.string()).openapi({ description: "Hosts the action declares it needs" }),
+});
+
+export const AppInstallation = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    version_range: z.string(),
+    digest: z.string(),
+    description: z.string(),
+    actions: z.array(ActionSummary),
+    requested_hosts: z.array(z.string()).openapi({ description: "Every host the app's actions declare" }),
+    grants: z.object({ hosts: z.array(z.string()) }),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "Secret values (writeOnly in the config schema, or secret-looking keys) are masked" }),
+    installed_via: z.string().nullable().openapi({ description: "The blueprint that installed it, or null" }),
+    installed_at: z.string(),
+    installed_by: z.string(),
+    updated_at: z.string(),
+    updated_by: z.string(),
+  })
+  .openapi("AppInstallation");
+export type AppInstallation = z.infer<typeof AppInstallation>;
+
+export const AppInstallResult = AppInstallation.extend({ warnings: z.array(z.string()).openapi({ description: "e.g. an exact version that is yanked" }) }).openapi("AppInstallResult");
+
+export const AppInstallationList = z.object({ installed: z.array(AppInstallation), next_cursor: NextCursor }).openapi("AppInstallationList");
+
+export const AppRemoveQuery = z.object({
+  force: booleanQuery.openapi({ description: "Remove it although use cases still name it (refused with 409 otherwise)" }),
+});
+
+export const ActionParams = z.object({
+  scope: z.string().max(40).regex(/^@[a-z0-9][a-z0-9-]{0,38}$/, "a publisher scope such as @acme").openapi({ param: { name: "scope", in: "path" }, example: "@erp-edge" }),
+  name: z.string().max(64).regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "the package name after the scope").openapi({ param: { name: "name", in: "path" }, example: "sap-normalise" }),
+  action: z.string().max(64).regex(/^[a-z][a-z0-9_-]{0,63}$/, "an action name").openapi({ param: { name: "action", in: "path" }, example: "normalise" }),
+});
+
+export const InvokeRequest = z
+  .object({
+    input: z.unknown().openapi({ description: "The action's input (checked against its input schema in the sandbox)" }),
+    integration_id: z.string().min(1).max(64).optional().openapi({ description: "ctx.integration_id for the run; must be one of this tenant's integrations" }),
+  })
+  .strict()
+  .openapi("AppInvokeRequest");
+
+export const InvokeResult = z
+  .object({
+    output: z.unknown(),
+    logs: z.array(z.object({ level: z.enum(["info", "warn", "error"]), message: z.string() })),
+    duration_ms: z.number(),
+    run_id: z.string(),
+  })
+  .openapi("AppInvokeResult");
+
+/** A use case's reference to an app action (pre_mapping, transform, pull). */
+export const AppActionRef = z
+  .object({
+    app: BlueprintName.openapi({ example: "@erp-edge/sap-normalise" }),
+    action: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "an action name").openapi({ example: "normalise" }),
+  })
+  .strict()
+  .openapi("AppActionRef");
+export type AppActionRef = z.infer<typeof AppActionRef>;
+
+export const RunTrigger = z.enum(["invoke", "pre_mapping", "transform", "pull"]);
+export type RunTrigger = z.infer<typeof RunTrigger>;
+
+export const AppRunsQuery = PageQuery.extend({
+  app: BlueprintName.optional(),
+  action: z.string().max(64).optional(),
+  trigger: RunTrigger.optional(),
+  outcome: z.string().max(40).optional().openapi({ description: "'ok' or an error code such as APP_FAILED" }),
+});
+
+export const AppRun = z
+  .object({
+    id: z.string(),
+    app: z.string(),
+    version: z.string(),
+    action: z.string(),
+    trigger: RunTrigger,
+    integration_id: z.string().nullable(),
+    event_id: z.string().nullable(),
+    outcome: z.string(),
+    error: z.string().nullable(),
+    exceeded_limit: z.string().nullable(),
+    duration_ms: z.number(),
+    logs: z.array(z.object({ level: z.string(), message: z.string() })),
+    dropped_logs: z.number(),
+    started_at: z.string(),
+  })
+  .openapi("AppRun");
+export const AppRunList = z.object({ runs: z.array(AppRun), next_cursor: NextCursor }).openapi("AppRunList");

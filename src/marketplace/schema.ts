@@ -10,7 +10,7 @@ export const PLATFORM_PUBLISHER = "@erp-edge";
 export const Publisher = z.string().max(40).regex(PUBLISHER_PATTERN, "a publisher scope such as @acme (lower case)").openapi({ example: "@acme" });
 export const BlueprintName = z.string().max(104).regex(PACKAGE_NAME_PATTERN, "a scoped name such as @acme/sap-customers (lower case)").openapi({ example: "@acme/sap-customers" });
 
-const VersionSpec = z
+export const VersionSpec = z
   .string()
   .min(1)
   .max(128)
@@ -57,7 +57,7 @@ export const RollbackRequest = z
   .strict()
   .openapi("BlueprintRollbackRequest");
 
-const booleanQuery = z
+export const booleanQuery = z
   .enum(["true", "false"])
   .default("false")
   .transform((v) => v === "true");

@@ -164,12 +164,12 @@ export async function putTrust(db: D1Database, changedBy: string, tenantId: stri
   return getTrust(db, tenantId);
 }
 
-async function assertTrusted(db: D1Database, tenantId: string, name: string) {
+export async function assertTrusted(db: D1Database, tenantId: string, name: string) {
   const publisher = publisherOf(name);
   if (publisher === PLATFORM_PUBLISHER) return;
   const row = await db.prepare("SELECT 1 FROM blueprint_trust WHERE tenant_id = ? AND publisher = ?").bind(tenantId, publisher).first();
   if (!row) {
-    throw new AppError("FORBIDDEN", `Publisher '${publisher}' is not trusted by this tenant; add it with PUT /v1/blueprints/trust to install its blueprints`, {
+    throw new AppError("FORBIDDEN", `Publisher '${publisher}' is not trusted by this tenant; add it with PUT /v1/blueprints/trust to install its packages`, {
       publisher,
       trust: { method: "PUT", path: "/v1/blueprints/trust", body: { publishers: [publisher] }, note: "the body replaces the list: include the publishers already trusted (GET /v1/blueprints/trust)" },
     });

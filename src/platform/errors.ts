@@ -26,6 +26,15 @@ export const ERROR_CODES = {
   SIGNATURE_INVALID: 422,
   DIGEST_MISMATCH: 422,
   RATE_LIMITED: 429,
+  // Apps (docs/apps.md): the app is not installed in this tenant; the caller's input failed the
+  // action's schema or a limit; the app itself failed (its output, an ungranted host, a throw), which
+  // is the app's fault, not the caller's, so a gateway error.
+  APP_NOT_INSTALLED: 404,
+  APP_INPUT_INVALID: 422,
+  APP_LIMIT_EXCEEDED: 422,
+  APP_OUTPUT_INVALID: 502,
+  APP_HOST_NOT_GRANTED: 502,
+  APP_FAILED: 502,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

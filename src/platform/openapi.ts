@@ -22,6 +22,7 @@ const errorDescriptions: Record<number, string> = {
   415: "Body is not JSON",
   422: "Well-formed but not processable",
   429: "Rate limited; see Retry-After",
+  502: "The app failed: it threw, returned output its schema refuses, or reached a host it was not granted",
 };
 
 /** Error responses for the given statuses, all with the error envelope. */

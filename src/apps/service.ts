@@ -1,0 +1,421 @@
+// Apps in a tenant: install (resolve, verify, grant, configure), change, remove, and run an installed
+// app's action in the sandbox with the tenant's grants, configuration and state, recording every run.
+import { Validator } from "@cfworker/json-schema";
+import { unpackBundle } from "../../apps-sdk/src/blueprint/bundle";
+import { PackageError } from "../../apps-sdk/src/blueprint/manifest";
+import { digestOf } from "../../apps-sdk/src/blueprint/signing";
+import { AppManifest } from "../../apps-sdk/src/app/manifest";
+import { readAppPackage } from "../../apps-sdk/src/app/package";
+import { assertTrusted } from "../marketplace/service";
+import { resolveVersion } from "../marketplace/resolution";
+import { verifyPublishedPackage } from "../marketplace/verify";
+import type { Caller } from "../platform/app";
+import { callerLabel } from "../platform/app";
+import { decryptValue, encryptValue } from "../platform/crypto";
+import { destinationPolicy } from "../platform/destination";
+import { AppError } from "../platform/errors";
+import { newId, nowIso } from "../platform/ids";
+import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { fetchBundle, fetchPackage, fetchVersion } from "../registry/client";
+import { grantProblem } from "./gateway";
+import { RunState } from "./run-state";
+import { isolateId, runAction } from "./sandbox";
+import { appStateName } from "./state-do";
+import type { AppInstallation, AppInstallRequest, AppPatchRequest, RunTrigger } from "./schema";
+import type { RunResult } from "./schema";
+
+export type AppsEnv = Pick<Env, "DB" | "REGISTRY" | "LOADER" | "APP_STATE" | "SECRETS_KEY" | "OUTBOUND_ALLOWED_PRIVATE_HOSTS" | "OUTBOUND_DNS_CHECK">;
+
+/** What a masked configuration value reads as. */
+export const CONFIG_MASK = "*****";
+/** Configuration keys treated as secrets even when the schema does not mark them writeOnly. */
+const SECRET_KEY = /secret|password|passwd|token|api[_-]?key|private|credential/i;
+const MAX_CONFIG_BYTES = 64 * 1024;
+
+interface InstallRow {
+  tenant_id: string;
+  name: string;
+  version_range: string;
+  version: string;
+  digest: string;
+  manifest: string;
+  grants: string;
+  config: string | null;
+  installed_via: string | null;
+  installed_at: string;
+  installed_by: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+// ---- fetching and verifying ---------------------------------------------------------------------
+
+/** An app version the host verified itself (publisher, key, signature, digest) and read. */
+export interface VerifiedApp {
+  name: string;
+  version: string;
+  digest: string;
+  manifest: AppManifest;
+  source: string;
+  warnings: string[];
+}
+
+function packageProblem(err: PackageError, label: string): AppError {
+  return new AppError("UNPROCESSABLE", `${label}: ${err.message}`, err.issues.map((i) => ({ path: i.path, file: i.file, message: i.message })));
+}
+
+/** Reads a verified archive's app.json and module. */
+function readVerified(archive: Uint8Array, label: string) {
+  try {
+    return readAppPackage(unpackBundle(archive));
+  } catch (err) {
+    if (err instanceof PackageError) throw packageProblem(err, label);
+    throw err;
+  }
+}
+
+/** Resolves `spec` among the registry's versions of app `name`, downloads and verifies it in the host. */
+export async function fetchVerifiedApp(env: Pick<Env, "REGISTRY">, name: string, spec: string): Promise<VerifiedApp> {
+  const pkg = await fetchPackage(env, name);
+  if (!pkg) throw new AppError("NOT_FOUND", `No package '${name}' in the registry`);
+  if (pkg.kind !== "app") throw new AppError("UNPROCESSABLE", `'${name}' is a ${pkg.kind}, not an app`);
+  const resolved = resolveVersion(pkg, spec);
+  if (!resolved.ok) throw new AppError("UNPROCESSABLE", `${name}: ${resolved.reason}`, { path: "version", available: resolved.available });
+  const version = resolved.version;
+  const [meta, archive] = await Promise.all([fetchVersion(env, name, version), fetchBundle(env, name, version)]);
+  if (!meta || !archive) throw new AppError("NOT_FOUND", `${name}@${version} is listed but cannot be downloaded from the registry`);
+  const digest = await verifyPublishedPackage(meta, archive, { name, version });
+  const label = `${name}@${version}`;
+  const { manifest, source } = readVerified(archive, label);
+  if (manifest.name !== name || manifest.version !== version) throw new AppError("UNPROCESSABLE", `${label}: the bundle's app.json is ${manifest.name}@${manifest.version}`);
+  sources.set(digest, source);
+  return { name, version, digest, manifest, source, warnings: resolved.warnings };
+}
+
+/**
+ * Bundles by digest, so a warm host isolate builds a cold app isolate without the registry. Bounded:
+ * the oldest entry goes first. A miss re-downloads the archive and checks it is the installed digest.
+ */
+const sources = new (class extends Map<string, string> {
+  override set(key: string, value: string) {
+    if (!this.has(key) && this.size >= 32) this.delete(this.keys().next().value!);
+    return super.set(key, value);
+  }
+})();
+
+async function sourceOf(env: Pick<Env, "REGISTRY">, row: Pick<InstallRow, "name" | "version" | "digest">): Promise<string> {
+  const cached = sources.get(row.digest);
+  if (cached !== undefined) return cached;
+  const archive = await fetchBundle(env, row.name, row.version);
+  if (!archive) throw new AppError("APP_FAILED", `${row.name}@${row.version} cannot be downloaded from the registry`);
+  const digest = await digestOf(archive);
+  if (digest !== row.digest) throw new AppError("DIGEST_MISMATCH", `${row.name}@${row.version}: the registry's archive is ${digest}, the installed one ${row.digest}`);
+  const { source } = readVerified(archive, `${row.name}@${row.version}`);
+  sources.set(digest, source);
+  return source;
+}
+
+// ---- checks -------------------------------------------------------------------------------------
+
+const declaredHosts = (manifest: AppManifest) => [...new Set(manifest.actions.flatMap((a) => a.permissions.hosts))];
+
+/** Granted hosts must be among those the app declares (422 naming each other one). */
+export function assertGrantable(manifest: AppManifest, hosts: string[], path = "grants.hosts") {
+  const declared = declaredHosts(manifest);
+  const extra = hosts.map((host, i) => ({ host, i })).filter(({ host }) => grantProblem(`https://${host}/`, declared) !== null);
+  if (extra.length > 0) {
+    throw new AppError(
+      "UNPROCESSABLE",
+      `${manifest.name} does not declare ${extra.map((e) => e.host).join(", ")}; it asks for ${declared.join(", ") || "no hosts"}`,
+      extra.map(({ host, i }) => ({ path: `${path}.${i}`, message: `'${host}' is not among the hosts the app declares`, requested_hosts: declared })),
+    );
+  }
+}
+
+/** The configuration must satisfy the app's config schema (422 with paths), within a size bound. */
+function assertConfig(manifest: AppManifest, config: Record<string, unknown>) {
+  const bytes = new TextEncoder().encode(JSON.stringify(config)).byteLength;
+  if (bytes > MAX_CONFIG_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `The configuration is ${bytes} bytes; at most ${MAX_CONFIG_BYTES}`);
+  if (!manifest.config_schema) return;
+  const result = new Validator(manifest.config_schema as never, "2020-12", false).validate(config);
+  if (!result.valid) {
+    throw new AppError(
+      "UNPROCESSABLE",
+      `The configuration does not match ${manifest.name}'s config schema`,
+      result.errors.filter((e) => e.keyword !== "properties").slice(0, 20).map((e) => ({ path: `config${e.instanceLocation.replace(/^#/, "").replaceAll("/", ".")}`, message: e.error })),
+    );
+  }
+}
+
+/** Keys whose values are masked on read: writeOnly in the config schema, or secret-looking names. */
+function secretKeys(manifest: AppManifest, config: Record<string, unknown>): Set<string> {
+  const properties = (manifest.config_schema?.properties ?? {}) as Record<string, { writeOnly?: boolean }>;
+  return new Set(Object.keys(config).filter((k) => SECRET_KEY.test(k) || (Object.hasOwn(properties, k) && properties[k]?.writeOnly === true)));
+}
+
+const configContext = (tenantId: string, name: string) => `app-config:${tenantId}:${name}`;
+
+async function readConfig(env: Pick<Env, "SECRETS_KEY">, row: Pick<InstallRow, "tenant_id" | "name" | "config">): Promise<Record<string, unknown>> {
+  if (!row.config) return {};
+  return JSON.parse(await decryptValue(env.SECRETS_KEY, row.config, configContext(row.tenant_id, row.name))) as Record<string, unknown>;
+}
+
+const sealConfig = (env: Pick<Env, "SECRETS_KEY">, tenantId: string, name: string, config: Record<string, unknown>) =>
+  encryptValue(env.SECRETS_KEY, JSON.stringify(config), configContext(tenantId, name));
+
+// ---- installs -----------------------------------------------------------------------------------
+
+async function view(env: Pick<Env, "SECRETS_KEY">, row: InstallRow): Promise<AppInstallation> {
+  const manifest = JSON.parse(row.manifest) as AppManifest;
+  const config = await readConfig(env, row);
+  const secret = secretKeys(manifest, config);
+  return {
+    name: row.name,
+    version: row.version,
+    version_range: row.version_range,
+    digest: row.digest,
+    description: manifest.description,
+    actions: manifest.actions.map((a) => ({ name: a.name, description: a.description, input_schema: a.input_schema, output_schema: a.output_schema, hosts: a.permissions.hosts })),
+    requested_hosts: declaredHosts(manifest),
+    grants: JSON.parse(row.grants) as { hosts: string[] },
+    config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secret.has(k) ? CONFIG_MASK : v])),
+    installed_via: row.installed_via,
+    installed_at: row.installed_at,
+    installed_by: row.installed_by,
+    updated_at: row.updated_at,
+    updated_by: row.updated_by,
+  };
+}
+
+async function loadInstall(db: D1Database, tenantId: string, name: string): Promise<InstallRow> {
+  const row = await db.prepare("SELECT * FROM app_installs WHERE tenant_id = ? AND name = ?").bind(tenantId, name).first<InstallRow>();
+  if (!row) throw new AppError("APP_NOT_INSTALLED", `${name} is not installed in this tenant; install it with POST /v1/apps/install`, { name });
+  return row;
+}
+
+/** The statement that installs (or, for a blueprint, re-points) a verified app; used alone and in a blueprint's batch. */
+export async function installStatement(
+  env: Pick<Env, "DB" | "SECRETS_KEY">,
+  by: string,
+  tenantId: string,
+  app: VerifiedApp,
+  input: { range: string; hosts: string[]; config: Record<string, unknown>; via: string | null },
+): Promise<D1PreparedStatement> {
+  const at = nowIso();
+  const sealed = await sealConfig(env, tenantId, app.name, input.config);
+  return env.DB.prepare(
+    `INSERT INTO app_installs (tenant_id, name, version_range, version, digest, manifest, grants, config, installed_via, installed_at, installed_by, updated_at, updated_by)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).bind(tenantId, app.name, input.range, app.version, app.digest, JSON.stringify(app.manifest), JSON.stringify({ hosts: input.hosts }), sealed, input.via, at, by, at, by);
+}
+
+/** POST /v1/apps/install: resolve, verify, check grants and configuration, store (201), or only check (dry_run). */
+export async function installApp(env: AppsEnv, caller: Caller, tenantId: string, input: AppInstallRequest): Promise<{ installation: AppInstallation; warnings: string[] }> {
+  await assertTrusted(env.DB, tenantId, input.name);
+  const existing = await env.DB.prepare("SELECT 1 FROM app_installs WHERE tenant_id = ? AND name = ?").bind(tenantId, input.name).first();
+  if (existing) throw new AppError("CONFLICT", `${input.name} is already installed; change it with PATCH /v1/apps/installed/${input.name}`, { name: input.name });
+  const app = await fetchVerifiedApp(env, input.name, input.version);
+  assertGrantable(app.manifest, input.grants.hosts);
+  assertConfig(app.manifest, input.config);
+  const statement = await installStatement(env, callerLabel(caller), tenantId, app, { range: input.version, hosts: input.grants.hosts, config: input.config, via: null });
+  if (!input.dry_run) {
+    try {
+      await statement.run();
+    } catch (err) {
+      if (/UNIQUE constraint failed/.test(String(err))) throw new AppError("CONFLICT", `${input.name} is already installed`, { name: input.name });
+      throw err;
+    }
+  }
+  const at = nowIso();
+  const row: InstallRow = {
+    tenant_id: tenantId, name: app.name, version_range: input.version, version: app.version, digest: app.digest, manifest: JSON.stringify(app.manifest),
+    grants: JSON.stringify({ hosts: input.grants.hosts }), config: await sealConfig(env, tenantId, app.name, input.config), installed_via: null,
+    installed_at: at, installed_by: callerLabel(caller), updated_at: at, updated_by: callerLabel(caller),
+  };
+  return { installation: await view(env, row), warnings: app.warnings };
+}
+
+export async function listApps(env: Pick<Env, "DB" | "SECRETS_KEY">, tenantId: string, page: PageQuery) {
+  // Names are not ULIDs: the cursor is the last name, kept in the same opaque form.
+  const after = page.cursor ? decodeNameCursor(page.cursor) : "";
+  const { results } = await env.DB.prepare("SELECT * FROM app_installs WHERE tenant_id = ? AND name > ? ORDER BY name LIMIT ?").bind(tenantId, after, page.limit + 1).all<InstallRow>();
+  const more = results.length > page.limit;
+  const rows = more ? results.slice(0, page.limit) : results;
+  return { installed: await Promise.all(rows.map((r) => view(env, r))), next_cursor: more ? btoa(JSON.stringify({ name: rows.at(-1)!.name })) : null };
+}
+
+function decodeNameCursor(cursor: string): string {
+  try {
+    const { name } = JSON.parse(atob(cursor)) as { name?: unknown };
+    if (typeof name === "string" && name.length <= 104) return name;
+  } catch {
+    // answered below
+  }
+  throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
+}
+
+export async function getApp(env: Pick<Env, "DB" | "SECRETS_KEY">, tenantId: string, name: string): Promise<AppInstallation> {
+  return view(env, await loadInstall(env.DB, tenantId, name));
+}
+
+/** PATCH: a new version (resolved and verified), grants, configuration; unchanged parts stay. */
+export async function patchApp(env: AppsEnv, caller: Caller, tenantId: string, name: string, input: AppPatchRequest): Promise<AppInstallation> {
+  const row = await loadInstall(env.DB, tenantId, name);
+  let manifest = JSON.parse(row.manifest) as AppManifest;
+  let { version, digest, version_range } = row;
+  if (input.version !== undefined) {
+    await assertTrusted(env.DB, tenantId, name);
+    const app = await fetchVerifiedApp(env, name, input.version);
+    ({ manifest, version, digest } = app);
+    version_range = input.version;
+  }
+  const hosts = input.grants?.hosts ?? (JSON.parse(row.grants) as { hosts: string[] }).hosts;
+  // A new version may declare fewer hosts: the kept grants must still be among them.
+  assertGrantable(manifest, hosts);
+  const stored = await readConfig(env, row);
+  let config = stored;
+  if (input.config !== undefined) {
+    // A masked value sent back (e.g. from GET) keeps the stored secret.
+    config = Object.fromEntries(Object.entries(input.config).map(([k, v]) => [k, v === CONFIG_MASK && Object.hasOwn(stored, k) ? stored[k] : v]));
+  }
+  assertConfig(manifest, config);
+  const by = callerLabel(caller);
+  const sealed = await sealConfig(env, tenantId, name, config);
+  const at = nowIso();
+  const result = await env.DB.prepare(
+    `UPDATE app_installs SET version_range = ?, version = ?, digest = ?, manifest = ?, grants = ?, config = ?, updated_at = ?, updated_by = ?
+     WHERE tenant_id = ? AND name = ? AND updated_at = ?`,
+  )
+    .bind(version_range, version, digest, JSON.stringify(manifest), JSON.stringify({ hosts }), sealed, at, by, tenantId, name, row.updated_at)
+    .run();
+  if (result.meta.changes === 0) throw new AppError("CONFLICT", `${name} changed during this request; retry`, { name });
+  return view(env, { ...row, version_range, version, digest, manifest: JSON.stringify(manifest), grants: JSON.stringify({ hosts }), config: sealed, updated_at: at, updated_by: by });
+}
+
+/** Use cases of the tenant whose configuration names the app (pre_mapping, transform, pull). */
+async function useCasesNaming(db: D1Database, tenantId: string, name: string): Promise<{ id: string; slug: string; integration_id: string }[]> {
+  const quoted = JSON.stringify(name).replace(/[\\%_]/g, (ch) => `\\${ch}`);
+  const { results } = await db
+    .prepare("SELECT id, slug, integration_id FROM use_cases WHERE tenant_id = ? AND configuration LIKE ? ESCAPE '\\' LIMIT 20")
+    .bind(tenantId, `%"app":${quoted}%`)
+    .all<{ id: string; slug: string; integration_id: string }>();
+  return results;
+}
+
+/** DELETE: removes the install and forgets its state; refused (409) while use cases or a blueprint use it, unless forced. */
+export async function removeApp(env: AppsEnv, tenantId: string, name: string, force: boolean): Promise<void> {
+  const row = await loadInstall(env.DB, tenantId, name);
+  if (!force) {
+    if (row.installed_via) throw new AppError("CONFLICT", `${name} was installed by ${row.installed_via}; uninstall that blueprint, or pass force=true`, { installed_via: row.installed_via });
+    const users = await useCasesNaming(env.DB, tenantId, name);
+    if (users.length > 0) throw new AppError("CONFLICT", `${name} is used by ${users.length} use case(s); change them first, or pass force=true`, { use_cases: users });
+  }
+  await env.DB.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND name = ?").bind(tenantId, name).run();
+  await env.APP_STATE.getByName(appStateName(tenantId, name)).clear();
+}
+
+// ---- running ------------------------------------------------------------------------------------
+
+export interface RunOptions {
+  trigger: RunTrigger;
+  integration_id?: string | null;
+  event_id?: string | null;
+  /** Keep ctx.state writes until commit() (pull runs: committed after their events are stored). */
+  buffer_state?: boolean;
+}
+
+export interface InstalledRun {
+  run_id: string;
+  version: string;
+  result: RunResult;
+  state: RunState;
+}
+
+/**
+ * Runs `action` of the tenant's installed app `name`: its grants, its decrypted configuration and
+ * its (tenant, app) state, in the sandbox; the run is recorded for monitoring. Throws only for an app
+ * that is not installed or an action it does not have; everything the app does is in `result`.
+ */
+export async function runInstalled(env: AppsEnv, tenantId: string, name: string, action: string, input: unknown, options: RunOptions): Promise<InstalledRun> {
+  const row = await loadInstall(env.DB, tenantId, name);
+  const manifest = JSON.parse(row.manifest) as AppManifest;
+  if (!manifest.actions.some((a) => a.name === action)) {
+    throw new AppError("NOT_FOUND", `${name}@${row.version} has no action '${action}' (it has ${manifest.actions.map((a) => a.name).join(", ")})`, { actions: manifest.actions.map((a) => a.name) });
+  }
+  const state = new RunState(env.APP_STATE.getByName(appStateName(tenantId, name)), options.buffer_state ?? false);
+  const started = nowIso();
+  const result = await runAction(env.LOADER, {
+    id: isolateId(row.digest, tenantId),
+    source: () => sourceOf(env, row),
+    actionName: action,
+    input,
+    grants: JSON.parse(row.grants) as { hosts: string[] },
+    policy: destinationPolicy(env),
+    context: { config: await readConfig(env, row), tenant_id: tenantId, integration_id: options.integration_id ?? null },
+    state,
+  });
+  const runId = newId();
+  await recordRun(env.DB, { id: runId, tenantId, app: name, version: row.version, action, options, result, started });
+  return { run_id: runId, version: row.version, result, state };
+}
+
+/** A failed run as the error an HTTP caller gets: its code, message, the limit, the app's log lines. */
+export function runError(result: Extract<RunResult, { ok: false }>, runId: string): AppError {
+  return new AppError(result.code, result.message, { run_id: runId, ...(result.limit && { limit: result.limit }), logs: result.logs, duration_ms: result.duration_ms });
+}
+
+const MAX_RECORDED_ERROR = 2000;
+
+async function recordRun(
+  db: D1Database,
+  run: { id: string; tenantId: string; app: string; version: string; action: string; options: RunOptions; result: RunResult; started: string },
+): Promise<void> {
+  const { result } = run;
+  try {
+    await db
+      .prepare(
+        `INSERT INTO app_runs (id, tenant_id, app, version, action, trigger, integration_id, event_id, outcome, error, exceeded_limit, duration_ms, logs, dropped_logs, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(
+        run.id, run.tenantId, run.app, run.version, run.action, run.options.trigger, run.options.integration_id ?? null, run.options.event_id ?? null,
+        result.ok ? "ok" : result.code, result.ok ? null : result.message.slice(0, MAX_RECORDED_ERROR), result.ok ? null : (result.limit ?? null),
+        result.duration_ms, JSON.stringify(result.logs), result.dropped_logs, run.started,
+      )
+      .run();
+  } catch (err) {
+    // The run's own outcome stands; a lost record is logged, never a failed run.
+    console.error(JSON.stringify({ level: "error", message: "app run not recorded", run_id: run.id, app: run.app, error: String((err as Error)?.message ?? err) }));
+  }
+}
+
+interface RunRow {
+  id: string;
+  app: string;
+  version: string;
+  action: string;
+  trigger: RunTrigger;
+  integration_id: string | null;
+  event_id: string | null;
+  outcome: string;
+  error: string | null;
+  exceeded_limit: string | null;
+  duration_ms: number;
+  logs: string;
+  dropped_logs: number;
+  started_at: string;
+}
+
+/** GET /v1/apps/runs: the tenant's runs, newest first, filtered. */
+export async function listRuns(db: D1Database, tenantId: string, q: PageQuery & { app?: string; action?: string; trigger?: RunTrigger; outcome?: string }) {
+  const before = decodeCursor(q.cursor);
+  const where = ["tenant_id = ?"];
+  const binds: unknown[] = [tenantId];
+  if (before) (where.push("id < ?"), binds.push(before));
+  for (const key of ["app", "action", "trigger", "outcome"] as const) {
+    if (q[key] !== undefined) (where.push(`${key} = ?`), binds.push(q[key]));
+  }
+  const { results } = await db.prepare(`SELECT * FROM app_runs WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`).bind(...binds, q.limit + 1).all<RunRow>();
+  const { items, next_cursor } = toPage(results, q.limit, (r) => ({ ...r, logs: JSON.parse(r.logs) as { level: string; message: string }[] }));
+  return { runs: items, next_cursor };
+}

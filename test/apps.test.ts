@@ -1,0 +1,172 @@
+// Apps in tenants through the real API: install with grants and configuration, invoke in the real
+// Worker Loader sandbox, ctx.state and ctx.config per (tenant, app), classified errors, run records.
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { api, createToken, expectError, tenantWithToken } from "./helpers";
+import { invoke, publishApp, trust, type TestAction } from "./app-helpers";
+import { newPublisher, unique, type Publisher } from "./registry-helpers";
+
+const receiver = new URL(env.RECEIVER_URL);
+
+const ACTIONS: Record<string, TestAction> = {
+  echo: { body: `ctx.log.info("echo", input); return { input, tenant: ctx.tenant_id, integration: ctx.integration_id };` },
+  count: { body: `const n = ((await ctx.state.get("n")) ?? 0) + 1; await ctx.state.put("n", n); return { n };` },
+  config: { body: `return { region: ctx.config.region, has_secret: typeof ctx.config.api_key === "string" };` },
+  call: { body: `const res = await ctx.fetch(input.url, { method: "POST", body: "{}" }); return { status: res.status };`, hosts: [receiver.host, "erp.example.com"] },
+  loop: { body: `for (;;) {}` },
+  boom: { body: `throw new Error("SAP said no: document 4711 is locked");` },
+  big: { body: `return "x".repeat(2_000_000);` },
+};
+
+const CONFIG_SCHEMA = {
+  type: "object",
+  properties: { region: { type: "string", enum: ["eu", "us"] }, api_key: { type: "string", writeOnly: true } },
+  required: ["region"],
+  additionalProperties: false,
+};
+
+let publisher: Publisher;
+let name: string;
+
+beforeAll(async () => {
+  publisher = await newPublisher("apps");
+  name = `${publisher.name}/tools-${unique()}`;
+  await publishApp(publisher, name, "1.0.0", ACTIONS, { configSchema: CONFIG_SCHEMA });
+  await publishApp(publisher, name, "1.1.0", { ...ACTIONS, echo: { body: `return { version: "1.1.0", input };` } }, { configSchema: CONFIG_SCHEMA });
+});
+
+/** A tenant that trusts the publisher and installed the app (version ^1.0.0 unless said). */
+async function installed(extra: Record<string, unknown> = {}) {
+  const t = await tenantWithToken();
+  await trust(t.token, publisher.name);
+  const res = await api("POST", "/v1/apps/install", { token: t.token, json: { name, version: "1.0.0", config: { region: "eu", api_key: "k-123" }, ...extra } });
+  if (res.status !== 201) throw new Error(`install: ${res.status} ${JSON.stringify(res.body)}`);
+  return t;
+}
+
+describe("installing apps", () => {
+  it("installs a verified app, shows the hosts it asks for, masks secrets, and lists it", async () => {
+    const t = await tenantWithToken();
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, config: { region: "eu" } } }), 403, "FORBIDDEN");
+    await trust(t.token, publisher.name);
+    const res = await api("POST", "/v1/apps/install", { token: t.token, json: { name, version: "^1.0.0", grants: { hosts: ["erp.example.com"] }, config: { region: "eu", api_key: "k-1" } } });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ name, version: "1.1.0", version_range: "^1.0.0", grants: { hosts: ["erp.example.com"] }, config: { region: "eu", api_key: "*****" }, installed_via: null });
+    expect(res.body.requested_hosts.sort()).toEqual([receiver.host, "erp.example.com"].sort());
+    expect(res.body.digest).toMatch(/^sha256-/);
+    const raw = await env.DB.prepare("SELECT config FROM app_installs WHERE tenant_id = ? AND name = ?").bind(t.tenant.id, name).first<{ config: string }>();
+    expect(raw!.config).not.toContain("k-1");
+
+    const list = await api("GET", "/v1/apps/installed", { token: t.token });
+    expect(list.body.installed.map((a: { name: string }) => a.name)).toEqual([name]);
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, config: { region: "eu" } } }), 409, "CONFLICT");
+  });
+
+  it("refuses grants the app does not declare, configuration its schema refuses, and unknown apps", async () => {
+    const t = await tenantWithToken();
+    await trust(t.token, publisher.name);
+    const grant = expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, grants: { hosts: ["evil.example.net"] }, config: { region: "eu" } } }), 422, "UNPROCESSABLE");
+    expect(grant[0]).toMatchObject({ path: "grants.hosts.0" });
+    const config = expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, config: { region: "mars" } } }), 422, "UNPROCESSABLE");
+    expect(JSON.stringify(config)).toContain("config");
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name: `${publisher.name}/nope-${unique()}` } }), 404, "NOT_FOUND");
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, version: "^9.0.0", config: { region: "eu" } } }), 422, "UNPROCESSABLE");
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name: "not a name" } }), 400, "VALIDATION_FAILED");
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, __proto__: { x: 1 }, extra: 1 } }), 400, "VALIDATION_FAILED");
+    expectError(await api("POST", "/v1/apps/install", { token: t.token, body: "{", headers: { "content-type": "application/json" } }), 400, "INVALID_JSON");
+    // Nothing was stored by any refused install.
+    expect((await api("GET", "/v1/apps/installed", { token: t.token })).body.installed).toEqual([]);
+  });
+
+  it("changes version, grants and configuration with PATCH; a masked secret keeps its value", async () => {
+    const t = await installed();
+    const path = `/v1/apps/installed/${name}`;
+    const patched = await api("PATCH", path, { token: t.token, json: { version: "1.1.0", grants: { hosts: [receiver.host] }, config: { region: "us", api_key: "*****" } } });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ version: "1.1.0", grants: { hosts: [receiver.host] }, config: { region: "us", api_key: "*****" } });
+    const run = await invoke(t.token, name, "config", { input: {} });
+    expect(run.body.output).toEqual({ region: "us", has_secret: true });
+    expect((await invoke(t.token, name, "echo", { input: 1 })).body.output).toEqual({ version: "1.1.0", input: 1 });
+    expectError(await api("PATCH", path, { token: t.token, json: { grants: { hosts: ["other.example.org"] } } }), 422, "UNPROCESSABLE");
+    expectError(await api("PATCH", path, { token: t.token, json: { color: "red" } }), 400, "VALIDATION_FAILED");
+    expectError(await api("PATCH", `/v1/apps/installed/${publisher.name}/missing`, { token: t.token, json: {} }), 404, "APP_NOT_INSTALLED");
+  });
+
+  it("removes an app and forgets its state", async () => {
+    const t = await installed();
+    await invoke(t.token, name, "count", { input: {} });
+    const del = await api("DELETE", `/v1/apps/installed/${name}`, { token: t.token });
+    expect(del.status).toBe(204);
+    expectError(await invoke(t.token, name, "count", { input: {} }), 404, "APP_NOT_INSTALLED");
+    await api("POST", "/v1/apps/install", { token: t.token, json: { name, config: { region: "eu" } } });
+    expect((await invoke(t.token, name, "count", { input: {} })).body.output).toEqual({ n: 1 });
+  });
+});
+
+describe("invoking actions", () => {
+  it("runs an action with the tenant's context and records the run with its logs", async () => {
+    const t = await installed();
+    const integration = await api("POST", "/v2/integrations", { token: t.token, json: { name: "ERP" } });
+    const res = await invoke(t.token, name, "echo", { input: { kunnr: "0042" }, integration_id: integration.body.id });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ output: { input: { kunnr: "0042" }, tenant: t.tenant.id, integration: integration.body.id }, logs: [{ level: "info", message: 'echo {"kunnr":"0042"}' }] });
+    const runs = await api("GET", `/v1/apps/runs?app=${encodeURIComponent(name)}`, { token: t.token });
+    expect(runs.body.runs[0]).toMatchObject({ id: res.body.run_id, app: name, action: "echo", trigger: "invoke", outcome: "ok", integration_id: integration.body.id, logs: [{ level: "info" }] });
+  });
+
+  it("keeps state between runs, per tenant", async () => {
+    const a = await installed();
+    const b = await installed();
+    expect((await invoke(a.token, name, "count", { input: {} })).body.output).toEqual({ n: 1 });
+    expect((await invoke(a.token, name, "count", { input: {} })).body.output).toEqual({ n: 2 });
+    expect((await invoke(b.token, name, "count", { input: {} })).body.output).toEqual({ n: 1 });
+  });
+
+  it("one tenant cannot invoke, configure, read the state of or see another tenant's app", async () => {
+    const a = await installed();
+    await invoke(a.token, name, "count", { input: {} });
+    const other = await tenantWithToken();
+    expectError(await invoke(other.token, name, "count", { input: {} }), 404, "APP_NOT_INSTALLED");
+    expectError(await api("GET", `/v1/apps/installed/${name}`, { token: other.token }), 404, "APP_NOT_INSTALLED");
+    expectError(await api("PATCH", `/v1/apps/installed/${name}`, { token: other.token, json: { config: { region: "us" } } }), 404, "APP_NOT_INSTALLED");
+    expect((await api("GET", "/v1/apps/runs", { token: other.token })).body.runs).toEqual([]);
+    // An integration of another tenant cannot be named as ctx.integration_id.
+    const theirs = await api("POST", "/v2/integrations", { token: other.token, json: { name: "Theirs" } });
+    expectError(await invoke(a.token, name, "echo", { input: {}, integration_id: theirs.body.id }), 404, "NOT_FOUND");
+  });
+
+  it("lets the app reach a granted host and fails an ungranted one inside the app", async () => {
+    const t = await installed({ grants: { hosts: [receiver.host] } });
+    const ok = await invoke(t.token, name, "call", { input: { url: `${env.RECEIVER_URL}/hook/apps-route` } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.output).toEqual({ status: 200 });
+    const refused = await invoke(t.token, name, "call", { input: { url: "https://erp.example.com/odata" } });
+    const details = expectError(refused, 502, "APP_HOST_NOT_GRANTED");
+    expect(details.run_id).toBeTruthy();
+  });
+
+  it("classifies a throwing app, an endless loop and oversized output; the next request is served", async () => {
+    const t = await installed();
+    const boom = await invoke(t.token, name, "boom", { input: {} });
+    expectError(boom, 502, "APP_FAILED");
+    expect(boom.body.error.message).toContain("document 4711 is locked");
+    const loop = expectError(await invoke(t.token, name, "loop", { input: {} }), 422, "APP_LIMIT_EXCEEDED");
+    expect(["steps", "cpu", "time"]).toContain(loop.limit);
+    const big = expectError(await invoke(t.token, name, "big", { input: {} }), 422, "APP_LIMIT_EXCEEDED");
+    expect(big.limit).toBe("output_size");
+    expect((await invoke(t.token, name, "echo", { input: 1 })).status).toBe(200);
+    const failed = await api("GET", "/v1/apps/runs?outcome=APP_FAILED", { token: t.token });
+    expect(failed.body.runs[0]).toMatchObject({ action: "boom", error: expect.stringContaining("4711") });
+  });
+
+  it("answers bad invocations with the error envelope", async () => {
+    const t = await installed();
+    expectError(await invoke(t.token, name, "nope", { input: {} }), 404, "NOT_FOUND");
+    expectError(await invoke(t.token, name, "echo", { input: {}, extra: true }), 400, "VALIDATION_FAILED");
+    expectError(await api("POST", `/v1/apps/${name}/actions/Bad%20Name/invoke`, { token: t.token, json: { input: {} } }), 400, "VALIDATION_FAILED");
+    expectError(await api("GET", "/v1/apps/runs?cursor=nope", { token: t.token }), 400, "INVALID_CURSOR");
+    const readOnly = await createToken(t.tenant.id, ["integrations:read"]);
+    expectError(await invoke(readOnly.token, name, "echo", { input: {} }), 403, "FORBIDDEN");
+    expectError(await invoke("", name, "echo", { input: {} }), 401, "UNAUTHORIZED");
+  });
+});
