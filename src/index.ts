@@ -1,6 +1,7 @@
 // The erp-edge Worker: assembles every bounded context's routes and the edge behaviour they share.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
+import { runDuePulls } from "./inbound/pull";
 import { appRoutes } from "./apps/routes";
 import { entityRoutes } from "./entities/routes";
 import { inboundRoutes } from "./inbound/routes";
@@ -134,12 +135,12 @@ export default {
     }
   },
   /**
-   * Every minute: recover un-queued events, time out ACKs, apply retention. Each job runs to the end
+   * Every minute: run due pulls, recover un-queued events, time out ACKs, apply retention. Each job runs to the end
    * even if another fails; every failure is logged, and any failure fails the cron invocation so the
    * platform's cron metrics show it (a job hidden in waitUntil would fail unseen).
    */
   async scheduled(_controller, env) {
-    const jobs = { sweep_pending_events: sweepPendingEvents(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env.DB) };
+    const jobs = { run_due_pulls: runDuePulls(env), sweep_pending_events: sweepPendingEvents(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env.DB) };
     const outcomes = await Promise.allSettled(Object.values(jobs));
     const failed = Object.keys(jobs).filter((_, i) => outcomes[i]!.status === "rejected");
     for (const [i, name] of Object.keys(jobs).entries()) {

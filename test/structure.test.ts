@@ -10,7 +10,8 @@ function folderImports(): Map<string, Set<string>> {
     if (path.endsWith(".test.ts")) continue;
     const from = path.split("/")[2]!;
     if (from.endsWith(".ts")) continue; // src/index.ts assembles everything
-    for (const [, spec] of text.matchAll(/from "(\.\.\/[^"]+)"/g)) {
+    // "../../apps-sdk/…" leaves src/: the SDK package is a library here, not a folder of src/.
+    for (const [, spec] of text.matchAll(/from "(\.\.\/(?!\.\.\/)[^"]+)"/g)) {
       const to = spec!.split("/")[1]!;
       if (to !== from) edges.set(from, (edges.get(from) ?? new Set()).add(to));
     }

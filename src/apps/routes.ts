@@ -1,6 +1,5 @@
 // /v1/apps/*: install, grant, configure and remove apps in a tenant, invoke their actions, read their runs.
 import { createRoute } from "@hono/zod-openapi";
-import { InstalledParams } from "../marketplace/schema";
 import { callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { errors, json, jsonBody } from "../platform/openapi";
@@ -8,6 +7,7 @@ import { PageQuery } from "../platform/pagination";
 import { getIntegration } from "../integrations/service";
 import {
   ActionParams,
+  AppParams,
   AppInstallation,
   AppInstallationList,
   AppInstallRequest,
@@ -63,7 +63,7 @@ appRoutes.openapi(
 appRoutes.openapi(
   createRoute({
     method: "get", path: "/v1/apps/installed/{scope}/{name}", tags, middleware: [install] as const, summary: "An installed app: version, actions, requested and granted hosts, configuration (secrets masked)",
-    request: { params: InstalledParams },
+    request: { params: AppParams },
     responses: { 200: json(AppInstallation, "The installed app"), ...errors(400, 401, 403, 404) },
   }),
   async (c) => c.json(await service.getApp(c.env, callerTenant(c.get("caller")), nameOf(c.req.valid("param"))), 200),
@@ -72,7 +72,7 @@ appRoutes.openapi(
 appRoutes.openapi(
   createRoute({
     method: "patch", path: "/v1/apps/installed/{scope}/{name}", tags, middleware: [install] as const, summary: "Change an installed app's version, grants or configuration",
-    request: { params: InstalledParams, ...jsonBody(AppPatchRequest) },
+    request: { params: AppParams, ...jsonBody(AppPatchRequest) },
     responses: { 200: json(AppInstallation, "The installed app after the change"), ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
   }),
   async (c) => {
@@ -85,7 +85,7 @@ appRoutes.openapi(
   createRoute({
     method: "delete", path: "/v1/apps/installed/{scope}/{name}", tags, middleware: [install] as const,
     summary: "Remove an app and forget its state (409 while use cases or a blueprint use it, unless force=true)",
-    request: { params: InstalledParams, query: AppRemoveQuery },
+    request: { params: AppParams, query: AppRemoveQuery },
     responses: { 204: { description: "Removed" }, ...errors(400, 401, 403, 404, 409) },
   }),
   async (c) => {
@@ -124,3 +124,4 @@ appRoutes.openapi(
   }),
   async (c) => c.json(await service.listRuns(c.env.DB, callerTenant(c.get("caller")), c.req.valid("query")), 200),
 );
+

@@ -1,6 +1,7 @@
 // What a sandboxed run takes and gives: its limits, the hosts granted to it, and its classified outcome.
 import { z } from "@hono/zod-openapi";
-import { BlueprintName, booleanQuery, VersionSpec } from "../marketplace/schema";
+import { PACKAGE_NAME_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
+import { isVersionSpec } from "../registry/resolution";
 import { NextCursor, PageQuery } from "../platform/pagination";
 
 /**
@@ -57,6 +58,18 @@ export type RunResult =
 
 // ---- the HTTP API (/v1/apps/*) ------------------------------------------------------------------
 
+const AppName = z.string().max(104).regex(PACKAGE_NAME_PATTERN, "a scoped name such as @acme/sap-normalise (lower case)").openapi({ example: "@erp-edge/sap-normalise" });
+const VersionSpec = z
+  .string()
+  .min(1)
+  .max(128)
+  .refine(isVersionSpec, "'latest', an exact version such as 1.2.0, or a range such as ^1.2.0")
+  .openapi({ description: "'latest', an exact version, or a semver range (never picks a yanked version)", example: "^1" });
+const booleanQuery = z
+  .enum(["true", "false"])
+  .default("false")
+  .transform((v) => v === "true");
+
 const Hosts = z
   .array(z.string().min(1).max(260))
   .max(50)
@@ -68,7 +81,7 @@ const AppConfig = z
 
 export const AppInstallRequest = z
   .object({
-    name: BlueprintName.openapi({ example: "@erp-edge/sap-normalise" }),
+    name: AppName,
     version: VersionSpec.default("latest"),
     grants: z.object({ hosts: Hosts.default([]) }).strict().default({ hosts: [] }),
     config: AppConfig.default({}),
@@ -124,9 +137,13 @@ export const AppRemoveQuery = z.object({
   force: booleanQuery.openapi({ description: "Remove it although use cases still name it (refused with 409 otherwise)" }),
 });
 
-export const ActionParams = z.object({
+/** `/v1/apps/installed/{scope}/{name}`: the app name's two halves. */
+export const AppParams = z.object({
   scope: z.string().max(40).regex(/^@[a-z0-9][a-z0-9-]{0,38}$/, "a publisher scope such as @acme").openapi({ param: { name: "scope", in: "path" }, example: "@erp-edge" }),
   name: z.string().max(64).regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "the package name after the scope").openapi({ param: { name: "name", in: "path" }, example: "sap-normalise" }),
+});
+
+export const ActionParams = AppParams.extend({
   action: z.string().max(64).regex(/^[a-z][a-z0-9_-]{0,63}$/, "an action name").openapi({ param: { name: "action", in: "path" }, example: "normalise" }),
 });
 
@@ -147,21 +164,13 @@ export const InvokeResult = z
   })
   .openapi("AppInvokeResult");
 
-/** A use case's reference to an app action (pre_mapping, transform, pull). */
-export const AppActionRef = z
-  .object({
-    app: BlueprintName.openapi({ example: "@erp-edge/sap-normalise" }),
-    action: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "an action name").openapi({ example: "normalise" }),
-  })
-  .strict()
-  .openapi("AppActionRef");
-export type AppActionRef = z.infer<typeof AppActionRef>;
+export { AppActionRef } from "../platform/app-ref";
 
 export const RunTrigger = z.enum(["invoke", "pre_mapping", "transform", "pull"]);
 export type RunTrigger = z.infer<typeof RunTrigger>;
 
 export const AppRunsQuery = PageQuery.extend({
-  app: BlueprintName.optional(),
+  app: AppName.optional(),
   action: z.string().max(64).optional(),
   trigger: RunTrigger.optional(),
   outcome: z.string().max(40).optional().openapi({ description: "'ok' or an error code such as APP_FAILED" }),

@@ -10,13 +10,15 @@ import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
 import { crashPoint } from "../platform/crash-points";
+import { runInstalled, type AppsEnv } from "../apps/service";
+import { AppError } from "../platform/errors";
 import { zodIssues } from "../platform/errors";
 import { setOwn } from "../platform/paths";
 import { redactPayloadText } from "../platform/redact";
 import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
 import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
 
-type ProcessEnv = Pick<Env, "DB" | "ENTITY">;
+type ProcessEnv = Pick<Env, "DB" | "ENTITY"> & AppsEnv;
 
 class EntityProblem extends Error {
   constructor(readonly error: EventError) {
@@ -153,6 +155,30 @@ function mappingOf(useCase: UseCase): InboundConfiguration | { issues: ReturnTyp
   return config;
 }
 
+/**
+ * Runs the use case's pre_mapping app action on the parsed payload. What the app does wrong (throws,
+ * exceeds a limit, is not installed) fails this event with the app's message, never its stream: a
+ * retry would fail the same way.
+ */
+async function preMapping(env: ProcessEnv, event: EventRow, ref: { app: string; action: string }, payload: unknown): Promise<{ ok: true; payload: unknown } | { ok: false; outcome: EventOutcome }> {
+  const failed = (code: string, message: string, category: "validation" | "configuration", extra: Record<string, unknown> = {}): { ok: false; outcome: EventOutcome } => ({
+    ok: false,
+    outcome: { status: "error", error_category: category, errors: [{ code, message, app: ref.app, action: ref.action, ...extra }], entities: [], warnings: [] },
+  });
+  let run;
+  try {
+    run = await runInstalled(env, event.tenant_id, ref.app, ref.action, payload, { trigger: "pre_mapping", integration_id: event.integration_id, event_id: event.id });
+  } catch (err) {
+    if (err instanceof AppError && (err.code === "APP_NOT_INSTALLED" || err.code === "NOT_FOUND")) return failed(err.code, err.message, "configuration");
+    throw err;
+  }
+  const { result } = run;
+  if (result.ok) return { ok: true, payload: result.output };
+  // The app rejecting the payload (or choking on it) is about this event; the rest is about the setup.
+  const category = result.code === "APP_FAILED" || result.code === "APP_INPUT_INVALID" || result.code === "APP_LIMIT_EXCEEDED" ? "validation" : "configuration";
+  return failed(result.code, result.message, category, { run_id: run.run_id, ...(result.limit && { limit: result.limit }) });
+}
+
 async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | null): Promise<EventOutcome> {
   if (!useCase || useCase.type !== "inbound" || !useCase.enabled) {
     return { status: "error", error_category: "configuration", errors: [{ code: "USE_CASE_UNAVAILABLE", message: `Inbound use case '${event.use_case_slug}' no longer exists or is disabled` }], entities: [], warnings: [] };
@@ -165,7 +191,12 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
   const relations = { attributes: relationAttributesOf(config), budget: { left: MAX_RELATION_REFS } };
   let mapped;
   try {
-    const payload = parsePayload(event.format, event.payload ?? "");
+    let payload = parsePayload(event.format, event.payload ?? "");
+    if (config.pre_mapping) {
+      const pre = await preMapping(env, event, config.pre_mapping, payload);
+      if (!pre.ok) return pre.outcome;
+      payload = pre.payload;
+    }
     mapped = await runMapping(config, payload, { integrationId: event.integration_id });
   } catch (err) {
     if (err instanceof PayloadError) return { status: "error", error_category: "validation", errors: [{ code: "INVALID_PAYLOAD", message: err.message, ...err.details }], entities: [], warnings: [] };

@@ -4,6 +4,7 @@ import { callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { errors, json, jsonBody, pathParams } from "../platform/openapi";
 import { EventsBatch, EventsBatchResult, InboundEventStatus } from "./schema";
+import { PullRunResult, runPull } from "./pull";
 import * as service from "./service";
 
 const tags = ["Inbound events"];
@@ -56,5 +57,23 @@ inboundRoutes.openapi(
     const rawBody = new Uint8Array(await c.req.arrayBuffer());
     const result = await service.acceptWebhook(c.env, { integrationId: integration_id, useCaseSlug: use_case_slug, headers: c.req.raw.headers, rawBody });
     return c.json(result, 202);
+  },
+);
+
+inboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/integrations/{id}/use-cases/{slug}/run", tags: ["Pull"], middleware: [requireScope("integrations:write")] as const,
+    summary: "Run a pull use case now (operators and tests); its events enter the inbound pipeline through its target use case",
+    request: {
+      params: z.object({
+        id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }),
+        slug: z.string().max(128).regex(/^[a-z0-9][a-z0-9_-]*$/, "a use case slug").openapi({ param: { name: "slug", in: "path" } }),
+      }),
+    },
+    responses: { 200: json(PullRunResult, "The run: events received, accepted and refused, per-event results, the app's logs"), ...errors(400, 401, 403, 404, 422, 502) },
+  }),
+  async (c) => {
+    const { id, slug } = c.req.valid("param");
+    return c.json(await runPull(c.env, callerTenant(c.get("caller")), id, slug), 200);
   },
 );

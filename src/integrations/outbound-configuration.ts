@@ -2,6 +2,7 @@
 // mapped how, delivered where. It lives with the integrations that store it; the outbound context
 // runs it and re-exports it from its schema.
 import { z } from "@hono/zod-openapi";
+import { AppActionRef } from "../platform/app-ref";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { AppError } from "../platform/errors";
 import { checkDestination, DestinationLookupError, destinationPolicy, parseDestination, type DestinationEnv, type Resolver } from "../platform/destination";
@@ -61,6 +62,7 @@ export const OutboundMapping = z
     jsonata_expression: Expression.openapi({ description: "Maps the core event envelope to the body sent to the ERP" }),
     enabled: z.boolean().default(true),
     delivery: z.discriminatedUnion("type", [WebhookDelivery, PollDelivery]),
+    transform: AppActionRef.optional().openapi({ description: "An app action applied to the JSONata result; its output is the body sent" }),
   })
   .openapi("OutboundMapping");
 export type OutboundMapping = z.infer<typeof OutboundMapping>;
@@ -135,7 +137,7 @@ export async function assertSafeOutboundConfiguration(
  * `use_cases`), reporting paths as `use_cases.<i>.configuration...`.
  */
 export async function assertSafeOutboundUseCases(
-  useCases: readonly ({ type: "outbound"; configuration: OutboundConfiguration } | { type: "inbound" | "file_proxy" })[],
+  useCases: readonly ({ type: "outbound"; configuration: OutboundConfiguration } | { type: "inbound" | "file_proxy" | "pull" })[],
   env: DestinationEnv,
   path: (string | number)[] = ["use_cases"],
 ): Promise<void> {

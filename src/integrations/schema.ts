@@ -3,6 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { FileProxyConfiguration } from "../file-proxy/schema";
 import { InboundConfiguration } from "../mapping/schema";
 import { OutboundConfiguration } from "./outbound-configuration";
+import { PullConfiguration } from "./pull-configuration";
 import { NextCursor } from "../platform/pagination";
 import { hasPrototypeSegment } from "../platform/paths";
 
@@ -43,10 +44,11 @@ function useCaseVariants<S extends z.ZodRawShape>(extra: S) {
     z.object({ ...useCaseFields, ...extra, type: z.literal("inbound"), configuration: InboundConfiguration }),
     z.object({ ...useCaseFields, ...extra, type: z.literal("outbound"), configuration: OutboundConfiguration }),
     z.object({ ...useCaseFields, ...extra, type: z.literal("file_proxy"), configuration: FileProxyConfiguration }),
+    z.object({ ...useCaseFields, ...extra, type: z.literal("pull"), configuration: PullConfiguration }),
   ]);
 }
 
-export const UseCaseType = z.enum(["inbound", "outbound", "file_proxy"]);
+export const UseCaseType = z.enum(["inbound", "outbound", "file_proxy", "pull"]);
 export type UseCaseType = z.infer<typeof UseCaseType>;
 
 export const UseCaseInput = useCaseVariants({}).openapi("UseCaseInput");

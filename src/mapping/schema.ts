@@ -2,6 +2,7 @@
 // converted to v2). Every JSONata expression is compiled when the configuration is validated, so a
 // broken mapping is refused when it is saved, not when the first event arrives.
 import { z } from "@hono/zod-openapi";
+import { AppActionRef } from "../platform/app-ref";
 import { assertParses, ExpressionError } from "./expression";
 import { hasPrototypeSegment, isPrototypeKey } from "../platform/paths";
 
@@ -135,6 +136,9 @@ const MappingV2 = z
       .optional()
       .openapi({ description: "Events posted with one of these event_name values (and no use_case_slug) are routed here" }),
     webhook: WebhookConfig.optional(),
+    pre_mapping: AppActionRef.optional().openapi({
+      description: "An app action that receives the parsed payload and returns what the mapping reads; if it throws, the event fails with its message",
+    }),
   })
   // Keys owned by later work live beside the mapping.
   .loose();

@@ -2,10 +2,11 @@
 import { z } from "@hono/zod-openapi";
 import { PACKAGE_NAME_PATTERN, PUBLISHER_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
 import { NextCursor } from "../platform/pagination";
-import { isVersionSpec, LATEST } from "./resolution";
+import { isVersionSpec, LATEST } from "../registry/resolution";
 
-/** The publisher of the prebuilt blueprints: always trusted, cannot be removed. */
-export const PLATFORM_PUBLISHER = "@erp-edge";
+import { PLATFORM_PUBLISHER } from "../registry/trust";
+
+export { PLATFORM_PUBLISHER };
 
 export const Publisher = z.string().max(40).regex(PUBLISHER_PATTERN, "a publisher scope such as @acme (lower case)").openapi({ example: "@acme" });
 export const BlueprintName = z.string().max(104).regex(PACKAGE_NAME_PATTERN, "a scoped name such as @acme/sap-customers (lower case)").openapi({ example: "@acme/sap-customers" });

@@ -41,9 +41,10 @@ import {
   type PlanEntry,
   type Resources,
 } from "./plan";
-import { majorsCrossed, resolveVersion } from "./resolution";
+import { majorsCrossed, resolveVersion } from "../registry/resolution";
+import { assertTrusted } from "../registry/trust";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
-import { publisherOf, verifyPublishedPackage } from "./verify";
+import { publisherOf, verifyPublishedPackage } from "../registry/verify";
 
 /** Rollback steps kept per install; older ones are dropped as new steps are recorded. */
 export const HISTORY_LIMIT = 20;
@@ -162,18 +163,6 @@ export async function putTrust(db: D1Database, changedBy: string, tenantId: stri
     auditStatement(db, { tenantId, actor: changedBy, action: "blueprint.trust_updated", details: { publishers } }),
   ]);
   return getTrust(db, tenantId);
-}
-
-export async function assertTrusted(db: D1Database, tenantId: string, name: string) {
-  const publisher = publisherOf(name);
-  if (publisher === PLATFORM_PUBLISHER) return;
-  const row = await db.prepare("SELECT 1 FROM blueprint_trust WHERE tenant_id = ? AND publisher = ?").bind(tenantId, publisher).first();
-  if (!row) {
-    throw new AppError("FORBIDDEN", `Publisher '${publisher}' is not trusted by this tenant; add it with PUT /v1/blueprints/trust to install its packages`, {
-      publisher,
-      trust: { method: "PUT", path: "/v1/blueprints/trust", body: { publishers: [publisher] }, note: "the body replaces the list: include the publishers already trusted (GET /v1/blueprints/trust)" },
-    });
-  }
 }
 
 // ---- installed blueprints ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Outbound: core events fan out to outbound use cases as deliveries (webhook or poll), with
 // signing secrets, dead-letter queue, poll leases and ACK tracking.
+import { runInstalled, type AppsEnv } from "../apps/service";
 import { referencedCoreEvent } from "../entities/service";
 import { acknowledgeInboundEvent } from "../inbound/events-log";
 import { enabledOutboundUseCases, getIntegration, outboundUseCase, resolveEnvironment } from "../integrations/service";
@@ -39,7 +40,7 @@ export async function emitBusinessEvent(
 
 // ---- fan-out ----------------------------------------------------------------------------------
 
-type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY">;
+type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY"> & AppsEnv;
 
 export const endpointIdOf = (useCaseId: string, mappingId: string) => `${useCaseId}/${mappingId}`;
 
@@ -96,6 +97,22 @@ export async function subscriptionsOf(db: D1Database, tenantId: string): Promise
 export const PENDING_WEBHOOKS_OF_EVENT_SQL = "SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id = ? AND type = 'webhook' AND status = 'pending' ORDER BY id";
 
 /**
+ * A mapping's transform: the app action's output is the body. A failed run dead-letters the delivery
+ * with the app's error (a redrive after fixing the app or its grants sends it); an app the tenant
+ * removed does the same.
+ */
+async function transformed(env: OutboundEnv, event: CoreEventEnvelope, sub: OutboundSubscription, ref: { app: string; action: string }, body: unknown) {
+  try {
+    const run = await runInstalled(env, event._org_id, ref.app, ref.action, body, { trigger: "transform", integration_id: sub.integrationId, event_id: event._event_id });
+    if (run.result.ok) return { body: run.result.output, error: null };
+    return { body, error: `transform ${ref.app} ${ref.action} failed: ${run.result.code}: ${run.result.message}` };
+  } catch (err) {
+    if (err instanceof AppError) return { body, error: `transform ${ref.app} ${ref.action} failed: ${err.code}: ${err.message}` };
+    throw err;
+  }
+}
+
+/**
  * Creates one delivery per matching outbound use case mapping. A (use case, mapping, event) gets at
  * most one delivery, so a core event delivered twice by the queue is fanned out once.
  */
@@ -130,6 +147,7 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
         error ??= `mapping failed: ${(err as Error).message}`;
       }
       if (body === undefined && !error) continue;
+      if (mapping.transform && !error) ({ body, error } = await transformed(env, event, sub, mapping.transform, body));
       const maxAttempts = mapping.delivery.type === "webhook" ? mapping.delivery.max_attempts : mapping.delivery.max_delivery_attempts;
       statements.push(
         deliveryStatement(env.DB, event, sub, at, {

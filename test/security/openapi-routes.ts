@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import { packBundle } from "../../apps-sdk/src/blueprint/bundle";
 import { generatePublisherKey, type PublicKeyJwk } from "../../apps-sdk/src/blueprint/signing";
 import { ADMIN, ALL_SCOPES, api, createToken } from "../helpers";
+import { appJson, appModule } from "../app-helpers";
 import { packageFiles, sampleManifest, signedUpload, unique, upload } from "../registry-helpers";
 
 // ---- the document ------------------------------------------------------------------------------
@@ -366,6 +367,10 @@ const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, s
   BlueprintUpgradeRequest: () => ({ version: "^1", dry_run: true }),
   BlueprintRollbackRequest: () => ({ dry_run: true }),
   BlueprintTrust: (fx) => ({ publishers: [fx.registry.publisher] }),
+  // Installed already (409 again): a dry run is the accepted control.
+  AppInstallRequest: (fx) => ({ name: `${fx.registry.publisher}/${fx.registry.app}`, version: "1.0.0", dry_run: true }),
+  AppPatchRequest: () => ({ grants: { hosts: [] } }),
+  AppInvokeRequest: () => ({ input: { probe: true } }),
   MappingSimulationV2: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
   MappingSimulationV1: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
   InboundEventsBatch: (fx) => ({
@@ -417,7 +422,7 @@ export interface TenantFixture {
   integrationId: string;
   integrationName: string;
   environmentConfig: unknown[];
-  useCases: { inbound: UseCaseRef; outbound: UseCaseRef; file_proxy: UseCaseRef };
+  useCases: { inbound: UseCaseRef; outbound: UseCaseRef; file_proxy: UseCaseRef; pull: UseCaseRef };
   declaredUseCases: unknown[];
   webhookMappingId: string;
   eventId: string;
@@ -439,6 +444,8 @@ export interface RegistryFixture {
   name: string;
   version: string;
   spareKey: PublicKeyJwk;
+  /** An app package of the same publisher (`<publisher>/<app>`), installed in every fixture tenant. */
+  app: string;
 }
 
 let sharedPackage: Promise<RegistryFixture> | undefined;
@@ -451,7 +458,13 @@ function registryFixture(token: string): Promise<RegistryFixture> {
     const name = `${publisher}/probe`;
     const archive = packBundle(packageFiles(sampleManifest(name, "1.0.0")));
     await ok("package", upload(token, await signedUpload(archive, name, "1.0.0", key.privateJwk)));
-    return { publisher, name: "probe", version: "1.0.0", spareKey: (await generatePublisherKey()).publicJwk };
+    const actions = { echo: { body: "return input;" }, pull: { body: "return { events: [] };" } };
+    const appArchive = packBundle({
+      "app.json": new TextEncoder().encode(JSON.stringify(appJson(`${publisher}/probe-app`, "1.0.0", actions))),
+      "app.js": new TextEncoder().encode(appModule(actions)),
+    });
+    await ok("app package", upload(token, await signedUpload(appArchive, `${publisher}/probe-app`, "1.0.0", key.privateJwk)));
+    return { publisher, name: "probe", version: "1.0.0", spareKey: (await generatePublisherKey()).publicJwk, app: "probe-app" };
   })();
   return sharedPackage;
 }
@@ -472,6 +485,11 @@ export async function createFixture(label: string, receiverUrl: string): Promise
   const tenantName = `${tag} tenant`;
   const tenant = await ok("tenant", api("POST", "/v1/tenants", { token: ADMIN, json: { name: tenantName, rate_limit_per_second: 100_000 } }));
   const { token, id: tokenId } = await createToken(tenant.id, ALL_SCOPES);
+  const registry = await registryFixture(token);
+  const appName = `${registry.publisher}/${registry.app}`;
+  // The shared packages installed into this tenant, so the /v1/blueprints/installed and /v1/apps routes have real targets.
+  await ok("trust", api("PUT", "/v1/blueprints/trust", { token, json: { publishers: [registry.publisher] } }));
+  await ok("app install", api("POST", "/v1/apps/install", { token, json: { name: appName, version: "1.0.0" } }));
   const integrationName = `${tag} integration`;
   const environmentConfig = [{ key: "API_KEY", label: "API key", type: "SecretString" }];
   const useCaseInputs = [
@@ -487,6 +505,9 @@ export async function createFixture(label: string, receiverUrl: string): Promise
       },
     },
     { name: `${tag} files`, slug: "files", type: "file_proxy", configuration: {} },
+    // Its app is installed above; the schedule is far off, POST …/use-cases/{slug}/run runs it. The slug
+    // is the fixture's own, so another tenant naming it addresses nothing of theirs.
+    { name: `${tag} pull`, slug: `pull-${crypto.randomUUID().slice(0, 8)}`, type: "pull", configuration: { app: appName, action: "pull", schedule: "0 0 1 1 *", target_use_case: "contacts" } },
   ];
   const integration = await ok("integration", api("POST", "/v2/integrations", { token, json: { name: integrationName, environment_config: environmentConfig, use_cases: useCaseInputs } }));
   const created = integration.use_cases as { id: string; slug: string; name: string; type: string }[];
@@ -512,13 +533,10 @@ export async function createFixture(label: string, receiverUrl: string): Promise
     if (!e) throw new Error(`fixture event made no ${slug}: ${JSON.stringify(status.entities)}`);
     return e._id;
   };
-  const registry = await registryFixture(token);
-  // The shared package installed into this tenant, so the /v1/blueprints/installed routes have a real target.
-  await ok("trust", api("PUT", "/v1/blueprints/trust", { token, json: { publishers: [registry.publisher] } }));
   await ok("install", api("POST", "/v1/blueprints/install", { token, json: { name: `${registry.publisher}/${registry.name}`, version: registry.version, environment: { ERP_URL: "https://erp.example.com" } } }));
   return {
     label, tenantId: tenant.id, tenantName, token, tokenId, integrationId: integration.id, integrationName, environmentConfig, registry,
-    useCases: { inbound: ref("inbound"), outbound: ref("outbound"), file_proxy: ref("file_proxy") },
+    useCases: { inbound: ref("inbound"), outbound: ref("outbound"), file_proxy: ref("file_proxy"), pull: ref("pull") },
     declaredUseCases: created.map(({ id, name, slug, type }) => ({ id, name, slug, type, configuration: useCaseInputs.find((u) => u.slug === slug)!.configuration })),
     webhookMappingId: "hook", eventId, correlationId, contactId: entityOf("contact"), contactName, meterId: entityOf("meter"), secretValue,
   };
@@ -548,6 +566,15 @@ const PATH_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
   "packages/{scope}": (fx) => [fx.registry.publisher],
   "{scope}/{name}": (fx) => [fx.registry.name],
   "{name}/{version}": (fx) => [fx.registry.version],
+  "apps/{scope}": (fx) => [fx.registry.publisher],
+  "actions/{action}": () => ["echo"],
+  "use-cases/{slug}": (fx) => [fx.useCases.pull.slug],
+};
+
+/** Where a parameter's value differs by route: keyed by "<route path> {name}" (the app routes name the fixture's app). */
+const ROUTE_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
+  "/v1/apps/installed/{scope}/{name} {name}": (fx) => [fx.registry.app],
+  "/v1/apps/{scope}/{name}/actions/{action}/invoke {name}": (fx) => [fx.registry.app],
 };
 
 /** The real values for each path parameter of `op` in `fx`; throws for a parameter nobody taught us. */
@@ -557,7 +584,7 @@ export function pathValues(op: Operation, fx: TenantFixture): Record<string, str
   segments.forEach((segment, i) => {
     const match = /^\{(.+)\}$/.exec(segment);
     if (!match) return;
-    const source = PATH_PARAM_SOURCES[`${segments[i - 1]}/${segment}`];
+    const source = ROUTE_PARAM_SOURCES[`${op.path} ${segment}`] ?? PATH_PARAM_SOURCES[`${segments[i - 1]}/${segment}`];
     if (!source) throw new Error(`${op.key}: no fixture value for ${segments[i - 1]}/${segment}; add it to PATH_PARAM_SOURCES in test/security/openapi-routes.ts`);
     out[match[1]!] = source(fx);
   });
