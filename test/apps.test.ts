@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, createToken, expectError, tenantWithToken } from "./helpers";
 import { invoke, publishApp, trust, type TestAction } from "./app-helpers";
-import { newPublisher, unique, type Publisher } from "./registry-helpers";
+import { newPublisher, publish, sampleManifest, unique, type Publisher } from "./registry-helpers";
 
 const receiver = new URL(env.RECEIVER_URL);
 
@@ -168,5 +168,36 @@ describe("invoking actions", () => {
     const readOnly = await createToken(t.tenant.id, ["integrations:read"]);
     expectError(await invoke(readOnly.token, name, "echo", { input: {} }), 403, "FORBIDDEN");
     expectError(await invoke("", name, "echo", { input: {} }), 401, "UNAUTHORIZED");
+  });
+});
+
+describe("apps a blueprint brings", () => {
+  it("installs the apps a blueprint lists in the same plan, keeps them while it is installed, removes them with it", async () => {
+    const blueprint = `${publisher.name}/with-app-${unique()}`;
+    await publish(publisher, sampleManifest(blueprint, "1.0.0", { apps: [{ name, version: "^1.0.0", grants: { hosts: ["erp.example.com"] } }] }));
+    const t = await tenantWithToken();
+    await trust(t.token, publisher.name);
+    const res = await api("POST", "/v1/blueprints/install", { token: t.token, json: { name: blueprint, environment: { ERP_URL: "https://erp.example.com" } } });
+    expect(res.status).toBe(201);
+    expect(res.body.plan).toContainEqual(expect.objectContaining({ resource: "app", key: name, action: "create" }));
+    const installedApp = await api("GET", `/v1/apps/installed/${name}`, { token: t.token });
+    expect(installedApp.body).toMatchObject({ version: "1.1.0", installed_via: blueprint, grants: { hosts: ["erp.example.com"] } });
+    expect((await invoke(t.token, name, "count", { input: {} })).body.output).toEqual({ n: 1 });
+    expectError(await api("DELETE", `/v1/apps/installed/${name}`, { token: t.token }), 409, "CONFLICT");
+
+    expect((await api("DELETE", `/v1/blueprints/installed/${blueprint}`, { token: t.token })).status).toBe(200);
+    expectError(await api("GET", `/v1/apps/installed/${name}`, { token: t.token }), 404, "APP_NOT_INSTALLED");
+  });
+
+  it("refuses the whole blueprint when an app's grant exceeds what the app declares, storing nothing", async () => {
+    const blueprint = `${publisher.name}/greedy-${unique()}`;
+    await publish(publisher, sampleManifest(blueprint, "1.0.0", { apps: [{ name, version: "^1.0.0", grants: { hosts: ["evil.example.net"] } }] }));
+    const t = await tenantWithToken();
+    await trust(t.token, publisher.name);
+    const res = await api("POST", "/v1/blueprints/install", { token: t.token, json: { name: blueprint, environment: { ERP_URL: "https://erp.example.com" } } });
+    const details = expectError(res, 422, "UNPROCESSABLE");
+    expect(details[0]).toMatchObject({ path: "apps.0.grants.hosts.0" });
+    expect((await api("GET", "/v1/apps/installed", { token: t.token })).body.installed).toEqual([]);
+    expect((await api("GET", "/v1/blueprints/installed", { token: t.token })).body.installed).toEqual([]);
   });
 });

@@ -419,3 +419,56 @@ export async function listRuns(db: D1Database, tenantId: string, q: PageQuery & 
   const { items, next_cursor } = toPage(results, q.limit, (r) => ({ ...r, logs: JSON.parse(r.logs) as { level: string; message: string }[] }));
   return { runs: items, next_cursor };
 }
+
+// ---- apps a blueprint brings --------------------------------------------------------------------
+
+/** An app a blueprint lists (`apps` in blueprint.json): name, version range, the hosts it grants. */
+export interface BlueprintApp {
+  name: string;
+  version: string;
+  grants?: { hosts: string[] };
+}
+
+/**
+ * The statements that bring a tenant's apps from what blueprint `via` listed (`base`) to what it lists
+ * now (`incoming`), for the blueprint's own all-or-nothing batch. New and changed apps are resolved and
+ * verified here (trusted publisher, signature, digest, grants within what they declare); an app the
+ * tenant installed itself is never touched; an app the blueprint no longer lists is removed. Apps a
+ * blueprint installs start with an empty configuration (PATCH /v1/apps/installed/… sets it).
+ */
+export async function blueprintAppStatements(
+  env: Pick<Env, "DB" | "REGISTRY" | "SECRETS_KEY">,
+  by: string,
+  tenantId: string,
+  via: string,
+  base: BlueprintApp[],
+  incoming: BlueprintApp[],
+): Promise<D1PreparedStatement[]> {
+  const statements: D1PreparedStatement[] = [];
+  const before = new Map(base.map((a) => [a.name, a]));
+  for (const [i, wanted] of incoming.entries()) {
+    const was = before.get(wanted.name);
+    const hosts = wanted.grants?.hosts ?? [];
+    if (was && was.version === wanted.version && JSON.stringify(was.grants?.hosts ?? []) === JSON.stringify(hosts)) continue;
+    await assertTrusted(env.DB, tenantId, wanted.name);
+    const app = await fetchVerifiedApp(env, wanted.name, wanted.version);
+    assertGrantable(app.manifest, hosts, `apps.${i}.grants.hosts`);
+    const at = nowIso();
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO app_installs (tenant_id, name, version_range, version, digest, manifest, grants, config, installed_via, installed_at, installed_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?11)
+         ON CONFLICT (tenant_id, name) DO UPDATE SET version_range = ?3, version = ?4, digest = ?5, manifest = ?6, grants = ?7, updated_at = ?10, updated_by = ?11
+         WHERE app_installs.installed_via = ?9`,
+      ).bind(tenantId, app.name, wanted.version, app.version, app.digest, JSON.stringify(app.manifest), JSON.stringify({ hosts }), await sealConfig(env, tenantId, app.name, {}), via, at, by),
+    );
+  }
+  for (const name of before.keys()) {
+    if (!incoming.some((a) => a.name === name)) statements.push(env.DB.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND name = ? AND installed_via = ?").bind(tenantId, name, via));
+  }
+  return statements;
+}
+
+/** Removes every app blueprint `via` installed (the blueprint is being uninstalled). */
+export const removeBlueprintAppsStatement = (db: D1Database, tenantId: string, via: string) =>
+  db.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND installed_via = ?").bind(tenantId, via);

@@ -43,6 +43,7 @@ import {
 } from "./plan";
 import { majorsCrossed, resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
+import { blueprintAppStatements, removeBlueprintAppsStatement } from "../apps/service";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
 import { publisherOf, verifyPublishedPackage } from "../registry/verify";
 
@@ -330,7 +331,7 @@ function assertRequiredPresent(missing: string[]) {
   }
 }
 
-/** Apps the blueprint uses: each must be in the registry as an app with a version in range (issue #12 installs them). */
+/** Apps the blueprint uses: each must be in the registry as an app with a version in range (installed in the same batch, blueprintAppStatements). */
 async function appEntries(env: Pick<Env, "REGISTRY">, base: BlueprintManifest | null, incoming: BlueprintManifest): Promise<PlanEntry[]> {
   const entries: PlanEntry[] = [];
   const missing: { path: string; name: string; message: string }[] = [];
@@ -455,7 +456,7 @@ export async function installVerified(env: Env, caller: Caller, tenantId: string
 
   const label = callerLabel(caller);
   const installId = newId();
-  const statements: D1PreparedStatement[] = [trustedStatement(env.DB, tenantId, pkg.name)];
+  const statements: D1PreparedStatement[] = [trustedStatement(env.DB, tenantId, pkg.name), ...(await blueprintAppStatements(env, label, tenantId, pkg.name, [], pkg.manifest.apps ?? []))];
   for (const state of changes.creates) {
     statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at), ...(await environmentValueStatements(env, state.id, values, at)));
   }
@@ -634,6 +635,7 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
         },
       }),
     );
+    statements.push(...(await blueprintAppStatements(env, label, tenantId, pkg.name, baseManifest.apps ?? [], pkg.manifest.apps ?? [])));
     assertBatchFits(statements, `The upgrade of ${pkg.name} to ${pkg.version}`);
     if (input.dry_run) return result;
     await atomically(env.DB, statements);
@@ -770,6 +772,7 @@ export async function uninstall(env: Env, caller: Caller, tenantId: string, name
       installUnchangedStatement(env.DB, row.id, row.revision),
       ...[...current.values()].flatMap((cur) => deleteIntegrationStatements(env.DB, tenantId, cur.integration.id, cur.version)),
       env.DB.prepare("DELETE FROM blueprint_installs WHERE id = ?").bind(row.id),
+      removeBlueprintAppsStatement(env.DB, tenantId, name),
       auditStatement(env.DB, {
         tenantId,
         actor: label,
