@@ -3,6 +3,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import { runDuePulls } from "./inbound/pull";
 import { appRoutes } from "./apps/routes";
+import { deleteExpiredRuns } from "./apps/service";
 import { entityRoutes } from "./entities/routes";
 import { inboundRoutes } from "./inbound/routes";
 import { sweepPendingEvents } from "./inbound/service";
@@ -140,7 +141,7 @@ export default {
    * platform's cron metrics show it (a job hidden in waitUntil would fail unseen).
    */
   async scheduled(_controller, env) {
-    const jobs = { run_due_pulls: runDuePulls(env), sweep_pending_events: sweepPendingEvents(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env.DB) };
+    const jobs = { run_due_pulls: runDuePulls(env), sweep_pending_events: sweepPendingEvents(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env.DB), expire_app_runs: deleteExpiredRuns(env.DB) };
     const outcomes = await Promise.allSettled(Object.values(jobs));
     const failed = Object.keys(jobs).filter((_, i) => outcomes[i]!.status === "rejected");
     for (const [i, name] of Object.keys(jobs).entries()) {

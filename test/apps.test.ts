@@ -2,6 +2,7 @@
 // Worker Loader sandbox, ctx.state and ctx.config per (tenant, app), classified errors, run records.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { deleteExpiredRuns } from "../src/apps/service";
 import { api, createToken, expectError, tenantWithToken } from "./helpers";
 import { invoke, publishApp, trust, type TestAction } from "./app-helpers";
 import { newPublisher, publish, sampleManifest, unique, type Publisher } from "./registry-helpers";
@@ -157,6 +158,15 @@ describe("invoking actions", () => {
     expect((await invoke(t.token, name, "echo", { input: 1 })).status).toBe(200);
     const failed = await api("GET", "/v1/apps/runs?outcome=APP_FAILED", { token: t.token });
     expect(failed.body.runs[0]).toMatchObject({ action: "boom", error: expect.stringContaining("4711") });
+  });
+
+  it("keeps runs for 30 days", async () => {
+    const t = await installed();
+    const run = (await invoke(t.token, name, "echo", { input: 1 })).body.run_id as string;
+    const old = new Date(Date.now() - 31 * 86_400_000).toISOString();
+    await env.DB.prepare("UPDATE app_runs SET started_at = ? WHERE id = ?").bind(old, run).run();
+    await deleteExpiredRuns(env.DB);
+    expect((await api("GET", "/v1/apps/runs", { token: t.token })).body.runs).toEqual([]);
   });
 
   it("answers bad invocations with the error envelope", async () => {

@@ -472,3 +472,11 @@ export async function blueprintAppStatements(
 /** Removes every app blueprint `via` installed (the blueprint is being uninstalled). */
 export const removeBlueprintAppsStatement = (db: D1Database, tenantId: string, via: string) =>
   db.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND installed_via = ?").bind(tenantId, via);
+
+/** App runs are kept this long, then removed by the minute's retention job, oldest first, in bounded batches. */
+export const APP_RUN_RETENTION = { days: 30, rowsPerRun: 1000 } as const;
+
+export async function deleteExpiredRuns(db: D1Database, now = Date.now()): Promise<void> {
+  const before = new Date(now - APP_RUN_RETENTION.days * 86_400_000).toISOString();
+  await db.prepare("DELETE FROM app_runs WHERE id IN (SELECT id FROM app_runs WHERE started_at < ? ORDER BY started_at LIMIT ?)").bind(before, APP_RUN_RETENTION.rowsPerRun).run();
+}
