@@ -52,6 +52,8 @@ export default defineConfig(async () => {
   });
   // A real SDK app (defineApp + zod), bundled into one module as `erp-edge app build` does, for the sandbox tests.
   const appBundle = await bundle("test/fixtures/apps/echo/index.ts", ".wrangler/vitest/apps/echo.js");
+  // The example app of the README walkthrough, bundled the same way (its SDK import is the workspace's built package).
+  const sapBundle = await bundle("blueprints/examples/sap-normalise/src/index.ts", ".wrangler/vitest/apps/sap-normalise.js");
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();
@@ -79,6 +81,7 @@ export default defineConfig(async () => {
                   WEBHOOK_SOURCE_RATE_LIMIT_PER_SECOND: "25",
                   TEST_REGISTRY_MIGRATIONS: registryMigrations,
                   TEST_SDK_APP_BUNDLE: readFileSync(appBundle, "utf8"),
+                  TEST_SAP_NORMALISE_BUNDLE: readFileSync(sapBundle, "utf8"),
                 },
                 // The registry's own database, also bound here so the setup file can migrate it.
                 d1Databases: { REGISTRY_DB: "erp-edge-registry" },

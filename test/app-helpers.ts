@@ -41,11 +41,11 @@ export async function publishApp(
   name: string,
   version: string,
   actions: Record<string, TestAction>,
-  opts: { configSchema?: Record<string, unknown>; prelude?: string } = {},
+  opts: { configSchema?: Record<string, unknown>; prelude?: string; source?: string } = {},
 ) {
   const archive = packBundle({
     "app.json": encoder.encode(JSON.stringify(appJson(name, version, actions, opts.configSchema))),
-    "app.js": encoder.encode(appModule(actions, opts.prelude)),
+    "app.js": encoder.encode(opts.source ?? appModule(actions, opts.prelude)),
   });
   const res = await upload(publisher.token, await signedUpload(archive, name, version, publisher.privateJwk));
   if (res.status !== 201) throw new Error(`publish ${name}@${version}: ${res.status} ${JSON.stringify(res.body)}`);

@@ -6,6 +6,8 @@ declare namespace Cloudflare {
     TEST_REGISTRY_MIGRATIONS: import("cloudflare:test").D1Migration[];
     /** test/fixtures/apps/echo bundled with the SDK and zod (vitest.config.mts). */
     TEST_SDK_APP_BUNDLE: string;
+    /** blueprints/examples/sap-normalise bundled like `erp-edge app build` (the README walkthrough's app). */
+    TEST_SAP_NORMALISE_BUNDLE: string;
     /** The registry Worker's D1 database, bound here only in tests (to migrate and inspect it). */
     REGISTRY_DB: D1Database;
     /** The registry Worker's bundle store (tests only: to tamper with a stored archive). */
