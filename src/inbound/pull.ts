@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { acceptEvents } from "./service";
 import { getIntegration } from "../integrations/service";
-import { AppError } from "../platform/errors";
+import { AppError, zodIssues } from "../platform/errors";
 import { nowIso } from "../platform/ids";
 import { nextRun, PullConfiguration } from "../integrations/pull-configuration";
 import { runError, runInstalled, type AppsEnv } from "../apps/service";
@@ -42,7 +42,10 @@ export async function runPull(env: PullEnv, tenantId: string, integrationId: str
   const useCase = integration.use_cases.find((u) => u.slug === slug);
   if (!useCase) throw new AppError("NOT_FOUND", `No use case '${slug}' in integration ${integrationId}`);
   if (useCase.type !== "pull") throw new AppError("UNPROCESSABLE", `Use case '${slug}' is ${useCase.type}, not pull`);
-  const config = PullConfiguration.parse(useCase.configuration);
+  const parsed = PullConfiguration.safeParse(useCase.configuration);
+  // Saved before a check that now refuses it: the operator must save it again, nothing runs.
+  if (!parsed.success) throw new AppError("UNPROCESSABLE", `The stored configuration of '${slug}' no longer validates; save it again`, zodIssues(parsed.error));
+  const config = parsed.data;
   const target = integration.use_cases.find((u) => u.slug === config.target_use_case);
   if (!target || target.type !== "inbound" || !target.enabled) {
     throw new AppError("UNPROCESSABLE", `The target use case '${config.target_use_case}' is not an enabled inbound use case of this integration`, { path: "configuration.target_use_case" });
