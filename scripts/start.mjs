@@ -1,5 +1,5 @@
 // `npm start`: creates .dev.vars on first run, applies both D1 migration sets locally, serves the host
-// and the registry Worker with one `wrangler dev`, then publishes blueprints/* as the local @erp-edge
+// and the registry Worker with one `wrangler dev`, then publishes blueprints/* and the example apps in blueprints/examples/* as the local @erp-edge
 // publisher (its key in .erp-edge/dev-publisher.jwk, created on first run) once the server answers.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -98,7 +98,7 @@ function describe(err) {
 
 /**
  * Registers @erp-edge with the dev key (or adds the key when the publisher already exists with
- * another one) and publishes every blueprints/<name>/ version the registry does not have yet.
+ * another one) and publishes every bundled blueprint and example app version the registry does not have yet.
  */
 async function bootstrap(url) {
   const cliApi = resolve(root, "apps-sdk/dist/cli-api.js");
@@ -125,22 +125,27 @@ async function bootstrap(url) {
     }
   }
 
+  // The bundled blueprints (blueprints/<name>/blueprint.json) and example apps (blueprints/examples/<name>/, an app with src/index.ts).
+  const list = (dir, marker) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(resolve(dir, d.name, marker))).map((d) => resolve(dir, d.name)) : []);
   const folder = resolve(root, "blueprints");
-  const packages = existsSync(folder) ? readdirSync(folder, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(resolve(folder, d.name, "blueprint.json"))) : [];
-  for (const dir of packages) {
-    const path = resolve(folder, dir.name);
+  const packages = [
+    ...list(folder, "blueprint.json").map((path) => ({ path, prepare: api.preparePackage })),
+    ...list(resolve(folder, "examples"), "src/index.ts").map((path) => ({ path, prepare: api.prepareApp })),
+  ];
+  for (const { path, prepare } of packages) {
+    const where = path.slice(root.length + 1);
     let pkg;
     try {
-      pkg = await api.preparePackage(path);
+      pkg = await prepare(path);
       const published = await api.publishPackage(pkg, key, client);
       log(`published ${published.name}@${published.version} (${published.digest})`);
     } catch (err) {
       if (err?.status === 409 && pkg) {
         const version = await client.request("GET", `/v1/registry/packages/${pkg.name}/${pkg.version}`).catch(() => undefined);
         if (version?.digest && version.digest !== pkg.digest) {
-          log(`blueprints/${dir.name} differs from the published ${pkg.name}@${pkg.version}; raise its version to publish the change`);
+          log(`${where} differs from the published ${pkg.name}@${pkg.version}; raise its version to publish the change`);
         } else log(`${pkg.name}@${pkg.version} is in the registry`);
-      } else log(`could not publish blueprints/${dir.name}:\n  ${describe(err)}`);
+      } else log(`could not publish ${where}:\n  ${describe(err)}`);
     }
   }
 }

@@ -1,6 +1,6 @@
-// The erp-edge registry Worker: publishers, keys and signed, immutable blueprint packages. It has no
-// public route; the erp-edge host authenticates callers and forwards /v1/registry/* over its REGISTRY
-// service binding, naming the caller in x-erp-edge-caller. See docs/registry.md.
+// The erp-edge registry Worker: publishers, keys and signed, immutable packages (blueprints and
+// apps). It has no public route; the erp-edge host authenticates callers and forwards /v1/registry/*
+// over its REGISTRY service binding, naming the caller in x-erp-edge-caller. See docs/registry.md.
 import { Hono } from "hono";
 import { onError, RegistryError } from "./errors";
 import { routes } from "./routes";

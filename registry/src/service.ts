@@ -1,7 +1,10 @@
-// The registry's logic: publishers and their keys, publishing signed immutable versions, search and
-// reads, deprecation and yanking. Plain functions over (env or db, caller, input); no Hono context.
+// The registry's logic: publishers and their keys, publishing signed immutable versions (blueprints
+// and apps), search and reads, deprecation and yanking. Plain functions over (env or db, caller,
+// input); no Hono context.
 import { base64url } from "jose";
 import semver from "semver";
+import { APP_MANIFEST_FILE } from "../../apps-sdk/src/app/manifest";
+import { readPublishableApp } from "../../apps-sdk/src/app/publishable";
 import { assertNoSecrets, BUNDLE_LIMITS, readManifest, resolveConfigurations, unpackBundle, type PackageFiles } from "../../apps-sdk/src/blueprint/bundle";
 import { MANIFEST_FILE, PACKAGE_NAME_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
 import { keyIdOf, signatureKeyId, SignedPackage, verifyPackage, type PublicKeyJwk } from "../../apps-sdk/src/blueprint/signing";
@@ -213,11 +216,49 @@ function claimedPackage(signature: string): SignedPackage {
   throw new RegistryError("SIGNATURE_INVALID", "The signature's payload is not { name, version, digest }");
 }
 
-/** The package's kind from the manifest file it holds; an app (app.json) arrives with issue #12. */
+/** The package's kind from the manifest file at its root: blueprint.json wins, else app.json. */
 function kindOf(files: PackageFiles): PackageKind {
   if (Object.hasOwn(files, MANIFEST_FILE)) return "blueprint";
-  if (Object.hasOwn(files, "app.json")) throw new RegistryError("UNPROCESSABLE", "App packages (app.json) are not accepted yet; publish a blueprint (blueprint.json)");
-  throw new RegistryError("UNPROCESSABLE", `The archive holds no ${MANIFEST_FILE} at its root`, [{ file: MANIFEST_FILE, path: "", message: "file not found in the package" }]);
+  if (Object.hasOwn(files, APP_MANIFEST_FILE)) return "app";
+  throw new RegistryError("UNPROCESSABLE", `The archive holds neither ${MANIFEST_FILE} (a blueprint) nor ${APP_MANIFEST_FILE} (an app) at its root`, [
+    { file: MANIFEST_FILE, path: "", message: `file not found in the package (nor ${APP_MANIFEST_FILE})` },
+  ]);
+}
+
+/** What publishing stores of a package, whatever its kind: the packages row's listing and the version's manifest. */
+interface PackageListing {
+  name: string;
+  version: string;
+  title: string;
+  summary: string;
+  keywords: string[];
+  manifest: unknown;
+}
+
+/** A package row's summary is at most this long, like a blueprint's `description.summary`. */
+const MAX_SUMMARY_CHARS = 1000;
+
+/** `text` cut to `max` characters (code points, so no surrogate pair is split), marked with an ellipsis. */
+function clip(text: string, max: number): string {
+  const chars = Array.from(text);
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}…`;
+}
+
+/** A blueprint: blueprint.json valid, every `$file` reference resolving. */
+function readBlueprintListing(files: PackageFiles): PackageListing {
+  const manifest = readManifest(files);
+  resolveConfigurations(manifest, files);
+  return { name: manifest.name, version: manifest.version, title: manifest.title, summary: manifest.description.summary, keywords: manifest.keywords ?? [], manifest };
+}
+
+/**
+ * An app: app.json valid, its `main` module present and nothing else in the archive
+ * (readPublishableApp, the check the CLI makes before signing; the host reads it again at install).
+ * Its title is its name and its summary its description: app.json has no separate title.
+ */
+function readAppListing(files: PackageFiles): PackageListing {
+  const { manifest } = readPublishableApp(files);
+  return { name: manifest.name, version: manifest.version, title: manifest.name, summary: clip(manifest.description, MAX_SUMMARY_CHARS), keywords: [], manifest };
 }
 
 const callerLabel = (caller: Caller) => (caller.kind === "tenant" ? `tenant:${caller.tenant_id}/token:${caller.token_id}` : caller.kind);
@@ -227,8 +268,9 @@ const callerLabel = (caller: Caller) => (caller.kind === "tenant" ? `tenant:${ca
  * picks the publisher (which the caller must own, 403) and its header the key (one of that
  * publisher's, SIGNATURE_INVALID); then the digest and the signature (DIGEST_MISMATCH,
  * SIGNATURE_INVALID). Only then is the archive unpacked and its manifest validated (422 with
- * `{ file, path, message }`) and compared with the signed name and version. An existing version is
- * 409: versions are immutable.
+ * `{ file, path, message }`): blueprint.json for a blueprint, app.json and its main module for an
+ * app; then compared with the signed name and version. A name keeps its first kind (409 otherwise),
+ * and an existing version is 409: versions are immutable.
  *
  * Storage: the archive is written to R2 first, under a key that names its digest, then the package
  * and version rows in one D1 batch. A crash in between leaves an object no row names, and the next
@@ -255,13 +297,13 @@ export async function publish(env: RegistryEnv, caller: Caller, upload: { archiv
   const files = unpackBundle(archive);
   assertNoSecrets(files);
   const kind = kindOf(files);
-  const manifest = readManifest(files);
-  resolveConfigurations(manifest, files);
-  if (manifest.name !== claimed.name || manifest.version !== claimed.version) {
-    throw new RegistryError("SIGNATURE_INVALID", `${MANIFEST_FILE} names ${manifest.name}@${manifest.version}, but the signature is for ${claimed.name}@${claimed.version}`);
+  const listing = kind === "app" ? readAppListing(files) : readBlueprintListing(files);
+  if (listing.name !== claimed.name || listing.version !== claimed.version) {
+    const file = kind === "app" ? APP_MANIFEST_FILE : MANIFEST_FILE;
+    throw new RegistryError("SIGNATURE_INVALID", `${file} names ${listing.name}@${listing.version}, but the signature is for ${claimed.name}@${claimed.version}`);
   }
 
-  const { name, version } = manifest;
+  const { name, version } = listing;
   const existing = await db.prepare("SELECT kind FROM packages WHERE name = ?").bind(name).first<{ kind: PackageKind }>();
   if (existing && existing.kind !== kind) throw new RegistryError("CONFLICT", `${name} is a package of kind ${existing.kind}, not ${kind}`);
   const { results: versions } = await db.prepare("SELECT version FROM versions WHERE name = ?").bind(name).all<{ version: string }>();
@@ -272,7 +314,7 @@ export async function publish(env: RegistryEnv, caller: Caller, upload: { archiv
 
   // The package's title, summary and keywords follow its highest version: a backport changes none.
   const highest = versions.every((v) => semver.gt(version, v.version));
-  const keywords = manifest.keywords ?? [];
+  const { title, summary, keywords } = listing;
   const at = now();
   const metadata = highest ? ", title = excluded.title, summary = excluded.summary, keywords = excluded.keywords, search_text = excluded.search_text" : "";
   try {
@@ -282,13 +324,13 @@ export async function publish(env: RegistryEnv, caller: Caller, upload: { archiv
           `INSERT INTO packages (name, kind, publisher, title, summary, keywords, search_text, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at${metadata}`,
         )
-        .bind(name, kind, publisherName, manifest.title, manifest.description.summary, JSON.stringify(keywords), searchText(name, manifest.title, manifest.description.summary, keywords), at, at),
+        .bind(name, kind, publisherName, title, summary, JSON.stringify(keywords), searchText(name, title, summary, keywords), at, at),
       db
         .prepare(
           `INSERT INTO versions (name, version, manifest, digest, signature, key_id, size, published_at, published_by)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .bind(name, version, JSON.stringify(manifest), digest, signature, kid, archive.byteLength, at, callerLabel(caller)),
+        .bind(name, version, JSON.stringify(listing.manifest), digest, signature, kid, archive.byteLength, at, callerLabel(caller)),
     ]);
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;

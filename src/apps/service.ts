@@ -391,6 +391,7 @@ async function recordRun(
 
 interface RunRow {
   id: string;
+  tenant_id?: string;
   app: string;
   version: string;
   action: string;
@@ -416,7 +417,7 @@ export async function listRuns(db: D1Database, tenantId: string, q: PageQuery & 
     if (q[key] !== undefined) (where.push(`${key} = ?`), binds.push(q[key]));
   }
   const { results } = await db.prepare(`SELECT * FROM app_runs WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ?`).bind(...binds, q.limit + 1).all<RunRow>();
-  const { items, next_cursor } = toPage(results, q.limit, (r) => ({ ...r, logs: JSON.parse(r.logs) as { level: string; message: string }[] }));
+  const { items, next_cursor } = toPage(results, q.limit, ({ tenant_id: _, ...r }) => ({ ...r, logs: JSON.parse(r.logs) as { level: string; message: string }[] }));
   return { runs: items, next_cursor };
 }
 

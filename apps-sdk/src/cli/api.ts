@@ -6,3 +6,4 @@ export { checkPackage, formatIssue } from "./check";
 export { generateKeyFile, readPrivateKey, type PublisherKey } from "./keys";
 export { preparePackage, publishPackage, type PreparedPackage } from "./publish";
 export { RegistryClient, RegistryError, DEFAULT_URL } from "./registry";
+export { prepareApp, type PreparedApp } from "./app-publish";

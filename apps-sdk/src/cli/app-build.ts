@@ -1,6 +1,6 @@
 // `erp-edge app build`: bundles an app's src/index.ts into one ES module (dist/app.js, dependencies
 // included, as the host's sandbox loads it) and writes dist/app.json from the app's own definition.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -8,6 +8,7 @@ import { build } from "esbuild";
 import { appManifest, type AppManifest } from "../app/manifest";
 import type { App } from "../app/define";
 import { CliError } from "./io";
+import { sdkFallback } from "./sdk-resolve";
 
 export interface BuiltApp {
   manifest: AppManifest;
@@ -16,7 +17,17 @@ export interface BuiltApp {
   bytes: number;
 }
 
-/** Builds the app in `dir`; CliError naming the file when the entry is missing or is not a defineApp export. */
+/** esbuild's errors (thrown by build) as detail lines, `  file:line:column: text`. */
+export function bundleErrorLines(err: unknown): string[] {
+  const errors = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors ?? [];
+  return errors.map((e) => (e.location ? `  ${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : `  ${e.text}`));
+}
+
+/**
+ * Builds the app in `dir`; CliError naming the file when the entry is missing or is not a defineApp
+ * export. `@erp-edge/apps-sdk` and `zod` come from the app's node_modules, else from this CLI's own
+ * (sdkFallback), so a freshly initialised app builds before `npm install`.
+ */
 export async function buildApp(dir: string): Promise<BuiltApp> {
   const entry = join(dir, "src/index.ts");
   if (!existsSync(entry)) throw new CliError(`${entry}: not found; an app's entry is src/index.ts, whose default export is defineApp({ … })`);
@@ -35,14 +46,11 @@ export async function buildApp(dir: string): Promise<BuiltApp> {
       mainFields: ["module", "main"],
       conditions: ["worker", "browser"],
       external: ["node:*"],
+      plugins: [sdkFallback()],
       logLevel: "silent",
     });
   } catch (err) {
-    const errors = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors ?? [];
-    throw new CliError(
-      `bundling ${entry} failed`,
-      errors.map((e) => (e.location ? `  ${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : `  ${e.text}`)),
-    );
+    throw new CliError(`bundling ${entry} failed`, bundleErrorLines(err));
   }
   // The bundle is loaded in Node to read the app's definition (names, versions, schemas).
   let app: App | undefined;
@@ -52,9 +60,16 @@ export async function buildApp(dir: string): Promise<BuiltApp> {
     throw new CliError(`${modulePath}: the bundle does not load in Node: ${(err as Error).message}`);
   }
   if (app?.kind !== "erp-edge.app") throw new CliError(`${entry}: the default export must be defineApp({ … }) from @erp-edge/apps-sdk`);
-  const manifest = appManifest(app, "app.js");
+  let manifest: AppManifest;
+  try {
+    manifest = appManifest(app, "app.js");
+  } catch (err) {
+    // The definition loaded but does not fit app.json (a description over 2,000 characters, say).
+    const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues ?? [];
+    throw new CliError(`${entry}: the app does not fit app.json`, issues.length > 0 ? issues.map((i) => `  app.json: ${i.path.map(String).join(".")}: ${i.message}`) : [`  ${(err as Error).message}`]);
+  }
   const manifestPath = join(outDir, "app.json");
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-  const { size } = await import("node:fs/promises").then((fs) => fs.stat(modulePath));
+  const { size } = await stat(modulePath);
   return { manifest, modulePath, manifestPath, bytes: size };
 }

@@ -1,17 +1,21 @@
-// The erp-edge command-line tool: keys, publishers, blueprints (validate, test, pack, publish) and apps (build).
+// The erp-edge command-line tool: keys, publishers, blueprints (validate, test, pack, publish) and apps
+// (init, build, test, pack, publish).
 // `main(argv, io)` runs one command and returns its exit code; bin.ts wires it to the process.
 import { writeFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { PublisherName } from "../blueprint";
+import { PackageName, PublisherName } from "../blueprint";
 import { buildApp } from "./app-build";
+import { initApp } from "./app-init";
+import { prepareApp } from "./app-publish";
+import { testApp } from "./app-test";
 import { checkPackage, formatIssue } from "./check";
 import { formatDifferences } from "./diff";
 import { runFixture } from "./fixtures";
 import { CliError, EXIT, messageOf, nodeIo, type CliIo } from "./io";
-import { generateKeyFile, readPrivateKey } from "./keys";
+import { generateKeyFile, readPrivateKey, type PublisherKey } from "./keys";
 import { readPackageSource } from "./package-source";
-import { archiveFileName, assertValid, preparePackage, publishPackage } from "./publish";
+import { archiveFileName, assertValid, preparePackage, publishPackage, type PreparedArchive } from "./publish";
 import { isCleartextRemote, RegistryClient, RegistryError, serverUrl } from "./registry";
 import pkg from "../../package.json";
 
@@ -52,7 +56,29 @@ function publisherName(value: string): string {
   return parsed.data;
 }
 
+function packageName(value: string): string {
+  const parsed = PackageName.safeParse(value);
+  if (!parsed.success) throw new CliError(`'${value}' is not a package name: ${parsed.error.issues[0]?.message}`, [], EXIT.usage);
+  return parsed.data;
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/** Signs and uploads, then prints what was published; a 409 says which version to raise (`bump`). */
+async function publishAndReport(io: CliIo, pkg: PreparedArchive, key: PublisherKey, registry: RegistryClient, bump: string): Promise<void> {
+  let published;
+  try {
+    published = await publishPackage(pkg, key, registry);
+  } catch (err) {
+    if (err instanceof RegistryError && err.status === 409) {
+      throw new CliError(`${pkg.name}@${pkg.version} is already published; versions are immutable, so raise ${bump}`, err.lines().map((l) => `  ${l}`));
+    }
+    throw err;
+  }
+  io.stdout(`Published ${published.name}@${published.version}`);
+  io.stdout(`  digest: ${published.digest}`);
+  io.stdout(`  signed with key ${key.kid}`);
+}
 
 const commands: Record<string, Command> = {
   "keys generate": {
@@ -208,24 +234,6 @@ Options:
     },
   },
 
-  "app build": {
-    summary: "Bundle an app into dist/app.js and describe it in dist/app.json",
-    usage: "erp-edge app build <dir>",
-    help: `Bundles <dir>/src/index.ts (whose default export is defineApp({ … }) from @erp-edge/apps-sdk) into one
-ES module, dist/app.js, with its dependencies (zod, the SDK) included, as erp-edge's sandbox loads it;
-then writes dist/app.json: name, version, description, and per action its description, input and output
-JSON Schemas and declared hosts.`,
-    options: {},
-    positionals: ["dir"],
-    async run({ positionals, io }) {
-      const built = await buildApp(abs(io, positionals[0]!));
-      io.stdout(`${built.manifest.name}@${built.manifest.version}: ${plural(built.manifest.actions.length, "action")} (${built.manifest.actions.map((a) => a.name).join(", ")})`);
-      io.stdout(`  module:   ${built.modulePath} (${built.bytes} bytes)`);
-      io.stdout(`  manifest: ${built.manifestPath}`);
-      return EXIT.ok;
-    },
-  },
-
   "blueprint publish": {
     summary: "Sign and publish a blueprint folder or archive",
     usage: "erp-edge blueprint publish <dir|archive.zip> --key <private-key-file> [--url <url>]",
@@ -244,18 +252,113 @@ ${SERVER_HELP}`,
       const key = await readPrivateKey(abs(io, values.key), (w) => io.stderr(`warning: ${w}`));
       const pkg = await preparePackage(abs(io, positionals[0]!));
       for (const w of pkg.check.warnings) io.stderr(`warning: ${w}`);
-      let published;
-      try {
-        published = await publishPackage(pkg, key, registry);
-      } catch (err) {
-        if (err instanceof RegistryError && err.status === 409) {
-          throw new CliError(`${pkg.name}@${pkg.version} is already published; versions are immutable, so raise "version" in blueprint.json`, err.lines().map((l) => `  ${l}`));
-        }
-        throw err;
-      }
-      io.stdout(`Published ${published.name}@${published.version}`);
-      io.stdout(`  digest: ${published.digest}`);
-      io.stdout(`  signed with key ${key.kid}`);
+      await publishAndReport(io, pkg, key, registry, '"version" in blueprint.json');
+      return EXIT.ok;
+    },
+  },
+  "app init": {
+    summary: "Create a new app: one action, its test, and the scripts to build, test and publish it",
+    usage: "erp-edge app init <dir> --name <@scope/name> [--force]",
+    help: `Writes a working app into <dir> (created if missing): package.json, tsconfig.json, src/index.ts (defineApp
+with one action, hello), test/index.test.ts (a passing test with node:test and the SDK's runAction),
+README.md and .gitignore. \`erp-edge app test <dir>\` passes on it at once, with or without \`npm install\`.
+
+Options:
+  --name <name>    The app's package name, @scope/name; the scope is the publisher that signs it (required)
+  --force          Write into a folder that is not empty (template files of the same names are replaced)`,
+    options: { name: { type: "string" }, force: { type: "boolean" } },
+    positionals: ["dir"],
+    async run({ values, positionals, io }) {
+      if (typeof values.name !== "string") throw new CliError("--name <@scope/name> is required", [], EXIT.usage);
+      const name = packageName(values.name);
+      const dir = abs(io, positionals[0]!);
+      const files = await initApp(dir, name, { version: pkg.version, zod: pkg.dependencies.zod }, { force: values.force === true });
+      io.stdout(`Created ${name} in ${dir}:`);
+      io.stdout(files.map((f) => `  ${f}`).join("\n"));
+      io.stdout(`\nNext:\n  npx erp-edge app test ${positionals[0]}\n  npx erp-edge app publish ${positionals[0]} --key <private-key-file>`);
+      return EXIT.ok;
+    },
+  },
+
+  "app build": {
+    summary: "Bundle an app into dist/app.js and describe it in dist/app.json",
+    usage: "erp-edge app build <dir>",
+    help: `Bundles <dir>/src/index.ts (whose default export is defineApp({ … }) from @erp-edge/apps-sdk) into one
+ES module, dist/app.js, with its dependencies (zod, the SDK) included, as erp-edge's sandbox loads it;
+then writes dist/app.json: name, version, description, and per action its description, input and output
+JSON Schemas and declared hosts. @erp-edge/apps-sdk and zod come from the app's node_modules, else from
+this CLI, so an app builds before \`npm install\`.`,
+    options: {},
+    positionals: ["dir"],
+    async run({ positionals, io }) {
+      const built = await buildApp(abs(io, positionals[0]!));
+      io.stdout(`${built.manifest.name}@${built.manifest.version}: ${plural(built.manifest.actions.length, "action")} (${built.manifest.actions.map((a) => a.name).join(", ")})`);
+      io.stdout(`  module:   ${built.modulePath} (${built.bytes} bytes)`);
+      io.stdout(`  manifest: ${built.manifestPath}`);
+      return EXIT.ok;
+    },
+  },
+
+  "app test": {
+    summary: "Build an app and run its tests (test/**/*.test.ts) with node --test",
+    usage: "erp-edge app test <dir>",
+    help: `Builds the app (as \`app build\`: a broken app fails here), bundles every test/**/*.test.ts with what it
+imports (the app, the SDK, zod) into a temporary folder, and runs them with \`node --test\` in the app's
+folder, printing their output as it comes. Nothing needs installing: @erp-edge/apps-sdk and zod come from
+the app's node_modules, else from this CLI. Exit code: the tests' (0 when all pass).`,
+    options: {},
+    positionals: ["dir"],
+    async run({ positionals, io }) {
+      const run = await testApp(abs(io, positionals[0]!), io, (built, files) => {
+        io.stdout(`Built ${built.manifest.name}@${built.manifest.version}: ${plural(built.manifest.actions.length, "action")} (${built.manifest.actions.map((a) => a.name).join(", ")})`);
+        io.stdout(`Running ${plural(files.length, "test file")} with node --test\n`);
+      });
+      return run.exitCode === 0 ? EXIT.ok : run.exitCode;
+    },
+  },
+
+  "app pack": {
+    summary: "Build an app and pack app.json and app.js into its archive",
+    usage: "erp-edge app pack <dir> [--out <file.zip>]",
+    help: `Builds the app (as \`app build\`) and packs dist/app.json and dist/app.js, and nothing else, into the zip
+archive that is signed and published, checked as the registry checks it. Packing is deterministic: the
+same build gives the same bytes and digest.
+
+Options:
+  --out <file>     Where to write the archive (default: <scope>-<name>-<version>.zip in the current folder)`,
+    options: { out: { type: "string" } },
+    positionals: ["dir"],
+    async run({ values, positionals, io }) {
+      const app = await prepareApp(abs(io, positionals[0]!));
+      if (app.source !== "folder") throw new CliError(`${positionals[0]} is already an archive; pack an app folder`, [], EXIT.usage);
+      const out = abs(io, typeof values.out === "string" ? values.out : archiveFileName(app.name, app.version));
+      await writeFile(out, app.archive);
+      io.stdout(`${app.name}@${app.version}: ${plural(app.actions.length, "action")} (${app.actions.join(", ")})`);
+      io.stdout(`  archive: ${out}`);
+      io.stdout(`  digest:  ${app.digest}`);
+      io.stdout(`  size:    ${app.archive.byteLength} bytes, ${plural(app.fileCount, "file")}`);
+      return EXIT.ok;
+    },
+  },
+
+  "app publish": {
+    summary: "Build, sign and publish an app folder (or an archive from app pack)",
+    usage: "erp-edge app publish <dir|archive.zip> --key <private-key-file> [--url <url>]",
+    help: `Builds and packs <dir> (as \`app pack\`; an archive is published byte for byte, after the same checks), signs
+{ name, version, digest } with the key, and uploads archive and signature to the registry as a package of
+kind app. A version is immutable: publishing it again fails with 409 (raise version in defineApp).
+
+Options:
+  --key <file>     The publisher's private key file (required)
+${SERVER_HELP}`,
+    options: { key: { type: "string" }, ...URL_OPTION },
+    positionals: ["dir|archive"],
+    async run({ values, positionals, io }) {
+      if (typeof values.key !== "string") throw new CliError("--key <file> is required", [], EXIT.usage);
+      const registry = client(io, values);
+      const key = await readPrivateKey(abs(io, values.key), (w) => io.stderr(`warning: ${w}`));
+      const app = await prepareApp(abs(io, positionals[0]!));
+      await publishAndReport(io, app, key, registry, app.source === "folder" ? "version in defineApp (src/index.ts)" : "the app's version");
       return EXIT.ok;
     },
   },
@@ -263,7 +366,7 @@ ${SERVER_HELP}`,
 
 function overview(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
-  return `erp-edge ${pkg.version}: publish and test erp-edge blueprints
+  return `erp-edge ${pkg.version}: write, test and publish erp-edge blueprints and apps
 
 Usage: erp-edge <command> [options]   (erp-edge <command> --help for one command)
 
@@ -272,7 +375,7 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join("\n")}
 
-Exit codes: 0 done, 1 failed (invalid package, failing fixture, refused request), 2 wrong usage.
+Exit codes: 0 done, 1 failed (invalid package, failing fixture or test, refused request), 2 wrong usage.
 Reference: docs/cli.md`;
 }
 

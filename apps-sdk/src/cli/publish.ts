@@ -6,12 +6,16 @@ import type { PublisherKey } from "./keys";
 import { readPackageSource } from "./package-source";
 import type { RegistryClient } from "./registry";
 
-export interface PreparedPackage {
+/** What is signed and uploaded, whatever the package's kind. */
+export interface PreparedArchive {
   name: string;
   version: string;
   /** The bytes that are signed and uploaded. */
   archive: Uint8Array;
   digest: string;
+}
+
+export interface PreparedPackage extends PreparedArchive {
   fileCount: number;
   source: "folder" | "archive";
   check: PackageCheck;
@@ -56,8 +60,8 @@ export async function preparePackage(path: string): Promise<PreparedPackage> {
   };
 }
 
-/** Signs `{ name, version, digest }` with the publisher's key and uploads archive and signature. */
-export async function publishPackage(pkg: PreparedPackage, key: PublisherKey, client: RegistryClient): Promise<{ name: string; version: string; digest: string }> {
+/** Signs `{ name, version, digest }` with the publisher's key and uploads archive and signature (blueprints and apps alike). */
+export async function publishPackage(pkg: PreparedArchive, key: PublisherKey, client: RegistryClient): Promise<{ name: string; version: string; digest: string }> {
   const signature = await signPackage({ name: pkg.name, version: pkg.version, digest: pkg.digest }, key.privateJwk);
   return client.publish(pkg.archive, signature, archiveFileName(pkg.name, pkg.version));
 }

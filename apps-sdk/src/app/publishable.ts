@@ -1,0 +1,30 @@
+// What may be published as an app package: exactly app.json and the module it names as `main`, as
+// `erp-edge app pack|publish` makes it. The CLI checks this before signing, the registry at publish.
+import { BUNDLE_LIMITS, type PackageFiles } from "../blueprint/bundle";
+import { PackageError } from "../blueprint/manifest";
+import { APP_MANIFEST_FILE } from "./manifest";
+import { readAppPackage, type AppPackage } from "./package";
+
+/**
+ * Reads an app package for publishing: readAppPackage's checks (app.json valid, its `main` module
+ * present, UTF-8, at most 4 MB), app.json within 1 MB (the registry stores it whole in one D1 row,
+ * as it does blueprint.json), and no other file. A file the host never reads would still be served
+ * to every tenant, so a stray one (a README, the sources) is refused rather than carried along.
+ */
+export function readPublishableApp(files: PackageFiles): AppPackage {
+  const manifestBytes = Object.hasOwn(files, APP_MANIFEST_FILE) ? files[APP_MANIFEST_FILE]! : undefined;
+  if (manifestBytes && manifestBytes.byteLength > BUNDLE_LIMITS.maxManifestBytes) {
+    throw new PackageError("PACKAGE_TOO_LARGE", `${APP_MANIFEST_FILE} is over ${BUNDLE_LIMITS.maxManifestBytes} bytes`, [{ file: APP_MANIFEST_FILE, path: "", message: "file too large" }]);
+  }
+  const pkg = readAppPackage(files);
+  const main = pkg.manifest.main;
+  const stray = Object.keys(files).filter((file) => file !== APP_MANIFEST_FILE && file !== main);
+  if (stray.length > 0) {
+    throw new PackageError(
+      "INVALID_PACKAGE",
+      `An app package holds ${APP_MANIFEST_FILE} and its main module (${main}) only`,
+      stray.map((file) => ({ file, path: "", message: `not part of an app package (${APP_MANIFEST_FILE} and ${main} only)` })),
+    );
+  }
+  return pkg;
+}
