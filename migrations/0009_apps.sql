@@ -36,6 +36,7 @@ CREATE TABLE app_runs (
   started_at      TEXT NOT NULL
 );
 CREATE INDEX app_runs_tenant ON app_runs(tenant_id, id);
+CREATE INDEX app_runs_app ON app_runs(tenant_id, app, id);
 CREATE INDEX app_runs_started ON app_runs(started_at);
 
 -- One row per pull use case: when it is next due, and the lease of a run in progress.

@@ -211,3 +211,50 @@ describe("apps a blueprint brings", () => {
     expect((await api("GET", "/v1/blueprints/installed", { token: t.token })).body.installed).toEqual([]);
   });
 });
+
+describe("hostile apps and configurations", () => {
+  it("answers an app that tampers with the harness's built-ins with a classified error, never a 500, within its limits", async () => {
+    const hostile = `${publisher.name}/tamper-${unique()}`;
+    await publishApp(publisher, hostile, "1.0.0", {
+      // Replaces JSON.stringify for everything after it: the host must not trust what comes back.
+      stringify: { body: `JSON.stringify = () => "not json{"; return { a: 1 };` },
+      // Tries to catch the harness's run record to lift its step budget, then loops.
+      // (the module's top level, below, tries to catch the harness's run record to lift its step budget)
+      budget: { body: `let n = 0; for (let i = 0; i < 30_000_000; i++) n++; return n;` },
+      // Makes the output look small to the harness.
+      encode: { body: `TextEncoder.prototype.encode = () => new Uint8Array(1); return "x".repeat(3_000_000);` },
+    }, { prelude: `const set = Map.prototype.set; Map.prototype.set = function (k, v) { if (v && typeof v === "object" && "budget" in v) v.budget = 1e15; return set.call(this, k, v); };` });
+    const t = await tenantWithToken();
+    await trust(t.token, publisher.name);
+    expect((await api("POST", "/v1/apps/install", { token: t.token, json: { name: hostile } })).status).toBe(201);
+    const first = await invoke(t.token, hostile, "stringify", { input: {} });
+    expect(first.status).toBeLessThan(500);
+    const budget = await invoke(t.token, hostile, "budget", { input: {} });
+    expect(expectError(budget, 422, "APP_LIMIT_EXCEEDED").limit).toBe("steps");
+    const big = await invoke(t.token, hostile, "encode", { input: {} });
+    expect(big.status).toBeLessThan(500);
+    expect(big.status).not.toBe(200);
+  });
+
+  it("masks nested and oddly named secrets, keeps them on a masked PATCH, and survives hostile config schemas", async () => {
+    const t = await installed();
+    // The fixture's schema refuses extra keys, so a fresh app with an open schema carries the nested secrets.
+    const open = `${publisher.name}/open-${unique()}`;
+    await publishApp(publisher, open, "1.0.0", { config: ACTIONS.config! }, { configSchema: { type: "object", properties: { erp: { type: "object", properties: { url: { type: "string" }, password: { type: "string" } } }, code: { type: "string", pattern: "^(a+)+$" } } } });
+    const res = await api("POST", "/v1/apps/install", { token: t.token, json: { name: open, config: { erp: { url: "https://erp.example.com", password: "hunter2" }, pwd: "p", authorization: "Bearer abc", code: `${"a".repeat(40)}!` } } });
+    expect(res.status).toBe(201);
+    expect(res.body.config).toEqual({ erp: { url: "https://erp.example.com", password: "*****" }, pwd: "*****", authorization: "*****", code: `${"a".repeat(40)}!` });
+    expect(JSON.stringify((await api("GET", `/v1/apps/installed/${open}`, { token: t.token })).body)).not.toContain("hunter2");
+    const patched = await api("PATCH", `/v1/apps/installed/${open}`, { token: t.token, json: { config: { erp: { url: "https://erp2.example.com", password: "*****" }, pwd: "*****", authorization: "*****" } } });
+    expect(patched.body.config).toEqual({ erp: { url: "https://erp2.example.com", password: "*****" }, pwd: "*****", authorization: "*****" });
+    // The masked values kept the stored secrets: the app still sees them.
+    const stored = await env.DB.prepare("SELECT config FROM app_installs WHERE tenant_id = ? AND name = ?").bind(t.tenant.id, open).first<{ config: string }>();
+    const { decryptValue } = await import("../src/platform/crypto");
+    expect(JSON.parse(await decryptValue(env.SECRETS_KEY, stored!.config, `app-config:${t.tenant.id}:${open}`))).toMatchObject({ erp: { password: "hunter2" }, pwd: "p", authorization: "Bearer abc" });
+
+    const cyclic = `${publisher.name}/cyclic-${unique()}`;
+    await publishApp(publisher, cyclic, "1.0.0", { config: ACTIONS.config! }, { configSchema: { $ref: "#", type: "object" } });
+    const refused = await api("POST", "/v1/apps/install", { token: t.token, json: { name: cyclic, config: { a: 1 } } });
+    expect(refused.status).toBeLessThan(500);
+  });
+});

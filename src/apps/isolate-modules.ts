@@ -20,6 +20,16 @@ import { AsyncLocalStorage } from "node:async_hooks";
 
 // The run whose code is executing: carried through awaits, promise callbacks and timers.
 export const runs = new AsyncLocalStorage();
+// The app's module is evaluated after this one and shares its globals: it could replace built-ins the
+// meter and harness call (AsyncLocalStorage.prototype.getStore, Map.prototype.set, JSON.stringify,
+// TextEncoder) to reach a run's bookkeeping. The originals are taken here, before any app code runs;
+// the host re-checks everything the harness answers anyway (sandbox.ts).
+export const currentRun = AsyncLocalStorage.prototype.getStore.bind(runs);
+export const runWith = AsyncLocalStorage.prototype.run.bind(runs);
+export const stringify = JSON.stringify;
+const encoder = new TextEncoder();
+const encode = TextEncoder.prototype.encode;
+export const byteLength = (text) => encode.call(encoder, text).byteLength;
 
 const moduleLoad = { id: "module-load", steps: 0, budget: ${MODULE_LOAD_STEPS}, stopped: null, logs: [], dropped_logs: 0, limits: { max_log_lines: 0, max_log_bytes: 0 } };
 let pending = 0;
@@ -55,7 +65,7 @@ export function charge(steps) {
 }
 
 function check() {
-  const run = runs.getStore() ?? moduleLoad;
+  const run = currentRun() ?? moduleLoad;
   run.steps += pending;
   pending = 0;
   if (run.stopped === null && run.steps > run.budget) run.stopped = "steps";
@@ -70,7 +80,7 @@ function formatArg(value) {
   if (typeof value === "string") return value;
   if (value instanceof Error) return value.name + ": " + value.message;
   try {
-    return JSON.stringify(value) ?? String(value);
+    return stringify(value) ?? String(value);
   } catch {
     return String(value);
   }
@@ -78,7 +88,7 @@ function formatArg(value) {
 
 /** Adds a log line to the current run, within its line and byte bounds. */
 export function log(level, args) {
-  const run = runs.getStore();
+  const run = currentRun();
   if (!run || run.stopped !== null) return;
   let message = args.map(formatArg).join(" ");
   if (message.length > MAX_LINE_CHARS) message = message.slice(0, MAX_LINE_CHARS) + "…";
@@ -96,7 +106,7 @@ for (const [method, level] of [["log", "info"], ["info", "info"], ["debug", "inf
 
 /** fetch() through the host's gateway for the current run (the isolate itself has no network). */
 export function gatedFetch(input, init) {
-  const run = runs.getStore();
+  const run = currentRun();
   if (!run || run.stopped !== null) return Promise.reject(new Error("APP_HOST_NOT_GRANTED: fetch is only available while an action runs"));
   return run.gateway.fetch(new Request(input, init)).then((answer) => {
     if (answer instanceof Response) return answer;
@@ -108,10 +118,11 @@ globalThis.fetch = gatedFetch;
 
 export const HARNESS_MODULE = /* js */ `
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { runs, limitMessage, log, gatedFetch } from "./meter.js";
+import { runWith, limitMessage, log, gatedFetch, stringify, byteLength } from "./meter.js";
 import * as bundle from "./app.js";
 
-const active = new Map();
+// A dictionary without a prototype: no method the app could have replaced is called on it.
+const active = Object.create(null);
 const MAX_MESSAGE_CHARS = 2000;
 
 function messageOf(err) {
@@ -152,7 +163,7 @@ async function execute(job, run) {
         return text === null ? undefined : JSON.parse(text);
       },
       put: async (key, value) => {
-        const text = JSON.stringify(value);
+        const text = stringify(value);
         if (text === undefined) throw new TypeError("ctx.state.put needs a value JSON can represent");
         refused(await live().put(String(key), text));
       },
@@ -176,13 +187,13 @@ async function execute(job, run) {
   if (run.stopped !== null) return stoppedResult();
   let text;
   try {
-    text = JSON.stringify(output);
+    text = stringify(output);
   } catch (err) {
     if (run.stopped !== null) return stoppedResult();
     return done({ ok: false, kind: "output", message: "the output is not JSON: " + messageOf(err) });
   }
   if (text === undefined) return done({ ok: false, kind: "output", message: "the action returned nothing JSON can represent" });
-  const bytes = new TextEncoder().encode(text).byteLength;
+  const bytes = byteLength(text);
   if (bytes > job.limits.max_output_bytes) return done({ ok: false, kind: "output_size", message: "the output is " + bytes + " bytes, over the limit of " + job.limits.max_output_bytes });
   return done({ ok: true, output: text });
 }
@@ -191,20 +202,20 @@ export class ${RUNNER_ENTRYPOINT} extends WorkerEntrypoint {
   /** Runs one action; the gateway is the host's capability for this run's fetches. */
   async run(job, gateway, state) {
     const run = { id: job.run_id, steps: 0, budget: job.limits.steps, stopped: null, logs: [], log_bytes: 0, dropped_logs: 0, limits: job.limits, gateway, state };
-    active.set(run.id, run);
+    active[run.id] = run;
     try {
-      return await runs.run(run, () => execute(job, run));
+      return await runWith(run, () => execute(job, run));
     } finally {
       if (run.stopped === null) run.stopped = "ended";
-      active.delete(run.id);
+      delete active[run.id];
     }
   }
 
   /** Stops a run the host has given up on (wall-clock timeout): its next step throws. */
   stop(runId, reason) {
-    const run = active.get(runId);
+    const run = active[runId];
     if (run && run.stopped === null) run.stopped = reason;
-    active.delete(runId);
+    delete active[runId];
   }
 }
 

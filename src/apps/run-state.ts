@@ -7,6 +7,8 @@ import { STATE_LIMITS } from "./state-do";
 
 export class RunState extends RpcTarget {
   private readonly pending = new Map<string, string | null>();
+  /** What the buffered writes weigh, so a run cannot pile up more than the store would ever accept. */
+  private pendingBytes = 0;
 
   constructor(
     private readonly store: DurableObjectStub<AppState>,
@@ -32,6 +34,10 @@ export class RunState extends RpcTarget {
     if (!this.buffered) return this.store.apply([change]);
     if (change.value !== null && change.value.length > STATE_LIMITS.maxValueBytes) return { error: `the state value for '${change.key}' is over ${STATE_LIMITS.maxValueBytes} bytes` };
     if (!this.pending.has(change.key) && this.pending.size >= STATE_LIMITS.maxKeys) return { error: `at most ${STATE_LIMITS.maxKeys} state keys per run` };
+    const weight = (key: string, value: string | null | undefined) => (value == null ? 0 : key.length + value.length);
+    const next = this.pendingBytes - weight(change.key, this.pending.get(change.key)) + weight(change.key, change.value);
+    if (next > STATE_LIMITS.maxTotalBytes) return { error: `an app keeps at most ${STATE_LIMITS.maxTotalBytes} bytes of state per tenant` };
+    this.pendingBytes = next;
     this.pending.set(change.key, change.value);
     return null;
   }
@@ -41,6 +47,7 @@ export class RunState extends RpcTarget {
     if (this.pending.size === 0) return null;
     const changes = [...this.pending].map(([key, value]) => ({ key, value }));
     this.pending.clear();
+    this.pendingBytes = 0;
     return this.store.apply(changes);
   }
 }

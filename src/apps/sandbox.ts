@@ -165,11 +165,24 @@ export async function runAction(loader: WorkerLoader, request: RunRequest): Prom
     runner.stop(runId, "time").catch(() => {});
     return fail("APP_LIMIT_EXCEEDED", `the run took longer than ${limits.timeout_ms} ms`, { limit: "time" });
   }
-  const logs = { logs: answer.logs, dropped_logs: answer.dropped_logs };
+  // The harness shares its isolate with the app, which can tamper with it: its answer is checked
+  // here like any other untrusted input (shape, log bounds, output size and JSON), never trusted.
+  if (!answer || typeof answer !== "object" || typeof answer.ok !== "boolean") return fail("APP_FAILED", "the app's sandbox answered something unexpected");
+  const logs = boundedLogs(answer, limits);
   if (answer.ok) {
+    if (typeof answer.output !== "string") return fail("APP_OUTPUT_INVALID", "the action returned nothing JSON can represent", logs);
+    const bytes = new TextEncoder().encode(answer.output).byteLength;
+    if (bytes > limits.max_output_bytes) return fail("APP_LIMIT_EXCEEDED", `the output is ${bytes} bytes, over the limit of ${limits.max_output_bytes}`, { ...logs, limit: "output_size" });
     if (jsonDepth(answer.output) > MAX_JSON_DEPTH) return fail("APP_OUTPUT_INVALID", `the output nests deeper than ${MAX_JSON_DEPTH} levels`, logs);
-    return finish({ ok: true, output: JSON.parse(answer.output) }, logs);
+    let output: unknown;
+    try {
+      output = JSON.parse(answer.output);
+    } catch {
+      return fail("APP_OUTPUT_INVALID", "the output is not JSON", logs);
+    }
+    return finish({ ok: true, output }, logs);
   }
+  if (typeof answer.message !== "string") return fail("APP_FAILED", "the app failed without a message", logs);
   const { record } = gateway;
   switch (answer.kind) {
     case "input":
@@ -187,5 +200,28 @@ export async function runAction(loader: WorkerLoader, request: RunRequest): Prom
       if (record.over_budget) return fail("APP_LIMIT_EXCEEDED", answer.message, { ...logs, limit: "subrequests" });
       if (record.refused.length > 0) return fail("APP_HOST_NOT_GRANTED", answer.message, logs);
       return fail("APP_FAILED", answer.message, logs);
+    default:
+      return fail("APP_FAILED", answer.message.slice(0, 2000), logs);
   }
+}
+
+const LOG_LEVELS = new Set(["info", "warn", "error"]);
+
+/** The harness's log lines within the run's bounds again, as plain { level, message } values. */
+function boundedLogs(answer: { logs?: unknown; dropped_logs?: unknown }, limits: RunLimits): { logs: RunLog[]; dropped_logs: number } {
+  const lines = Array.isArray(answer.logs) ? answer.logs : [];
+  const logs: RunLog[] = [];
+  let bytes = 0;
+  let dropped = typeof answer.dropped_logs === "number" && Number.isSafeInteger(answer.dropped_logs) && answer.dropped_logs >= 0 ? answer.dropped_logs : 0;
+  for (const line of lines) {
+    const { level, message } = (line ?? {}) as { level?: unknown; message?: unknown };
+    const text = typeof message === "string" ? message.slice(0, 2001) : "";
+    if (logs.length >= limits.max_log_lines || bytes + text.length > limits.max_log_bytes || !LOG_LEVELS.has(level as string)) {
+      dropped++;
+      continue;
+    }
+    bytes += text.length;
+    logs.push({ level: level as RunLog["level"], message: text });
+  }
+  return { logs, dropped_logs: dropped };
 }

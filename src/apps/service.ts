@@ -22,14 +22,14 @@ import { RunState } from "./run-state";
 import { isolateId, runAction } from "./sandbox";
 import { appStateName } from "./state-do";
 import type { AppInstallation, AppInstallRequest, AppPatchRequest, RunTrigger } from "./schema";
-import type { RunResult } from "./schema";
+import type { RunLimits, RunResult } from "./schema";
 
 export type AppsEnv = Pick<Env, "DB" | "REGISTRY" | "LOADER" | "APP_STATE" | "SECRETS_KEY" | "OUTBOUND_ALLOWED_PRIVATE_HOSTS" | "OUTBOUND_DNS_CHECK">;
 
 /** What a masked configuration value reads as. */
 export const CONFIG_MASK = "*****";
 /** Configuration keys treated as secrets even when the schema does not mark them writeOnly. */
-const SECRET_KEY = /secret|password|passwd|token|api[_-]?key|private|credential/i;
+const SECRET_KEY = /secret|passw|pwd|pass$|token|api[_-]?key|private|credential|auth|bearer|cert|signature|(^|_)key$/i;
 const MAX_CONFIG_BYTES = 64 * 1024;
 
 interface InstallRow {
@@ -132,12 +132,33 @@ export function assertGrantable(manifest: AppManifest, hosts: string[], path = "
   }
 }
 
+/**
+ * The schema without regular expressions (`pattern`, `patternProperties`, `format: "regex"`): they
+ * would run with backtracking in the host on values the same party may choose. The host checks
+ * structure and types; the app's own zod schema checks patterns inside its sandbox.
+ */
+function withoutPatterns(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutPatterns);
+  if (!schema || typeof schema !== "object") return schema;
+  return Object.fromEntries(
+    Object.entries(schema)
+      .filter(([k, v]) => k !== "pattern" && k !== "patternProperties" && !(k === "format" && v === "regex"))
+      .map(([k, v]) => [k, withoutPatterns(v)]),
+  );
+}
+
 /** The configuration must satisfy the app's config schema (422 with paths), within a size bound. */
 function assertConfig(manifest: AppManifest, config: Record<string, unknown>) {
   const bytes = new TextEncoder().encode(JSON.stringify(config)).byteLength;
   if (bytes > MAX_CONFIG_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `The configuration is ${bytes} bytes; at most ${MAX_CONFIG_BYTES}`);
   if (!manifest.config_schema) return;
-  const result = new Validator(manifest.config_schema as never, "2020-12", false).validate(config);
+  let result;
+  try {
+    result = new Validator(withoutPatterns(manifest.config_schema) as never, "2020-12", false).validate(config);
+  } catch (err) {
+    // A schema the validator cannot use (a $ref cycle, say) is the app's fault, never a 500.
+    throw new AppError("UNPROCESSABLE", `${manifest.name}'s config schema cannot be applied: ${(err as Error).message}`.slice(0, 500));
+  }
   if (!result.valid) {
     throw new AppError(
       "UNPROCESSABLE",
@@ -147,10 +168,28 @@ function assertConfig(manifest: AppManifest, config: Record<string, unknown>) {
   }
 }
 
-/** Keys whose values are masked on read: writeOnly in the config schema, or secret-looking names. */
-function secretKeys(manifest: AppManifest, config: Record<string, unknown>): Set<string> {
-  const properties = (manifest.config_schema?.properties ?? {}) as Record<string, { writeOnly?: boolean }>;
-  return new Set(Object.keys(config).filter((k) => SECRET_KEY.test(k) || (Object.hasOwn(properties, k) && properties[k]?.writeOnly === true)));
+type Schema = { properties?: Record<string, Schema>; items?: Schema; writeOnly?: boolean } | undefined;
+
+/** Whether a value is secret: under a secret-looking key or a `writeOnly` schema, at any depth. */
+const isSecret = (key: string, schema: Schema) => SECRET_KEY.test(key) || schema?.writeOnly === true;
+
+const childSchema = (schema: Schema, key: string): Schema =>
+  schema?.properties && Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
+
+/** The configuration with every secret value (at any depth) replaced by CONFIG_MASK. */
+function maskConfig(value: unknown, schema: Schema): unknown {
+  if (Array.isArray(value)) return value.map((v) => maskConfig(v, schema?.items));
+  if (!value || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isSecret(k, childSchema(schema, k)) ? CONFIG_MASK : maskConfig(v, childSchema(schema, k))]));
+}
+
+/** A configuration sent back with masked values: each CONFIG_MASK keeps the stored value at its path. */
+function unmaskConfig(sent: unknown, stored: unknown): unknown {
+  if (sent === CONFIG_MASK) return stored;
+  if (Array.isArray(sent)) return sent.map((v, i) => unmaskConfig(v, Array.isArray(stored) ? stored[i] : undefined));
+  if (!sent || typeof sent !== "object") return sent;
+  const from = stored && typeof stored === "object" && !Array.isArray(stored) ? (stored as Record<string, unknown>) : {};
+  return Object.fromEntries(Object.entries(sent).map(([k, v]) => [k, unmaskConfig(v, Object.hasOwn(from, k) ? from[k] : undefined)]));
 }
 
 const configContext = (tenantId: string, name: string) => `app-config:${tenantId}:${name}`;
@@ -168,7 +207,6 @@ const sealConfig = (env: Pick<Env, "SECRETS_KEY">, tenantId: string, name: strin
 async function view(env: Pick<Env, "SECRETS_KEY">, row: InstallRow): Promise<AppInstallation> {
   const manifest = JSON.parse(row.manifest) as AppManifest;
   const config = await readConfig(env, row);
-  const secret = secretKeys(manifest, config);
   return {
     name: row.name,
     version: row.version,
@@ -178,7 +216,7 @@ async function view(env: Pick<Env, "SECRETS_KEY">, row: InstallRow): Promise<App
     actions: manifest.actions.map((a) => ({ name: a.name, description: a.description, input_schema: a.input_schema, output_schema: a.output_schema, hosts: a.permissions.hosts })),
     requested_hosts: declaredHosts(manifest),
     grants: JSON.parse(row.grants) as { hosts: string[] },
-    config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, secret.has(k) ? CONFIG_MASK : v])),
+    config: maskConfig(config, manifest.config_schema as Schema) as Record<string, unknown>,
     installed_via: row.installed_via,
     installed_at: row.installed_at,
     installed_by: row.installed_by,
@@ -275,8 +313,8 @@ export async function patchApp(env: AppsEnv, caller: Caller, tenantId: string, n
   const stored = await readConfig(env, row);
   let config = stored;
   if (input.config !== undefined) {
-    // A masked value sent back (e.g. from GET) keeps the stored secret.
-    config = Object.fromEntries(Object.entries(input.config).map(([k, v]) => [k, v === CONFIG_MASK && Object.hasOwn(stored, k) ? stored[k] : v]));
+    // A masked value sent back (e.g. from GET), at any depth, keeps the stored secret.
+    config = unmaskConfig(input.config, stored) as Record<string, unknown>;
   }
   assertConfig(manifest, config);
   const by = callerLabel(caller);
@@ -310,8 +348,10 @@ export async function removeApp(env: AppsEnv, tenantId: string, name: string, fo
     const users = await useCasesNaming(env.DB, tenantId, name);
     if (users.length > 0) throw new AppError("CONFLICT", `${name} is used by ${users.length} use case(s); change them first, or pass force=true`, { use_cases: users });
   }
-  await env.DB.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND name = ?").bind(tenantId, name).run();
+  // State first: a failure leaves the app installed (retry the DELETE), never a removed app whose old
+  // state a later install would inherit.
   await env.APP_STATE.getByName(appStateName(tenantId, name)).clear();
+  await env.DB.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND name = ?").bind(tenantId, name).run();
 }
 
 // ---- running ------------------------------------------------------------------------------------
@@ -322,6 +362,8 @@ export interface RunOptions {
   event_id?: string | null;
   /** Keep ctx.state writes until commit() (pull runs: committed after their events are stored). */
   buffer_state?: boolean;
+  /** Tighter limits for this trigger (e.g. a transform inside the shared queue consumer). */
+  limits?: Partial<RunLimits>;
 }
 
 export interface InstalledRun {
@@ -353,6 +395,7 @@ export async function runInstalled(env: AppsEnv, tenantId: string, name: string,
     policy: destinationPolicy(env),
     context: { config: await readConfig(env, row), tenant_id: tenantId, integration_id: options.integration_id ?? null },
     state,
+    ...(options.limits && { limits: options.limits }),
   });
   const runId = newId();
   await recordRun(env.DB, { id: runId, tenantId, app: name, version: row.version, action, options, result, started });
@@ -365,6 +408,8 @@ export function runError(result: Extract<RunResult, { ok: false }>, runId: strin
 }
 
 const MAX_RECORDED_ERROR = 2000;
+/** Runs kept per (tenant, app), newest first; older ones also expire after 30 days. */
+export const RUNS_KEPT_PER_APP = 1000;
 
 async function recordRun(
   db: D1Database,
@@ -372,7 +417,8 @@ async function recordRun(
 ): Promise<void> {
   const { result } = run;
   try {
-    await db
+    await db.batch([
+      db
       .prepare(
         `INSERT INTO app_runs (id, tenant_id, app, version, action, trigger, integration_id, event_id, outcome, error, exceeded_limit, duration_ms, logs, dropped_logs, started_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -381,8 +427,14 @@ async function recordRun(
         run.id, run.tenantId, run.app, run.version, run.action, run.options.trigger, run.options.integration_id ?? null, run.options.event_id ?? null,
         result.ok ? "ok" : result.code, result.ok ? null : result.message.slice(0, MAX_RECORDED_ERROR), result.ok ? null : (result.limit ?? null),
         result.duration_ms, JSON.stringify(result.logs), result.dropped_logs, run.started,
-      )
-      .run();
+      ),
+      // At most RUNS_KEPT_PER_APP runs per (tenant, app): a busy app cannot grow the shared database.
+      db
+        .prepare(
+          `DELETE FROM app_runs WHERE tenant_id = ?1 AND app = ?2 AND id <= (SELECT id FROM app_runs WHERE tenant_id = ?1 AND app = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)`,
+        )
+        .bind(run.tenantId, run.app, RUNS_KEPT_PER_APP),
+    ]);
   } catch (err) {
     // The run's own outcome stands; a lost record is logged, never a failed run.
     console.error(JSON.stringify({ level: "error", message: "app run not recorded", run_id: run.id, app: run.app, error: String((err as Error)?.message ?? err) }));

@@ -20,6 +20,7 @@ const BATCH = 100;
 const LEASE_MS = 5 * 60_000;
 /** Due pulls started per cron tick. */
 export const PULLS_PER_TICK = 20;
+export const PULLS_PER_TENANT_PER_TICK = 3;
 
 const PullOutput = z.object({ events: z.array(z.unknown()).max(MAX_PULLED_EVENTS) }).loose();
 
@@ -95,13 +96,17 @@ interface ScheduleRow {
  */
 export async function runDuePulls(env: PullEnv, now = new Date()): Promise<number> {
   const at = now.toISOString();
+  // At most PULLS_PER_TENANT_PER_TICK of each tenant's due pulls, so one tenant with many cannot
+  // delay everyone else's.
   const { results } = await env.DB.prepare(
-    `SELECT u.id, u.tenant_id, u.integration_id, u.slug, u.configuration, s.next_run_at, s.lease_until
-     FROM use_cases u LEFT JOIN pull_schedules s ON s.use_case_id = u.id
-     WHERE u.type = 'pull' AND u.enabled = 1 AND (s.use_case_id IS NULL OR (s.next_run_at <= ?1 AND (s.lease_until IS NULL OR s.lease_until < ?1)))
-     ORDER BY s.next_run_at LIMIT ?2`,
+    `SELECT id, tenant_id, integration_id, slug, configuration, next_run_at, lease_until FROM (
+       SELECT u.id, u.tenant_id, u.integration_id, u.slug, u.configuration, s.next_run_at, s.lease_until,
+              ROW_NUMBER() OVER (PARTITION BY u.tenant_id ORDER BY s.next_run_at) AS n
+       FROM use_cases u LEFT JOIN pull_schedules s ON s.use_case_id = u.id
+       WHERE u.type = 'pull' AND u.enabled = 1 AND (s.use_case_id IS NULL OR (s.next_run_at <= ?1 AND (s.lease_until IS NULL OR s.lease_until < ?1))))
+     WHERE n <= ?3 ORDER BY next_run_at LIMIT ?2`,
   )
-    .bind(at, PULLS_PER_TICK)
+    .bind(at, PULLS_PER_TICK, PULLS_PER_TENANT_PER_TICK)
     .all<ScheduleRow>();
   const due: ScheduleRow[] = [];
   for (const row of results) {

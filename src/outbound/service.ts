@@ -101,9 +101,14 @@ export const PENDING_WEBHOOKS_OF_EVENT_SQL = "SELECT id, use_case_id, mapping_id
  * with the app's error (a redrive after fixing the app or its grants sends it); an app the tenant
  * removed does the same.
  */
+/** The wall clock of one transform run. */
+export const TRANSFORM_TIMEOUT_MS = 2000;
+
 async function transformed(env: OutboundEnv, event: CoreEventEnvelope, sub: OutboundSubscription, ref: { app: string; action: string }, body: unknown) {
   try {
-    const run = await runInstalled(env, event._org_id, ref.app, ref.action, body, { trigger: "transform", integration_id: sub.integrationId, event_id: event._event_id });
+    // Transforms run inside the queue consumer that serves every tenant: a short wall clock keeps one
+    // slow app from holding other tenants' core events.
+    const run = await runInstalled(env, event._org_id, ref.app, ref.action, body, { trigger: "transform", integration_id: sub.integrationId, event_id: event._event_id, limits: { timeout_ms: TRANSFORM_TIMEOUT_MS } });
     if (run.result.ok) return { body: run.result.output, error: null };
     return { body, error: `transform ${ref.app} ${ref.action} failed: ${run.result.code}: ${run.result.message}` };
   } catch (err) {
