@@ -8,7 +8,7 @@ import { AppManifest } from "../../apps-sdk/src/app/manifest";
 import { readAppPackage } from "../../apps-sdk/src/app/package";
 import { resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
-import { verifyPublishedPackage } from "../registry/verify";
+import { packageProblem, verifyPublishedPackage } from "../registry/verify";
 import type { Caller } from "../platform/app";
 import { callerLabel } from "../platform/app";
 import { decryptValue, encryptValue } from "../platform/crypto";
@@ -58,10 +58,6 @@ export interface VerifiedApp {
   manifest: AppManifest;
   source: string;
   warnings: string[];
-}
-
-function packageProblem(err: PackageError, label: string): AppError {
-  return new AppError("UNPROCESSABLE", `${label}: ${err.message}`, err.issues.map((i) => ({ path: i.path, file: i.file, message: i.message })));
 }
 
 /** Reads a verified archive's app.json and module. */

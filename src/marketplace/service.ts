@@ -45,7 +45,7 @@ import { majorsCrossed, resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
 import { blueprintAppStatements, removeBlueprintAppsStatement } from "../apps/service";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
-import { publisherOf, verifyPublishedPackage } from "../registry/verify";
+import { packageProblem, publisherOf, verifyPublishedPackage } from "../registry/verify";
 
 /** Rollback steps kept per install; older ones are dropped as new steps are recorded. */
 export const HISTORY_LIMIT = 20;
@@ -217,10 +217,6 @@ export interface VerifiedBlueprint {
   digest: string;
   manifest: BlueprintManifest;
   warnings: string[];
-}
-
-function packageProblem(err: PackageError, label: string): AppError {
-  return new AppError("UNPROCESSABLE", `${label}: ${err.message}`, err.issues.map((i) => ({ path: i.path, file: i.file, message: i.message })));
 }
 
 /**

@@ -1,6 +1,7 @@
 // The host's own check of a package fetched from the registry: the archive must be the one the
 // publisher signed, with a key of the publisher that owns the name. Nothing the registry says about
 // integrity is taken on trust; a tampered stored archive is refused here.
+import type { PackageError } from "../../apps-sdk/src/blueprint/manifest";
 import { PublicKeyJwk, SignatureError, keyIdOf, signatureKeyId, verifyPackage } from "../../apps-sdk/src/blueprint/signing";
 import type { RegistryVersion } from "../registry/client";
 import { AppError } from "../platform/errors";
@@ -38,4 +39,9 @@ export async function verifyPublishedPackage(
   }
   if (meta.digest !== digest) throw new AppError("DIGEST_MISMATCH", `${label}: the registry lists digest ${meta.digest}, the signed archive is ${digest}`);
   return digest;
+}
+
+/** A package's unusable files as the 422 a host install answers: each issue by file and path. */
+export function packageProblem(err: PackageError, label: string): AppError {
+  return new AppError("UNPROCESSABLE", `${label}: ${err.message}`, err.issues.map((i) => ({ path: i.path, file: i.file, message: i.message })));
 }
