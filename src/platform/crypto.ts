@@ -1,7 +1,7 @@
 // Keys derived from SECRETS_KEY (HKDF, one key per purpose) for token signatures and secrets at rest.
 import { base64url } from "jose";
 
-type Purpose = "tokens" | "environment-values";
+type Purpose = "tokens" | "environment-values" | "file-proxy-urls";
 
 const keyCache = new Map<string, Promise<CryptoKey>>();
 const encoder = new TextEncoder();
@@ -30,6 +30,11 @@ function derive(secret: string, purpose: Purpose, algorithm: SubtleCryptoImportK
 /** HMAC-SHA256 key that signs and verifies tenant API tokens (JWT HS256). */
 export function tokenSigningKey(secretsKey: string): Promise<CryptoKey> {
   return derive(secretsKey, "tokens", { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign", "verify"]);
+}
+
+/** HMAC-SHA256 key that signs file-proxy download URLs (src/file-proxy/signing.ts): its own purpose, so a URL signature is never a token's. */
+export function fileUrlSigningKey(secretsKey: string): Promise<CryptoKey> {
+  return derive(secretsKey, "file-proxy-urls", { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign", "verify"]);
 }
 
 function valueKey(secretsKey: string): Promise<CryptoKey> {
