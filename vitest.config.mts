@@ -104,6 +104,8 @@ export default defineConfig(async () => {
           test: {
             name: "worker",
             include: ["test/**/*.test.ts", "src/**/*.test.ts"],
+            // Node-side tests of the Node scripts (the fake archive) run in the node project.
+            exclude: ["test/node/**"],
             setupFiles: ["./test/apply-migrations.ts"],
             // A hang guard, not a speed check: CI machines are slower and shared, and tests that drive
             // whole backlogs through workerd took over 5 s (vitest's default) there while passing here.
@@ -115,7 +117,7 @@ export default defineConfig(async () => {
           test: {
             name: "node",
             environment: "node",
-            include: ["apps-sdk/test/**/*.test.ts"],
+            include: ["apps-sdk/test/**/*.test.ts", "test/node/**/*.test.ts"],
             testTimeout: 60_000,
           },
         },
