@@ -1,7 +1,8 @@
 // What a sandboxed run takes and gives: its limits, the hosts granted to it, and its classified outcome.
 import { z } from "@hono/zod-openapi";
 import { PACKAGE_NAME_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
-import { isVersionSpec } from "../registry/resolution";
+import { booleanQuery } from "../platform/openapi";
+import { VersionSpec } from "../registry/schema";
 import { NextCursor, PageQuery } from "../platform/pagination";
 
 /**
@@ -59,17 +60,6 @@ export type RunResult =
 // ---- the HTTP API (/v1/apps/*) ------------------------------------------------------------------
 
 const AppName = z.string().max(104).regex(PACKAGE_NAME_PATTERN, "a scoped name such as @acme/sap-normalise (lower case)").openapi({ example: "@erp-edge/sap-normalise" });
-const VersionSpec = z
-  .string()
-  .min(1)
-  .max(128)
-  .refine(isVersionSpec, "'latest', an exact version such as 1.2.0, or a range such as ^1.2.0")
-  .openapi({ description: "'latest', an exact version, or a semver range (never picks a yanked version)", example: "^1" });
-const booleanQuery = z
-  .enum(["true", "false"])
-  .default("false")
-  .transform((v) => v === "true");
-
 const Hosts = z
   .array(z.string().min(1).max(260))
   .max(50)

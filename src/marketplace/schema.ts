@@ -2,7 +2,9 @@
 import { z } from "@hono/zod-openapi";
 import { PACKAGE_NAME_PATTERN, PUBLISHER_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
 import { NextCursor } from "../platform/pagination";
-import { isVersionSpec, LATEST } from "../registry/resolution";
+import { LATEST } from "../registry/resolution";
+import { VersionSpec } from "../registry/schema";
+import { booleanQuery } from "../platform/openapi";
 
 import { PLATFORM_PUBLISHER } from "../registry/trust";
 
@@ -10,13 +12,6 @@ export { PLATFORM_PUBLISHER };
 
 export const Publisher = z.string().max(40).regex(PUBLISHER_PATTERN, "a publisher scope such as @acme (lower case)").openapi({ example: "@acme" });
 export const BlueprintName = z.string().max(104).regex(PACKAGE_NAME_PATTERN, "a scoped name such as @acme/sap-customers (lower case)").openapi({ example: "@acme/sap-customers" });
-
-export const VersionSpec = z
-  .string()
-  .min(1)
-  .max(128)
-  .refine(isVersionSpec, "'latest', an exact version such as 1.2.0, or a range such as ^1.2.0")
-  .openapi({ description: "'latest' (the dist tag), an exact version (installs even a yanked one, with a warning) or a semver range (never picks a yanked version)", example: "^1" });
 
 const EnvironmentInput = z
   .record(z.string().min(1).max(128), z.string().max(10_000))
@@ -57,11 +52,6 @@ export const RollbackRequest = z
   })
   .strict()
   .openapi("BlueprintRollbackRequest");
-
-export const booleanQuery = z
-  .enum(["true", "false"])
-  .default("false")
-  .transform((v) => v === "true");
 
 export const UninstallQuery = z.object({
   force: booleanQuery.openapi({ description: "Also remove use cases the tenant added to the blueprint's integrations (refused with 409 otherwise)" }),

@@ -41,6 +41,12 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
   return { body: { required: true, content: { "application/json": { schema } } } };
 }
 
+/** A query flag: "true" or "false" (absent means false), as a boolean. */
+export const booleanQuery = z
+  .enum(["true", "false"])
+  .default("false")
+  .transform((v) => v === "true");
+
 /** Path parameters by name, e.g. `pathParams("id", "use_case_id")`. */
 export function pathParams<K extends string>(...names: K[]) {
   const shape = Object.fromEntries(

@@ -4,6 +4,15 @@ import { z } from "@hono/zod-openapi";
 import { ExactVersion, PUBLISHER_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
 import { PublicKeyJwk as PublicKeyJwkSchema } from "../../apps-sdk/src/blueprint/signing";
 import { NextCursor } from "../platform/pagination";
+import { isVersionSpec } from "./resolution";
+
+/** What an install may ask for: blueprints (POST /v1/blueprints/install) and apps (POST /v1/apps/install) alike. */
+export const VersionSpec = z
+  .string()
+  .min(1)
+  .max(128)
+  .refine(isVersionSpec, "'latest', an exact version such as 1.2.0, or a range such as ^1.2.0")
+  .openapi({ description: "'latest' (the dist tag), an exact version (installs even a yanked one, with a warning) or a semver range (never picks a yanked version)", example: "^1" });
 
 export const PublicKeyJwk = PublicKeyJwkSchema.openapi("PublicKeyJwk", { description: "An Ed25519 public key as a JWK (no private part `d`)" });
 
