@@ -6,9 +6,8 @@ import { PackageError } from "../../apps-sdk/src/blueprint/manifest";
 import { digestOf } from "../../apps-sdk/src/blueprint/signing";
 import { AppManifest } from "../../apps-sdk/src/app/manifest";
 import { readAppPackage } from "../../apps-sdk/src/app/package";
-import { resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
-import { packageProblem, verifyPublishedPackage } from "../registry/verify";
+import { fetchVerifiedArchive, packageProblem } from "../registry/verify";
 import type { Caller } from "../platform/app";
 import { callerLabel } from "../platform/app";
 import { decryptValue, encryptValue } from "../platform/crypto";
@@ -16,7 +15,7 @@ import { destinationPolicy } from "../platform/destination";
 import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
-import { fetchBundle, fetchPackage, fetchVersion } from "../registry/client";
+import { fetchBundle } from "../registry/client";
 import { grantProblem } from "./gateway";
 import { RunState } from "./run-state";
 import { isolateId, runAction } from "./sandbox";
@@ -72,20 +71,11 @@ function readVerified(archive: Uint8Array, label: string) {
 
 /** Resolves `spec` among the registry's versions of app `name`, downloads and verifies it in the host. */
 export async function fetchVerifiedApp(env: Pick<Env, "REGISTRY">, name: string, spec: string): Promise<VerifiedApp> {
-  const pkg = await fetchPackage(env, name);
-  if (!pkg) throw new AppError("NOT_FOUND", `No package '${name}' in the registry`);
-  if (pkg.kind !== "app") throw new AppError("UNPROCESSABLE", `'${name}' is a ${pkg.kind}, not an app`);
-  const resolved = resolveVersion(pkg, spec);
-  if (!resolved.ok) throw new AppError("UNPROCESSABLE", `${name}: ${resolved.reason}`, { path: "version", available: resolved.available });
-  const version = resolved.version;
-  const [meta, archive] = await Promise.all([fetchVersion(env, name, version), fetchBundle(env, name, version)]);
-  if (!meta || !archive) throw new AppError("NOT_FOUND", `${name}@${version} is listed but cannot be downloaded from the registry`);
-  const digest = await verifyPublishedPackage(meta, archive, { name, version });
-  const label = `${name}@${version}`;
+  const { version, digest, archive, label, warnings } = await fetchVerifiedArchive(env, name, spec, "app");
   const { manifest, source } = readVerified(archive, label);
   if (manifest.name !== name || manifest.version !== version) throw new AppError("UNPROCESSABLE", `${label}: the bundle's app.json is ${manifest.name}@${manifest.version}`);
   sources.set(digest, source);
-  return { name, version, digest, manifest, source, warnings: resolved.warnings };
+  return { name, version, digest, manifest, source, warnings };
 }
 
 /**
@@ -227,22 +217,6 @@ async function loadInstall(db: D1Database, tenantId: string, name: string): Prom
   return row;
 }
 
-/** The statement that installs (or, for a blueprint, re-points) a verified app; used alone and in a blueprint's batch. */
-export async function installStatement(
-  env: Pick<Env, "DB" | "SECRETS_KEY">,
-  by: string,
-  tenantId: string,
-  app: VerifiedApp,
-  input: { range: string; hosts: string[]; config: Record<string, unknown>; via: string | null },
-): Promise<D1PreparedStatement> {
-  const at = nowIso();
-  const sealed = await sealConfig(env, tenantId, app.name, input.config);
-  return env.DB.prepare(
-    `INSERT INTO app_installs (tenant_id, name, version_range, version, digest, manifest, grants, config, installed_via, installed_at, installed_by, updated_at, updated_by)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).bind(tenantId, app.name, input.range, app.version, app.digest, JSON.stringify(app.manifest), JSON.stringify({ hosts: input.hosts }), sealed, input.via, at, by, at, by);
-}
-
 /** POST /v1/apps/install: resolve, verify, check grants and configuration, store (201), or only check (dry_run). */
 export async function installApp(env: AppsEnv, caller: Caller, tenantId: string, input: AppInstallRequest): Promise<{ installation: AppInstallation; warnings: string[] }> {
   await assertTrusted(env.DB, tenantId, input.name);
@@ -251,21 +225,26 @@ export async function installApp(env: AppsEnv, caller: Caller, tenantId: string,
   const app = await fetchVerifiedApp(env, input.name, input.version);
   assertGrantable(app.manifest, input.grants.hosts);
   assertConfig(app.manifest, input.config);
-  const statement = await installStatement(env, callerLabel(caller), tenantId, app, { range: input.version, hosts: input.grants.hosts, config: input.config, via: null });
+  const at = nowIso();
+  const by = callerLabel(caller);
+  const row: InstallRow = {
+    tenant_id: tenantId, name: app.name, version_range: input.version, version: app.version, digest: app.digest, manifest: JSON.stringify(app.manifest),
+    grants: JSON.stringify({ hosts: input.grants.hosts }), config: await sealConfig(env, tenantId, app.name, input.config), installed_via: null,
+    installed_at: at, installed_by: by, updated_at: at, updated_by: by,
+  };
   if (!input.dry_run) {
     try {
-      await statement.run();
+      await env.DB.prepare(
+        `INSERT INTO app_installs (tenant_id, name, version_range, version, digest, manifest, grants, config, installed_via, installed_at, installed_by, updated_at, updated_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+        .bind(row.tenant_id, row.name, row.version_range, row.version, row.digest, row.manifest, row.grants, row.config, row.installed_via, at, by, at, by)
+        .run();
     } catch (err) {
       if (/UNIQUE constraint failed/.test(String(err))) throw new AppError("CONFLICT", `${input.name} is already installed`, { name: input.name });
       throw err;
     }
   }
-  const at = nowIso();
-  const row: InstallRow = {
-    tenant_id: tenantId, name: app.name, version_range: input.version, version: app.version, digest: app.digest, manifest: JSON.stringify(app.manifest),
-    grants: JSON.stringify({ hosts: input.grants.hosts }), config: await sealConfig(env, tenantId, app.name, input.config), installed_via: null,
-    installed_at: at, installed_by: callerLabel(caller), updated_at: at, updated_by: callerLabel(caller),
-  };
   return { installation: await view(env, row), warnings: app.warnings };
 }
 

@@ -27,7 +27,7 @@ import { AppError } from "../platform/errors";
 import { newId, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { VERSION } from "../platform/version";
-import { fetchBundle, fetchPackage, fetchVersion } from "../registry/client";
+import { fetchPackage } from "../registry/client";
 import {
   emptyModel,
   emptyResources,
@@ -45,7 +45,7 @@ import { majorsCrossed, resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
 import { blueprintAppStatements, removeBlueprintAppsStatement } from "../apps/service";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
-import { packageProblem, publisherOf, verifyPublishedPackage } from "../registry/verify";
+import { fetchVerifiedArchive, packageProblem, publisherOf } from "../registry/verify";
 
 /** Rollback steps kept per install; older ones are dropped as new steps are recorded. */
 export const HISTORY_LIMIT = 20;
@@ -219,28 +219,16 @@ export interface VerifiedBlueprint {
   warnings: string[];
 }
 
-/**
- * Resolves `spec` among the registry's versions of `name`, downloads the bundle and verifies it in
- * the host (verifyPublishedPackage), then reads its manifest and configuration files.
- */
+/** A blueprint version resolved, downloaded and verified in the host (fetchVerifiedArchive), its manifest and configuration files read. */
 export async function fetchVerifiedBlueprint(env: Pick<Env, "REGISTRY">, name: string, spec: string): Promise<VerifiedBlueprint> {
-  const pkg = await fetchPackage(env, name);
-  if (!pkg) throw new AppError("NOT_FOUND", `No package '${name}' in the registry`);
-  if (pkg.kind !== "blueprint") throw new AppError("UNPROCESSABLE", `'${name}' is ${pkg.kind === "app" ? "an app" : `a ${pkg.kind}`}, not a blueprint`);
-  const resolved = resolveVersion(pkg, spec);
-  if (!resolved.ok) throw new AppError("UNPROCESSABLE", `${name}: ${resolved.reason}`, { path: "version", available: resolved.available });
-  const version = resolved.version;
-  const [meta, archive] = await Promise.all([fetchVersion(env, name, version), fetchBundle(env, name, version)]);
-  if (!meta || !archive) throw new AppError("NOT_FOUND", `${name}@${version} is listed but cannot be downloaded from the registry`);
-  const digest = await verifyPublishedPackage(meta, archive, { name, version });
-  const label = `${name}@${version}`;
+  const { version, digest, archive, label, warnings } = await fetchVerifiedArchive(env, name, spec, "blueprint");
   try {
     const files = unpackBundle(archive);
     const manifest = readManifest(files);
     if (manifest.name !== name || manifest.version !== version) {
       throw new AppError("UNPROCESSABLE", `${label}: the bundle's blueprint.json is ${manifest.name}@${manifest.version}`);
     }
-    return { name, version, digest, manifest: resolveConfigurations(manifest, files), warnings: resolved.warnings };
+    return { name, version, digest, manifest: resolveConfigurations(manifest, files), warnings };
   } catch (err) {
     if (err instanceof PackageError) throw packageProblem(err, label);
     throw err;

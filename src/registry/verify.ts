@@ -3,7 +3,8 @@
 // integrity is taken on trust; a tampered stored archive is refused here.
 import type { PackageError } from "../../apps-sdk/src/blueprint/manifest";
 import { PublicKeyJwk, SignatureError, keyIdOf, signatureKeyId, verifyPackage } from "../../apps-sdk/src/blueprint/signing";
-import type { RegistryVersion } from "../registry/client";
+import { fetchBundle, fetchPackage, fetchVersion, type RegistryPackage, type RegistryVersion } from "./client";
+import { resolveVersion } from "./resolution";
 import { AppError } from "../platform/errors";
 
 /** `@acme` of `@acme/sap-customers`. */
@@ -44,4 +45,33 @@ export async function verifyPublishedPackage(
 /** A package's unusable files as the 422 a host install answers: each issue by file and path. */
 export function packageProblem(err: PackageError, label: string): AppError {
   return new AppError("UNPROCESSABLE", `${label}: ${err.message}`, err.issues.map((i) => ({ path: i.path, file: i.file, message: i.message })));
+}
+
+/** A package version downloaded from the registry and verified in the host (verifyPublishedPackage). */
+export interface VerifiedArchive {
+  version: string;
+  digest: string;
+  archive: Uint8Array;
+  /** `name@version`, for messages. */
+  label: string;
+  warnings: string[];
+}
+
+const withArticle = (kind: RegistryPackage["kind"]) => (kind === "app" ? "an app" : `a ${kind}`);
+
+/**
+ * Resolves `spec` among the registry's versions of package `name`, which must be of `kind`, downloads
+ * that version and verifies it: what blueprint and app installs share before each reads its own files.
+ */
+export async function fetchVerifiedArchive(env: Pick<Env, "REGISTRY">, name: string, spec: string, kind: RegistryPackage["kind"]): Promise<VerifiedArchive> {
+  const pkg = await fetchPackage(env, name);
+  if (!pkg) throw new AppError("NOT_FOUND", `No package '${name}' in the registry`);
+  if (pkg.kind !== kind) throw new AppError("UNPROCESSABLE", `'${name}' is ${withArticle(pkg.kind)}, not ${withArticle(kind)}`);
+  const resolved = resolveVersion(pkg, spec);
+  if (!resolved.ok) throw new AppError("UNPROCESSABLE", `${name}: ${resolved.reason}`, { path: "version", available: resolved.available });
+  const version = resolved.version;
+  const [meta, archive] = await Promise.all([fetchVersion(env, name, version), fetchBundle(env, name, version)]);
+  if (!meta || !archive) throw new AppError("NOT_FOUND", `${name}@${version} is listed but cannot be downloaded from the registry`);
+  const digest = await verifyPublishedPackage(meta, archive, { name, version });
+  return { version, digest, archive, label: `${name}@${version}`, warnings: resolved.warnings };
 }
