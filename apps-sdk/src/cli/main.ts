@@ -50,6 +50,13 @@ function client(io: CliIo, values: Values): RegistryClient {
   return new RegistryClient({ url, token, fetch: io.fetch });
 }
 
+/** What every publish command needs before it packs anything: the registry client and the --key (required). */
+async function publishing(io: CliIo, values: Values): Promise<{ registry: RegistryClient; key: PublisherKey }> {
+  if (typeof values.key !== "string") throw new CliError("--key <file> is required", [], EXIT.usage);
+  const registry = client(io, values);
+  return { registry, key: await readPrivateKey(abs(io, values.key), (w) => io.stderr(`warning: ${w}`)) };
+}
+
 function publisherName(value: string): string {
   const parsed = PublisherName.safeParse(value);
   if (!parsed.success) throw new CliError(`'${value}' is not a publisher name: ${parsed.error.issues[0]?.message}`, [], EXIT.usage);
@@ -247,9 +254,7 @@ ${SERVER_HELP}`,
     options: { key: { type: "string" }, ...URL_OPTION },
     positionals: ["dir|archive"],
     async run({ values, positionals, io }) {
-      if (typeof values.key !== "string") throw new CliError("--key <file> is required", [], EXIT.usage);
-      const registry = client(io, values);
-      const key = await readPrivateKey(abs(io, values.key), (w) => io.stderr(`warning: ${w}`));
+      const { registry, key } = await publishing(io, values);
       const pkg = await preparePackage(abs(io, positionals[0]!));
       for (const w of pkg.check.warnings) io.stderr(`warning: ${w}`);
       await publishAndReport(io, pkg, key, registry, '"version" in blueprint.json');
@@ -354,9 +359,7 @@ ${SERVER_HELP}`,
     options: { key: { type: "string" }, ...URL_OPTION },
     positionals: ["dir|archive"],
     async run({ values, positionals, io }) {
-      if (typeof values.key !== "string") throw new CliError("--key <file> is required", [], EXIT.usage);
-      const registry = client(io, values);
-      const key = await readPrivateKey(abs(io, values.key), (w) => io.stderr(`warning: ${w}`));
+      const { registry, key } = await publishing(io, values);
       const app = await prepareApp(abs(io, positionals[0]!));
       await publishAndReport(io, app, key, registry, app.source === "folder" ? "version in defineApp (src/index.ts)" : "the app's version");
       return EXIT.ok;
