@@ -6,6 +6,7 @@ import { build, type BuildOptions } from "esbuild";
 import { defineConfig } from "vitest/config";
 import type { Reporter } from "vitest/reporters";
 import "./scripts/wrangler-env.mjs";
+import { startFakeArchive } from "./scripts/fake-archive.mjs";
 import { startReceiver } from "./scripts/receiver.mjs";
 
 /** Ends the run with the plain "N passed, N failed" line that CI reads, whatever else is printed. */
@@ -57,6 +58,9 @@ export default defineConfig(async () => {
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();
+  // The fake ERP archive of the file-proxy tests (scripts/fake-archive.mjs), also allowed for these tests only.
+  const archive = await startFakeArchive();
+  archive.server.unref();
   return {
     test: {
       reporters: ["default", closingLine],
@@ -73,6 +77,8 @@ export default defineConfig(async () => {
                   TEST_MIGRATIONS: migrations,
                   RECEIVER_URL: `http://127.0.0.1:${receiver.port}`,
                   OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiver.port}`,
+                  ARCHIVE_URL: `http://127.0.0.1:${archive.port}`,
+                  FILE_PROXY_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${archive.port}`,
                   OUTBOUND_RETRY_BASE_MS: "20",
                   OUTBOUND_RETRY_MAX_MS: "200",
                   OUTBOUND_BREAKER_THRESHOLD: "6",

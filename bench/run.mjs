@@ -1,20 +1,22 @@
 // npm run bench [-- scenario ...]: starts the real Worker (wrangler dev, fresh local state), drives it
 // on loopback, checks correctness while measuring, prints a table and writes bench/results.json.
-// Scenarios: inbound-ack, end-to-end, hot-entity, mapping, outbound (default: all).
+// Scenarios: inbound-ack, end-to-end, hot-entity, mapping, outbound, file-proxy (default: all).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import { Webhook } from "standardwebhooks";
 import "../scripts/wrangler-env.mjs";
+import { byteAt, startFakeArchive } from "../scripts/fake-archive.mjs";
 import { startReceiver } from "../scripts/receiver.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const examplesDir = path.resolve(root, "../shared/compat/epilot-mapping-examples");
 const wrangler = path.join(root, "node_modules/wrangler/bin/wrangler.js");
-const ALL = ["mapping", "end-to-end", "hot-entity", "outbound", "inbound-ack"];
-const ALIASES = { inbound: "inbound-ack", e2e: "end-to-end", hot: "hot-entity" };
+const ALL = ["mapping", "end-to-end", "hot-entity", "outbound", "inbound-ack", "file-proxy"];
+const ALIASES = { inbound: "inbound-ack", e2e: "end-to-end", hot: "hot-entity", files: "file-proxy" };
 const selected = process.argv.slice(2).map((a) => ALIASES[a] ?? a);
 for (const s of selected) if (!ALL.includes(s)) throw new Error(`unknown scenario '${s}'; one of ${ALL.join(", ")}`);
 const scenarios = selected.length ? ALL.filter((s) => selected.includes(s)) : ALL;
@@ -29,7 +31,7 @@ const round = (x, d = 1) => (x === null || x === undefined ? null : Math.round(x
 const ADMIN = "bench-admin-token";
 let worker;
 
-async function startWorker(receiverPort) {
+async function startWorker(receiverPort, archivePort) {
   const persist = mkdtempSync(path.join(os.tmpdir(), "erp-edge-bench-"));
   const port = 8790 + Math.floor(Math.random() * 100);
   const vars = {
@@ -39,6 +41,8 @@ async function startWorker(receiverPort) {
     TENANT_RATE_LIMIT_PER_SECOND: "1000000",
     OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiverPort}`,
     OUTBOUND_RETRY_BASE_MS: "200",
+    FILE_PROXY_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${archivePort}`,
+    FILE_PROXY_RATE_LIMIT_PER_SECOND: "1000000",
   };
   const migrated = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: root, encoding: "utf8" });
   if (migrated.status !== 0) throw new Error(`migrations failed: ${migrated.stderr}`);
@@ -323,18 +327,97 @@ async function outbound(receiver) {
   };
 }
 
+/**
+ * The file proxy against the fake archive on loopback: MB/s of a 50 MB download through the proxy
+ * (signed URL, two-step OAuth configuration) against fetching the same file from the archive
+ * directly, and workerd's peak RSS while the proxy streams it (against its RSS just before).
+ */
+async function fileProxy(archive) {
+  const ARCHIVE = `http://127.0.0.1:${archive.port}`;
+  const SIZE = 50 * 1024 * 1024;
+  const configuration = {
+    auth: { type: "oauth2_client_credentials", token_url: "{{{env.ARCHIVE_URL}}}/oauth/token", client_id: "{{env.ARCHIVE_CLIENT}}", client_secret: "{{env.ARCHIVE_SECRET}}" },
+    params: [{ name: "document_id", required: true }],
+    steps: [
+      { url: "{{{env.ARCHIVE_URL}}}/api/documents/{{params.document_id}}", method: "GET", response_type: "json" },
+      { url: "{{{env.ARCHIVE_URL}}}{{{steps.0.body.download_path}}}", method: "GET", response_type: "binary" },
+    ],
+    response: { body: "steps[1].body", encoding: "binary", filename: "steps[0].body.filename", content_type: "steps[0].body.content_type" },
+    allowed_hosts: [`127.0.0.1:${archive.port}`],
+  };
+  const env = [["ARCHIVE_URL", "String"], ["ARCHIVE_CLIENT", "String"], ["ARCHIVE_SECRET", "SecretString"]];
+  const t = await call("POST", "/v1/tenants", { token: ADMIN, json: { name: "bench-files" } });
+  const { token } = await call("POST", `/v1/tenants/${t.id}/tokens`, { token: ADMIN, json: { name: "bench", scopes: ["integrations:write", "files:read", "secrets:use"] } });
+  const integration = await call("POST", "/v2/integrations", {
+    token,
+    json: { name: "Archive", environment_config: env.map(([key, type]) => ({ key, label: key, type })), use_cases: [{ name: "Invoices", slug: "invoices", type: "file_proxy", configuration }] },
+  });
+  await call("PUT", `/v1/integrations/${integration.id}/environment`, { token, json: { ARCHIVE_URL: ARCHIVE, ARCHIVE_CLIENT: "edge", ARCHIVE_SECRET: "s3cret" } });
+  const doc = `bench-size-${SIZE}`;
+  const { url } = await call("POST", "/v1/files/sign", { token, json: { integration_id: integration.id, use_case_slug: "invoices", params: { document_id: doc } } });
+  const expected = (() => {
+    const hash = createHash("sha256");
+    for (let at = 0; at < SIZE; at += 1 << 20) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, SIZE - at));
+      for (let i = 0; i < chunk.length; i++) chunk[i] = byteAt(at + i);
+      hash.update(chunk);
+    }
+    return hash.digest("hex");
+  })();
+  // Reads a download to the end, digesting it; the bytes are checked, never kept.
+  const timed = async (target, headers = {}) => {
+    const t0 = performance.now();
+    const res = await fetch(target, { headers });
+    if (res.status !== 200) throw new Error(`${target}: ${res.status} ${await res.text()}`);
+    const hash = createHash("sha256");
+    let bytes = 0;
+    for await (const chunk of res.body) (bytes += chunk.byteLength), hash.update(chunk);
+    const seconds = (performance.now() - t0) / 1000;
+    if (bytes !== SIZE || hash.digest("hex") !== expected) throw new Error(`${target}: wrong bytes (${bytes})`);
+    return SIZE / 2 ** 20 / seconds;
+  };
+  const { access_token } = await (await fetch(`${ARCHIVE}/oauth/token`, { method: "POST", body: new URLSearchParams({ grant_type: "client_credentials", client_id: "edge", client_secret: "s3cret" }) })).json();
+  const direct = `${ARCHIVE}/files/${doc}`;
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const directRates = [];
+  const proxyRates = [];
+  await timed(url); // warm: the token, the configuration, the isolate
+  let idleRss = 0;
+  let peakRss = 0;
+  for (let i = 0; i < 3; i++) {
+    directRates.push(await timed(direct, { authorization: `Bearer ${access_token}` }));
+    const stop = rssSampler(worker.pid);
+    idleRss = Math.max(idleRss, stop());
+    const during = rssSampler(worker.pid);
+    proxyRates.push(await timed(url));
+    peakRss = Math.max(peakRss, during());
+  }
+  return {
+    figures: [
+      { name: "50 MB download, MB/s (median of 3)", value: round(median(proxyRates)), baseline: round(median(directRates)), unit: "MB/s" },
+      { name: "workerd RSS: peak during the download vs just before", value: round(peakRss / 2 ** 20), baseline: round(idleRss / 2 ** 20), unit: "MB" },
+    ],
+    checks: {
+      downloads: 4,
+      bytes_and_sha256_checked: true,
+      baseline: "MB/s: the same file fetched from the fake archive directly (Node fetch, Bearer token); RSS: workerd just before each proxied download",
+    },
+  };
+}
+
 // ---- run --------------------------------------------------------------------------------------
 
 const receiver = await startReceiver(0);
+const archive = await startFakeArchive();
 const needsWorker = scenarios.some((s) => s !== "mapping");
-if (needsWorker) worker = await startWorker(receiver.port);
+if (needsWorker) worker = await startWorker(receiver.port, archive.port);
 const results = {};
 try {
   for (const name of scenarios) {
     process.stdout.write(`running ${name}… `);
     const stopRss = name === "mapping" ? () => null : rssSampler(worker.pid);
     const t = performance.now();
-    const fn = { "inbound-ack": inboundAck, "end-to-end": endToEnd, "hot-entity": hotEntity, mapping, outbound: () => outbound(receiver) }[name];
+    const fn = { "inbound-ack": inboundAck, "end-to-end": endToEnd, "hot-entity": hotEntity, mapping, outbound: () => outbound(receiver), "file-proxy": () => fileProxy(archive) }[name];
     const r = await fn();
     const peak = stopRss() ?? r.peak_rss_bytes;
     results[name] = {
@@ -343,6 +426,7 @@ try {
       peak_rss_mb: round(peak / 1024 / 1024),
       rss_of: name === "mapping" ? "the Node process running both" : "workerd (the local runtime)",
       seconds: round((performance.now() - t) / 1000, 1),
+      date: new Date().toISOString(),
     };
     console.log(`done in ${results[name].seconds} s`);
   }
@@ -352,9 +436,19 @@ try {
 } finally {
   worker?.stop();
   receiver.server.close();
+  archive.server.close();
 }
 
 const pkg = (name) => JSON.parse(readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")).version;
+// A run of some scenarios keeps the others' latest figures (each scenario carries its own date).
+const previous = (() => {
+  try {
+    const old = JSON.parse(readFileSync(path.join(root, "bench/results.json"), "utf8"));
+    return Object.fromEntries(Object.entries(old.scenarios ?? {}).map(([name, r]) => [name, { date: old.date, ...r }]));
+  } catch {
+    return {};
+  }
+})();
 const report = {
   date: new Date().toISOString(),
   command: `npm run bench${selected.length ? ` -- ${selected.join(" ")}` : ""}`,
@@ -362,7 +456,7 @@ const report = {
   node: process.versions.node,
   workerd: pkg("workerd"),
   wrangler: pkg("wrangler"),
-  scenarios: results,
+  scenarios: { ...(selected.length ? previous : {}), ...results },
 };
 writeFileSync(path.join(root, "bench/results.json"), JSON.stringify(report, null, 2) + "\n");
 

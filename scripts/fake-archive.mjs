@@ -1,17 +1,51 @@
 // A fake ERP archive on loopback for the file-proxy tests and the README walkthrough (issue #13): an
 // OAuth2 client-credentials token endpoint, a JSON lookup step and a binary download with Range.
-//   POST /oauth/token            grant_type=client_credentials, client id/secret in Basic auth or the form
-//                                -> { access_token, token_type: "Bearer", expires_in }
+//   POST /oauth/token[?ttl=N]    grant_type=client_credentials, client id/secret in Basic auth or the form
+//                                -> { access_token, token_type: "Bearer", expires_in } (N seconds, else tokenTtlSeconds)
 //   GET  /api/documents/<id>     Bearer token -> { document_id, download_path, filename, content_type, size }
+//   GET  /api/documents/<id>/content  Bearer token -> { filename, content_base64 } (the bytes inside JSON)
 //   GET  /files/<id>             Bearer token -> the bytes (deterministic, `size` of them), Range -> 206
-//   GET  /_stats                 { tokens_issued, downloads }
-// Documents: any id; its size is the number after "size-" in the id (e.g. "inv-size-52428800"), 1 MiB otherwise.
+//   GET  /redirect?to=<url>      302 to <url>
+//   GET  /_stats[?client=<id>]   { tokens_issued, downloads } (of one client id when asked)
+// Documents: any id; its size is the number after "size-" in the id (e.g. "doc-size-52428800"), 1 MiB
+// otherwise, the bytes a pattern (byteAt). Ids starting "INV-" are a real one-page PDF instead. Ids starting "missing" are 404, "slow" answer after 5 s, "echo" fail with a 500 whose body
+// repeats the request's Authorization header (to prove it is never passed on). Client ids are `clientId`
+// or start with `${clientId}-` (a test's own client, counted apart), all with `clientSecret`.
 import { createServer } from "node:http";
 
 /** Byte i of every document: a pattern a test can recompute (and digest) without storing the file. */
 export const byteAt = (i) => (i * 31 + 7) & 0xff;
 
+/**
+ * A real one-page PDF saying "Rechnung <id>" (for ids starting "INV-", so the README walkthrough's
+ * link shows a document in a browser); its xref offsets are computed, so viewers open it cleanly.
+ */
+export function invoicePdf(id) {
+  const text = `Rechnung ${id}`.replace(/[()\\]/g, "").replace(/[^\x20-\x7e]/g, "?");
+  const stream = `BT /F1 24 Tf 72 720 Td (${text}) Tj ET`;
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  ];
+  let out = "%PDF-1.4\n";
+  const offsets = objects.map((body, i) => {
+    const at = out.length;
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return at;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("")}`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, "latin1");
+}
+
+const isInvoice = (id) => id.startsWith("INV-");
+
 const sizeOf = (id) => {
+  if (isInvoice(id)) return invoicePdf(id).length;
   const match = /size-(\d{1,10})/.exec(id);
   return match ? Number(match[1]) : 1024 * 1024;
 };
@@ -19,6 +53,9 @@ const sizeOf = (id) => {
 export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "s3cret", tokenTtlSeconds = 3600 } = {}) {
   const tokens = new Map();
   const stats = { tokens_issued: 0, downloads: 0 };
+  /** Per client id: { tokens_issued, downloads }. */
+  const clients = new Map();
+  const clientStats = (id) => clients.get(id) ?? clients.set(id, { tokens_issued: 0, downloads: 0 }).get(id);
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://archive");
     const chunks = [];
@@ -28,28 +65,41 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
         res.writeHead(status, { "content-type": "application/json", ...headers });
         res.end(JSON.stringify(body));
       };
-      if (url.pathname === "/_stats") return json(200, stats);
+      if (url.pathname === "/_stats") return json(200, url.searchParams.has("client") ? clientStats(url.searchParams.get("client")) : stats);
+      if (url.pathname === "/redirect") {
+        res.writeHead(302, { location: url.searchParams.get("to") ?? "/" });
+        return res.end();
+      }
       if (req.method === "POST" && url.pathname === "/oauth/token") {
         const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
         let [id, secret] = [form.get("client_id"), form.get("client_secret")];
         const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? "");
         if (basic) [id, secret] = Buffer.from(basic[1], "base64").toString("utf8").split(":");
-        if (form.get("grant_type") !== "client_credentials" || id !== clientId || secret !== clientSecret) return json(401, { error: "invalid_client" });
+        const knownClient = id === clientId || (typeof id === "string" && id.startsWith(`${clientId}-`));
+        if (form.get("grant_type") !== "client_credentials" || !knownClient || secret !== clientSecret) return json(401, { error: "invalid_client" });
+        const ttl = Number(url.searchParams.get("ttl") ?? tokenTtlSeconds);
         const token = `tok-${++stats.tokens_issued}-${Math.random().toString(36).slice(2)}`;
-        tokens.set(token, Date.now() + tokenTtlSeconds * 1000);
-        return json(200, { access_token: token, token_type: "Bearer", expires_in: tokenTtlSeconds });
+        clientStats(id).tokens_issued++;
+        tokens.set(token, { until: Date.now() + ttl * 1000, client: id });
+        return json(200, { access_token: token, token_type: "Bearer", expires_in: ttl });
       }
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
-      if (!bearer || !(tokens.get(bearer) > Date.now())) return json(401, { error: "invalid_token" });
-      const doc = /^\/api\/documents\/([^/]+)$/.exec(url.pathname);
-      if (doc) {
-        const id = decodeURIComponent(doc[1]);
-        if (id.startsWith("missing")) return json(404, { error: "not_found" });
-        return json(200, { document_id: id, download_path: `/files/${encodeURIComponent(id)}`, filename: `Rechnung ${id}.pdf`, content_type: "application/pdf", size: sizeOf(id) });
+      const session = bearer && tokens.get(bearer);
+      if (!session || !(session.until > Date.now())) return json(401, { error: "invalid_token" });
+      const doc = /^\/api\/documents\/([^/]+)(\/content)?$/.exec(url.pathname);
+      const id = decodeURIComponent((doc ?? /^\/files\/([^/]+)$/.exec(url.pathname))?.[1] ?? "");
+      if (id.startsWith("missing")) return json(404, { error: "not_found" });
+      if (id.startsWith("echo")) return json(500, { error: "internal", received_authorization: req.headers.authorization });
+      if (id.startsWith("slow")) return setTimeout(() => json(200, { document_id: id }), 5000);
+      if (doc && doc[2]) {
+        const bytes = Buffer.alloc(Math.min(sizeOf(id), 1024 * 1024));
+        for (let i = 0; i < bytes.length; i++) bytes[i] = byteAt(i);
+        return json(200, { filename: `Zählerfoto ${id}.jpg`, content_base64: bytes.toString("base64") });
       }
+      if (doc) return json(200, { document_id: id, download_path: `/files/${encodeURIComponent(id)}`, filename: `Rechnung ${id}.pdf`, content_type: "application/pdf", size: sizeOf(id) });
       const file = /^\/files\/([^/]+)$/.exec(url.pathname);
       if (!file) return json(404, { error: "not_found" });
-      const size = sizeOf(decodeURIComponent(file[1]));
+      const size = sizeOf(id);
       let [start, end] = [0, size - 1];
       const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
       if (range && (range[1] || range[2])) {
@@ -61,6 +111,7 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
         }
       }
       stats.downloads++;
+      clientStats(session.client).downloads++;
       res.writeHead(range ? 206 : 200, {
         "content-type": "application/pdf",
         "content-length": String(end - start + 1),
@@ -68,6 +119,7 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
         etag: `"${file[1]}-${size}"`,
         ...(range && { "content-range": `bytes ${start}-${end}/${size}` }),
       });
+      if (isInvoice(id)) return res.end(invoicePdf(id).subarray(start, end + 1));
       // Streamed in 64 KiB chunks with backpressure, never built whole.
       let at = start;
       const pump = () => {

@@ -5,6 +5,7 @@ import { runDuePulls } from "./inbound/pull";
 import { appRoutes } from "./apps/routes";
 import { deleteExpiredRuns } from "./apps/service";
 import { entityRoutes } from "./entities/routes";
+import { fileProxyRoutes } from "./file-proxy/routes";
 import { inboundRoutes } from "./inbound/routes";
 import { sweepPendingEvents } from "./inbound/service";
 import { integrationRoutes } from "./integrations/routes";
@@ -52,6 +53,7 @@ app.route("/", monitoringRoutes);
 app.route("/", registryRoutes);
 app.route("/", marketplaceRoutes);
 app.route("/", appRoutes);
+app.route("/", fileProxyRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
@@ -80,6 +82,7 @@ app.onError(onError);
 export { AppState } from "./apps/state-do";
 export { EntityObject } from "./entities/entity-do";
 export { EventStream } from "./inbound/stream-do";
+export { FileProxyTokens } from "./file-proxy/tokens-do";
 export { OutboundEndpoint } from "./outbound/endpoint-do";
 export { RateLimiter } from "./platform/rate-limiter-do";
 

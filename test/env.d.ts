@@ -3,6 +3,8 @@ declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     RECEIVER_URL: string;
+    /** scripts/fake-archive.mjs on loopback, allowed past FILE_PROXY_ALLOWED_PRIVATE_HOSTS in tests. */
+    ARCHIVE_URL: string;
     TEST_REGISTRY_MIGRATIONS: import("cloudflare:test").D1Migration[];
     /** test/fixtures/apps/echo bundled with the SDK and zod (vitest.config.mts). */
     TEST_SDK_APP_BUNDLE: string;

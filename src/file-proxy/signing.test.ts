@@ -4,7 +4,7 @@ import { canonicalText, fileUrl, fileUrlProblem, signFileUrl, type FileUrlClaims
 
 const KEY = "test-secrets-key-0123456789abcdef";
 const now = Date.parse("2026-12-03T10:00:00Z");
-const claims: FileUrlClaims = { tenantId: "t1", integrationId: "i1", useCaseSlug: "invoices", params: { doc: "4711", kind: "pdf" }, exp: now / 1000 + 3600 };
+const claims: FileUrlClaims = { tenantId: "t1", integrationId: "i1", useCaseSlug: "invoices", useCaseId: "uc1", params: { doc: "4711", kind: "pdf" }, exp: now / 1000 + 3600 };
 
 describe("file-proxy URL signatures", () => {
   it("verifies its own signature until the expiry", async () => {
@@ -19,6 +19,7 @@ describe("file-proxy URL signatures", () => {
       { ...claims, tenantId: "t2" },
       { ...claims, integrationId: "i2" },
       { ...claims, useCaseSlug: "contracts" },
+      { ...claims, useCaseId: "uc2" },
       { ...claims, params: { doc: "4712", kind: "pdf" } },
       { ...claims, params: { doc: "4711" } },
       { ...claims, params: { ...claims.params, extra: "1" } },
@@ -41,5 +42,13 @@ describe("file-proxy URL signatures", () => {
     expect(url.pathname).toBe("/v1/files/download");
     expect([...url.searchParams.keys()]).toEqual(["integration_id", "use_case_slug", "doc", "kind", "exp", "sig"]);
     expect(await fileUrlProblem(KEY, claims, url.searchParams.get("sig")!, now)).toBeNull();
+  });
+
+  it("verifies what a URL carries back, lone surrogates included (they travel as U+FFFD)", async () => {
+    const odd: FileUrlClaims = { ...claims, params: { doc: "a\uD800b", name: "Zähler Ü/1&2" } };
+    const url = new URL(await fileUrl("https://edge.example.com", KEY, odd));
+    const back = Object.fromEntries([...url.searchParams].filter(([k]) => !["integration_id", "use_case_slug", "exp", "sig"].includes(k)));
+    expect(back.doc).toBe("a\uFFFDb");
+    expect(await fileUrlProblem(KEY, { ...odd, params: back }, url.searchParams.get("sig")!, now)).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 // Signed download URLs of file-proxy use cases (issue #13): an HMAC over the tenant, the integration,
-// the use case, every parameter in canonical order and the expiry, so a URL can be handed to a browser
-// without a token and no part of it can be changed or reused elsewhere.
+// the use case (its slug and its id, so deleting it revokes its links even if the slug is used again),
+// every parameter in canonical order and the expiry, so a URL can be handed to a browser without a
+// token and no part of it can be changed or reused elsewhere.
 import { base64url } from "jose";
 import { fileUrlSigningKey } from "../platform/crypto";
 
@@ -8,13 +9,13 @@ export interface FileUrlClaims {
   tenantId: string;
   integrationId: string;
   useCaseSlug: string;
+  /** The use case's id: not in the URL, but signed. */
+  useCaseId: string;
   params: Record<string, string>;
   /** Expiry, Unix seconds. */
   exp: number;
 }
 
-/** Query names the URL itself uses; a parameter cannot take one of them. */
-export const RESERVED_PARAMS = new Set(["integration_id", "use_case_slug", "exp", "sig"]);
 
 const encoder = new TextEncoder();
 
@@ -25,9 +26,10 @@ const encoder = new TextEncoder();
 export function canonicalText(claims: FileUrlClaims): string {
   const params = Object.keys(claims.params)
     .sort()
-    .map((name) => `${encodeURIComponent(name)}=${encodeURIComponent(claims.params[name]!)}`)
+    // A lone surrogate cannot be percent-encoded; URLs carry it as U+FFFD, and so does the signed text.
+    .map((name) => `${encodeURIComponent(name.toWellFormed())}=${encodeURIComponent(claims.params[name]!.toWellFormed())}`)
     .join("&");
-  return ["erp-edge-file-url-v1", claims.tenantId, claims.integrationId, claims.useCaseSlug, params, String(claims.exp)].join("\n");
+  return ["erp-edge-file-url-v1", claims.tenantId, claims.integrationId, claims.useCaseSlug, claims.useCaseId, params, String(claims.exp)].join("\n");
 }
 
 /** The signature of `claims` (base64url HMAC-SHA256). */

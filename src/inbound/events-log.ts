@@ -137,7 +137,7 @@ export const streamKey = (integrationId: string, groupId: string | null) => `${i
 /** The inbound arm of monitoring's unified events view (the monitored-event row shape). */
 const MONITORED_COLUMNS = `id, id AS event_id, 'inbound' AS direction, event_name, use_case_slug, status, error_category, correlation_id,
   received_at, completed_at, processing_duration_ms, attempts,
-  CASE WHEN errors = '[]' THEN NULL ELSE json_extract(errors, '$[0].message') END AS last_error, ack_status, replay_of`;
+  CASE WHEN errors = '[]' THEN NULL ELSE json_extract(errors, '$[0].message') END AS last_error, ack_status, replay_of, NULL AS file_details`;
 
 /**
  * An integration's inbound events as monitored-event rows, filtered. With a correlation id it reads

@@ -6,6 +6,7 @@ import type { ResolvedRelation } from "../entities/merge";
 import { applyEntityUpdate, canonicalIds, entityStub, meterReadingStatement, resolveEntity } from "../entities/service";
 import type { IntegrationSettings, UseCase } from "../integrations/schema";
 import { processingConfiguration } from "../integrations/service";
+import { fileUrlSigner, publicOrigin } from "../file-proxy/service";
 import { MappingError, runMapping, type EntityRef, type EntityUpdate } from "../mapping/engine";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import { InboundConfiguration } from "../mapping/schema";
@@ -18,7 +19,7 @@ import { redactPayloadText } from "../platform/redact";
 import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
 import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
 
-type ProcessEnv = Pick<Env, "DB" | "ENTITY"> & AppsEnv;
+type ProcessEnv = Pick<Env, "DB" | "ENTITY" | "SECRETS_KEY"> & Partial<Pick<Env, "PUBLIC_URL">> & AppsEnv;
 
 class EntityProblem extends Error {
   constructor(readonly error: EventError) {
@@ -197,7 +198,11 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
       if (!pre.ok) return pre.outcome;
       payload = pre.payload;
     }
-    mapped = await runMapping(config, payload, { integrationId: event.integration_id });
+    mapped = await runMapping(config, payload, {
+      integrationId: event.integration_id,
+      // file_proxy_url values become signed download links (docs/file-proxy.md).
+      fileUrl: fileUrlSigner(env, event.tenant_id, event.integration_id, publicOrigin(env)),
+    });
   } catch (err) {
     if (err instanceof PayloadError) return { status: "error", error_category: "validation", errors: [{ code: "INVALID_PAYLOAD", message: err.message, ...err.details }], entities: [], warnings: [] };
     if (err instanceof MappingError) return { status: "error", error_category: "configuration", errors: [{ code: "MAPPING_FAILED", message: err.message, ...err.details }], entities: [], warnings: [] };

@@ -1,6 +1,6 @@
 // Integrations and their embedded use cases, compatible with epilot's /v2/integrations contract.
 import { z } from "@hono/zod-openapi";
-import { FileProxyConfiguration } from "../file-proxy/schema";
+import { FileProxyConfiguration } from "./file-proxy-configuration";
 import { InboundConfiguration } from "../mapping/schema";
 import { OutboundConfiguration } from "./outbound-configuration";
 import { PullConfiguration } from "./pull-configuration";
@@ -74,7 +74,7 @@ export const IntegrationSettings = z
       .max(50)
       .default([])
       .openapi({ description: "Payload paths replaced by [REDACTED] in the event log once an event is processed (PII)" }),
-    retention_days: z.number().int().min(1).max(365).default(30).openapi({ description: "Days events and deliveries are kept" }),
+    retention_days: z.number().int().min(1).max(365).default(30).openapi({ description: "Days events, deliveries and file downloads are kept" }),
   })
   .openapi("IntegrationSettings");
 export type IntegrationSettings = z.infer<typeof IntegrationSettings>;

@@ -1,7 +1,7 @@
 // Who may make erp-edge use an integration's environment values (secrets).
 //
-// An outbound delivery's auth fields can reference `{{env.KEY}}`; at send time the value is
-// decrypted and sent to the delivery's URL (or OAuth token URL). Whoever can save such a
+// An outbound delivery's auth fields, and a file proxy's templates, can reference `{{env.KEY}}`; at
+// send time the value is decrypted and sent to the delivery's URL (or OAuth token URL, or archive). Whoever can save such a
 // configuration can point it at a host they control and read the secret there. An inbound
 // use case's `webhook.secret_env` makes a value the key that signed webhooks are checked against,
 // which turns the webhook route into an oracle for guessing it. Saving either needs the
@@ -9,6 +9,7 @@
 // (mappings, filters) do not need it; the operator issues it to whoever owns the credentials.
 import type { Caller } from "../platform/app";
 import { AppError } from "../platform/errors";
+import { fileProxyEnvironmentKeys, type FileProxyConfiguration } from "./file-proxy-configuration";
 import type { OutboundConfiguration } from "./outbound-configuration";
 
 export const SECRETS_SCOPE = "secrets:use";
@@ -31,13 +32,14 @@ export function environmentReferences(config: OutboundConfiguration): string[] {
 /** The environment keys a use case uses as secrets: sent by outbound deliveries, or a webhook's signing key. */
 function secretsUsedBy(uc: { type: string; configuration?: unknown }): string[] {
   if (uc.type === "outbound" && uc.configuration) return environmentReferences(uc.configuration as OutboundConfiguration);
+  if (uc.type === "file_proxy" && uc.configuration) return fileProxyEnvironmentKeys(uc.configuration as FileProxyConfiguration);
   const webhook = uc.type === "inbound" ? (uc.configuration as { webhook?: { secret_env?: unknown } } | undefined)?.webhook : undefined;
   return typeof webhook?.secret_env === "string" ? [webhook.secret_env] : [];
 }
 
 /**
- * Refuses (403) saving use cases that use environment values as secrets (outbound auth sending
- * `{{env.*}}`, an inbound webhook's `secret_env`) unless the caller holds `secrets:use`.
+ * Refuses (403) saving use cases that use environment values as secrets (outbound auth or file-proxy
+ * templates sending `{{env.*}}`, an inbound webhook's `secret_env`) unless the caller holds `secrets:use`.
  * `useCases` are the use cases as they will be stored.
  */
 export function assertMayUseSecrets(caller: Caller, useCases: readonly { type: string; slug?: string; configuration?: unknown }[]): void {

@@ -790,3 +790,17 @@ export function restoreEnvironmentStatements(db: D1Database, integrationId: stri
 export function decryptStoredValue(env: Pick<Env, "SECRETS_KEY">, integrationId: string, value: StoredEnvironmentValue): Promise<string> {
   return decryptValue(env.SECRETS_KEY, value.ciphertext, valueContext(integrationId, value.key));
 }
+
+// ---- what the file proxy reads -----------------------------------------------------------------
+
+/**
+ * A file_proxy use case by integration and slug, for downloads (a signed URL carries no tenant token,
+ * so the integration names the tenant). The configuration is returned unvalidated; null when there is none.
+ */
+export async function fileProxyUseCase(db: D1Database, integrationId: string, slug: string): Promise<{ id: string; tenantId: string; enabled: boolean; configuration: string } | null> {
+  const row = await db
+    .prepare("SELECT id, tenant_id, enabled, configuration FROM use_cases WHERE integration_id = ? AND slug = ? AND type = 'file_proxy'")
+    .bind(integrationId, slug)
+    .first<{ id: string; tenant_id: string; enabled: number; configuration: string }>();
+  return row ? { id: row.id, tenantId: row.tenant_id, enabled: row.enabled === 1, configuration: row.configuration } : null;
+}

@@ -68,6 +68,8 @@ export interface MappingContext {
   integrationId?: string;
   /** Origin for file-proxy URLs, e.g. https://erp-edge.example.com. */
   baseUrl?: string;
+  /** Signs `file_proxy_url` results (the event pipeline); without it they are unsigned. */
+  fileUrl?: (useCaseSlug: string, params: Record<string, string>) => Promise<string>;
   bounds?: Partial<EvaluationBounds>;
   limits?: Partial<MappingLimits>;
 }
@@ -232,15 +234,18 @@ class Mapper {
   }
 
   async fileProxyUrl(config: FileProxyUrl, scope: Scope, at: string, attribute: string): Promise<string> {
-    const query = new URLSearchParams();
+    const params: Record<string, string> = {};
     for (const [name, source] of Object.entries(config.params)) {
       const value = await this.valueOf(source, scope, `${at}.params.${name}`, attribute);
-      if (value !== undefined && value !== null) query.set(name, typeof value === "string" ? value : JSON.stringify(value));
+      if (value !== undefined && value !== null) setOwn(params, name, typeof value === "string" ? value : JSON.stringify(value));
     }
-    const base = this.ctx.baseUrl ?? "";
-    const integration = this.ctx.integrationId ?? "{integration_id}";
-    const qs = query.toString();
-    return `${base}/v1/files/${integration}/${config.use_case_slug}${qs ? `?${qs}` : ""}`;
+    if (this.ctx.fileUrl) return this.ctx.fileUrl(config.use_case_slug, params);
+    // Without a signer (a simulation): the unsigned URL, which opens with a files:read token.
+    const url = new URL("/v1/files/download", this.ctx.baseUrl ?? "http://localhost");
+    url.searchParams.set("integration_id", this.ctx.integrationId ?? "{integration_id}");
+    url.searchParams.set("use_case_slug", config.use_case_slug);
+    for (const name of Object.keys(params).sort()) url.searchParams.set(name, params[name]!);
+    return this.ctx.baseUrl ? url.toString() : `${url.pathname}${url.search}`;
   }
 
   async fields(fields: FieldMapping[], scope: Scope, at: string): Promise<Record<string, unknown>> {

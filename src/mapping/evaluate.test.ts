@@ -155,7 +155,10 @@ describe("fields", () => {
       ],
     });
     const result = await runMapping(config, { docId: "D 1" }, { baseUrl: "https://edge.example", integrationId: "INT1" });
-    expect(result.entity_updates[0]!.attributes.custom_download_url).toBe("https://edge.example/v1/files/INT1/invoices?doc=D+1&kind=pdf");
+    expect(result.entity_updates[0]!.attributes.custom_download_url).toBe("https://edge.example/v1/files/download?integration_id=INT1&use_case_slug=invoices&doc=D+1&kind=pdf");
+    // In the pipeline a signer turns the same params into a signed URL.
+    const signed = await runMapping(config, { docId: "D 1" }, { fileUrl: async (slug, params) => `signed:${slug}:${JSON.stringify(params)}` });
+    expect(signed.entity_updates[0]!.attributes.custom_download_url).toBe('signed:invoices:{"doc":"D 1","kind":"pdf"}');
   });
 });
 

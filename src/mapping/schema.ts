@@ -60,11 +60,20 @@ export const Relations = z
   .openapi("Relations");
 export type Relations = z.infer<typeof Relations>;
 
+/** Query names a file-proxy download URL uses itself; no parameter of a use case may take one. */
+export const RESERVED_FILE_PARAMS: ReadonlySet<string> = new Set(["integration_id", "use_case_slug", "exp", "sig"]);
+
 export const FileProxyUrl = z
   .object({
     use_case_slug: UseCaseSlug,
     params: z
-      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.object(valueSource).refine(hasValueSource, needsSource))
+      .record(
+        z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+          .refine((n) => !RESERVED_FILE_PARAMS.has(n) && !isPrototypeKey(n), "integration_id, use_case_slug, exp and sig are the URL's own"),
+        z.object(valueSource).refine(hasValueSource, needsSource),
+      )
       .default({}),
   })
   .openapi("FileProxyUrl");

@@ -16,7 +16,7 @@ export const monitoringRoutes = createRouter();
 monitoringRoutes.openapi(
   createRoute({
     method: "post", path: "/v1/integrations/{id}/events", tags, security, middleware: [read] as const,
-    summary: "Query inbound and outbound events, newest first",
+    summary: "Query inbound events, outbound deliveries and file-proxy downloads together, newest first",
     request: { params: pathParams("id"), ...jsonBody(EventQuery) },
     responses: { 200: json(EventPage, "A page of events"), ...errors(400, 401, 403, 404, 415, 429) },
   }),
@@ -26,7 +26,7 @@ monitoringRoutes.openapi(
 monitoringRoutes.openapi(
   createRoute({
     method: "post", path: "/v1/integrations/{id}/events/replay", tags, security, middleware: [requireScope("events:write")] as const,
-    summary: "Replay events: inbound through today's configuration, outbound sent again; each gets a new id linked to the original",
+    summary: "Replay events: inbound through today's configuration, outbound sent again; each gets a new id linked to the original (downloads are not replayable: not_found)",
     request: { params: pathParams("id"), ...jsonBody(ReplayRequest) },
     responses: { 200: json(ReplayResult, "Per-event results"), ...errors(400, 401, 403, 404, 415, 429) },
   }),
@@ -36,7 +36,7 @@ monitoringRoutes.openapi(
 monitoringRoutes.openapi(
   createRoute({
     method: "get", path: "/v1/integrations/{id}/monitoring/stats", tags, security, middleware: [read] as const,
-    summary: "Counts per use case and status, processing-time percentiles (nearest rank, over the newest 10,000 timed rows of each direction), ACK counts",
+    summary: "Counts per direction (inbound, outbound, file), use case and status, processing-time percentiles per direction (nearest rank, over the newest 10,000 timed rows of each), ACK counts",
     request: { params: pathParams("id"), query: z.object({ window: z.enum(["1h", "24h", "7d"]).default("24h") }) },
     responses: { 200: json(Stats, "Statistics"), ...errors(400, 401, 403, 404, 429) },
   }),
@@ -46,7 +46,7 @@ monitoringRoutes.openapi(
 monitoringRoutes.openapi(
   createRoute({
     method: "get", path: "/v1/integrations/{id}/monitoring/traces/{correlation_id}", tags, security, middleware: [read] as const,
-    summary: "Everything that happened for one correlation id, both directions, in time order",
+    summary: "Everything that happened for one correlation id, inbound and outbound, in time order",
     request: { params: pathParams("id", "correlation_id") },
     responses: { 200: json(Trace, "The trace"), ...errors(401, 403, 404, 429) },
   }),

@@ -9,7 +9,7 @@ export const EventQuery = z
     correlation_id: z.string().max(255).optional(),
     event_name: z.string().max(255).optional(),
     use_case: z.string().max(128).optional().openapi({ description: "Use case slug" }),
-    direction: z.enum(["inbound", "outbound"]).optional(),
+    direction: z.enum(["inbound", "outbound", "file"]).optional().openapi({ description: "inbound events, outbound deliveries or file-proxy downloads" }),
     status: z.string().max(32).optional(),
     error_category: ErrorCategory.optional(),
     from: z.iso.datetime({ offset: true }).optional(),
@@ -21,10 +21,21 @@ export const EventQuery = z
   .openapi("EventQuery");
 export type EventQuery = z.infer<typeof EventQuery>;
 
+/** What only a file-proxy download has. */
+export const FileDownloadDetails = z
+  .object({
+    params: z.record(z.string(), z.string()).openapi({ description: "The download's query parameters, secrets masked" }),
+    bytes: z.number().int().openapi({ description: "Bytes streamed to the client" }),
+    archive_status: z.number().int().nullable().openapi({ description: "The archive's last HTTP status; null when it was never reached" }),
+    http_status: z.number().int().openapi({ description: "What the proxy answered the client" }),
+    range: z.string().nullable().openapi({ description: "The Range header asked, if any" }),
+  })
+  .openapi("FileDownloadDetails");
+
 export const MonitoredEvent = z
   .object({
     event_id: z.string(),
-    direction: z.enum(["inbound", "outbound"]),
+    direction: z.enum(["inbound", "outbound", "file"]),
     event_name: z.string().nullable(),
     use_case_slug: z.string().nullable(),
     status: z.string(),
@@ -37,6 +48,7 @@ export const MonitoredEvent = z
     last_error: z.string().nullable(),
     ack_status: z.string().nullable(),
     replay_of: z.string().nullable(),
+    file: FileDownloadDetails.nullable().openapi({ description: "Set on file-proxy downloads (direction `file`), null on the other directions" }),
   })
   .openapi("MonitoredEvent");
 
@@ -56,7 +68,7 @@ export const Stats = z
     window: z.enum(["1h", "24h", "7d"]),
     since: z.string(),
     counts: z.array(z.object({ direction: z.string(), use_case: z.string().nullable(), status: z.string(), count: z.number().int() })),
-    processing_ms: z.object({ inbound: Percentiles, outbound: Percentiles }),
+    processing_ms: z.object({ inbound: Percentiles, outbound: Percentiles, file: Percentiles }),
     acks: z.object({ pending: z.number().int(), timeout: z.number().int(), processed: z.number().int(), failed: z.number().int() }),
   })
   .openapi("MonitoringStats");

@@ -1,5 +1,6 @@
-// Monitoring: one view over inbound events and outbound deliveries, replay, statistics, traces, the
-// audit log, payload redaction and retention.
+// Monitoring: one view over inbound events, outbound deliveries and file downloads, replay,
+// statistics, traces, the audit log, payload redaction and retention.
+import { deleteExpiredDownloadsStatement, EXPIRED_DOWNLOADS_SQL, FILE_STATS_SQL, monitoredFileDownloads } from "../file-proxy/downloads-log";
 import { deleteExpiredEventsStatement, EXPIRED_EVENTS_SQL, INBOUND_STATS_SQL, monitoredInboundEvents } from "../inbound/events-log";
 import { replayInboundEvent } from "../inbound/service";
 import { getIntegration, retentionDaysSql } from "../integrations/service";
@@ -21,10 +22,18 @@ import {
 } from "../outbound/service";
 import type { EventQuery } from "./schema";
 
+/** What only a file download row has; null on the other directions' rows. */
+export interface FileDetails {
+  params: Record<string, string>;
+  bytes: number;
+  archive_status: number | null;
+  http_status: number;
+  range: string | null;
+}
+
 export interface MonitoredEvent {
-  id: string;
   event_id: string;
-  direction: "inbound" | "outbound";
+  direction: "inbound" | "outbound" | "file";
   event_name: string | null;
   use_case_slug: string | null;
   status: string;
@@ -37,13 +46,22 @@ export interface MonitoredEvent {
   last_error: string | null;
   ack_status: string | null;
   replay_of: string | null;
+  file: FileDetails | null;
 }
 
-// The two directions as one row shape, each arm built by the context that owns its table
-// (inbound/events-log.ts, outbound/service.ts) through its own indexes. A compound SELECT ordered by
-// id merges the two index-ordered arms (MERGE in the query plan), so a page reads about `limit` rows
-// of each table instead of sorting the integration's whole history.
-type Arms = { inbound: MonitoredArm | null; outbound: MonitoredArm | null };
+/** A row of the unified view as the arms select it: `id` orders pages, `file_details` is JSON text. */
+type MonitoredRow = Omit<MonitoredEvent, "file"> & { id: string; file_details: string | null };
+
+const toMonitoredEvent = ({ id: _, file_details, ...row }: MonitoredRow): MonitoredEvent => ({
+  ...row,
+  file: file_details === null ? null : (JSON.parse(file_details) as FileDetails),
+});
+
+// The three directions as one row shape, each arm built by the context that owns its table
+// (inbound/events-log.ts, outbound/service.ts, file-proxy/downloads-log.ts) through its own indexes.
+// A compound SELECT ordered by id merges the index-ordered arms (MERGE in the query plan), so a page
+// reads about `limit` rows of each table instead of sorting the integration's whole history.
+type Arms = { inbound: MonitoredArm | null; outbound: MonitoredArm | null; file: MonitoredArm | null };
 
 /** Each direction's arm for a query; an arm the filters exclude is null. */
 function arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): Arms {
@@ -58,28 +76,30 @@ function arms(integrationId: string, q: Partial<EventQuery> & { before?: string 
     to: q.to && new Date(q.to).toISOString(),
     before: q.before || undefined,
   };
+  const wanted = (direction: NonNullable<EventQuery["direction"]>) => q.direction === undefined || q.direction === direction;
   return {
-    inbound: q.direction === "outbound" ? null : monitoredInboundEvents(integrationId, filter),
-    outbound: q.direction === "inbound" ? null : monitoredDeliveries(integrationId, filter),
+    inbound: wanted("inbound") ? monitoredInboundEvents(integrationId, filter) : null,
+    outbound: wanted("outbound") ? monitoredDeliveries(integrationId, filter) : null,
+    file: wanted("file") ? monitoredFileDownloads(integrationId, filter) : null,
   };
 }
 
 /** A compound SELECT over the arms the filters keep, with `tail` (ORDER BY ... LIMIT ?) applied to the whole. */
 function unified(parts: Arms, tail: string, tailParams: unknown[]) {
-  const kept = [parts.inbound, parts.outbound].filter((arm): arm is MonitoredArm => arm !== null);
+  const kept = [parts.inbound, parts.outbound, parts.file].filter((arm): arm is MonitoredArm => arm !== null);
   if (kept.length === 0) return null;
   return { sql: `${kept.map((arm) => arm.sql).join(" UNION ALL ")} ${tail}`, params: [...kept.flatMap((arm) => arm.params), ...tailParams] };
 }
 
 /**
- * The statement behind POST /v1/integrations/{id}/events: a page of both directions, newest first;
- * null when the filters exclude both (no statement to run). Exported so its query plan is checked.
+ * The statement behind POST /v1/integrations/{id}/events: a page of all directions, newest first;
+ * null when the filters exclude them all (no statement to run). Exported so its query plan is checked.
  */
 export function eventsQuery(integrationId: string, q: EventQuery & PageQuery) {
   return unified(arms(integrationId, { ...q, before: decodeCursor(q.cursor) }), "ORDER BY id DESC LIMIT ?", [q.limit + 1]);
 }
 
-/** The statement behind a trace: everything for one correlation id, both directions, in time order. */
+/** The statement behind a trace: everything for one correlation id, all directions, in time order (downloads carry none). */
 export function traceQuery(integrationId: string, correlationId: string) {
   return unified(arms(integrationId, { correlation_id: correlationId }), "ORDER BY received_at, id LIMIT 1000", [])!;
 }
@@ -88,8 +108,8 @@ export async function queryEvents(db: D1Database, tenantId: string, integrationI
   await getIntegration(db, tenantId, integrationId);
   const query = eventsQuery(integrationId, q);
   if (!query) return { events: [], next_cursor: null };
-  const { results } = await db.prepare(query.sql).bind(...query.params).all<MonitoredEvent & { id: string }>();
-  const { items, next_cursor } = toPage(results, q.limit, ({ id: _, ...row }) => row);
+  const { results } = await db.prepare(query.sql).bind(...query.params).all<MonitoredRow>();
+  const { items, next_cursor } = toPage(results, q.limit, toMonitoredEvent);
   return { events: items, next_cursor };
 }
 
@@ -133,6 +153,8 @@ export const STATS_SQL = {
     ${INBOUND_STATS_SQL.counts}
     UNION ALL
     ${OUTBOUND_STATS_SQL.counts}
+    UNION ALL
+    ${FILE_STATS_SQL.counts}
     ORDER BY 1, 2, 3`,
   acks: `
     SELECT ack_status, SUM(n) AS n FROM (
@@ -142,19 +164,21 @@ export const STATS_SQL = {
     GROUP BY ack_status`,
   inboundPercentiles: INBOUND_STATS_SQL.percentiles,
   outboundPercentiles: OUTBOUND_STATS_SQL.percentiles,
+  filePercentiles: FILE_STATS_SQL.percentiles,
 };
 
 type PercentileRow = { p50: number | null; p95: number | null; p99: number | null };
 
-/** Counts, processing-time percentiles and ACK counts of a window, aggregated in D1 (one batch). */
+/** Counts, processing-time percentiles (per direction) and ACK counts of a window, aggregated in D1 (one batch). */
 export async function stats(db: D1Database, tenantId: string, integrationId: string, window: keyof typeof WINDOWS) {
   await getIntegration(db, tenantId, integrationId);
   const since = new Date(Date.now() - WINDOWS[window]).toISOString();
-  const [counts, acks, inbound, outbound] = await db.batch<Record<string, unknown>>([
+  const [counts, acks, inbound, outbound, file] = await db.batch<Record<string, unknown>>([
     db.prepare(STATS_SQL.counts).bind(integrationId, since),
     db.prepare(STATS_SQL.acks).bind(integrationId, since),
     db.prepare(STATS_SQL.inboundPercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
     db.prepare(STATS_SQL.outboundPercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
+    db.prepare(STATS_SQL.filePercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
   ]);
   const countRows = counts!.results as { direction: string; use_case_slug: string | null; status: string; n: number; timed: number }[];
   const timed = (direction: string) => countRows.filter((c) => c.direction === direction).reduce((sum, c) => sum + c.timed, 0);
@@ -164,18 +188,22 @@ export async function stats(db: D1Database, tenantId: string, integrationId: str
     window,
     since,
     counts: countRows.map((c) => ({ direction: c.direction, use_case: c.use_case_slug, status: c.status, count: c.n })),
-    processing_ms: { inbound: summary("inbound", inbound!.results[0] as PercentileRow | undefined), outbound: summary("outbound", outbound!.results[0] as PercentileRow | undefined) },
+    processing_ms: {
+      inbound: summary("inbound", inbound!.results[0] as PercentileRow | undefined),
+      outbound: summary("outbound", outbound!.results[0] as PercentileRow | undefined),
+      file: summary("file", file!.results[0] as PercentileRow | undefined),
+    },
     acks: { pending: ack.pending ?? 0, timeout: ack.timeout ?? 0, processed: ack.processed ?? 0, failed: ack.failed ?? 0 },
   };
 }
 
-/** Everything that happened for one correlation id, both directions, in time order. */
+/** Everything that happened for one correlation id, all directions, in time order. */
 export async function trace(db: D1Database, tenantId: string, integrationId: string, correlationId: string) {
   await getIntegration(db, tenantId, integrationId);
   const query = traceQuery(integrationId, correlationId);
-  const { results } = await db.prepare(query.sql).bind(...query.params).all<MonitoredEvent & { id: string }>();
+  const { results } = await db.prepare(query.sql).bind(...query.params).all<MonitoredRow>();
   if (results.length === 0) throw new AppError("NOT_FOUND", `Nothing recorded for correlation id '${correlationId}'`);
-  return { correlation_id: correlationId, events: results.map(({ id: _, ...row }) => row) };
+  return { correlation_id: correlationId, events: results.map(toMonitoredEvent) };
 }
 
 /** A page of a tenant's audit log, newest first (kept by platform/audit.ts). */
@@ -186,8 +214,8 @@ export const auditLog = listAuditLog;
 /**
  * Bounds of one retention run (every minute). Integrations are visited round-robin from a cursor
  * kept in `maintenance_cursors`; each visit deletes at most `rowsPerIntegration` of its oldest
- * expired events and as many deliveries, and an integration that had more is visited again first
- * next run. Audit entries are kept `auditDays` days (the same for every tenant).
+ * expired events, as many deliveries and as many file downloads, and an integration that had more
+ * is visited again first next run. Audit entries are kept `auditDays` days (the same for every tenant).
  */
 export const RETENTION = { integrationsPerRun: 20, rowsPerIntegration: 500, auditRowsPerRun: 1000, auditDays: 365, defaultDays: 30, deadLetterDays: 30 } as const;
 
@@ -200,15 +228,19 @@ export const RETENTION_SQL = {
   integrations: retentionDaysSql(CURSOR.after, RETENTION.defaultDays),
   events: EXPIRED_EVENTS_SQL,
   deliveries: EXPIRED_DELIVERIES_SQL,
+  fileDownloads: EXPIRED_DOWNLOADS_SQL,
   auditLog: AUDIT_RETENTION_SQL,
   coreEventDeadLetters: EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL,
   saveCursor: CURSOR.save,
 };
 
+/** An integration's deletes in a retention run, in the order their counts are read back: events, deliveries, file downloads. */
+const EXPIRED_PER_INTEGRATION = [deleteExpiredEventsStatement, deleteExpiredDeliveriesStatement, deleteExpiredDownloadsStatement] as const;
+
 /**
- * One bounded retention run: deletes events and deliveries older than their integration's
- * retention_days, and audit entries older than RETENTION.auditDays, in at most three round trips
- * and RETENTION's row limits; what is left is deleted by the next runs. Answers what it deleted.
+ * One bounded retention run: deletes events, deliveries and file downloads older than their
+ * integration's retention_days, and audit entries older than RETENTION.auditDays, in at most three
+ * round trips and RETENTION's row limits; what is left is deleted by the next runs. Answers what it deleted.
  */
 export async function applyRetention(db: D1Database, now = Date.now()) {
   const [cursor, picked] = await db.batch<Record<string, unknown>>([db.prepare(RETENTION_SQL.cursor), db.prepare(RETENTION_SQL.integrations).bind(RETENTION.integrationsPerRun)]);
@@ -216,20 +248,25 @@ export async function applyRetention(db: D1Database, now = Date.now()) {
   const integrations = picked!.results as { id: string; days: number }[];
   const limit = RETENTION.rowsPerIntegration;
   const cutoff = (days: number) => new Date(now - days * 86_400_000).toISOString();
-  const deletes = integrations.flatMap((i) => [
-    deleteExpiredEventsStatement(db, i.id, cutoff(i.days), limit),
-    deleteExpiredDeliveriesStatement(db, i.id, cutoff(i.days), limit),
-  ]);
+  const deletes = integrations.flatMap((i) => EXPIRED_PER_INTEGRATION.map((statement) => statement(db, i.id, cutoff(i.days), limit)));
   const results = await db.batch([
     ...deletes,
     deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun),
     deleteExpiredCoreEventDeadLettersStatement(db, now - RETENTION.deadLetterDays * 86_400_000, RETENTION.auditRowsPerRun),
   ]);
   const changes = (i: number) => results[i]!.meta.changes;
+  const changesOf = (integration: number, table: number) => changes(EXPIRED_PER_INTEGRATION.length * integration + table);
   // Continue next run at the first integration that may have more; else after the last one, or from the start.
-  const unfinished = integrations.findIndex((_, i) => changes(2 * i) >= limit || changes(2 * i + 1) >= limit);
+  const unfinished = integrations.findIndex((_, i) => EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
   const next = unfinished === 0 ? position : unfinished > 0 ? integrations[unfinished - 1]!.id : integrations.length < RETENTION.integrationsPerRun ? "" : integrations.at(-1)!.id;
   await db.prepare(RETENTION_SQL.saveCursor).bind(next, new Date(now).toISOString()).run();
-  const sum = (from: number) => integrations.reduce((n, _, i) => n + changes(2 * i + from), 0);
-  return { integrations: integrations.length, events: sum(0), deliveries: sum(1), audit_log: changes(deletes.length), core_event_dead_letters: changes(deletes.length + 1) };
+  const sum = (table: number) => integrations.reduce((n, _, i) => n + changesOf(i, table), 0);
+  return {
+    integrations: integrations.length,
+    events: sum(0),
+    deliveries: sum(1),
+    file_downloads: sum(2),
+    audit_log: changes(deletes.length),
+    core_event_dead_letters: changes(deletes.length + 1),
+  };
 }

@@ -709,7 +709,7 @@ export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECOND
 /** The outbound arm of monitoring's unified events view (the monitored-event row shape). */
 const MONITORED_COLUMNS = `id, id AS event_id, 'outbound' AS direction, event_name, use_case_slug, status,
   CASE WHEN status IN ('failed', 'dead_lettered') THEN 'downstream' END AS error_category, correlation_id,
-  created_at AS received_at, completed_at, processing_duration_ms, attempts, last_error, ack_status, replay_of`;
+  created_at AS received_at, completed_at, processing_duration_ms, attempts, last_error, ack_status, replay_of, NULL AS file_details`;
 
 /**
  * An integration's deliveries as monitored-event rows, filtered; null when the filters exclude them

@@ -35,6 +35,13 @@ export const ERROR_CODES = {
   APP_OUTPUT_INVALID: 502,
   APP_HOST_NOT_GRANTED: 502,
   APP_FAILED: 502,
+  // File proxy (docs/file-proxy.md): the archive refused erp-edge's credentials, failed, was not
+  // allowed to be called (outside allowed_hosts, a private address) or did not answer in time.
+  RANGE_NOT_SATISFIABLE: 416,
+  ARCHIVE_AUTH_FAILED: 502,
+  ARCHIVE_ERROR: 502,
+  ARCHIVE_HOST_REFUSED: 502,
+  ARCHIVE_TIMEOUT: 504,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

@@ -46,6 +46,7 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
   "retention: next integrations": [RETENTION_SQL.integrations, [20]],
   "retention: events": [RETENTION_SQL.events, ["i", "2026-01-01", 500]],
   "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
+  "retention: file_downloads": [RETENTION_SQL.fileDownloads, ["i", "2026-01-01", 500]],
   "retention: audit_log": [RETENTION_SQL.auditLog, ["2026-01-01", 500]],
   "retention: core_event_dead_letters": [RETENTION_SQL.coreEventDeadLetters, ["01JD0000000000000000000000", 500]],
   "ACK-timeout sweep": [ACK_TIMEOUT_SQL, ["2026-01-01", 1000]],
@@ -54,11 +55,18 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
   "events by correlation id": [page({ correlation_id: "c" }).sql, page({ correlation_id: "c" }).params],
   "events by id": [page({ event_id: "01JD0000000000000000000000" }).sql, page({ event_id: "01JD0000000000000000000000" }).params],
   "events in a time range, failed downstream": [page({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }).sql, page({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }).params],
+  "file downloads page": [page({ direction: "file" }).sql, page({ direction: "file" }).params],
+  "file downloads by status and use case, after a cursor": [
+    page({ direction: "file", status: "error", use_case: "invoices", cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).sql,
+    page({ direction: "file", status: "error", use_case: "invoices", cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).params,
+  ],
+  "file downloads in a time range": [page({ direction: "file", from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" }).sql, page({ direction: "file", from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" }).params],
   trace: [traceQuery("i", "c").sql, traceQuery("i", "c").params],
   "stats: counts": [STATS_SQL.counts, ["i", "2026-01-01"]],
   "stats: acks": [STATS_SQL.acks, ["i", "2026-01-01"]],
   "stats: inbound percentiles": [STATS_SQL.inboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "stats: outbound percentiles": [STATS_SQL.outboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
+  "stats: file percentiles": [STATS_SQL.filePercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "audit log": [AUDIT_LOG_SQL.first, ["t", 51]],
   "audit log after a cursor": [AUDIT_LOG_SQL.after, ["t", "01JD0000000000000000000000", 51]],
   "dead letters": [DEAD_LETTERS_SQL, ["i", "", 51]],
@@ -77,16 +85,26 @@ describe("query plans", () => {
     it(`${name}: no table scan, searched by index`, async () => expectIndexed(name, await plan(sql, params)));
   }
 
-  it("a page of events merges the two tables' (integration_id, id) indexes, sorting nothing", async () => {
-    for (const q of [page({}), page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) })]) {
+  it("a page of events merges the three tables' (integration_id, id) indexes, sorting nothing", async () => {
+    for (const q of [page({}), page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }), page({ status: "error" })]) {
       const lines = await plan(q.sql, q.params);
       expect(lines).toContain("MERGE (UNION ALL)");
       expect(lines.filter((l) => l.includes("TEMP B-TREE")), lines.join("\n")).toEqual([]);
+      for (const index of ["events_integration", "deliveries_integration", "file_downloads_integration"]) {
+        expect(lines.some((l) => l.includes(`USING INDEX ${index} `) || l.includes(`USING COVERING INDEX ${index} `)), `${index}:\n${lines.join("\n")}`).toBe(true);
+      }
     }
   });
 
+  it("a page of file downloads alone walks their (integration_id, id) index, sorting nothing", async () => {
+    const q = page({ direction: "file", use_case: "invoices" });
+    const lines = await plan(q.sql, q.params);
+    expect(lines.filter((l) => l.includes("TEMP B-TREE")), lines.join("\n")).toEqual([]);
+    expect(lines.some((l) => l.startsWith("SEARCH file_downloads USING INDEX file_downloads_integration ")), lines.join("\n")).toBe(true);
+  });
+
   it("statements bounded by LIMIT delete or update through an indexed, limited subquery", async () => {
-    for (const sql of [RETENTION_SQL.events, RETENTION_SQL.deliveries, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, REDRIVE_SQL.page, POLL_SQL.lease, POLL_SQL.deadLetter]) {
+    for (const sql of [RETENTION_SQL.events, RETENTION_SQL.deliveries, RETENTION_SQL.fileDownloads, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, REDRIVE_SQL.page, POLL_SQL.lease, POLL_SQL.deadLetter]) {
       expect(sql).toMatch(/WHERE id IN \(\s*SELECT [\s\S]+ LIMIT \?\d?\)/);
     }
   });

@@ -371,6 +371,7 @@ const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, s
   AppInstallRequest: (fx) => ({ name: `${fx.registry.publisher}/${fx.registry.app}`, version: "1.0.0", dry_run: true }),
   AppPatchRequest: () => ({ grants: { hosts: [] } }),
   AppInvokeRequest: () => ({ input: { probe: true } }),
+  FileUrlRequest: (fx) => ({ integration_id: fx.integrationId, use_case_slug: "files", params: { document_id: "probe" } }),
   MappingSimulationV2: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
   MappingSimulationV1: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
   InboundEventsBatch: (fx) => ({
@@ -504,7 +505,14 @@ export async function createFixture(label: string, receiverUrl: string): Promise
         ],
       },
     },
-    { name: `${tag} files`, slug: "files", type: "file_proxy", configuration: {} },
+    {
+      name: `${tag} files`, slug: "files", type: "file_proxy",
+      configuration: {
+        params: [{ name: "document_id", required: true }],
+        steps: [{ url: "https://archive.example.com/documents/{{params.document_id}}", method: "GET", response_type: "binary" }],
+        response: { body: "steps[0].body", encoding: "binary" },
+      },
+    },
     // Its app is installed above; the schedule is far off, POST …/use-cases/{slug}/run runs it. The slug
     // is the fixture's own, so another tenant naming it addresses nothing of theirs.
     { name: `${tag} pull`, slug: `pull-${crypto.randomUUID().slice(0, 8)}`, type: "pull", configuration: { app: appName, action: "pull", schedule: "0 0 1 1 *", target_use_case: "contacts" } },
