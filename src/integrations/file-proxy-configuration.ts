@@ -1,6 +1,8 @@
 // The configuration of `file_proxy` use cases (epilot's FileProxyUseCaseConfiguration, plus
 // `allowed_hosts`, `timeout_seconds` and `url_expires_in`): how an archived file is fetched from the
 // ERP on demand, step by step. It lives with the integrations that store it; src/file-proxy/ runs it.
+// Unknown keys are dropped, not refused, as epilot's schema allows them (only its secure_proxy
+// attachment is closed).
 import { z } from "@hono/zod-openapi";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { RESERVED_FILE_PARAMS } from "../mapping/schema";
@@ -67,7 +69,6 @@ export const FileProxyAuth = z
     headers: TemplateMap.optional(),
     query_params: FormMap.optional(),
   })
-  .strict()
   .superRefine((auth, ctx) => {
     for (const field of REQUIRED_AUTH_FIELDS[auth.type]) {
       if (auth[field] === undefined) ctx.addIssue({ code: "custom", path: [field], message: `required when type is ${auth.type}` });
@@ -96,7 +97,6 @@ export const FileProxyStep = z
     body: Template.optional().openapi({ description: "Template of the request body (POST only)" }),
     response_type: z.enum(["json", "binary"]),
   })
-  .strict()
   .refine((s) => s.body === undefined || s.method === "POST", { path: ["body"], message: "only POST steps have a body" })
   .openapi("FileProxyStep");
 export type FileProxyStep = z.infer<typeof FileProxyStep>;
@@ -108,7 +108,6 @@ export const FileProxyResponse = z
     filename: Expression.optional(),
     content_type: Expression.optional(),
   })
-  .strict()
   .openapi("FileProxyResponseConfig");
 
 /** An allowed host: a name or address, optionally with a port, or `*.` and a domain for its subdomains. */
