@@ -1,6 +1,7 @@
 // File proxy routes: downloads through signed URLs (or a files:read token), and signing URLs.
 import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
+import { SLUG_PATTERN } from "../integrations/schema";
 import { callerTenant, createRouter, type AppEnv } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { AppError } from "../platform/errors";
@@ -31,7 +32,7 @@ const signatureOrToken = Object.assign(
   { scopes: withToken.scopes },
 );
 
-const Slug = z.string().min(1).max(128).regex(/^[a-z0-9][a-z0-9_-]*$/, "a use case slug");
+const Slug = z.string().min(1).max(128).regex(SLUG_PATTERN, "a use case slug");
 
 export const fileProxyRoutes = createRouter();
 

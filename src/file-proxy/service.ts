@@ -119,7 +119,7 @@ export async function download(env: FileProxyEnv, req: DownloadRequest, waitUnti
   await takeOrThrow(env, `files:${tenantId}`, perSecond, "Tenant download rate limit");
 
   const trace: Trace = { archiveStatus: null, secrets: new Secrets() };
-  const record = (outcome: Omit<DownloadRecord, "id" | "tenantId" | "integrationId" | "useCaseSlug" | "params" | "auth" | "receivedAt" | "completedAt" | "durationMs" | "archiveStatus" | "range">) =>
+  const logDownload = (outcome: Omit<DownloadRecord, "id" | "tenantId" | "integrationId" | "useCaseSlug" | "params" | "auth" | "receivedAt" | "completedAt" | "durationMs" | "archiveStatus" | "range">) =>
     recordDownloadStatement(env.DB, {
         id: newId(),
         tenantId,
@@ -146,14 +146,14 @@ export async function download(env: FileProxyEnv, req: DownloadRequest, waitUnti
     const { response, finished } = streamed(answer);
     waitUntil(
       finished.then(({ bytes, completed }) =>
-        record({ status: completed ? "success" : "error", httpStatus: answer.status, bytes, ...(!completed && { errorCode: "TRANSFER_ABORTED", errorMessage: "the transfer did not complete", errorCategory: "system" }) }),
+        logDownload({ status: completed ? "success" : "error", httpStatus: answer.status, bytes, ...(!completed && { errorCode: "TRANSFER_ABORTED", errorMessage: "the transfer did not complete", errorCategory: "system" }) }),
       ),
     );
     return response;
   } catch (caught) {
     const err = failureOf(caught, trace.secrets);
     const masked = new AppError(err.code, trace.secrets.mask(err.message), err.details, err.headers);
-    waitUntil(record({ status: "error", httpStatus: err.status, bytes: 0, errorCode: err.code, errorMessage: masked.message, errorCategory: err instanceof DownloadFailure ? err.category : "validation" }));
+    waitUntil(logDownload({ status: "error", httpStatus: err.status, bytes: 0, errorCode: err.code, errorMessage: masked.message, errorCategory: err instanceof DownloadFailure ? err.category : "validation" }));
     throw masked;
   }
 }
