@@ -1,5 +1,5 @@
 // Tests run inside workerd through @cloudflare/vitest-plugin, against the real Worker and local D1.
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { build, type BuildOptions } from "esbuild";
@@ -24,6 +24,38 @@ const closingLine: Reporter = {
     console.log(`\n${count.passed} passed, ${count.failed} failed${count.skipped ? `, ${count.skipped} skipped` : ""}`);
   },
 };
+
+/**
+ * The repository's prebuilt blueprints for the tests (test/blueprint-helpers.ts publishes them): each
+ * folder of blueprints/ with a blueprint.json, its text files by relative path (its own app/ apart),
+ * and its app built exactly as `erp-edge app build` builds it (module and app.json).
+ */
+async function repoBlueprints(): Promise<Record<string, { files: Record<string, string>; app?: { manifest: unknown; source: string } }>> {
+  const { buildApp } = await import("./apps-sdk/src/cli/app-build.ts");
+  const root = path.join(import.meta.dirname, "blueprints");
+  const out: Record<string, { files: Record<string, string>; app?: { manifest: unknown; source: string } }> = {};
+  for (const name of readdirSync(root)) {
+    const dir = path.join(root, name);
+    if (!existsSync(path.join(dir, "blueprint.json"))) continue;
+    const files: Record<string, string> = {};
+    const walk = (at: string) => {
+      for (const entry of readdirSync(path.join(dir, at))) {
+        const rel = at ? `${at}/${entry}` : entry;
+        if (rel === "app" || entry === "node_modules" || entry === "dist") continue;
+        if (statSync(path.join(dir, rel)).isDirectory()) walk(rel);
+        else files[rel] = readFileSync(path.join(dir, rel), "utf8");
+      }
+    };
+    walk("");
+    let app;
+    if (existsSync(path.join(dir, "app/src/index.ts"))) {
+      const built = await buildApp(path.join(dir, "app"));
+      app = { manifest: built.manifest, source: readFileSync(built.modulePath, "utf8") };
+    }
+    out[name] = { files, ...(app && { app }) };
+  }
+  return out;
+}
 
 /** Bundles `entry` into one ES module at `outfile` (both relative to the repository); returns its path. */
 async function bundle(entry: string, outfile: string, extra: Partial<BuildOptions> = {}): Promise<string> {
@@ -55,12 +87,24 @@ export default defineConfig(async () => {
   const appBundle = await bundle("test/fixtures/apps/echo/index.ts", ".wrangler/vitest/apps/echo.js");
   // The example app of the README walkthrough, bundled the same way (its SDK import is the workspace's built package).
   const sapBundle = await bundle("blueprints/examples/sap-normalise/src/index.ts", ".wrangler/vitest/apps/sap-normalise.js");
+  const blueprints = await repoBlueprints();
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();
   // The fake ERP archive of the file-proxy tests (scripts/fake-archive.mjs), also allowed for these tests only.
   const archive = await startFakeArchive();
   archive.server.unref();
+  // The fake ERP services the prebuilt blueprints' tests and walkthroughs use (scripts/fake-sap.mjs:
+  // SAP OData; scripts/fake-telematics.mjs: the telematics API), each exporting start(): { server, port }.
+  const fake = async (script: string, exported: string) => {
+    const file = path.join(import.meta.dirname, "scripts", script);
+    if (!existsSync(file)) return null;
+    const started = (await (await import(file))[exported]()) as { server: { unref(): void }; port: number };
+    started.server.unref();
+    return `127.0.0.1:${started.port}`;
+  };
+  const sap = await fake("fake-sap.mjs", "startFakeSap");
+  const telematics = await fake("fake-telematics.mjs", "startFakeTelematics");
   return {
     test: {
       reporters: ["default", closingLine],
@@ -76,7 +120,10 @@ export default defineConfig(async () => {
                   SECRETS_KEY: "test-secrets-key-0123456789abcdef",
                   TEST_MIGRATIONS: migrations,
                   RECEIVER_URL: `http://127.0.0.1:${receiver.port}`,
-                  OUTBOUND_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${receiver.port}`,
+                  // Apps reach private hosts under the same allow-list as webhooks: the fake ERP services are on it.
+                  OUTBOUND_ALLOWED_PRIVATE_HOSTS: [`127.0.0.1:${receiver.port}`, sap, telematics].filter(Boolean).join(","),
+                  SAP_ODATA_URL: sap ? `http://${sap}` : "",
+                  TELEMATICS_API_URL: telematics ? `http://${telematics}` : "",
                   ARCHIVE_URL: `http://127.0.0.1:${archive.port}`,
                   FILE_PROXY_ALLOWED_PRIVATE_HOSTS: `127.0.0.1:${archive.port}`,
                   OUTBOUND_RETRY_BASE_MS: "20",
@@ -88,6 +135,7 @@ export default defineConfig(async () => {
                   TEST_REGISTRY_MIGRATIONS: registryMigrations,
                   TEST_SDK_APP_BUNDLE: readFileSync(appBundle, "utf8"),
                   TEST_SAP_NORMALISE_BUNDLE: readFileSync(sapBundle, "utf8"),
+                  TEST_REPO_BLUEPRINTS: JSON.stringify(blueprints),
                 },
                 // The registry's own database, also bound here so the setup file can migrate it.
                 d1Databases: { REGISTRY_DB: "erp-edge-registry" },
