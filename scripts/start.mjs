@@ -1,6 +1,7 @@
 // `npm start`: creates .dev.vars on first run, applies both D1 migration sets locally, serves the host
-// and the registry Worker with one `wrangler dev`, then publishes blueprints/* and the example apps in blueprints/examples/* as the local @erp-edge
-// publisher (its key in .erp-edge/dev-publisher.jwk, created on first run) once the server answers.
+// and the registry Worker with one `wrangler dev`, then, once the server answers, publishes as the local @erp-edge publisher (its key in
+// .erp-edge/dev-publisher.jwk, created on first run) the apps (blueprints/examples/*, and each blueprint's own blueprints/<name>/app/), then
+// the blueprints (blueprints/*): an install checks that the apps a blueprint lists are in the registry.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -98,7 +99,8 @@ function describe(err) {
 
 /**
  * Registers @erp-edge with the dev key (or adds the key when the publisher already exists with
- * another one) and publishes every bundled blueprint and example app version the registry does not have yet.
+ * another one) and publishes every bundled app and blueprint version the registry does not have yet,
+ * the apps first.
  */
 async function bootstrap(url) {
   const cliApi = resolve(root, "apps-sdk/dist/cli-api.js");
@@ -125,12 +127,16 @@ async function bootstrap(url) {
     }
   }
 
-  // The bundled blueprints (blueprints/<name>/blueprint.json) and example apps (blueprints/examples/<name>/, an app with src/index.ts).
+  // Apps: the examples (blueprints/examples/<name>/, an app with src/index.ts) and each blueprint's own
+  // (blueprints/<name>/app/, which `blueprint pack` leaves out of the blueprint's archive). Then the
+  // blueprints (blueprints/<name>/blueprint.json), whose installs look their apps up in the registry.
   const list = (dir, marker) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(resolve(dir, d.name, marker))).map((d) => resolve(dir, d.name)) : []);
   const folder = resolve(root, "blueprints");
+  const blueprints = list(folder, "blueprint.json");
   const packages = [
-    ...list(folder, "blueprint.json").map((path) => ({ path, prepare: api.preparePackage })),
     ...list(resolve(folder, "examples"), "src/index.ts").map((path) => ({ path, prepare: api.prepareApp })),
+    ...blueprints.filter((path) => existsSync(resolve(path, "app/src/index.ts"))).map((path) => ({ path: resolve(path, "app"), prepare: api.prepareApp })),
+    ...blueprints.map((path) => ({ path, prepare: api.preparePackage })),
   ];
   for (const { path, prepare } of packages) {
     const where = path.slice(root.length + 1);

@@ -165,7 +165,7 @@ describe("scheduled pull", () => {
     expect(expectError(failed, 502, "APP_FAILED")).toBeTruthy();
     expect(failed.body.error.message).toBe("poison record Q0");
 
-    // The first tick schedules the new pull; a tick at its due time runs it.
+    // Saving the pull scheduled it (a tick now finds nothing due); a tick at its due time runs it.
     const useCaseId = s.useCases.find((u) => u.slug === "delta")!.id;
     await runDuePulls(env, new Date());
     const schedule = await env.DB.prepare("SELECT next_run_at FROM pull_schedules WHERE use_case_id = ?").bind(useCaseId).first<{ next_run_at: string }>();

@@ -186,7 +186,7 @@ describe("app pack and app publish (a real HTTP round trip to a local stub)", ()
 
   afterAll(() => new Promise<void>((r) => stub.server.close(() => r())));
 
-  it("packs exactly app.json and app.js, deterministically", async () => {
+  it("packs exactly app.json, app.js and the folder's README.md, deterministically", async () => {
     const dir = await newApp("@acme/packed");
     const out = await tempDir();
     const first = await run(["app", "pack", dir, "--out", join(out, "a.zip")]);
@@ -197,10 +197,11 @@ describe("app pack and app publish (a real HTTP round trip to a local stub)", ()
     const a = new Uint8Array(await readFile(join(out, "a.zip")));
     expect(Buffer.compare(a, await readFile(join(out, "acme-packed-0.1.0.zip")))).toBe(0);
     expect(first.stdout).toBe(
-      [`@acme/packed@0.1.0: 1 action (hello)`, `  archive: ${join(out, "a.zip")}`, `  digest:  ${await digestOf(a)}`, `  size:    ${a.byteLength} bytes, 2 files`].join("\n"),
+      [`@acme/packed@0.1.0: 1 action (hello)`, `  archive: ${join(out, "a.zip")}`, `  digest:  ${await digestOf(a)}`, `  size:    ${a.byteLength} bytes, 3 files`].join("\n"),
     );
     const files = unpackBundle(a);
-    expect(Object.keys(files).sort()).toEqual(["app.js", "app.json"]);
+    expect(Object.keys(files).sort()).toEqual(["README.md", "app.js", "app.json"]);
+    expect(new TextDecoder().decode(files["README.md"])).toBe(await readFile(join(dir, "README.md"), "utf8"));
     expect(readPublishableApp(files).manifest).toMatchObject({ name: "@acme/packed", version: "0.1.0", main: "app.js" });
   });
 
@@ -234,13 +235,13 @@ describe("app pack and app publish (a real HTTP round trip to a local stub)", ()
   it("checks an archive before signing or sending it, and says what is missing", async () => {
     const dir = await newApp("@acme/checked");
     expect((await run(["app", "build", dir])).code).toBe(0);
-    const files = { "app.json": await readFile(join(dir, "dist/app.json")), "app.js": await readFile(join(dir, "dist/app.js")), "README.md": Buffer.from("hi") };
+    const files = { "app.json": await readFile(join(dir, "dist/app.json")), "app.js": await readFile(join(dir, "dist/app.js")), "NOTES.md": Buffer.from("hi") };
     const zip = join(await tempDir(), "extra.zip");
     await writeFile(zip, zipSync(files));
     const before = stub.requests;
     const extra = await run(["app", "publish", zip, "--key", keyFile], { env });
     expect(extra.code).toBe(1);
-    expect(extra.stderr).toBe(`erp-edge: ${zip} is not a valid app package: An app package holds app.json and its main module (app.js) only\n  README.md: not part of an app package (app.json and app.js only)`);
+    expect(extra.stderr).toBe(`erp-edge: ${zip} is not a valid app package: An app package holds app.json, its main module (app.js) and README.md only\n  NOTES.md: not part of an app package (app.json, app.js and README.md only)`);
     const secret = join(await tempDir(), "secret.zip");
     const key = await readFile(keyFile, "utf8");
     await writeFile(secret, zipSync({ "app.json": files["app.json"], "app.js": Buffer.from(`export const key = ${key};`) }));

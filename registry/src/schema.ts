@@ -95,6 +95,8 @@ export interface PackageDocument {
   publisher: string;
   dist_tags: { latest?: string };
   versions: VersionSummary[];
+  /** README.md of the latest version (of the highest, when none is latest); null when it has none. */
+  readme: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -107,6 +109,8 @@ export interface VersionDocument extends VersionSummary {
   publisher: string;
   key_id: string;
   public_key: PublicKeyJwk;
+  /** This version's README.md (markdown), or null. */
+  readme: string | null;
 }
 
 export interface SearchHit {

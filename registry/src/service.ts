@@ -5,7 +5,7 @@ import { base64url } from "jose";
 import semver from "semver";
 import { APP_MANIFEST_FILE } from "../../apps-sdk/src/app/manifest";
 import { readPublishableApp } from "../../apps-sdk/src/app/publishable";
-import { assertNoSecrets, BUNDLE_LIMITS, readManifest, resolveConfigurations, unpackBundle, type PackageFiles } from "../../apps-sdk/src/blueprint/bundle";
+import { assertNoSecrets, BUNDLE_LIMITS, readManifest, readReadme, resolveConfigurations, unpackBundle, type PackageFiles } from "../../apps-sdk/src/blueprint/bundle";
 import { MANIFEST_FILE, PACKAGE_NAME_PATTERN } from "../../apps-sdk/src/blueprint/manifest";
 import { keyIdOf, signatureKeyId, SignedPackage, verifyPackage, type PublicKeyJwk } from "../../apps-sdk/src/blueprint/signing";
 import { bundleKey, discardBundle, storeBundle } from "./bundles";
@@ -99,6 +99,7 @@ interface VersionRow {
   yank_reason: string | null;
   deprecated: number;
   deprecation_message: string | null;
+  readme: string | null;
 }
 
 const keyFromRow = (row: KeyRow): PublisherKey => ({ kid: row.kid, public_key: JSON.parse(row.jwk) as PublicKeyJwk, created_at: row.created_at });
@@ -109,7 +110,9 @@ function publisherFromRow(row: PublisherRow, keys: KeyRow[], caller: Caller): Pu
   return { name: row.name, owner: visible ? row.owner : null, keys: keys.map(keyFromRow), created_at: row.created_at };
 }
 
-const summaryFromRow = (row: VersionRow): VersionSummary => ({
+type SummaryRow = Pick<VersionRow, "version" | "published_at" | "digest" | "yanked" | "yank_reason" | "deprecated" | "deprecation_message">;
+
+const summaryFromRow = (row: SummaryRow): VersionSummary => ({
   version: row.version,
   published_at: row.published_at,
   digest: row.digest,
@@ -233,6 +236,8 @@ interface PackageListing {
   summary: string;
   keywords: string[];
   manifest: unknown;
+  /** README.md at the archive's root (readReadme: UTF-8, at most 256 KB), or null. */
+  readme: string | null;
 }
 
 /** A package row's summary is at most this long, like a blueprint's `description.summary`. */
@@ -248,7 +253,7 @@ function clip(text: string, max: number): string {
 function readBlueprintListing(files: PackageFiles): PackageListing {
   const manifest = readManifest(files);
   resolveConfigurations(manifest, files);
-  return { name: manifest.name, version: manifest.version, title: manifest.title, summary: manifest.description.summary, keywords: manifest.keywords ?? [], manifest };
+  return { name: manifest.name, version: manifest.version, title: manifest.title, summary: manifest.description.summary, keywords: manifest.keywords ?? [], manifest, readme: readReadme(files) };
 }
 
 /**
@@ -258,7 +263,7 @@ function readBlueprintListing(files: PackageFiles): PackageListing {
  */
 function readAppListing(files: PackageFiles): PackageListing {
   const { manifest } = readPublishableApp(files);
-  return { name: manifest.name, version: manifest.version, title: manifest.name, summary: clip(manifest.description, MAX_SUMMARY_CHARS), keywords: [], manifest };
+  return { name: manifest.name, version: manifest.version, title: manifest.name, summary: clip(manifest.description, MAX_SUMMARY_CHARS), keywords: [], manifest, readme: readReadme(files) };
 }
 
 const callerLabel = (caller: Caller) => (caller.kind === "tenant" ? `tenant:${caller.tenant_id}/token:${caller.token_id}` : caller.kind);
@@ -327,10 +332,10 @@ export async function publish(env: RegistryEnv, caller: Caller, upload: { archiv
         .bind(name, kind, publisherName, title, summary, JSON.stringify(keywords), searchText(name, title, summary, keywords), at, at),
       db
         .prepare(
-          `INSERT INTO versions (name, version, manifest, digest, signature, key_id, size, published_at, published_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO versions (name, version, manifest, digest, signature, key_id, size, published_at, published_by, readme)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .bind(name, version, JSON.stringify(listing.manifest), digest, signature, kid, archive.byteLength, at, callerLabel(caller)),
+        .bind(name, version, JSON.stringify(listing.manifest), digest, signature, kid, archive.byteLength, at, callerLabel(caller), listing.readme),
     ]);
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
@@ -398,13 +403,21 @@ export async function searchPackages(db: D1Database, query: SearchQuery): Promis
   return { packages, next_cursor: more ? encodeCursor(page[page.length - 1]!.name) : null };
 }
 
-/** A package with every version (ascending by semver) and `dist_tags.latest`. */
+/** The columns of SummaryRow: a version without its manifest and readme (large), as lists of versions read it. */
+const SUMMARY_COLUMNS = "version, published_at, digest, yanked, yank_reason, deprecated, deprecation_message";
+
+/**
+ * A package with every version (ascending by semver), `dist_tags.latest`, and the README of that
+ * latest version (of the highest version when none is latest: all yanked or prereleases).
+ */
 export async function getPackage(db: D1Database, name: string): Promise<PackageDocument> {
   const row = await db.prepare("SELECT name, kind, publisher, title, summary, keywords, created_at, updated_at FROM packages WHERE name = ?").bind(name).first<PackageRow>();
   if (!row) throw new RegistryError("NOT_FOUND", `No package ${name}`);
-  const { results } = await db.prepare("SELECT * FROM versions WHERE name = ?").bind(name).all<VersionRow>();
+  const { results } = await db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM versions WHERE name = ?`).bind(name).all<SummaryRow>();
   const versions = results.map(summaryFromRow).sort(byVersion);
   const latest = latestOf(versions);
+  const shown = latest ?? versions.at(-1)?.version;
+  const readme = shown ? await db.prepare("SELECT readme FROM versions WHERE name = ? AND version = ?").bind(name, shown).first<string | null>("readme") : null;
   return {
     name: row.name,
     kind: row.kind,
@@ -414,6 +427,7 @@ export async function getPackage(db: D1Database, name: string): Promise<PackageD
     publisher: row.publisher,
     dist_tags: latest ? { latest } : {},
     versions,
+    readme: readme ?? null,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
@@ -448,6 +462,7 @@ export async function getVersion(db: D1Database, name: string, version: string):
     publisher: row.publisher,
     key_id: row.key_id,
     public_key: JSON.parse(row.jwk) as PublicKeyJwk,
+    readme: row.readme,
   };
 }
 

@@ -497,6 +497,12 @@ export async function blueprintAppStatements(
   return statements;
 }
 
+/** The apps installed in a tenant, each with the blueprint that installed it (null: installed directly). */
+export async function installedApps(db: D1Database, tenantId: string): Promise<Map<string, string | null>> {
+  const { results } = await db.prepare("SELECT name, installed_via FROM app_installs WHERE tenant_id = ?").bind(tenantId).all<{ name: string; installed_via: string | null }>();
+  return new Map(results.map((r) => [r.name, r.installed_via]));
+}
+
 /** Removes every app blueprint `via` installed (the blueprint is being uninstalled). */
 export const removeBlueprintAppsStatement = (db: D1Database, tenantId: string, via: string) =>
   db.prepare("DELETE FROM app_installs WHERE tenant_id = ? AND installed_via = ?").bind(tenantId, via);

@@ -35,3 +35,14 @@ export const PullConfiguration = AppActionRef.extend({
   .strict()
   .openapi("PullConfiguration");
 export type PullConfiguration = z.infer<typeof PullConfiguration>;
+
+/**
+ * Why `target` cannot receive a pull's events among its integration's use cases, or null: it must be
+ * an inbound use case of the same integration (whether it is enabled is checked when the pull runs).
+ */
+export function pullTargetProblem(target: string, useCases: readonly { slug: string; type: string }[]): string | null {
+  const uc = useCases.find((u) => u.slug === target);
+  if (!uc) return `no use case '${target}' in this integration; a pull's events enter through one of its inbound use cases`;
+  if (uc.type !== "inbound") return `'${target}' is a ${uc.type} use case; a pull's events enter through an inbound one`;
+  return null;
+}

@@ -54,6 +54,23 @@ export type UseCaseType = z.infer<typeof UseCaseType>;
 export const UseCaseInput = useCaseVariants({}).openapi("UseCaseInput");
 export type UseCaseInput = z.infer<typeof UseCaseInput>;
 
+/** Where a use case names an app action: `path` inside the use case, then the app and action named. */
+export interface AppActionReference {
+  path: (string | number)[];
+  app: string;
+  action: string;
+}
+
+/** The app actions a use case runs: an inbound pre_mapping, each outbound mapping's transform, a pull's action. */
+export function appActionReferences(uc: UseCaseInput): AppActionReference[] {
+  if (uc.type === "pull") return [{ path: ["configuration", "app"], app: uc.configuration.app, action: uc.configuration.action }];
+  if (uc.type === "outbound") {
+    return uc.configuration.mappings.flatMap((m, i) => (m.transform ? [{ path: ["configuration", "mappings", i, "transform", "app"], ...m.transform }] : []));
+  }
+  const pre = uc.type === "inbound" ? (uc.configuration as { pre_mapping?: { app: string; action: string } }).pre_mapping : undefined;
+  return pre ? [{ path: ["configuration", "pre_mapping", "app"], app: pre.app, action: pre.action }] : [];
+}
+
 /** In a declarative PUT: with `id` it updates that use case, without it creates one. */
 export const DeclaredUseCase = useCaseVariants({ id: z.string().min(1).max(64).optional() }).openapi("DeclaredUseCase");
 export type DeclaredUseCase = z.infer<typeof DeclaredUseCase>;

@@ -7,6 +7,7 @@ import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { hasPrototypeSegment } from "../platform/paths";
 import { auditStatement } from "../platform/audit";
 import { tenantRateLimitOf } from "../tenants/service";
+import { nextRun } from "./pull-configuration";
 import {
   IntegrationSettings,
   MASK,
@@ -143,6 +144,50 @@ function historyStmt(db: D1Database, integrationId: string, action: HistoryRow["
 const touchIntegrationStmt = (db: D1Database, integrationId: string, at: string) =>
   db.prepare("UPDATE integrations SET updated_at = ?, version = version + 1 WHERE id = ?").bind(at, integrationId);
 
+// ---- pull schedules ---------------------------------------------------------------------------
+// A pull use case's clock (pull_schedules, claimed and run by inbound/pull.ts) is written with the use
+// case, in the same batch, by every path that saves use cases (the API and blueprint installs alike).
+
+type ScheduledUseCase = Pick<UseCase, "id" | "type" | "configuration">;
+
+const scheduleOf = (uc: ScheduledUseCase | undefined): unknown => (uc?.type === "pull" ? (uc.configuration as { schedule?: unknown }).schedule : undefined);
+
+/**
+ * The pull_schedules writes for one integration's use cases going from `before` to `after` (matched
+ * by id): a pull that is new, or whose schedule changed, is due at its schedule's next time after
+ * `now` (a run in progress keeps its lease); one deleted, or no longer a pull, loses its row. Rows of
+ * a deleted integration go with it (ON DELETE CASCADE). The cron tick still registers a pull it
+ * finds without a row (one saved before schedules were written here).
+ */
+function pullScheduleStatements(db: D1Database, tenantId: string, integrationId: string, before: readonly ScheduledUseCase[], after: readonly ScheduledUseCase[], now = new Date()): D1PreparedStatement[] {
+  const was = new Map(before.map((uc) => [uc.id, uc]));
+  const is = new Map(after.map((uc) => [uc.id, uc]));
+  const remove = (id: string) => db.prepare("DELETE FROM pull_schedules WHERE use_case_id = ?").bind(id);
+  const statements: D1PreparedStatement[] = [];
+  for (const uc of after) {
+    const schedule = scheduleOf(uc);
+    if (schedule === undefined || schedule === scheduleOf(was.get(uc.id))) continue;
+    let next: Date | null = null;
+    try {
+      next = typeof schedule === "string" ? nextRun(schedule, now) : null;
+    } catch {
+      // A schedule the configuration schema let through always parses; never due otherwise.
+    }
+    statements.push(
+      next
+        ? db
+            .prepare(
+              `INSERT INTO pull_schedules (use_case_id, tenant_id, integration_id, next_run_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (use_case_id) DO UPDATE SET tenant_id = excluded.tenant_id, integration_id = excluded.integration_id, next_run_at = excluded.next_run_at`,
+            )
+            .bind(uc.id, tenantId, integrationId, next.toISOString())
+        : remove(uc.id),
+    );
+  }
+  for (const uc of before) if (scheduleOf(uc) !== undefined && scheduleOf(is.get(uc.id)) === undefined) statements.push(remove(uc.id));
+  return statements;
+}
+
 // ---- optimistic concurrency -------------------------------------------------------------------
 
 /** A representation's strong validator: `"<id>.<version>"`, the version moving on with every change. */
@@ -271,6 +316,7 @@ export async function createIntegration(db: D1Database, changedBy: string, tenan
       .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, at),
     ...useCases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at)]),
+    ...pullScheduleStatements(db, tenantId, id, [], useCases),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.created", target: id, details: { name: input.name, use_cases: useCases.map((u) => u.slug) } }),
   ]);
   const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
@@ -365,6 +411,7 @@ function replaceStatements(db: D1Database, changedBy: string, tenantId: string, 
     if (!before) statements.push(insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at));
     else if (comparable(before) !== comparable(uc)) statements.push(updateUseCaseStmt(db, uc), historyStmt(db, id, "updated", uc, changedBy, at));
   }
+  statements.push(...pullScheduleStatements(db, tenantId, id, current.use_cases, declared));
 
   // A secret's value is never revealed by re-declaring its key as a plain String: it is dropped
   // with the change, to be set again. (Keys no longer declared lose their values below.)
@@ -437,6 +484,7 @@ export async function createUseCase(
   await atomically(db, [
     insertUseCaseStmt(db, tenantId, integrationId, uc),
     historyStmt(db, integrationId, "created", uc, changedBy, at),
+    ...pullScheduleStatements(db, tenantId, integrationId, [], [uc]),
     touchIntegrationStmt(db, integrationId, at),
     auditStatement(db, { tenantId, actor: changedBy, action: "use_case.created", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
   ]);
@@ -463,6 +511,7 @@ export async function updateUseCase(
       updateUseCaseStmt(db, uc, version),
       versionGuard(db, "use_cases", uc.id, version),
       historyStmt(db, integrationId, "updated", uc, changedBy, at),
+      ...pullScheduleStatements(db, tenantId, integrationId, [before], [uc]),
       touchIntegrationStmt(db, integrationId, at),
       auditStatement(db, { tenantId, actor: changedBy, action: "use_case.updated", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
     ]);
@@ -480,6 +529,7 @@ export async function deleteUseCase(db: D1Database, changedBy: string, tenantId:
       ...claimVersion(db, "use_cases", useCaseId, version),
       db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
       historyStmt(db, integrationId, "deleted", uc, changedBy, at),
+      ...pullScheduleStatements(db, tenantId, integrationId, [uc], []),
       touchIntegrationStmt(db, integrationId, at),
       auditStatement(db, { tenantId, actor: changedBy, action: "use_case.deleted", target: useCaseId, details: { integration_id: integrationId, slug: uc.slug } }),
     ]);
@@ -708,13 +758,14 @@ export async function integrationSnapshots(db: D1Database, tenantId: string, ids
   return out;
 }
 
-/** Inserts `state` as a new integration with its use cases (ids and created_at kept), a 'created' history row each. */
+/** Inserts `state` as a new integration with its use cases (ids and created_at kept), a 'created' history row each, and its pulls' schedules. */
 export function createIntegrationStatements(db: D1Database, changedBy: string, tenantId: string, state: IntegrationState, at: string): D1PreparedStatement[] {
   return [
     db
       .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(state.id, tenantId, state.name, state.description ?? null, JSON.stringify(state.environment_config), JSON.stringify(state.settings), at, at),
     ...state.use_cases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, state.id, uc), historyStmt(db, state.id, "created", uc, changedBy, at)]),
+    ...pullScheduleStatements(db, tenantId, state.id, [], state.use_cases),
   ];
 }
 
@@ -722,8 +773,9 @@ export function createIntegrationStatements(db: D1Database, changedBy: string, t
  * Turns the stored integration `current` (read at `version`) into `target`: claims that version
  * first (so a concurrent change fails the whole batch, see isIntegrationVersionConflict), then
  * deletes the use cases `target` lacks, inserts those it adds (their ids kept), updates the changed
- * ones (a history row each) and writes the integration's own fields. Environment values of keys no
- * longer declared, or no longer secret, go with the declaration, as in a PUT.
+ * ones (a history row each), registers or removes their pulls' schedules, and writes the
+ * integration's own fields. Environment values of keys no longer declared, or no longer secret, go
+ * with the declaration, as in a PUT.
  */
 export function rewriteIntegrationStatements(
   db: D1Database,
@@ -749,6 +801,7 @@ export function rewriteIntegrationStatements(
       statements.push(updateUseCaseStmt(db, updated), historyStmt(db, id, "updated", updated, changedBy, at));
     }
   }
+  statements.push(...pullScheduleStatements(db, tenantId, id, current.use_cases, target.use_cases));
   const secretBefore = new Set(current.environment_config.filter((e) => e.type === "SecretString").map((e) => e.key));
   const keptKeys = target.environment_config.filter((e) => !(secretBefore.has(e.key) && e.type !== "SecretString")).map((e) => e.key);
   statements.push(

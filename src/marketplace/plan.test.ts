@@ -166,3 +166,27 @@ describe("environment entries", () => {
     expect(mergeEnvironmentEntries([environmentEntries({ A: "1" }, { A: "1" }, new Set()), environmentEntries({ A: "1" }, { A: "2" }, new Set())])[0]!.action).toBe("update");
   });
 });
+
+describe("modelOf with app actions", () => {
+  const pull = (target: string) => ({ slug: "delta", name: "Delta", type: "pull" as const, configuration: { app: "@acme/erp-delta", action: "pull", schedule: "*/15 * * * *", target_use_case: target } });
+  const pre = { slug: "customers", name: "Customers", type: "inbound" as const, configuration: { ...mapping("name"), pre_mapping: { app: "@acme/normalise", action: "clean" } } };
+  const withUseCases = (useCases: unknown[]) => ({ environment: [], integrations: [{ slug: "erp", name: "ERP", use_cases: useCases }] }) as unknown as Parameters<typeof modelOf>[0];
+
+  it("lists the app actions use cases run, by manifest path, and accepts a pull that feeds an inbound use case", () => {
+    const { model: m, issues, references } = modelOf(withUseCases([pre, pull("customers")]));
+    expect(issues).toEqual([]);
+    expect(m.integrations[0]!.use_cases[1]).toMatchObject({ type: "pull", configuration: { input: {} } });
+    expect(references).toEqual([
+      { path: "integrations.0.use_cases.0.configuration.pre_mapping.app", app: "@acme/normalise", action: "clean" },
+      { path: "integrations.0.use_cases.1.configuration.app", app: "@acme/erp-delta", action: "pull" },
+    ]);
+  });
+
+  it("refuses a pull whose target is missing or not inbound, unless reading a stored base leniently", () => {
+    const missing = modelOf(withUseCases([pre, pull("nope")]));
+    expect(missing.issues).toEqual([{ path: "integrations.0.use_cases.1.configuration.target_use_case", message: expect.stringContaining("no use case 'nope'") }]);
+    const itself = modelOf(withUseCases([pre, pull("delta")]));
+    expect(itself.issues).toEqual([{ path: "integrations.0.use_cases.1.configuration.target_use_case", message: expect.stringContaining("'delta' is a pull use case") }]);
+    expect(modelOf(withUseCases([pre, pull("nope")]), true).issues).toEqual([]);
+  });
+});

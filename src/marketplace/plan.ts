@@ -2,7 +2,8 @@
 // tenant has and what a blueprint version declares to the entries a client reviews and the
 // integration states the service then writes in one batch.
 import type { BlueprintManifest } from "../../apps-sdk/src/blueprint/manifest";
-import { IntegrationSettings, MASK, UseCaseInput, type EnvironmentConfigEntry, type UseCase, type UseCaseType } from "../integrations/schema";
+import { pullTargetProblem } from "../integrations/pull-configuration";
+import { appActionReferences, IntegrationSettings, MASK, UseCaseInput, type EnvironmentConfigEntry, type UseCase, type UseCaseType } from "../integrations/schema";
 import type { IntegrationSnapshot, IntegrationState } from "../integrations/service";
 import { isPrototypeKey } from "../platform/paths";
 import { deepEqual, diffValues, merge3, type FieldChange, type FieldConflict } from "./merge";
@@ -63,24 +64,42 @@ export interface ModelIssue {
   message: string;
 }
 
+/** An app action a use case of the blueprint runs (pre_mapping, transform, pull), by its manifest path. */
+export interface ModelAppReference {
+  path: string;
+  app: string;
+  action: string;
+}
+
 /**
  * The model of a resolved manifest (configurations already read from their files). Each use case
  * is validated with the host's UseCaseInput: `issues` names every failure by its manifest path
  * (`integrations.0.use_cases.1.configuration.entities.0.unique_ids`). A stored base that today's
- * schemas refuse keeps its raw values (`lenient`), so an old install can still be upgraded.
+ * schemas refuse keeps its raw values (`lenient`), so an old install can still be upgraded. A pull
+ * use case's `target_use_case` must be an inbound use case of its integration; `references` lists
+ * the app actions the use cases run, for the checks that need the tenant's apps.
  */
-export function modelOf(manifest: Pick<BlueprintManifest, "environment" | "integrations">, lenient = false): { model: BlueprintModel; issues: ModelIssue[] } {
+export function modelOf(manifest: Pick<BlueprintManifest, "environment" | "integrations">, lenient = false): { model: BlueprintModel; issues: ModelIssue[]; references: ModelAppReference[] } {
   const issues: ModelIssue[] = [];
+  const references: ModelAppReference[] = [];
   const integrations = manifest.integrations.map((integration, n): IntegrationModel => ({
     slug: integration.slug,
     name: integration.name,
     ...(integration.description !== undefined && { description: integration.description }),
     use_cases: integration.use_cases.map((uc, i): UseCaseModel => {
+      const at = `integrations.${n}.use_cases.${i}`;
       const raw = { slug: uc.slug, name: uc.name, type: uc.type, enabled: uc.enabled ?? true, configuration: uc.configuration as Record<string, unknown> };
       const parsed = UseCaseInput.safeParse(raw);
-      if (parsed.success) return { ...useCaseView(parsed.data), slug: uc.slug };
+      if (parsed.success) {
+        for (const ref of appActionReferences(parsed.data)) references.push({ path: [at, ...ref.path.map(String)].join("."), app: ref.app, action: ref.action });
+        if (parsed.data.type === "pull" && !lenient) {
+          const problem = pullTargetProblem(parsed.data.configuration.target_use_case, integration.use_cases);
+          if (problem) issues.push({ path: `${at}.configuration.target_use_case`, message: problem });
+        }
+        return { ...useCaseView(parsed.data), slug: uc.slug };
+      }
       if (!lenient) {
-        for (const issue of parsed.error.issues) issues.push({ path: [`integrations.${n}.use_cases.${i}`, ...issue.path.map(String)].join("."), message: issue.message });
+        for (const issue of parsed.error.issues) issues.push({ path: [at, ...issue.path.map(String)].join("."), message: issue.message });
       }
       return raw;
     }),
@@ -90,7 +109,7 @@ export function modelOf(manifest: Pick<BlueprintManifest, "environment" | "integ
     if (!lenient && isPrototypeKey(e.key)) issues.push({ path: `environment.${i}.key`, message: "must not be __proto__, constructor or prototype" });
   }
   const environment = manifest.environment.map((e) => ({ key: e.key, label: e.label, type: e.type, required: e.required ?? false, ...(e.description !== undefined && { description: e.description }) }));
-  return { model: { environment, integrations }, issues };
+  return { model: { environment, integrations }, issues, references };
 }
 
 // ---- views: the fields a blueprint declares, compared and merged -----------------------------------

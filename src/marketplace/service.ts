@@ -38,12 +38,13 @@ import {
   planRestore,
   tenantAddedUseCases,
   type BlueprintModel,
+  type ModelAppReference,
   type PlanEntry,
   type Resources,
 } from "./plan";
 import { majorsCrossed, resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
-import { blueprintAppStatements, removeBlueprintAppsStatement } from "../apps/service";
+import { blueprintAppStatements, installedApps, removeBlueprintAppsStatement } from "../apps/service";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
 import { fetchVerifiedArchive, packageProblem, publisherOf } from "../registry/verify";
 
@@ -237,8 +238,8 @@ export async function fetchVerifiedBlueprint(env: Pick<Env, "REGISTRY">, name: s
 
 // ---- checks every install and upgrade makes -------------------------------------------------------------
 
-/** The model of a verified blueprint after every check that needs no tenant state (422 with paths). */
-async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): Promise<BlueprintModel> {
+/** The model of a verified blueprint after every check that needs no tenant state (422 with paths), with the app actions its use cases run. */
+async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): Promise<{ model: BlueprintModel; references: ModelAppReference[] }> {
   const engines = pkg.manifest.engines["erp-edge"];
   if (!semver.satisfies(VERSION, engines, { includePrerelease: true })) {
     throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} needs erp-edge ${engines}; this is ${VERSION}`, { path: "engines.erp-edge", required: engines, actual: VERSION });
@@ -247,7 +248,7 @@ async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): P
   if (bytes > INSTALL_LIMITS.manifestBytes) {
     throw tooLarge(`${pkg.name}@${pkg.version}`, { path: "integrations", bytes, max_bytes: INSTALL_LIMITS.manifestBytes, message: "the manifest with its configuration files read in" });
   }
-  const { model, issues } = modelOf(pkg.manifest);
+  const { model, issues, references } = modelOf(pkg.manifest);
   if (issues.length > 0) throw new AppError("UNPROCESSABLE", `${pkg.name}@${pkg.version} has use cases or environment keys this host refuses`, issues);
   for (const [n, integration] of model.integrations.entries()) {
     const useCases = integration.use_cases as UseCaseInput[];
@@ -259,7 +260,27 @@ async function checkedModel(env: Env, caller: Caller, pkg: VerifiedBlueprint): P
       throw err;
     }
   }
-  return model;
+  return { model, references };
+}
+
+/**
+ * Every app a use case of the blueprint runs (pre_mapping, transform, pull) must come with it: listed
+ * in its `apps` (installed in the same batch), or already installed in the tenant by other means (an
+ * app this blueprint installed and no longer lists is removed by the change, so it does not count).
+ * 422 naming each use case's path otherwise. Whether the action exists is checked when it runs.
+ */
+async function assertAppsAvailable(db: D1Database, tenantId: string, pkg: VerifiedBlueprint, references: ModelAppReference[]) {
+  if (references.length === 0) return;
+  const listed = new Set((pkg.manifest.apps ?? []).map((a) => a.name));
+  const installed = await installedApps(db, tenantId);
+  const missing = references.filter((r) => !listed.has(r.app) && !(installed.has(r.app) && installed.get(r.app) !== pkg.name));
+  if (missing.length > 0) {
+    throw new AppError(
+      "UNPROCESSABLE",
+      `${pkg.name}@${pkg.version} runs apps it neither lists in apps nor finds installed: ${[...new Set(missing.map((m) => m.app))].join(", ")}`,
+      missing.map((m) => ({ path: m.path, app: m.app, message: `${m.app} is not listed in the blueprint's apps, nor installed in this tenant` })),
+    );
+  }
 }
 
 /** `requires`: every package named must be installed in a version in range (422 listing what is not). */
@@ -317,24 +338,27 @@ function assertRequiredPresent(missing: string[]) {
 
 /** Apps the blueprint uses: each must be in the registry as an app with a version in range (installed in the same batch, blueprintAppStatements). */
 async function appEntries(env: Pick<Env, "REGISTRY">, base: BlueprintManifest | null, incoming: BlueprintManifest): Promise<PlanEntry[]> {
-  const entries: PlanEntry[] = [];
   const missing: { path: string; name: string; message: string }[] = [];
-  const before = new Map((base?.apps ?? []).map((a) => [a.name, a.version]));
   for (const [i, app] of (incoming.apps ?? []).entries()) {
     const pkg = await fetchPackage(env, app.name);
     const resolved = pkg && pkg.kind === "app" ? resolveVersion(pkg, app.version) : null;
-    if (!resolved?.ok) {
-      missing.push({ path: `apps.${i}.name`, name: app.name, message: pkg?.kind === "app" ? `no installable version of ${app.name} satisfies ${app.version}` : `no app '${app.name}' in the registry` });
-      continue;
-    }
-    const range = before.get(app.name);
-    const action = range === undefined ? "create" : range === app.version ? "no-op" : "update";
-    entries.push({ resource: "app", key: app.name, action, ...(action !== "no-op" && { diff: { changes: [{ path: "version", from: range ?? null, to: app.version }] } }) });
-  }
-  for (const [name, range] of before) {
-    if (!(incoming.apps ?? []).some((a) => a.name === name)) entries.push({ resource: "app", key: name, action: "delete", diff: { changes: [{ path: "version", from: range, to: null }] } });
+    if (!resolved?.ok) missing.push({ path: `apps.${i}.name`, name: app.name, message: pkg?.kind === "app" ? `no installable version of ${app.name} satisfies ${app.version}` : `no app '${app.name}' in the registry` });
   }
   if (missing.length > 0) throw new AppError("UNPROCESSABLE", `${incoming.name}@${incoming.version} uses apps the registry does not have`, missing);
+  return appPlanEntries(base?.apps ?? [], incoming.apps ?? []);
+}
+
+/** Plan entries for the apps a blueprint lists going from `base` to `incoming` (by name, the range compared). */
+function appPlanEntries(base: { name: string; version: string }[], incoming: { name: string; version: string }[]): PlanEntry[] {
+  const before = new Map(base.map((a) => [a.name, a.version]));
+  const entries: PlanEntry[] = incoming.map((app) => {
+    const range = before.get(app.name);
+    const action = range === undefined ? "create" : range === app.version ? "no-op" : "update";
+    return { resource: "app", key: app.name, action, ...(action !== "no-op" && { diff: { changes: [{ path: "version", from: range ?? null, to: app.version }] } }) };
+  });
+  for (const [name, range] of before) {
+    if (!incoming.some((a) => a.name === name)) entries.push({ resource: "app", key: name, action: "delete", diff: { changes: [{ path: "version", from: range, to: null }] } });
+  }
   return entries;
 }
 
@@ -416,8 +440,9 @@ async function assertNotInstalled(db: D1Database, tenantId: string, name: string
 export async function installVerified(env: Env, caller: Caller, tenantId: string, pkg: VerifiedBlueprint, input: Pick<InstallRequest, "environment" | "dry_run">): Promise<PlanResult> {
   await assertTrusted(env.DB, tenantId, pkg.name);
   await assertNotInstalled(env.DB, tenantId, pkg.name);
-  const model = await checkedModel(env, caller, pkg);
+  const { model, references } = await checkedModel(env, caller, pkg);
   await assertRequirementsMet(env.DB, tenantId, pkg);
+  await assertAppsAvailable(env.DB, tenantId, pkg, references);
   assertDeclaredKeys(model, input.environment);
   const values = Object.fromEntries(Object.entries(input.environment).filter(([, v]) => v !== ""));
   assertRequiredPresent(model.environment.filter((e) => e.required && !Object.hasOwn(values, e.key)).map((e) => e.key));
@@ -507,8 +532,9 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
   if (broken.length > 0) {
     throw new AppError("CONFLICT", `${broken.map((d) => `${d.name} requires ${pkg.name} ${d.range}`).join("; ")}: ${pkg.version} does not satisfy that`, { path: "version", dependents: broken });
   }
-  const model = await checkedModel(env, caller, pkg);
+  const { model, references } = await checkedModel(env, caller, pkg);
   await assertRequirementsMet(env.DB, tenantId, pkg);
+  await assertAppsAvailable(env.DB, tenantId, pkg, references);
   assertDeclaredKeys(model, input.environment);
   const given = Object.fromEntries(Object.entries(input.environment).filter(([, v]) => v !== ""));
   const warnings = [...pkg.warnings, ...(semver.lt(pkg.version, first.version) ? [`${pkg.version} is older than the installed ${first.version}: this is a downgrade`] : [])];
@@ -678,12 +704,14 @@ export async function rollback(env: Env, caller: Caller, tenantId: string, name:
       digest: previous?.digest ?? null,
       from: { version: row.version, digest: row.digest },
       dry_run: input.dry_run,
-      plan: sortPlan([...restore.entries, ...mergeEnvironmentEntries(perIntegration)]),
+      plan: sortPlan([...restore.entries, ...mergeEnvironmentEntries(perIntegration), ...appPlanEntries(manifestOf(row).apps ?? [], previous?.manifest.apps ?? [])]),
       warnings: added.length > 0 ? [`use cases the tenant added are removed too: ${added.map((a) => a.key).join(", ")}`] : [],
       installation: null,
     };
     const at = nowIso();
     const statements: D1PreparedStatement[] = [installUnchangedStatement(env.DB, row.id, row.revision)];
+    // The apps go back to what the record before the step listed (none, when the install itself is undone).
+    statements.push(...(previous ? await blueprintAppStatements(env, label, tenantId, name, manifestOf(row).apps ?? [], previous.manifest.apps ?? []) : [removeBlueprintAppsStatement(env.DB, tenantId, name)]));
     for (const state of restore.creates) statements.push(...createIntegrationStatements(env.DB, label, tenantId, state, at), ...restoreEnvironmentStatements(env.DB, state.id, targetById.get(state.id)!.environment, at));
     for (const { snapshot: cur, target } of restore.rewrites) {
       statements.push(...rewriteIntegrationStatements(env.DB, label, tenantId, cur.integration, cur.version, target, at), ...restoreEnvironmentStatements(env.DB, target.id, targetById.get(target.id)!.environment, at));

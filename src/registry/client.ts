@@ -42,6 +42,8 @@ export interface RegistryPackage {
   publisher: string;
   dist_tags: { latest?: string };
   versions: RegistryVersionSummary[];
+  /** README.md of the latest version, for people; the host never reads it. */
+  readme: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -55,6 +57,8 @@ export interface RegistryVersion extends RegistryVersionSummary {
   publisher: string;
   key_id: string;
   public_key: PublicKeyJwk;
+  /** This version's README.md, for people; the host never reads it. */
+  readme: string | null;
 }
 
 async function registryGet(env: Pick<Env, "REGISTRY">, path: string): Promise<Response | null> {

@@ -96,6 +96,7 @@ export const RegistryPackage = z
     publisher: z.string(),
     dist_tags: z.object({ latest: z.string().optional() }).openapi({ description: "`latest`: the highest version neither yanked nor a prerelease" }),
     versions: z.array(VersionSummary),
+    readme: z.string().nullable().openapi({ description: "README.md (markdown, at most 256 KB) of the `latest` version (of the highest version when none is latest); null when it has none" }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -109,6 +110,7 @@ export const RegistryVersion = VersionSummary.extend({
   publisher: z.string(),
   key_id: z.string().openapi({ description: "The RFC 7638 thumbprint of the key that signed this version" }),
   public_key: PublicKeyJwk,
+  readme: z.string().nullable().openapi({ description: "This version's README.md (markdown, at most 256 KB), or null" }),
 }).openapi("RegistryVersion");
 
 export const PackageSearchPage = z

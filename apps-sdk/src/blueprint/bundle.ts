@@ -21,7 +21,12 @@ export const BUNDLE_LIMITS = Object.freeze({
   maxResolvedBytes: 4 * 1024 * 1024,
   /** Entries of the zip's central directory, folders included. */
   maxEntries: 2000,
+  /** README.md, which the registry stores beside the version and serves as its `readme`. */
+  maxReadmeBytes: 256 * 1024,
 });
+
+/** The package's description for people (the Hub shows it): markdown at the archive's root, blueprints and apps alike. */
+export const README_FILE = "README.md";
 
 /** Files of a package by their path inside it (`blueprint.json`, `mappings/customers.json`). */
 export type PackageFiles = Record<string, Uint8Array>;
@@ -173,6 +178,18 @@ export function readText(files: PackageFiles, name: string): string {
   } catch {
     throw new PackageError("INVALID_PACKAGE", `${name} is not valid UTF-8`, [{ file: name, path: "", message: "not valid UTF-8" }]);
   }
+}
+
+/**
+ * The package's README.md as text, or null when it has none: UTF-8, at most BUNDLE_LIMITS.maxReadmeBytes
+ * (PackageError naming the file otherwise). Only the root's README.md counts, spelt exactly so.
+ */
+export function readReadme(files: PackageFiles): string | null {
+  if (!Object.hasOwn(files, README_FILE)) return null;
+  if (files[README_FILE]!.byteLength > BUNDLE_LIMITS.maxReadmeBytes) {
+    throw new PackageError("PACKAGE_TOO_LARGE", `${README_FILE} is over ${BUNDLE_LIMITS.maxReadmeBytes} bytes`, [{ file: README_FILE, path: "", message: "file too large" }]);
+  }
+  return readText(files, README_FILE);
 }
 
 /** A JSON file of the package, parsed with size and depth bounds. */

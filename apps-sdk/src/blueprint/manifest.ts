@@ -52,7 +52,7 @@ export const BlueprintUseCase = z
   .object({
     slug: Slug,
     name: z.string().trim().min(1).max(255),
-    type: z.enum(["inbound", "outbound", "file_proxy"]),
+    type: z.enum(["inbound", "outbound", "file_proxy", "pull"]).describe("pull: an app action run on a schedule, its events entering through an inbound use case of the same integration"),
     enabled: z.boolean().optional(),
     configuration: Configuration,
   })

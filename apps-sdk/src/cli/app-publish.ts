@@ -1,9 +1,11 @@
 // `erp-edge app pack|publish`: an app folder built and packed into the archive that is signed and
-// published (exactly app.json and app.js), or an archive made earlier, checked as the registry will.
+// published (app.json, app.js and the folder's README.md if it has one), or an archive made earlier,
+// checked as the registry will.
 import { lstat, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { readPublishableApp } from "../app/publishable";
 import { APP_MANIFEST_FILE } from "../app/manifest";
-import { assertNoSecrets, digestOf, packBundle, PackageError, unpackBundle, type PackageFiles } from "../blueprint";
+import { assertNoSecrets, digestOf, packBundle, PackageError, README_FILE, unpackBundle, type PackageFiles } from "../blueprint";
 import { buildApp, type BuiltApp } from "./app-build";
 import { formatIssue } from "./check";
 import { CliError, messageOf } from "./io";
@@ -46,6 +48,11 @@ export async function prepareApp(path: string): Promise<PreparedApp> {
   if (stats.isDirectory()) {
     built = await buildApp(path);
     files = { [APP_MANIFEST_FILE]: new Uint8Array(await readFile(built.manifestPath)), [built.manifest.main]: new Uint8Array(await readFile(built.modulePath)) };
+    // The folder's README.md travels along (the registry serves it as the package's readme), as blueprints' do.
+    const readme = join(path, README_FILE);
+    const readmeStats = await lstat(readme).catch(() => undefined);
+    if (readmeStats?.isSymbolicLink()) throw new CliError(`${readme}: symbolic links are not packed; copy the file into the app folder`);
+    if (readmeStats?.isFile()) files[README_FILE] = new Uint8Array(await readFile(readme));
   } else if (stats.isFile()) {
     archive = new Uint8Array(await readFile(path));
     try {

@@ -2,7 +2,8 @@
 // checked with the host's own schemas (so a broken JSONata expression is caught before publishing),
 // each problem named by the file to edit and the JSON path inside it.
 import semver from "semver";
-import { UseCaseInput } from "../../../src/integrations/schema";
+import { pullTargetProblem } from "../../../src/integrations/pull-configuration";
+import { appActionReferences, UseCaseInput } from "../../../src/integrations/schema";
 import { VERSION as HOST_VERSION } from "../../../src/platform/version";
 import {
   isFileReference,
@@ -11,6 +12,7 @@ import {
   packagePathProblem,
   parseManifest,
   readJson,
+  readReadme,
   readText,
   resolveConfigurations,
   type BlueprintManifest,
@@ -146,7 +148,7 @@ function lenientView(raw: unknown): ManifestView {
   return view;
 }
 
-const USE_CASE_TYPES = new Set(["inbound", "outbound", "file_proxy"]);
+const USE_CASE_TYPES = new Set(["inbound", "outbound", "file_proxy", "pull"]);
 
 /** Files holding a private JWK (a key generated into the blueprint folder): published, it would be anyone's. */
 function privateKeysIn(files: PackageFiles): Issue[] {
@@ -212,6 +214,18 @@ export function checkPackage(files: PackageFiles): PackageCheck {
         return;
       }
       check.useCases.set(`${integration.slug}/${uc.slug}`, { integration: integration.slug, slug: uc.slug, type: parsed.data.type, useCase: parsed.data });
+      // What the host checks across use cases at install: a pull's events need an inbound use case of
+      // the same integration; an app the blueprint does not list must already be installed in the tenant.
+      if (parsed.data.type === "pull") {
+        const problem = pullTargetProblem(parsed.data.configuration.target_use_case, integration.use_cases);
+        if (problem) check.issues.push({ ...locate(["target_use_case"], resolved, base), message: problem });
+      }
+      const listed = new Set((check.manifest?.apps ?? []).map((a) => a.name));
+      for (const ref of appActionReferences(parsed.data)) {
+        if (check.manifest && !listed.has(ref.app)) {
+          check.warnings.push(`${joinPath(["integrations", n, "use_cases", i, ...ref.path])}: ${ref.app} is not in "apps"; installing needs it installed in the tenant already`);
+        }
+      }
     }),
   );
 
@@ -226,6 +240,12 @@ export function checkPackage(files: PackageFiles): PackageCheck {
   }
 
   check.issues.push(...privateKeysIn(files));
+  try {
+    readReadme(files);
+  } catch (err) {
+    if (!(err instanceof PackageError)) throw err;
+    check.issues.push(...err.issues);
+  }
   const fixtures = loadFixtures(view, files, check.useCases);
   check.fixtures = fixtures.fixtures;
   check.issues.push(...fixtures.issues);

@@ -16,6 +16,13 @@ export interface PackageSource {
 /** Names never packed from a folder: hidden files and folders (.git, .DS_Store) and node_modules. */
 const skipped = (name: string) => name.startsWith(".") || name === "node_modules";
 
+/**
+ * The folder at a blueprint's root that holds the blueprint's own app (its sources, tests, build):
+ * published on its own, as a package of kind app (`erp-edge app publish <blueprint>/app`), before
+ * the blueprint that lists it in `apps`; never part of the blueprint's archive.
+ */
+export const BLUEPRINT_APP_FOLDER = "app";
+
 async function walk(root: string): Promise<PackageFiles> {
   const files: PackageFiles = Object.create(null);
   let count = 0;
@@ -24,6 +31,7 @@ async function walk(root: string): Promise<PackageFiles> {
     const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const entry of entries) {
       if (skipped(entry.name)) continue;
+      if (dir === root && entry.name === BLUEPRINT_APP_FOLDER && entry.isDirectory()) continue;
       const full = join(dir, entry.name);
       const name = relative(root, full).split(sep).join("/");
       if (entry.isSymbolicLink()) throw new CliError(`${name}: symbolic links are not packed; copy the file into the blueprint folder`);
