@@ -155,12 +155,24 @@ export interface FixtureResult {
   produced?: { entity_updates: number; meter_readings_updates: number };
 }
 
-/** Runs one fixture's event through the mapping engine and compares with its expected entities. */
-export async function runFixture(fixture: Fixture, useCase: CheckedUseCase): Promise<FixtureResult> {
+/** Runs a use case's `pre_mapping` app action on a payload (the blueprint's own app, in the SDK harness); undefined when it cannot. */
+export type PreMapping = (ref: { app: string; action: string }, payload: unknown) => Promise<{ output: unknown } | { error: string } | undefined>;
+
+/**
+ * Runs one fixture's event through the use case's pre_mapping app (when `preMapping` can run it) and
+ * the mapping engine, and compares with its expected entities.
+ */
+export async function runFixture(fixture: Fixture, useCase: CheckedUseCase, preMapping?: PreMapping): Promise<FixtureResult> {
   const configuration = useCase.useCase.configuration as InboundConfiguration;
+  let input = fixture.input;
+  if (configuration.pre_mapping && preMapping) {
+    const pre = await preMapping(configuration.pre_mapping, input);
+    if (pre && "error" in pre) return { fixture, differences: [], error: `the pre_mapping app failed: ${pre.error}`, warnings: [] };
+    if (pre) input = pre.output;
+  }
   let result: MappingResult;
   try {
-    result = await runMapping(configuration, fixture.input);
+    result = await runMapping(configuration, input);
   } catch (err) {
     if (!(err instanceof MappingError)) throw err;
     return { fixture, differences: [], error: `the mapping failed: ${err.message}`, warnings: [] };

@@ -2,7 +2,11 @@
 // (init, build, test, pack, publish).
 // `main(argv, io)` runs one command and returns its exit code; bin.ts wires it to the process.
 import { writeFile } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { runAction } from "../app/harness";
+import type { App } from "../app/define";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { PackageName, PublisherName } from "../blueprint";
 import { buildApp } from "./app-build";
@@ -11,7 +15,7 @@ import { prepareApp } from "./app-publish";
 import { testApp } from "./app-test";
 import { checkPackage, formatIssue } from "./check";
 import { formatDifferences } from "./diff";
-import { runFixture } from "./fixtures";
+import { runFixture, type PreMapping } from "./fixtures";
 import { CliError, EXIT, messageOf, nodeIo, type CliIo } from "./io";
 import { generateKeyFile, readPrivateKey, type PublisherKey } from "./keys";
 import { readPackageSource } from "./package-source";
@@ -48,6 +52,30 @@ function client(io: CliIo, values: Values): RegistryClient {
   }
   if (isCleartextRemote(url)) io.stderr(`warning: sending the token to ${url.origin} without TLS; use https for anything but a local server`);
   return new RegistryClient({ url, token, fetch: io.fetch });
+}
+
+/**
+ * The pre_mapping runner of `blueprint test`: the blueprint folder's own app (app/src/index.ts), built
+ * as `app build` builds it; undefined for an archive or a blueprint without one. Actions of other
+ * apps are not run (the fixture then maps the payload as it is, with a note).
+ */
+async function blueprintApp(io: CliIo, dir: string): Promise<PreMapping | undefined> {
+  const appDir = join(abs(io, dir), "app");
+  if (!existsSync(join(appDir, "src/index.ts"))) return undefined;
+  const built = await buildApp(appDir);
+  const app = ((await import(`${pathToFileURL(built.modulePath).href}?test=${Date.now()}`)) as { default: App }).default;
+  const ownName = (name: string) => name === app.name || name.split("/")[1] === app.name.split("/")[1];
+  return async (ref, payload) => {
+    if (!ownName(ref.app)) {
+      io.stderr(`note: pre_mapping ${ref.app} is not this blueprint's app (${app.name}); the fixture maps the payload without it`);
+      return undefined;
+    }
+    try {
+      return { output: (await runAction(app, ref.action, payload)).output };
+    } catch (err) {
+      return { error: messageOf(err) };
+    }
+  };
 }
 
 /** What every publish command needs before it packs anything: the registry client and the --key (required). */
@@ -178,6 +206,9 @@ the file to edit and the JSON path inside it. Exit 1 when there is any.`,
     usage: "erp-edge blueprint test <dir|archive.zip>",
     help: `Runs every fixture in the manifest's fixtures folder through erp-edge's mapping engine and compares the
 entity updates and meter readings produced with the fixture's "expected" (in order, attributes exactly).
+A use case's pre_mapping runs first when its app is the blueprint's own (the app/ folder beside
+blueprint.json, built as \`app build\` builds it, run in the local harness with an empty config and
+empty state for each fixture).
 Prints a diff by JSON path for each difference; exit 1 when any fixture fails. See docs/cli.md for the
 fixture format.`,
     options: {},
@@ -190,9 +221,10 @@ fixture format.`,
       if (check.fixtures.length === 0) {
         throw new CliError(`${check.manifest.name} has no fixtures: add "fixtures": "fixtures" to blueprint.json and event files to that folder (docs/cli.md)`);
       }
+      const preMapping = await blueprintApp(io, positionals[0]!);
       let failed = 0;
       for (const fixture of check.fixtures) {
-        const result = await runFixture(fixture, check.useCases.get(`${fixture.integration}/${fixture.useCase}`)!);
+        const result = await runFixture(fixture, check.useCases.get(`${fixture.integration}/${fixture.useCase}`)!, preMapping);
         const label = `${fixture.file}  ${fixture.integration}/${fixture.useCase}${fixture.description ? `: ${fixture.description}` : ""}`;
         if (result.error) {
           failed++;
