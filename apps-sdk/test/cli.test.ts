@@ -117,6 +117,14 @@ describe("blueprint test", () => {
     expect(result.stdout).toMatch(/7 fixtures: 7 passed, 0 failed$/);
   });
 
+  it("passes every fixture of the telematics blueprint", async () => {
+    const result = await run(["blueprint", "test", resolve(repo, "blueprints/telematics")]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("PASS fixtures/04-trip-arrived.json  telematics/trips");
+    expect(result.stdout).not.toContain("warning:");
+    expect(result.stdout).toMatch(/7 fixtures: 7 passed, 0 failed$/);
+  });
+
   it("fails with a diff by attribute path, with both values", async () => {
     const dir = await copyOfHelloErp((d) =>
       editJson(join(d, "fixtures/power-contract.json"), (f) => {

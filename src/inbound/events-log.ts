@@ -33,7 +33,17 @@ export interface EventRow {
 export type NewEvent = Pick<
   EventRow,
   "id" | "tenant_id" | "integration_id" | "use_case_id" | "use_case_slug" | "event_name" | "correlation_id" | "group_id" | "deduplication_id" | "source_timestamp" | "format" | "payload" | "status" | "received_at"
-> & { error_category?: ErrorCategory | null; errors?: EventError[]; warnings?: Record<string, unknown>[]; replay_of?: string | null };
+> & {
+  error_category?: ErrorCategory | null;
+  errors?: EventError[];
+  warnings?: Record<string, unknown>[];
+  replay_of?: string | null;
+  /**
+   * An X-Signature webhook's Idempotency-Key, stored as its correlation_id: a second duplicate test
+   * beside the deduplication id (see KEY_SEEN_SQL), never instead of it.
+   */
+  idempotency_key?: string | null;
+};
 
 export const DEDUP_WINDOW_MS = 24 * 3600 * 1000;
 
@@ -47,28 +57,46 @@ function values(e: NewEvent) {
   ];
 }
 
+const SAME_ID = "SELECT id FROM events WHERE integration_id = ? AND deduplication_id = ? AND received_at > ?";
+/**
+ * An X-Signature webhook of the same use case that carried the same Idempotency-Key (its
+ * correlation_id) in the window: only webhook events have `xsig-` deduplication ids. `+received_at`
+ * keeps the planner on events_correlation (a handful of rows) rather than a day of the integration's events.
+ */
+export const KEY_SEEN_SQL =
+  "SELECT id FROM events WHERE integration_id = ? AND correlation_id = ? AND use_case_id = ? AND substr(deduplication_id, 1, 5) = 'xsig-' AND +received_at > ?";
+
+/** The duplicate tests of `e` with their bindings: its deduplication id, and its Idempotency-Key when it has one. */
+function duplicateTests(e: NewEvent): { sql: string[]; binds: unknown[] } {
+  const since = new Date(Date.parse(e.received_at) - DEDUP_WINDOW_MS).toISOString();
+  const sql = [SAME_ID];
+  const binds: unknown[] = [e.integration_id, e.deduplication_id, since];
+  if (e.idempotency_key) {
+    sql.push(KEY_SEEN_SQL);
+    binds.push(e.integration_id, e.idempotency_key, e.use_case_id, since);
+  }
+  return { sql, binds };
+}
+
 /**
  * Inserts an event. With a deduplication id, the insert happens only if no event of the integration
- * carried that id in the last 24 hours: one statement, so concurrent duplicates cannot both pass.
+ * carried that id in the last 24 hours (nor, for a webhook with an Idempotency-Key, that key): one
+ * statement, so concurrent duplicates cannot both pass.
  */
 export function insertEventStatement(db: D1Database, e: NewEvent): D1PreparedStatement {
   const placeholders = COLUMNS.split(",").map(() => "?").join(", ");
   if (!e.deduplication_id) return db.prepare(`INSERT INTO events (${COLUMNS}) VALUES (${placeholders})`).bind(...values(e));
-  const since = new Date(Date.parse(e.received_at) - DEDUP_WINDOW_MS).toISOString();
+  const tests = duplicateTests(e);
   return db
-    .prepare(
-      `INSERT INTO events (${COLUMNS}) SELECT ${placeholders}
-       WHERE NOT EXISTS (SELECT 1 FROM events WHERE integration_id = ? AND deduplication_id = ? AND received_at > ?)`,
-    )
-    .bind(...values(e), e.integration_id, e.deduplication_id, since);
+    .prepare(`INSERT INTO events (${COLUMNS}) SELECT ${placeholders} WHERE ${tests.sql.map((t) => `NOT EXISTS (${t})`).join(" AND ")}`)
+    .bind(...values(e), ...tests.binds);
 }
 
-/** The event that holds a deduplication id in the window (the original of any duplicate). */
+/** The event that holds a deduplication id (or Idempotency-Key) in the window: the original of any duplicate. */
 export function dedupHolderStatement(db: D1Database, e: NewEvent): D1PreparedStatement {
-  const since = new Date(Date.parse(e.received_at) - DEDUP_WINDOW_MS).toISOString();
-  return db
-    .prepare("SELECT id FROM events WHERE integration_id = ? AND deduplication_id = ? AND received_at > ? ORDER BY id LIMIT 1")
-    .bind(e.integration_id, e.deduplication_id, since);
+  const tests = duplicateTests(e);
+  // One indexed lookup per test (events_dedup, events_correlation), not an OR the planner may scan for.
+  return db.prepare(`SELECT id FROM (${tests.sql.join(" UNION ALL ")}) ORDER BY id LIMIT 1`).bind(...tests.binds);
 }
 
 export async function loadEvent(db: D1Database, id: string): Promise<EventRow | null> {

@@ -68,7 +68,8 @@ async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
     if (!c.accept) return;
     const holder = holderAt[i] === null ? c.event.id : results[holderAt[i]!]!.results[0]?.id;
     if (holder !== c.event.id) {
-      c.result = { event_id: holder ?? c.event.id, status: "skipped", message: `Duplicate deduplication_id '${c.event.deduplication_id}' within 24 hours` };
+      const what = c.event.idempotency_key ? `delivery (the same signed request, or Idempotency-Key '${c.event.idempotency_key}')` : `deduplication_id '${c.event.deduplication_id}'`;
+      c.result = { event_id: holder ?? c.event.id, status: "skipped", message: `Duplicate ${what} within 24 hours` };
       return;
     }
     accepted.push(c.event);
@@ -220,11 +221,29 @@ async function sha256Hex(...parts: (string | Uint8Array)[]): Promise<string> {
  * the use case's own namespace (so neither another use case's ids nor ids posted through the API
  * can make it a duplicate): the signed `webhook-id` for Standard Webhooks, compared exactly; for
  * X-Signature the signed timestamp and body, so the same request replayed inside the freshness
- * window is a duplicate however its header is spelled. Unsigned headers (Idempotency-Key) play no part.
+ * window is a duplicate however its header is spelled. An Idempotency-Key is a second test beside
+ * this one (idempotencyKeyOf), never part of it.
  */
 export async function webhookDeduplicationId(useCaseId: string, check: Extract<SignatureCheck, { ok: true }>, rawBody: Uint8Array): Promise<string> {
   if (check.id !== undefined) return `whsw-${await sha256Hex("standard-webhooks\u0000", useCaseId, "\u0000", check.id)}`;
   return `xsig-${await sha256Hex("x-signature\u0000", useCaseId, "\u0000", String(check.timestamp), "\u0000", rawBody)}`;
+}
+
+/** What an Idempotency-Key may be: 1..255 visible ASCII characters (a UUID, as the telematics seed shows). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The Idempotency-Key of a verified X-Signature delivery, or why it is ignored. The header is not
+ * signed, so it only ever adds a duplicate test: a sender's retry, signed again with a new timestamp,
+ * is a duplicate of the delivery that carried the key first, while a replayed request stays a
+ * duplicate by its signed timestamp and body whatever key it carries (and a duplicate registers no
+ * key). Standard Webhooks have their signed `webhook-id` for this, so the header plays no part there.
+ */
+export function idempotencyKeyOf(headers: Headers, check: Extract<SignatureCheck, { ok: true }>): { key: string } | { ignored: string } | null {
+  const raw = headers.get("idempotency-key");
+  if (raw === null || check.scheme !== "x-signature") return null;
+  const key = raw.trim();
+  return IDEMPOTENCY_KEY.test(key) ? { key } : { ignored: "Idempotency-Key ignored: 1 to 255 visible ASCII characters expected" };
 }
 
 /** Requests per second one source address may make to the webhook route before its signatures are checked. */
@@ -273,6 +292,7 @@ export async function acceptWebhook(
     nameWarning = { code: "EVENT_NAME_FAILED", message: `webhook.event_name expression failed: ${(err as Error).message}`, expression: webhook.event_name };
     console.error(JSON.stringify({ level: "warn", message: "webhook event_name failed", integration_id: found.integration.id, use_case: useCase.slug, error: (err as Error).message }));
   }
+  const idempotency = idempotencyKeyOf(req.headers, check);
   const raw = {
     use_case_slug: useCase.slug,
     ...(typeof eventName === "string" && eventName && { event_name: eventName.slice(0, 255) }),
@@ -280,9 +300,14 @@ export async function acceptWebhook(
     format: "json",
     payload: body,
     deduplication_id: await webhookDeduplicationId(useCase.id, check, req.rawBody),
+    // The key names the delivery across the sender's retries: kept as the correlation id, it travels on
+    // as `_correlation_id` of the core events this delivery causes.
+    ...(idempotency && "key" in idempotency && { correlation_id: idempotency.key }),
   };
   const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env));
-  if (nameWarning) candidate.event.warnings = [nameWarning];
+  if (idempotency && "key" in idempotency && candidate.accept) candidate.event.idempotency_key = idempotency.key;
+  const warnings = [nameWarning, idempotency && "ignored" in idempotency ? { code: "IDEMPOTENCY_KEY_IGNORED", message: idempotency.ignored } : undefined].filter((w) => w !== undefined);
+  if (warnings.length > 0) candidate.event.warnings = warnings;
   await store(env, [candidate]);
   return candidate.result;
 }
