@@ -6,11 +6,17 @@
 //   GET  /api/documents/<id>/content  Bearer token -> { filename, content_base64 } (the bytes inside JSON)
 //   GET  /files/<id>             Bearer token -> the bytes (deterministic, `size` of them), Range -> 206
 //   GET  /redirect?to=<url>      302 to <url>
+//   GET  /sap/opu/odata/sap/API_CV_ATTACHMENT_SRV/GetAllOriginals?BusinessObjectTypeName='<type>'&LinkedSAPObjectKey='<key>'&$format=json
+//                                Bearer token -> the ArchiveLink originals of an SAP object, OData v2:
+//                                { d: { results: [{ __metadata: { media_src }, ArchiveDocumentID, FileName, MimeType, FileSize, … }] } }
+//                                (one PDF "Rechnung <key without leading zeros>"; keys starting "missing" are 404)
+//   GET  <media_src>             .../AttachmentContentSet(…,ArchiveDocumentID='…',LinkedSAPObjectKey='<key>',…)/$value: that PDF, Range -> 206
 //   GET  /_stats[?client=<id>]   { tokens_issued, downloads } (of one client id when asked)
 // Documents: any id; its size is the number after "size-" in the id (e.g. "doc-size-52428800"), 1 MiB
 // otherwise, the bytes a pattern (byteAt). Ids starting "INV-" are a real one-page PDF instead. Ids starting "missing" are 404, "slow" answer after 5 s, "echo" fail with a 500 whose body
 // repeats the request's Authorization header (to prove it is never passed on). Client ids are `clientId`
 // or start with `${clientId}-` (a test's own client, counted apart), all with `clientSecret`.
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 
 /** Byte i of every document: a pattern a test can recompute (and digest) without storing the file. */
@@ -43,6 +49,32 @@ export function invoicePdf(id) {
 }
 
 const isInvoice = (id) => id.startsWith("INV-");
+
+// SAP's attachment service (API_CV_ATTACHMENT_SRV) as the SAP blueprint's file proxy reads it (issue #14).
+const ATTACHMENTS = "/sap/opu/odata/sap/API_CV_ATTACHMENT_SRV";
+const odataKey = (value) => (typeof value === "string" ? /^'((?:[^']|'')*)'$/.exec(value)?.[1]?.replaceAll("''", "'") : undefined);
+const archiveDocumentId = (key) => createHash("md5").update(`archivelink:${key}`).digest("hex").toUpperCase();
+const printDocumentPdf = (key) => invoicePdf(key.replace(/^0+(?=\d)/, ""));
+
+/** The OData v2 answer of GetAllOriginals for one linked SAP object: its one archived PDF. */
+function originals(base, type, key) {
+  const id = archiveDocumentId(key);
+  const entityKey = `DocumentInfoRecordDocType='',DocumentInfoRecordDocNumber='',DocumentInfoRecordDocVersion='',DocumentInfoRecordDocPart='',LogicalDocument='${id}',ArchiveDocumentID='${id}',LinkedSAPObjectKey='${key}',BusinessObjectTypeName='${type}'`;
+  const uri = `${base}${ATTACHMENTS}/AttachmentContentSet(${entityKey})`;
+  const filename = `Rechnung ${key.replace(/^0+(?=\d)/, "")}.pdf`;
+  return {
+    d: {
+      results: [{
+        __metadata: { id: uri, uri, type: "API_CV_ATTACHMENT_SRV.AttachmentContent", content_type: "application/pdf", media_src: `${uri}/$value` },
+        DocumentInfoRecordDocType: "", DocumentInfoRecordDocNumber: "", DocumentInfoRecordDocVersion: "", DocumentInfoRecordDocPart: "",
+        LogicalDocument: id, ArchiveDocumentID: id, LinkedSAPObjectKey: key, BusinessObjectTypeName: type, SemanticObject: "",
+        WorkstationApplication: "PDF", FileSize: String(printDocumentPdf(key).length), FileName: filename, DocumentURL: "", MimeType: "application/pdf",
+        Content: "", CreatedByUser: "BATCH_PRINT", CreatedByUserFullName: "Print workbench", CreationDateTime: "/Date(1795852800000+0000)/",
+        BusinessObjectType: type, LastChangedByUser: "", ChangedDateTime: null, StorageCategory: "SOMU", ArchiveLinkRepository: "Z1",
+      }],
+    },
+  };
+}
 
 const sizeOf = (id) => {
   if (isInvoice(id)) return invoicePdf(id).length;
@@ -86,6 +118,39 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
       const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1];
       const session = bearer && tokens.get(bearer);
       if (!session || !(session.until > Date.now())) return json(401, { error: "invalid_token" });
+      if (url.pathname.startsWith(`${ATTACHMENTS}/`)) {
+        const odataError = (status, value) => json(status, { error: { code: "/IWBEP/CM_MGW_RT/020", message: { lang: "en", value } } });
+        if (url.pathname === `${ATTACHMENTS}/GetAllOriginals`) {
+          const type = odataKey(url.searchParams.get("BusinessObjectTypeName"));
+          const key = odataKey(url.searchParams.get("LinkedSAPObjectKey"));
+          if (!type || !key) return odataError(400, "BusinessObjectTypeName and LinkedSAPObjectKey are required, quoted: '…'");
+          if (key.startsWith("missing")) return odataError(404, `No originals for ${type} ${key}`);
+          return json(200, originals(`http://${req.headers.host}`, type, key));
+        }
+        const content = /^\/AttachmentContentSet\((.*)\)\/\$value$/.exec(url.pathname.slice(ATTACHMENTS.length));
+        const key = content && /LinkedSAPObjectKey='([^']*)'/.exec(decodeURIComponent(content[1]))?.[1];
+        if (!key || key.startsWith("missing")) return odataError(404, "Resource not found for segment 'AttachmentContentSet'");
+        const bytes = printDocumentPdf(key);
+        let [start, end] = [0, bytes.length - 1];
+        const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
+        if (range && (range[1] || range[2])) {
+          start = range[1] ? Number(range[1]) : Math.max(0, bytes.length - Number(range[2]));
+          end = range[1] && range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
+          if (start > end || start >= bytes.length) {
+            res.writeHead(416, { "content-range": `bytes */${bytes.length}` });
+            return res.end();
+          }
+        }
+        stats.downloads++;
+        clientStats(session.client).downloads++;
+        res.writeHead(range ? 206 : 200, {
+          "content-type": "application/pdf",
+          "content-length": String(end - start + 1),
+          "accept-ranges": "bytes",
+          ...(range && { "content-range": `bytes ${start}-${end}/${bytes.length}` }),
+        });
+        return res.end(bytes.subarray(start, end + 1));
+      }
       const doc = /^\/api\/documents\/([^/]+)(\/content)?$/.exec(url.pathname);
       const id = decodeURIComponent((doc ?? /^\/files\/([^/]+)$/.exec(url.pathname))?.[1] ?? "");
       if (id.startsWith("missing")) return json(404, { error: "not_found" });

@@ -125,6 +125,14 @@ describe("blueprint test", () => {
     expect(result.stdout).toMatch(/7 fixtures: 7 passed, 0 failed$/);
   });
 
+  it("passes every fixture of the SAP S/4HANA blueprint, without warnings", async () => {
+    const result = await run(["blueprint", "test", resolve(repo, "blueprints/sap-s4hana")]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("PASS fixtures/03-customer-idoc.json  sap-s4hana/customers-idoc");
+    expect(result.stdout).not.toContain("warning:");
+    expect(result.stdout).toMatch(/11 fixtures: 11 passed, 0 failed$/);
+  });
+
   it("fails with a diff by attribute path, with both values", async () => {
     const dir = await copyOfHelloErp((d) =>
       editJson(join(d, "fixtures/power-contract.json"), (f) => {
