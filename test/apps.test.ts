@@ -46,6 +46,20 @@ async function installed(extra: Record<string, unknown> = {}) {
 }
 
 describe("installing apps", () => {
+  it("lets a tenant grant its own system under a host pattern the app declares (*.domain)", async () => {
+    const wild = `${publisher.name}/wild-${unique()}`;
+    await publishApp(publisher, wild, "1.0.0", { call: { body: ACTIONS.call!.body, hosts: ["*.s4hana.cloud.sap", receiver.host] } });
+    const t = await tenantWithToken();
+    await trust(t.token, publisher.name);
+    const install = (hosts: string[]) => api("POST", "/v1/apps/install", { token: t.token, json: { name: wild, version: "1.0.0", grants: { hosts }, dry_run: true } });
+    expect((await install(["my401.s4hana.cloud.sap"])).status).toBe(200);
+    expect((await install(["*.s4hana.cloud.sap"])).status).toBe(200);
+    expectError(await install(["s4hana.cloud.sap"]), 422, "UNPROCESSABLE");
+    expectError(await install(["*.cloud.sap"]), 422, "UNPROCESSABLE");
+    expectError(await install(["evil.example.com"]), 422, "UNPROCESSABLE");
+  });
+
+
   it("installs a verified app, shows the hosts it asks for, masks secrets, and lists it", async () => {
     const t = await tenantWithToken();
     expectError(await api("POST", "/v1/apps/install", { token: t.token, json: { name, config: { region: "eu" } } }), 403, "FORBIDDEN");

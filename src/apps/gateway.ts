@@ -4,17 +4,24 @@
 import { RpcTarget } from "cloudflare:workers";
 import { checkDestination, DestinationLookupError, parseDestination, type DestinationPolicy } from "../platform/destination";
 
-/** Why `url` is outside the grant list, or null. Entries are "host" (any port) or "host:port". */
+/**
+ * Whether host list `entry` covers `host` on `port`: "host" (any port), "host:port", or "*.domain"
+ * (any name under the domain, not the domain itself; optionally ":port"), so an app can declare
+ * "*.s4hana.cloud.sap" and each tenant grant its own system.
+ */
+export function hostEntryCovers(entry: string, host: string, port: string): boolean {
+  const wildcard = entry.startsWith("*.");
+  const parsed = parseDestination(`http://${wildcard ? entry.slice(2) : entry}`);
+  if (typeof parsed === "string") return false;
+  if (/:\d+$/.test(entry) && parsed.port !== port) return false;
+  return wildcard ? host.endsWith(`.${parsed.host}`) : host === parsed.host;
+}
+
+/** Why `url` is outside the grant list, or null. Entries are "host" (any port), "host:port" or "*.domain". */
 export function grantProblem(url: string, hosts: string[]): string | null {
   const destination = parseDestination(url);
   if (typeof destination === "string") return destination;
-  const granted = new Set<string>();
-  for (const entry of hosts) {
-    const parsed = parseDestination(`http://${entry}`);
-    if (typeof parsed === "string") continue;
-    granted.add(/:\d+$/.test(entry) ? `${parsed.host}:${parsed.port}` : parsed.host);
-  }
-  if (granted.has(destination.host) || granted.has(`${destination.host}:${destination.port}`)) return null;
+  if (hosts.some((entry) => hostEntryCovers(entry, destination.host, destination.port))) return null;
   return `${destination.host} is not granted to this app`;
 }
 

@@ -108,7 +108,8 @@ const declaredHosts = (manifest: AppManifest) => [...new Set(manifest.actions.fl
 /** Granted hosts must be among those the app declares (422 naming each other one). */
 export function assertGrantable(manifest: AppManifest, hosts: string[], path = "grants.hosts") {
   const declared = declaredHosts(manifest);
-  const extra = hosts.map((host, i) => ({ host, i })).filter(({ host }) => grantProblem(`https://${host}/`, declared) !== null);
+  // A grant is a concrete host the declarations cover, or one of the declared entries itself (a "*.domain" too).
+  const extra = hosts.map((host, i) => ({ host, i })).filter(({ host }) => !declared.includes(host.toLowerCase()) && grantProblem(`https://${host}/`, declared) !== null);
   if (extra.length > 0) {
     throw new AppError(
       "UNPROCESSABLE",

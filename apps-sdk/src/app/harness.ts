@@ -19,7 +19,19 @@ export interface HarnessResult<O> {
 
 const MAX_STATE_VALUE_BYTES = 64 * 1024;
 
-const hostOf = (input: RequestInfo | URL) => new URL(input instanceof Request ? input.url : String(input)).host;
+const urlOf = (input: RequestInfo | URL) => new URL(input instanceof Request ? input.url : String(input));
+
+/**
+ * Whether a declared host covers `url` as the host's gateway judges it: "host" (any port),
+ * "host:port", or "*.domain" (names under the domain).
+ */
+function covers(entry: string, url: URL): boolean {
+  const [name, port] = entry.toLowerCase().split(/:(?=\d+$)/) as [string, string | undefined];
+  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  const urlPort = url.port || (url.protocol === "https:" ? "443" : "80");
+  if (port !== undefined && port !== urlPort) return false;
+  return name.startsWith("*.") ? host.endsWith(name.slice(1)) : host === name.replace(/^\[|\]$/g, "");
+}
 
 /**
  * Runs `name` of `app` with `input`.
@@ -34,8 +46,10 @@ export async function runAction<C, O = unknown>(app: App<C>, name: string, input
   const allowed = new Set(action.permissions.hosts);
   const ctx: ActionContext<C> = {
     fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const host = hostOf(input);
-      if (!allowed.has(host)) throw new AppRunError("APP_HOST_NOT_GRANTED", `Host '${host}' is not among the hosts action '${name}' declares (${[...allowed].join(", ") || "none"})`);
+      const url = urlOf(input);
+      if (![...allowed].some((entry) => covers(entry, url))) {
+        throw new AppRunError("APP_HOST_NOT_GRANTED", `Host '${url.host}' is not among the hosts action '${name}' declares (${[...allowed].join(", ") || "none"})`);
+      }
       return network(input, init);
     }) as typeof fetch,
     config: (options.config ?? {}) as C,

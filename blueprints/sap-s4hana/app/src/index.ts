@@ -5,12 +5,12 @@
 import { defineAction, defineApp, z } from "@erp-edge/apps-sdk";
 
 /**
- * The hosts `pull_business_partners` may reach. erp-edge grants an app only hosts it declares, by exact
- * name (any port), so this list is part of the published app: loopback for the local fake service
- * (scripts/fake-sap.mjs). To pull from your S/4HANA system, add its API host here and publish the app
- * (and the blueprint naming it) under your own scope.
+ * The hosts `pull_business_partners` may reach: SAP's S/4HANA Cloud API domains (each tenant grants its
+ * own system, e.g. my300123-api.s4hana.ondemand.com) and loopback for the local fake service
+ * (scripts/fake-sap.mjs). An on-premise system on another domain needs its host added here and the
+ * app published under your own scope.
  */
-export const SAP_HOSTS = ["127.0.0.1", "localhost"];
+export const SAP_HOSTS = ["*.s4hana.ondemand.com", "*.s4hana.cloud.sap", "127.0.0.1", "localhost"];
 
 /** Where the partners come from, set per tenant with PATCH /v1/apps/installed/@erp-edge/sap-s4hana-app. */
 export const Config = z.object({

@@ -102,7 +102,7 @@ describe("what a pull reports", () => {
     const state = new Map<string, unknown>();
     await assert.rejects(runAction(app, "pull_business_partners", {}, { config: {}, state, fetch: network }), /No service_url: set it in the app's configuration/);
     await assert.rejects(pull(state, { password: "wrong" }), /API_BUSINESS_PARTNER answered 401: Logon failed/);
-    await assert.rejects(pull(state, {}, { service_url: "https://my300123-api.s4hana.ondemand.com/sap/opu/odata/sap/API_BUSINESS_PARTNER" }), /Host 'my300123-api.s4hana.ondemand.com' is not among the hosts/);
+    await assert.rejects(pull(state, {}, { service_url: "https://my300123-api.s4hana.example.com/sap/opu/odata/sap/API_BUSINESS_PARTNER" }), /Host 'my300123-api.s4hana.example.com' is not among the hosts/);
     await assert.rejects(pull(state, {}, { service_url: "http://169.254.169.254/latest" }), /Host '169.254.169.254' is not among the hosts/);
     await assert.rejects(pull(state, {}, { service_url: "file:///etc/passwd" }), /Invalid input/);
     assert.equal(state.has(CURSOR_KEY), false);
