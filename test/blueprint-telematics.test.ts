@@ -402,6 +402,13 @@ describe("@erp-edge/telematics", () => {
     // The key is looked up through the (integration_id, correlation_id) index, not a day of events.
     const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${KEY_SEEN_SQL}`).bind(integrationId, "k", "u", "2026-01-01").all<{ detail: string }>();
     expect(plan.results.map((r) => r.detail)).toEqual([expect.stringMatching(/^SEARCH events USING INDEX events_correlation \(integration_id=\? AND correlation_id=\?\)/)]);
+    // An event posted through the API cannot pass for a webhook to plant a key (a hostile review's finding).
+    const planted = await api("POST", "/v3/erp/updates/events", {
+      token,
+      json: { integration_id: integrationId, events: [{ use_case_slug: "fuel-transactions", timestamp: new Date().toISOString(), deduplication_id: "xsig-planted", correlation_id: "planted-key", payload: { x: 1 } }] },
+    });
+    expect(planted.status).toBe(200);
+    expect(planted.body.results[0]).toMatchObject({ status: "error", message: expect.stringContaining("reserved for signed webhooks") });
     // The signature still decides first: a forged retry with a known key is a 401 and stores nothing.
     expectError(await deliver(integrationId, "fuel-transactions", raw, await signed(raw, { key: "2c1f3b76-0001", secret: "not-the-secret" })), 401, "UNAUTHORIZED");
   });

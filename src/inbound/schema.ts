@@ -3,6 +3,8 @@ import { z } from "@hono/zod-openapi";
 import { SLUG_PATTERN } from "../integrations/schema";
 
 export const DEDUPLICATION_ID = /^[a-zA-Z0-9_-]{1,255}$/;
+/** Prefixes of the deduplication ids the signed-webhook route derives (src/inbound/service.ts webhookDeduplicationId). */
+export const WEBHOOK_DEDUP_PREFIXES = ["xsig-", "whsw-"] as const;
 
 export const InboundEvent = z
   .object({
@@ -11,7 +13,11 @@ export const InboundEvent = z
     timestamp: z.iso.datetime({ offset: true }).openapi({ description: "When the change happened in the ERP (ISO 8601)" }),
     format: z.enum(["json", "xml"]).default("json"),
     payload: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]),
-    deduplication_id: z.string().regex(DEDUPLICATION_ID, "1..255 of letters, digits, '_' and '-'").optional(),
+    deduplication_id: z
+      .string()
+      .regex(DEDUPLICATION_ID, "1..255 of letters, digits, '_' and '-'")
+      .optional()
+      .openapi({ description: "Idempotency within 24 hours per integration; ids starting 'xsig-' or 'whsw-' are reserved for signed webhooks" }),
     group_id: z.string().min(1).max(128).optional(),
     correlation_id: z.string().min(1).max(255).optional(),
   })

@@ -12,7 +12,7 @@ import { enforceRateLimit, takeOrThrow } from "../platform/rate-limit";
 import { redactPayloadText } from "../platform/redact";
 import { parseJsonBytes } from "../platform/json";
 import { dedupHolderStatement, insertEventStatement, loadEvent, streamKey, toEventStatus, type NewEvent } from "./events-log";
-import { InboundEvent, TERMINAL_STATUSES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
+import { InboundEvent, TERMINAL_STATUSES, WEBHOOK_DEDUP_PREFIXES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
 import { verifyStandardWebhook, verifyXSignature, type SignatureCheck } from "./signatures";
 
 type InboundEnv = Pick<Env, "DB" | "EVENT_STREAM"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS">>;
@@ -111,20 +111,29 @@ function candidateOf(
   batch: Pick<EventsBatch, "correlation_id" | "group_id">,
   receivedAt: string,
   maxFutureMs: number,
+  /** Only the signed-webhook route sets this: its own deduplication ids carry the reserved prefixes. */
+  webhook = false,
 ): Candidate {
   const id = newId();
   const base = { id, tenant_id: tenantId, integration_id: integration.id, received_at: receivedAt };
   const parsed = InboundEvent.safeParse(raw);
-  if (!parsed.success) {
+  const issues = parsed.success ? [] : zodIssues(parsed.error);
+  // An id posted through the API or returned by a pull must never pass for a webhook's (an X-Signature
+  // webhook's Idempotency-Key is checked against events with them).
+  const dedup = parsed.success ? parsed.data.deduplication_id : undefined;
+  if (!webhook && dedup && WEBHOOK_DEDUP_PREFIXES.some((p) => dedup.startsWith(p))) {
+    issues.push({ path: "deduplication_id", message: "must not start with 'xsig-' or 'whsw-' (reserved for signed webhooks)", code: "custom" });
+  }
+  if (!parsed.success || issues.length > 0) {
     const r = raw as Record<string, unknown> | null;
     const str = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : null);
     const event: NewEvent = {
       ...base, use_case_id: null, use_case_slug: str(r?.use_case_slug, 128), event_name: str(r?.event_name, 255),
       correlation_id: str(r?.correlation_id, 255) ?? batch.correlation_id ?? null, group_id: null, deduplication_id: null, source_timestamp: null,
       format: "json", payload: null, status: "error", error_category: "validation",
-      errors: [{ code: "VALIDATION_FAILED", message: "Invalid event", details: zodIssues(parsed.error) }],
+      errors: [{ code: "VALIDATION_FAILED", message: "Invalid event", details: issues }],
     };
-    const paths = zodIssues(parsed.error).map((i) => `${i.path || "(event)"}: ${i.message}`).join("; ");
+    const paths = issues.map((i) => `${i.path || "(event)"}: ${i.message}`).join("; ");
     return { event, result: { event_id: id, status: "error", message: `Invalid event: ${paths}` }, accept: false };
   }
   const e = parsed.data;
@@ -304,7 +313,7 @@ export async function acceptWebhook(
     // as `_correlation_id` of the core events this delivery causes.
     ...(idempotency && "key" in idempotency && { correlation_id: idempotency.key }),
   };
-  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env));
+  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env), true);
   if (idempotency && "key" in idempotency && candidate.accept) candidate.event.idempotency_key = idempotency.key;
   const warnings = [nameWarning, idempotency && "ignored" in idempotency ? { code: "IDEMPOTENCY_KEY_IGNORED", message: idempotency.ignored } : undefined].filter((w) => w !== undefined);
   if (warnings.length > 0) candidate.event.warnings = warnings;
