@@ -426,10 +426,16 @@ describe("the SAP S/4HANA blueprint in a fresh tenant", () => {
       const field = uc.configuration.entities[0].fields.find((f: { attribute: string }) => f.attribute === "salutation");
       field.jsonataExpression = "$lookup({ '0001': 'Frau', '0002': 'Herr' }, FormOfAddress)";
     });
+    // The tenant granted the app its own S/4HANA Cloud system (a host the app declares under *.s4hana.ondemand.com).
+    const own = "my300123-api.s4hana.ondemand.com";
+    const patched = await api("PATCH", `/v1/apps/installed/${app}`, { token: s.token, json: { grants: { hosts: ["127.0.0.1", "localhost", own] } } });
+    expect(patched.status).toBe(200);
     await publishRepoBlueprint("sap-s4hana", publisher, (f) => {
       const manifest = JSON.parse(f["blueprint.json"]!);
       manifest.version = "1.1.0";
       manifest.integrations[0].name = "SAP S/4HANA Utilities (IS-U)";
+      // 1.1.0 grants the app one host fewer: the blueprint's grants change, the tenant's own survive.
+      manifest.apps[0].grants.hosts = ["127.0.0.1"];
       f["blueprint.json"] = JSON.stringify(manifest);
       const mapping = JSON.parse(f["mappings/business-partners.json"]!);
       mapping.entities[0].fields.find((x: { attribute: string }) => x.attribute === "full_name").jsonataExpression =
@@ -458,6 +464,9 @@ describe("the SAP S/4HANA blueprint in a fresh tenant", () => {
     expect(JSON.stringify(kept.configuration)).not.toContain("AcademicTitle), FirstName");
     expect((await api("GET", `/v2/integrations/${s.integrationId}`, { token: s.token })).body.name).toBe("SAP S/4HANA Utilities (IS-U)");
     expect((await useCase(s, "customer-details-updated")).configuration.mappings[0].delivery.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/hook\//);
+    const after = await api("GET", `/v1/apps/installed/${app}`, { token: s.token });
+    expect(after.body.grants.hosts).toContain(own);
+    expect(after.body.grants.hosts).toContain("127.0.0.1");
   });
 });
 

@@ -105,11 +105,13 @@ async function sourceOf(env: Pick<Env, "REGISTRY">, row: Pick<InstallRow, "name"
 
 const declaredHosts = (manifest: AppManifest) => [...new Set(manifest.actions.flatMap((a) => a.permissions.hosts))];
 
+/** Whether `host` may be granted under the app's declarations: a concrete host they cover, or one of the declared entries itself (a "*.domain" too). */
+const grantable = (declared: string[], host: string) => declared.includes(host.toLowerCase()) || grantProblem(`https://${host}/`, declared) === null;
+
 /** Granted hosts must be among those the app declares (422 naming each other one). */
 export function assertGrantable(manifest: AppManifest, hosts: string[], path = "grants.hosts") {
   const declared = declaredHosts(manifest);
-  // A grant is a concrete host the declarations cover, or one of the declared entries itself (a "*.domain" too).
-  const extra = hosts.map((host, i) => ({ host, i })).filter(({ host }) => !declared.includes(host.toLowerCase()) && grantProblem(`https://${host}/`, declared) !== null);
+  const extra = hosts.map((host, i) => ({ host, i })).filter(({ host }) => !grantable(declared, host));
   if (extra.length > 0) {
     throw new AppError(
       "UNPROCESSABLE",
@@ -477,11 +479,17 @@ export async function blueprintAppStatements(
   const before = new Map(base.map((a) => [a.name, a]));
   for (const [i, wanted] of incoming.entries()) {
     const was = before.get(wanted.name);
-    const hosts = wanted.grants?.hosts ?? [];
-    if (was && was.version === wanted.version && JSON.stringify(was.grants?.hosts ?? []) === JSON.stringify(hosts)) continue;
+    const blueprintHosts = wanted.grants?.hosts ?? [];
+    if (was && was.version === wanted.version && JSON.stringify(was.grants?.hosts ?? []) === JSON.stringify(blueprintHosts)) continue;
     await assertTrusted(env.DB, tenantId, wanted.name);
     const app = await fetchVerifiedApp(env, wanted.name, wanted.version);
-    assertGrantable(app.manifest, hosts, `apps.${i}.grants.hosts`);
+    assertGrantable(app.manifest, blueprintHosts, `apps.${i}.grants.hosts`);
+    // Hosts the tenant granted itself since (its own SAP system, say) survive an upgrade or rollback
+    // while the new version still declares them.
+    const current = await env.DB.prepare("SELECT grants FROM app_installs WHERE tenant_id = ? AND name = ? AND installed_via = ?").bind(tenantId, app.name, via).first<{ grants: string }>();
+    const own = current ? ((JSON.parse(current.grants) as { hosts?: string[] }).hosts ?? []) : [];
+    const declared = declaredHosts(app.manifest);
+    const hosts = [...new Set([...blueprintHosts, ...own.filter((h) => grantable(declared, h))])];
     const at = nowIso();
     statements.push(
       env.DB.prepare(
