@@ -249,21 +249,25 @@ const pullAction = defineAction({
     const events = results.map((entity) => {
       const { partners } = normaliseBusinessPartner(entity);
       const p = partners as JsonObject;
-      const date = typeof p.LastChangeDate === "string" ? p.LastChangeDate.slice(0, 10) : undefined;
-      const time = typeof p.LastChangeTime === "string" ? p.LastChangeTime : "00:00:00";
-      if (!date) throw new Error(`business partner ${p.BusinessPartner} has no LastChangeDate`);
+      // S/4HANA leaves LastChangeDate empty until a partner's first change: such a partner is sent
+      // with its creation time, and does not move the cursor (which follows LastChangeDate).
+      const changed = typeof p.LastChangeDate === "string" && p.LastChangeDate !== "";
+      const date = (changed ? (p.LastChangeDate as string) : typeof p.CreationDate === "string" ? p.CreationDate : "1970-01-01").slice(0, 10);
+      const time = (changed ? p.LastChangeTime : p.CreationTime) as string | undefined;
+      const clock = typeof time === "string" && /^\d{2}:\d{2}:\d{2}$/.test(time) ? time : "00:00:00";
       return {
-        cursor: { date, time, partner: p.BusinessPartner as string },
+        cursor: changed ? { date, time: clock, partner: p.BusinessPartner as string } : undefined,
         event: {
-          timestamp: `${date}T${time}Z`,
+          timestamp: `${date}T${clock}Z`,
           // The same change pulled twice (a run repeated before its cursor moved) is one event.
-          deduplication_id: `bp-${p.BusinessPartner}-${date.replaceAll("-", "")}${time.replaceAll(":", "")}`,
+          deduplication_id: `bp-${p.BusinessPartner}-${date.replaceAll("-", "")}${clock.replaceAll(":", "")}`,
           // As SAP pushes one partner: the business-partners use case normalises it like any other.
           payload: { d: entity },
         },
       };
     });
-    if (events.length > 0) await ctx.state.put(CURSOR_KEY, events[events.length - 1]!.cursor);
+    const last = events.map((e) => e.cursor).filter((c) => c !== undefined).at(-1);
+    if (last) await ctx.state.put(CURSOR_KEY, last);
     const more = events.length === pageSize ? "; more may be waiting for the next run" : "";
     const since = cursor ? `changed after ${cursor.date} ${cursor.time} (${cursor.partner})` : config.initial_since ? `changed since ${config.initial_since}` : "(first run: all of them)";
     ctx.log.info(`fetched ${events.length} business partner(s) ${since}${more}`);
