@@ -152,8 +152,14 @@ describe("pull use cases in blueprints", () => {
     const unlisted = `${publisher.name}/pull-unlisted-${unique()}`;
     await publish(publisher, pullBlueprint(unlisted, "1.0.0", [customers, delta()], null));
     const refused = expectError(await install(t.token, unlisted, true), 422, "UNPROCESSABLE");
-    expect(refused).toEqual([{ path: "integrations.0.use_cases.1.configuration.app", app, message: `${app} is not listed in the blueprint's apps, nor installed in this tenant` }]);
+    expect(refused).toEqual([{ path: "integrations.0.use_cases.1.configuration.app", app, message: `${app} is not listed in the blueprint's apps, nor installed in this tenant (directly, not by another blueprint)` }]);
     expect(await schedules(t.tenant.id)).toEqual([]);
+    // An app another blueprint installed does not count: it would leave with that blueprint (a hostile review's finding).
+    const lender = await installer();
+    const lends = `${publisher.name}/pull-lends-${unique()}`;
+    await publish(publisher, pullBlueprint(lends, "1.0.0"));
+    expect((await install(lender.token, lends)).status).toBe(201);
+    expectError(await install(lender.token, unlisted, true), 422, "UNPROCESSABLE");
     // An app the tenant installed itself will do.
     expect((await api("POST", "/v1/apps/install", { token: t.token, json: { name: app } })).status).toBe(201);
     expect((await install(t.token, unlisted)).status).toBe(201);

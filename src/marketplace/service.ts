@@ -273,12 +273,14 @@ async function assertAppsAvailable(db: D1Database, tenantId: string, pkg: Verifi
   if (references.length === 0) return;
   const listed = new Set((pkg.manifest.apps ?? []).map((a) => a.name));
   const installed = await installedApps(db, tenantId);
-  const missing = references.filter((r) => !listed.has(r.app) && !(installed.has(r.app) && installed.get(r.app) !== pkg.name));
+  // Only an app the tenant installed itself counts besides the listed ones: one another blueprint
+  // installed leaves with that blueprint, and would take this blueprint's use cases' app with it.
+  const missing = references.filter((r) => !listed.has(r.app) && installed.get(r.app) !== null);
   if (missing.length > 0) {
     throw new AppError(
       "UNPROCESSABLE",
       `${pkg.name}@${pkg.version} runs apps it neither lists in apps nor finds installed: ${[...new Set(missing.map((m) => m.app))].join(", ")}`,
-      missing.map((m) => ({ path: m.path, app: m.app, message: `${m.app} is not listed in the blueprint's apps, nor installed in this tenant` })),
+      missing.map((m) => ({ path: m.path, app: m.app, message: `${m.app} is not listed in the blueprint's apps, nor installed in this tenant (directly, not by another blueprint)` })),
     );
   }
 }
