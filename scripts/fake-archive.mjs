@@ -97,6 +97,34 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
         res.writeHead(status, { "content-type": "application/json", ...headers });
         res.end(JSON.stringify(body));
       };
+      /**
+       * Starts a download of a document of `size` bytes: the whole, or the Range asked (206), counted
+       * in the stats; answers 416 itself (and gives null) for a range outside the document.
+       */
+      const served = (size, extra = {}) => {
+        let [start, end] = [0, size - 1];
+        const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
+        const ranged = Boolean(range && (range[1] || range[2]));
+        if (ranged) {
+          start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+          end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+          if (start > end || start >= size) {
+            res.writeHead(416, { "content-range": `bytes */${size}` });
+            res.end();
+            return null;
+          }
+        }
+        stats.downloads++;
+        clientStats(session.client).downloads++;
+        res.writeHead(ranged ? 206 : 200, {
+          "content-type": "application/pdf",
+          "content-length": String(end - start + 1),
+          "accept-ranges": "bytes",
+          ...extra,
+          ...(ranged && { "content-range": `bytes ${start}-${end}/${size}` }),
+        });
+        return { start, end };
+      };
       if (url.pathname === "/_stats") return json(200, url.searchParams.has("client") ? clientStats(url.searchParams.get("client")) : stats);
       if (url.pathname === "/redirect") {
         res.writeHead(302, { location: url.searchParams.get("to") ?? "/" });
@@ -131,25 +159,8 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
         const key = content && /LinkedSAPObjectKey='([^']*)'/.exec(decodeURIComponent(content[1]))?.[1];
         if (!key || key.startsWith("missing")) return odataError(404, "Resource not found for segment 'AttachmentContentSet'");
         const bytes = printDocumentPdf(key);
-        let [start, end] = [0, bytes.length - 1];
-        const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
-        if (range && (range[1] || range[2])) {
-          start = range[1] ? Number(range[1]) : Math.max(0, bytes.length - Number(range[2]));
-          end = range[1] && range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
-          if (start > end || start >= bytes.length) {
-            res.writeHead(416, { "content-range": `bytes */${bytes.length}` });
-            return res.end();
-          }
-        }
-        stats.downloads++;
-        clientStats(session.client).downloads++;
-        res.writeHead(range ? 206 : 200, {
-          "content-type": "application/pdf",
-          "content-length": String(end - start + 1),
-          "accept-ranges": "bytes",
-          ...(range && { "content-range": `bytes ${start}-${end}/${bytes.length}` }),
-        });
-        return res.end(bytes.subarray(start, end + 1));
+        const slice = served(bytes.length);
+        return slice && res.end(bytes.subarray(slice.start, slice.end + 1));
       }
       const doc = /^\/api\/documents\/([^/]+)(\/content)?$/.exec(url.pathname);
       const id = decodeURIComponent((doc ?? /^\/files\/([^/]+)$/.exec(url.pathname))?.[1] ?? "");
@@ -164,26 +175,9 @@ export function startFakeArchive({ port = 0, clientId = "edge", clientSecret = "
       if (doc) return json(200, { document_id: id, download_path: `/files/${encodeURIComponent(id)}`, filename: `Rechnung ${id}.pdf`, content_type: "application/pdf", size: sizeOf(id) });
       const file = /^\/files\/([^/]+)$/.exec(url.pathname);
       if (!file) return json(404, { error: "not_found" });
-      const size = sizeOf(id);
-      let [start, end] = [0, size - 1];
-      const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
-      if (range && (range[1] || range[2])) {
-        start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
-        end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-        if (start > end || start >= size) {
-          res.writeHead(416, { "content-range": `bytes */${size}` });
-          return res.end();
-        }
-      }
-      stats.downloads++;
-      clientStats(session.client).downloads++;
-      res.writeHead(range ? 206 : 200, {
-        "content-type": "application/pdf",
-        "content-length": String(end - start + 1),
-        "accept-ranges": "bytes",
-        etag: `"${file[1]}-${size}"`,
-        ...(range && { "content-range": `bytes ${start}-${end}/${size}` }),
-      });
+      const slice = served(sizeOf(id), { etag: `"${file[1]}-${sizeOf(id)}"` });
+      if (!slice) return;
+      const { start, end } = slice;
       if (isInvoice(id)) return res.end(invoicePdf(id).subarray(start, end + 1));
       // Streamed in 64 KiB chunks with backpressure, never built whole.
       let at = start;

@@ -3,11 +3,11 @@
 // the entity store, replayed without effect, its webhooks and ACKs, its archive download, its pull
 // against the fake SAP OData service (scripts/fake-sap.mjs) and an upgrade that keeps a tenant's change.
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { blueprintFiles, publishRepoBlueprint } from "./blueprint-helpers";
 import { trust } from "./app-helpers";
 import { open } from "./file-proxy-helpers";
-import { api, createTenant, createToken, expectError } from "./helpers";
+import { api, createTenant, createToken, eventually, expectError } from "./helpers";
 import { findOne, post, waitFor } from "./inbound-helpers";
 import { newPublisher, unique, type Publisher } from "./registry-helpers";
 import type { Scope } from "../src/platform/scopes";
@@ -148,18 +148,6 @@ async function snapshot(token: string) {
   return { entities, readings };
 }
 
-async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, what: string): Promise<T> {
-  let last: T | undefined;
-  try {
-    return await vi.waitFor(async () => {
-      last = await probe();
-      if (!done(last)) throw new Error("not yet");
-      return last;
-    }, { timeout: 15_000, interval: 50 });
-  } catch {
-    throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)?.slice(0, 500)}`);
-  }
-}
 
 async function useCase(s: Installed, slug: string) {
   const list = (await api("GET", `/v1/integrations/${s.integrationId}/use-cases`, { token: s.token })).body;

@@ -4,11 +4,11 @@
 // their ACKs, the trip backfill against scripts/fake-telematics.mjs, and an upgrade with a conflict.
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { KEY_SEEN_SQL } from "../src/inbound/events-log";
 import { trust } from "./app-helpers";
 import { blueprintFiles, publishRepoBlueprint } from "./blueprint-helpers";
-import { api, createTenant, createToken, expectError } from "./helpers";
+import { api, createTenant, createToken, eventually, expectError } from "./helpers";
 import { waitFor } from "./inbound-helpers";
 import { newPublisher, unique, type Publisher } from "./registry-helpers";
 
@@ -109,19 +109,6 @@ async function entity(token: string, schema: string, ids: Record<string, string>
   return res.body.entities as { id: string; attributes: Record<string, any>; unique_ids: Record<string, string>; version: number; stub: boolean }[];
 }
 
-/** Waits (vi.waitFor, no sleeps) until `done` holds for what `probe` returns. */
-async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, what: string): Promise<T> {
-  let last: T | undefined;
-  try {
-    return await vi.waitFor(async () => {
-      last = await probe();
-      if (!done(last)) throw new Error("not yet");
-      return last;
-    }, { timeout: 20_000, interval: 50 });
-  } catch (err) {
-    throw new Error(`timed out waiting for ${what}: ${String(JSON.stringify(last)).slice(0, 600)} (${(err as Error).message})`);
-  }
-}
 
 /**
  * What the fixtures must leave in the entity store: each entity's updates merged in order (the ids it

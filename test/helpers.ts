@@ -1,5 +1,6 @@
 // Drives the real Worker over HTTP (exports.default.fetch) the way clients do.
 import { env, exports } from "cloudflare:workers";
+import { vi } from "vitest";
 import { SCOPES, type Scope } from "../src/platform/scopes";
 
 export const ADMIN = env.ADMIN_TOKEN;
@@ -57,4 +58,24 @@ export async function tenantWithToken(name?: string) {
   const tenant = await createTenant(name);
   const { token, id: tokenId } = await createToken(tenant.id);
   return { tenant, token, tokenId };
+}
+
+/**
+ * Waits (vi.waitFor, no sleeps) until `done` holds for what `probe` returns, and returns it; on
+ * timeout, says what was awaited and the last value seen.
+ */
+export async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+  let last: T | undefined;
+  try {
+    return await vi.waitFor(
+      async () => {
+        last = await probe();
+        if (!done(last)) throw new Error("not yet");
+        return last;
+      },
+      { timeout: timeoutMs, interval: 50 },
+    );
+  } catch (err) {
+    throw new Error(`timed out waiting for ${what}: ${String(JSON.stringify(last)).slice(0, 600)} (${(err as Error).message})`);
+  }
 }

@@ -2,11 +2,11 @@
 // with the independent `standardwebhooks` package.
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { applyRetention } from "../src/monitoring/service";
 import { destinationProblem } from "../src/platform/destination";
 import { sweepAckTimeouts } from "../src/outbound/service";
-import { api, expectError, tenantWithToken } from "./helpers";
+import { api, eventually, expectError, tenantWithToken } from "./helpers";
 import { contactMapping, post, waitFor } from "./inbound-helpers";
 
 const RECEIVER = env.RECEIVER_URL;
@@ -20,19 +20,6 @@ async function received(key: string): Promise<{ at: number; headers: Record<stri
   return (await fetch(`${RECEIVER}/_requests/${key}`)).json();
 }
 
-/** Waits (vi.waitFor, no sleeps) until `done` holds for what `probe` returns, and returns it. */
-async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
-  let last: T | undefined;
-  try {
-    return await vi.waitFor(async () => {
-      last = await probe();
-      if (!done(last)) throw new Error("not yet");
-      return last;
-    }, { timeout: timeoutMs, interval: 50 });
-  } catch (err) {
-    throw new Error(`timed out waiting for ${what}: ${String(JSON.stringify(last)).slice(0, 500)} (${(err as Error).message})`);
-  }
-}
 
 const webhookUseCase = (slug: string, url: string, delivery: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
   name: slug,
