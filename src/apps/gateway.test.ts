@@ -1,6 +1,7 @@
 // Which hosts a grant list covers: exact names (any port), host:port, and *.domain for the names under it.
 import { describe, expect, it } from "vitest";
-import { grantProblem, hostEntryCovers } from "./gateway";
+import { hostEntryCovers } from "../platform/destination";
+import { grantProblem } from "./gateway";
 
 describe("app host grants", () => {
   it("covers exact hosts on any port, host:port on that port only", () => {

@@ -2,20 +2,7 @@
 // granted the app, after the same destination (SSRF) rules as outbound webhooks, within a subrequest
 // budget. The isolate itself has no network (globalOutbound: null).
 import { RpcTarget } from "cloudflare:workers";
-import { checkDestination, DestinationLookupError, parseDestination, type DestinationPolicy } from "../platform/destination";
-
-/**
- * Whether host list `entry` covers `host` on `port`: "host" (any port), "host:port", or "*.domain"
- * (any name under the domain, not the domain itself; optionally ":port"), so an app can declare
- * "*.s4hana.cloud.sap" and each tenant grant its own system.
- */
-export function hostEntryCovers(entry: string, host: string, port: string): boolean {
-  const wildcard = entry.startsWith("*.");
-  const parsed = parseDestination(`http://${wildcard ? entry.slice(2) : entry}`);
-  if (typeof parsed === "string") return false;
-  if (/:\d+$/.test(entry) && parsed.port !== port) return false;
-  return wildcard ? host.endsWith(`.${parsed.host}`) : host === parsed.host;
-}
+import { checkDestination, DestinationLookupError, hostEntryCovers, parseDestination, type DestinationPolicy } from "../platform/destination";
 
 /** Why `url` is outside the grant list, or null. Entries are "host" (any port), "host:port" or "*.domain". */
 export function grantProblem(url: string, hosts: string[]): string | null {

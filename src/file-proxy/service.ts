@@ -35,13 +35,12 @@ export interface DownloadRequest {
   ifRange?: string | null;
 }
 
-/** A failure the client is told about; `archiveStatus` is what the archive answered, if it did. */
+/** A failure the client is told about, with the error category its download-log row gets. */
 class DownloadFailure extends AppError {
   constructor(
     code: ErrorCode,
     message: string,
     readonly category: "validation" | "configuration" | "downstream" | "timeout" | "system",
-    readonly archiveStatus?: number,
     headers?: Record<string, string>,
   ) {
     super(code, message, undefined, headers);
@@ -49,10 +48,10 @@ class DownloadFailure extends AppError {
 }
 
 const archiveFailure = (status: number, step: number): DownloadFailure => {
-  if (status === 404 || status === 410) return new DownloadFailure("NOT_FOUND", `The archive has no such document (step ${step} answered HTTP ${status})`, "downstream", status);
-  if (status === 401 || status === 403) return new DownloadFailure("ARCHIVE_AUTH_FAILED", `The archive refused the credentials (step ${step} answered HTTP ${status})`, "downstream", status);
-  if (status === 408 || status === 504) return new DownloadFailure("ARCHIVE_TIMEOUT", `The archive timed out (step ${step} answered HTTP ${status})`, "timeout", status);
-  return new DownloadFailure("ARCHIVE_ERROR", `The archive failed (step ${step} answered HTTP ${status})`, "downstream", status);
+  if (status === 404 || status === 410) return new DownloadFailure("NOT_FOUND", `The archive has no such document (step ${step} answered HTTP ${status})`, "downstream");
+  if (status === 401 || status === 403) return new DownloadFailure("ARCHIVE_AUTH_FAILED", `The archive refused the credentials (step ${step} answered HTTP ${status})`, "downstream");
+  if (status === 408 || status === 504) return new DownloadFailure("ARCHIVE_TIMEOUT", `The archive timed out (step ${step} answered HTTP ${status})`, "timeout");
+  return new DownloadFailure("ARCHIVE_ERROR", `The archive failed (step ${step} answered HTTP ${status})`, "downstream");
 };
 
 /** Parsed configurations by stored text: a download re-validates what it runs, once per isolate and text. */
@@ -289,7 +288,7 @@ async function run(env: FileProxyEnv, tenantId: string, req: DownloadRequest, co
         await res.body?.cancel();
         settled();
         const contentRange = res.headers.get("content-range");
-        throw new DownloadFailure("RANGE_NOT_SATISFIABLE", "The requested range is outside the file", "validation", 416, contentRange ? { "content-range": contentRange } : undefined);
+        throw new DownloadFailure("RANGE_NOT_SATISFIABLE", "The requested range is outside the file", "validation", contentRange ? { "content-range": contentRange } : undefined);
       }
       if (res.status < 200 || res.status > 299) {
         await res.body?.cancel();
@@ -373,7 +372,7 @@ async function call(maskedUrl: string, step: FileProxyStep, headers: [string, st
     const next = location && URL.canParse(location, url) ? new URL(location, url) : null;
     if (!next || hop >= MAX_REDIRECTS) {
       const what = !location ? "without a Location" : !next ? "to an address that is not a URL" : `more than ${MAX_REDIRECTS} times`;
-      throw new DownloadFailure("ARCHIVE_ERROR", `Step ${p.step}: the archive redirected (HTTP ${res.status}) ${what}`, "downstream", res.status);
+      throw new DownloadFailure("ARCHIVE_ERROR", `Step ${p.step}: the archive redirected (HTTP ${res.status}) ${what}`, "downstream");
     }
     if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
       method = "GET";
@@ -381,7 +380,7 @@ async function call(maskedUrl: string, step: FileProxyStep, headers: [string, st
     }
     if (next.origin !== new URL(url).origin) {
       masked = masked.filter(([, value]) => !p.secrets.holds(value));
-      if (body !== undefined && p.secrets.holds(body)) throw new DownloadFailure("ARCHIVE_ERROR", `Step ${p.step}: a redirect to ${next.host} would carry a body with secrets to another origin`, "configuration", res.status);
+      if (body !== undefined && p.secrets.holds(body)) throw new DownloadFailure("ARCHIVE_ERROR", `Step ${p.step}: a redirect to ${next.host} would carry a body with secrets to another origin`, "configuration");
     }
     url = next.toString();
   }
@@ -395,7 +394,7 @@ async function jsonBody(res: Response, step: number, timeoutMs: number): Promise
   const declared = Number(res.headers.get("content-length") ?? NaN);
   if (declared > MAX_JSON_STEP_BYTES) {
     await res.body?.cancel();
-    throw new DownloadFailure("ARCHIVE_ERROR", `Step ${step} answered ${declared} bytes of JSON; at most ${MAX_JSON_STEP_BYTES} are read`, "downstream", res.status);
+    throw new DownloadFailure("ARCHIVE_ERROR", `Step ${step} answered ${declared} bytes of JSON; at most ${MAX_JSON_STEP_BYTES} are read`, "downstream");
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -405,14 +404,14 @@ async function jsonBody(res: Response, step: number, timeoutMs: number): Promise
     try {
       read = reader ? await reader.read() : { done: true as const, value: undefined };
     } catch {
-      throw new DownloadFailure("ARCHIVE_TIMEOUT", `The archive did not finish answering step ${step} within ${timeoutMs / 1000} s`, "timeout", res.status);
+      throw new DownloadFailure("ARCHIVE_TIMEOUT", `The archive did not finish answering step ${step} within ${timeoutMs / 1000} s`, "timeout");
     }
     const { done, value } = read;
     if (done) break;
     size += value.byteLength;
     if (size > MAX_JSON_STEP_BYTES) {
       await reader!.cancel();
-      throw new DownloadFailure("ARCHIVE_ERROR", `Step ${step} answered more than ${MAX_JSON_STEP_BYTES} bytes of JSON`, "downstream", res.status);
+      throw new DownloadFailure("ARCHIVE_ERROR", `Step ${step} answered more than ${MAX_JSON_STEP_BYTES} bytes of JSON`, "downstream");
     }
     chunks.push(value);
   }
@@ -422,7 +421,7 @@ async function jsonBody(res: Response, step: number, timeoutMs: number): Promise
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new DownloadFailure("ARCHIVE_ERROR", `Step ${step} did not answer JSON`, "downstream", res.status);
+    throw new DownloadFailure("ARCHIVE_ERROR", `Step ${step} did not answer JSON`, "downstream");
   }
 }
 
@@ -481,7 +480,7 @@ async function authorization(
     const answer = await stub.token(key, request, stale);
     if (!answer.ok) {
       const code = answer.kind === "timeout" ? "ARCHIVE_TIMEOUT" : answer.kind === "unreachable" ? "ARCHIVE_ERROR" : "ARCHIVE_AUTH_FAILED";
-      throw new DownloadFailure(code, `OAuth2 token request failed: ${answer.message}`, answer.kind === "timeout" ? "timeout" : "downstream", answer.status);
+      throw new DownloadFailure(code, `OAuth2 token request failed: ${answer.message}`, answer.kind === "timeout" ? "timeout" : "downstream");
     }
     current = answer.access_token;
     cached = !answer.fetched;

@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { RESERVED_FILE_PARAMS } from "../mapping/schema";
-import { parseDestination } from "../platform/destination";
+import { hostEntryCovers, parseDestination } from "../platform/destination";
 import { isPrototypeKey } from "../platform/paths";
 import { MAX_TEMPLATE_LENGTH, templateNames, templateProblem } from "../platform/template";
 
@@ -135,14 +135,7 @@ export function literalHost(template: string): { host: string; port: string } | 
 
 /** Whether `host` (canonical, lowercase) on `port` is one of `allowed` (host, host:port or *.domain). */
 export function hostAllowed(allowed: readonly string[], host: string, port: string): boolean {
-  return allowed.some((raw) => {
-    const entry = raw.toLowerCase();
-    const wildcard = entry.startsWith("*.");
-    const parsed = parseDestination(`https://${wildcard ? entry.slice(2) : entry}`);
-    if (typeof parsed === "string") return false;
-    const portMatches = !/:\d+$/.test(entry) || parsed.port === port;
-    return portMatches && (wildcard ? host.endsWith(`.${parsed.host}`) : host === parsed.host);
-  });
+  return allowed.some((entry) => hostEntryCovers(entry, host, port));
 }
 
 export const FileProxyConfiguration = z

@@ -102,6 +102,19 @@ export function parseDestination(rawUrl: string): CanonicalDestination | string 
   return { url, host, port, address };
 }
 
+/**
+ * Whether host list `entry` covers canonical `host` on `port`: "host" (any port), "host:port", or
+ * "*.domain" (any name under the domain, not the domain itself; optionally ":port"). Apps' host
+ * grants and file proxies' allowed_hosts are both judged by it.
+ */
+export function hostEntryCovers(entry: string, host: string, port: string): boolean {
+  const wildcard = entry.startsWith("*.");
+  const parsed = parseDestination(`http://${wildcard ? entry.slice(2) : entry}`);
+  if (typeof parsed === "string") return false;
+  if (/:\d+$/.test(entry) && parsed.port !== port) return false;
+  return wildcard ? host.endsWith(`.${parsed.host}`) : host === parsed.host;
+}
+
 /** Canonical "host" and "host:port" entries of the allow-list, so "[::1]:8080" or "LOCALHOST." match what URLs give. */
 function canonicalAllowList(allowed: string[]): Set<string> {
   const out = new Set<string>();
