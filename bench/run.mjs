@@ -1,6 +1,6 @@
 // npm run bench [-- scenario ...]: starts the real Worker (wrangler dev, fresh local state), drives it
 // on loopback, checks correctness while measuring, prints a table and writes bench/results.json.
-// Scenarios: inbound-ack, end-to-end, hot-entity, mapping, outbound, file-proxy (default: all).
+// Scenarios: inbound-ack, end-to-end, hot-entity, mapping, outbound, ingest-burst, file-proxy (default: all).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
@@ -15,8 +15,8 @@ import { startReceiver } from "../scripts/receiver.mjs";
 const root = path.resolve(import.meta.dirname, "..");
 const examplesDir = path.resolve(root, "../shared/compat/epilot-mapping-examples");
 const wrangler = path.join(root, "node_modules/wrangler/bin/wrangler.js");
-const ALL = ["mapping", "end-to-end", "hot-entity", "outbound", "inbound-ack", "file-proxy"];
-const ALIASES = { inbound: "inbound-ack", e2e: "end-to-end", hot: "hot-entity", files: "file-proxy" };
+const ALL = ["mapping", "end-to-end", "hot-entity", "outbound", "inbound-ack", "ingest-burst", "file-proxy"];
+const ALIASES = { inbound: "inbound-ack", e2e: "end-to-end", hot: "hot-entity", files: "file-proxy", burst: "ingest-burst" };
 const selected = process.argv.slice(2).map((a) => ALIASES[a] ?? a);
 for (const s of selected) if (!ALL.includes(s)) throw new Error(`unknown scenario '${s}'; one of ${ALL.join(", ")}`);
 const scenarios = selected.length ? ALL.filter((s) => selected.includes(s)) : ALL;
@@ -251,6 +251,72 @@ async function endToEnd() {
   };
 }
 
+/** Counts of an integration's inbound events by status (monitoring stats over the last hour). */
+async function inboundCounts(token, integrationId) {
+  const stats = await call("GET", `/v1/integrations/${integrationId}/monitoring/stats?window=1h`, { token });
+  const counts = {};
+  for (const c of stats.counts.filter((c) => c.direction === "inbound")) counts[c.status] = (counts[c.status] ?? 0) + c.count;
+  return counts;
+}
+
+async function ingestBurst() {
+  const EVENTS = 100_000;
+  const PER_REQUEST = 100;
+  const CONNECTIONS = 8;
+  const ENTITIES = 1000;
+  const GROUPS = 100;
+  const { token, integration } = await tenant("bench-burst", [{ name: "Contacts", slug: "contacts", type: "inbound", configuration: contactMapping }]);
+  const t0 = Date.now();
+  const request = (r) =>
+    Array.from({ length: PER_REQUEST }, (_, i) => {
+      const n = r * PER_REQUEST + i;
+      const e = n % ENTITIES;
+      return { use_case_slug: "contacts", group_id: `g${e % GROUPS}`, timestamp: new Date(t0 + Math.floor(n / ENTITIES) * 1000).toISOString(), payload: { id: `BURST-${e}`, name: `v${Math.floor(n / ENTITIES)}` } };
+    });
+  const started = performance.now();
+  let next = 0;
+  let accepted = 0;
+  // Requests go out in order per entity: request r holds update floor(n / ENTITIES) of each of its entities, and a
+  // connection takes the next request only after its previous one was answered, so updates of one entity
+  // can arrive out of order only across connections (the stale check then keeps the newest).
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      for (let r = next++; r < EVENTS / PER_REQUEST; r = next++) accepted += (await postEvents(token, integration.id, request(r))).length;
+    }),
+  );
+  const posted = performance.now();
+  if (accepted !== EVENTS) throw new Error(`${accepted} of ${EVENTS} events accepted`);
+  let counts;
+  for (;;) {
+    counts = await inboundCounts(token, integration.id);
+    const finished = Object.entries(counts).filter(([s]) => !["accepted", "processing"].includes(s)).reduce((a, [, n]) => a + n, 0);
+    if (finished === EVENTS) break;
+    if (performance.now() - started > 900_000) throw new Error(`only ${finished} of ${EVENTS} events finished after 900 s: ${JSON.stringify(counts)}`);
+    await sleep(1000);
+  }
+  const drained = performance.now();
+  if (counts.done !== EVENTS) throw new Error(`not every event applied: ${JSON.stringify(counts)}`);
+  const last = Math.floor((EVENTS - 1) / ENTITIES);
+  let checked = 0;
+  let cursor;
+  do {
+    const page = await call("GET", `/v1/entities/contact?limit=100${cursor ? `&cursor=${cursor}` : ""}`, { token });
+    for (const c of page.entities) {
+      if (c.attributes.full_name !== `v${last}`) throw new Error(`wrong final state: ${JSON.stringify(c)}`);
+      checked++;
+    }
+    cursor = page.next_cursor;
+  } while (cursor);
+  if (checked !== ENTITIES) throw new Error(`${checked} entities instead of ${ENTITIES}`);
+  return {
+    figures: [
+      { name: "events/s accepted", value: round(EVENTS / ((posted - started) / 1000)), unit: "events/s" },
+      { name: "events/s drained (first post to last applied)", value: round(EVENTS / ((drained - started) / 1000)), unit: "events/s" },
+    ],
+    checks: { events: EVENTS, accepted, done: counts.done, entities_verified: checked, requests: EVENTS / PER_REQUEST, connections: CONNECTIONS, posting_s: round((posted - started) / 1000, 2), total_s: round((drained - started) / 1000, 2) },
+  };
+}
+
 async function hotEntity() {
   const N = 1000;
   const { token, integration } = await tenant("bench-hot", [{ name: "Contacts", slug: "contacts", type: "inbound", configuration: contactMapping }]);
@@ -417,7 +483,7 @@ try {
     process.stdout.write(`running ${name}… `);
     const stopRss = name === "mapping" ? () => null : rssSampler(worker.pid);
     const t = performance.now();
-    const fn = { "inbound-ack": inboundAck, "end-to-end": endToEnd, "hot-entity": hotEntity, mapping, outbound: () => outbound(receiver), "file-proxy": () => fileProxy(archive) }[name];
+    const fn = { "inbound-ack": inboundAck, "end-to-end": endToEnd, "hot-entity": hotEntity, "ingest-burst": ingestBurst, mapping, outbound: () => outbound(receiver), "file-proxy": () => fileProxy(archive) }[name];
     const r = await fn();
     const peak = stopRss() ?? r.peak_rss_bytes;
     results[name] = {

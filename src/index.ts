@@ -7,8 +7,10 @@ import { deleteExpiredRuns } from "./apps/service";
 import { entityRoutes } from "./entities/routes";
 import { fileProxyRoutes } from "./file-proxy/routes";
 import { inboundRoutes } from "./inbound/routes";
-import { sweepPendingEvents } from "./inbound/service";
 import { integrationRoutes } from "./integrations/routes";
+import { tenantDataLocations } from "./integrations/service";
+import { purgeEventLogs } from "./inbound/service";
+import { purgeEntityStores } from "./entities/service";
 import { mappingRoutes } from "./mapping/routes";
 import { marketplaceRoutes } from "./marketplace/routes";
 import { applyRetention } from "./monitoring/service";
@@ -19,7 +21,7 @@ import type { CoreEventEnvelope } from "./platform/core-events";
 import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
-import { limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
+import { configWrites, limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
 import { registryRoutes } from "./registry/routes";
 import { tenantRoutes } from "./tenants/routes";
 
@@ -29,7 +31,7 @@ const CORE_EVENTS_DLQ = "erp-edge-core-events-dlq";
 
 export const app = new OpenAPIHono<AppEnv>();
 
-app.use(requestIds, limitBody, requireJsonBodies);
+app.use(requestIds, limitBody, requireJsonBodies, configWrites);
 
 app.get("/", (c) =>
   c.json({ name: "erp-edge", version: VERSION, openapi: "/openapi.json", docs: "/docs" }),
@@ -41,6 +43,19 @@ app.post("/__bench/bare", async (c, next) => {
   if (String(c.env.BENCH) !== "true") return next();
   await c.req.json();
   return c.json({ ok: true });
+});
+
+// Per-event data lives in Durable Objects, not in D1 rows that cascade: deleting an integration
+// deletes its event log, deleting a tenant also its entity stores (after the D1 delete succeeded).
+app.delete("/v2/integrations/:id", async (c, next) => {
+  await next();
+  if (c.res.status === 204) c.executionCtx.waitUntil(purgeEventLogs(c.env, [c.req.param("id")]));
+});
+app.delete("/v1/tenants/:id", async (c, next) => {
+  const locations = await tenantDataLocations(c.env.DB, c.req.param("id"));
+  await next();
+  if (c.res.status !== 204) return;
+  c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, locations.integrationIds), purgeEntityStores(c.env, c.req.param("id"), locations.schemas)]));
 });
 
 app.route("/", tenantRoutes);
@@ -80,8 +95,8 @@ app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c
 app.onError(onError);
 
 export { AppState } from "./apps/state-do";
-export { EntityObject } from "./entities/entity-do";
-export { EventStream } from "./inbound/stream-do";
+export { EntityStore } from "./entities/store-do";
+export { EventLog } from "./inbound/log-do";
 export { FileProxyTokens } from "./file-proxy/tokens-do";
 export { OutboundEndpoint } from "./outbound/endpoint-do";
 export { RateLimiter } from "./platform/rate-limiter-do";
@@ -144,7 +159,7 @@ export default {
    * platform's cron metrics show it (a job hidden in waitUntil would fail unseen).
    */
   async scheduled(_controller, env) {
-    const jobs = { run_due_pulls: runDuePulls(env), sweep_pending_events: sweepPendingEvents(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env.DB), expire_app_runs: deleteExpiredRuns(env.DB) };
+    const jobs = { run_due_pulls: runDuePulls(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env), expire_app_runs: deleteExpiredRuns(env.DB) };
     const outcomes = await Promise.allSettled(Object.values(jobs));
     const failed = Object.keys(jobs).filter((_, i) => outcomes[i]!.status === "rejected");
     for (const [i, name] of Object.keys(jobs).entries()) {

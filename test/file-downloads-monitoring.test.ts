@@ -1,11 +1,14 @@
 // File-proxy downloads in monitoring: recorded with recordDownloadStatement, then read through the
 // real API with the other directions (events pages, filters, stats), kept per retention_days, and
 // visible only to their own tenant.
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { recordDownloadStatement, type DownloadRecord } from "../src/file-proxy/downloads-log";
+import type { EventLog } from "../src/inbound/log-do";
 import { applyRetention, RETENTION } from "../src/monitoring/service";
 import { api, expectError, tenantWithToken } from "./helpers";
+import { logOf } from "./inbound-helpers";
 
 const ulid = (prefix: string, i: number) => `${prefix}${String(i).padStart(26 - prefix.length, "0")}`;
 const iso = (msFromNow: number) => new Date(Date.now() + msFromNow).toISOString();
@@ -44,11 +47,19 @@ function download(s: Setup, id: string, extra: Partial<DownloadRecord> & { msAgo
 
 const record = (rows: DownloadRecord[]) => env.DB.batch(rows.map((r) => recordDownloadStatement(env.DB, r)));
 
-function inboundEvent(s: Setup, id: string, e: { status?: string; error_category?: string; correlation_id?: string; received_at?: string; duration?: number } = {}) {
-  return env.DB.prepare(
-    `INSERT INTO events (id, tenant_id, integration_id, use_case_slug, event_name, status, error_category, correlation_id, received_at, processing_duration_ms)
-     VALUES (?, ?, ?, 'contacts', 'contact.updated', ?, ?, ?, ?, ?)`,
-  ).bind(id, s.tenantId, s.integrationId, e.status ?? "done", e.error_category ?? null, e.correlation_id ?? null, e.received_at ?? iso(-60_000), e.duration ?? null);
+type InboundEvent = { id: string; status?: string; error_category?: string; correlation_id?: string; received_at?: string; duration?: number };
+
+/** Inbound events written straight into the integration's log (the shard of events without a group; monitoring reads every shard). */
+async function inboundEvents(s: Setup, rows: InboundEvent[]) {
+  await runInDurableObject(logOf(s.integrationId), (_instance: EventLog, state) => {
+    for (const e of rows) {
+      state.storage.sql.exec(
+        `INSERT INTO events (id, tenant_id, integration_id, use_case_slug, event_name, status, error_category, correlation_id, received_at, processing_duration_ms)
+         VALUES (?, ?, ?, 'contacts', 'contact.updated', ?, ?, ?, ?, ?)`,
+        e.id, s.tenantId, s.integrationId, e.status ?? "done", e.error_category ?? null, e.correlation_id ?? null, e.received_at ?? iso(-60_000), e.duration ?? null,
+      );
+    }
+  });
 }
 
 const events = async (s: Setup, q: Record<string, unknown>, token = s.token) => api("POST", `/v1/integrations/${s.integrationId}/events`, { token, json: q });
@@ -59,11 +70,11 @@ describe("file downloads in the events view", () => {
   beforeAll(async () => {
     s = await setup();
     // Interleaved ids: inbound 01, 03, 05, 07; downloads 02, 04, 06, 08.
-    await env.DB.batch([
-      inboundEvent(s, ulid("01JDFDWN", 1), { correlation_id: "order-1" }),
-      inboundEvent(s, ulid("01JDFDWN", 3)),
-      inboundEvent(s, ulid("01JDFDWN", 5), { status: "error", error_category: "downstream" }),
-      inboundEvent(s, ulid("01JDFDWN", 7)),
+    await inboundEvents(s, [
+      { id: ulid("01JDFDWN", 1), correlation_id: "order-1" },
+      { id: ulid("01JDFDWN", 3) },
+      { id: ulid("01JDFDWN", 5), status: "error", error_category: "downstream" },
+      { id: ulid("01JDFDWN", 7) },
     ]);
     await record([
       download(s, ulid("01JDFDWN", 2), { msAgo: 50_000, range: "bytes=0-99", bytes: 100, httpStatus: 206, archiveStatus: 206, auth: "token" }),
@@ -167,7 +178,7 @@ describe("file downloads in the events view", () => {
 describe("file downloads in the statistics", () => {
   it("counts downloads per use case and status, with nearest-rank percentiles of their own", async () => {
     const s = await setup();
-    await env.DB.batch([inboundEvent(s, ulid("01JDSTAT", 1), { duration: 7 })]);
+    await inboundEvents(s, [{ id: ulid("01JDSTAT", 1), duration: 7 }]);
     await record([
       ...[10, 20, 30, 40].map((d, i) => download(s, ulid("01JDSTAF", i), { durationMs: d })),
       download(s, ulid("01JDSTAF", 9), { durationMs: 500, status: "error", errorCode: "ARCHIVE_TIMEOUT", errorCategory: "timeout", httpStatus: 504 }),
@@ -205,7 +216,7 @@ describe("file downloads and retention", () => {
     const left = async (s: Setup) =>
       (await env.DB.prepare("SELECT id FROM file_downloads WHERE integration_id = ? ORDER BY id").bind(s.integrationId).all<{ id: string }>()).results.map((r) => r.id);
 
-    const first = await applyRetention(env.DB);
+    const first = await applyRetention(env);
     expect(first).toMatchObject({ events: 0, deliveries: 0, file_downloads: RETENTION.rowsPerIntegration + 2 });
     expect(await left(quiet)).toEqual([ulid("01JDNEWQ", 1)]);
     expect((await left(busy)).length).toBe(extra + 1);
@@ -215,9 +226,9 @@ describe("file downloads and retention", () => {
     expect(cursor!.position).toBe(ids[ids.indexOf(busy.integrationId) - 1] ?? "");
 
     // The busy integration had more: the next run starts with it again and finishes it.
-    expect(await applyRetention(env.DB)).toMatchObject({ file_downloads: extra });
+    expect(await applyRetention(env)).toMatchObject({ file_downloads: extra });
     expect(await left(busy)).toEqual([ulid("01JDNEWB", 1)]);
-    expect(await applyRetention(env.DB)).toMatchObject({ file_downloads: 0 });
+    expect(await applyRetention(env)).toMatchObject({ file_downloads: 0 });
 
     const shown = (await events(busy, { direction: "file" })).body;
     expect(shown.events.map((e: { event_id: string }) => e.event_id)).toEqual([ulid("01JDNEWB", 1)]);

@@ -1,4 +1,9 @@
 // Set-up shared by the inbound tests: a tenant, an integration with inbound use cases, and posting.
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import type { EventRow } from "../src/inbound/events-log";
+import type { EventLog } from "../src/inbound/log-do";
+import { eventLog, eventLogs, locate, shardCount, shardOf } from "../src/inbound/shards";
 import { api, tenantWithToken } from "./helpers";
 
 const examples = import.meta.glob<string>("../../shared/compat/epilot-mapping-examples/*.json", { eager: true, query: "?raw", import: "default" });
@@ -63,4 +68,28 @@ export async function findOne(token: string, schema: string, query: string) {
   const res = await api("GET", `/v1/entities/${schema}?${query}`, { token });
   if (res.status !== 200) throw new Error(`find: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.entities[0];
+}
+
+// ---- the event log (sharded EventLog Durable Objects, src/inbound/shards.ts) -------------------
+
+/** The log shard that holds (or will hold) a group's events. */
+export const logOf = (integrationId: string, groupId: string | null = null) => eventLog(env, integrationId, shardOf(groupId, shardCount(env)));
+
+/** The log shard an event id names. */
+export const logOfEvent = (integrationId: string, eventId: string) => eventLog(env, integrationId, locate(eventId)!.shard);
+
+/** An event's stored row, as the log keeps it (null when there is none). */
+export async function eventRow(integrationId: string, eventId: string): Promise<EventRow | null> {
+  return logOfEvent(integrationId, eventId).event(eventId);
+}
+
+/** Runs SQL in every shard of an integration's log and concatenates the rows (tests' view of the whole log). */
+export async function logQuery<T extends Record<string, SqlStorageValue>>(integrationId: string, sql: string, ...params: SqlStorageValue[]): Promise<T[]> {
+  const rows: T[] = [];
+  for (const log of eventLogs(env, integrationId)) {
+    await runInDurableObject(log, (_instance: EventLog, state) => {
+      rows.push(...state.storage.sql.exec<T>(sql, ...params).toArray());
+    });
+  }
+  return rows;
 }

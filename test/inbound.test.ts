@@ -1,10 +1,13 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
-import { applyEntityUpdate } from "../src/entities/service";
+import { describe, expect, it, vi } from "vitest";
+import { entityWriter } from "../src/entities/service";
+import type { NewEvent } from "../src/inbound/events-log";
+import type { EventLog } from "../src/inbound/log-do";
 import { processEvent } from "../src/inbound/process";
-import { sweepPendingEvents } from "../src/inbound/service";
+import { newEventId, shardCount, shardOf } from "../src/inbound/shards";
 import { ADMIN, api, createToken, expectError, tenantWithToken } from "./helpers";
-import { example, findOne, nextTimestamp, post, setup, waitFor } from "./inbound-helpers";
+import { eventRow, example, findOne, logOf, logOfEvent, logQuery, nextTimestamp, post, setup, waitFor } from "./inbound-helpers";
 
 describe("POST /v3/erp/updates/events", () => {
   it("answers per event in request order: success, error, ignored", async () => {
@@ -36,7 +39,8 @@ describe("POST /v3/erp/updates/events", () => {
 
   it("refuses malformed batches with 4xx envelopes and stores nothing", async () => {
     const { token, integrationId } = await setup();
-    const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE integration_id = ?").bind(integrationId).first<{ n: number }>())!.n;
+    // The integration's whole log, every shard of it.
+    const count = async () => (await logQuery(integrationId, "SELECT id FROM events")).length;
     const ev = { use_case_slug: "contacts", timestamp: nextTimestamp(), payload: {} };
     expectError(await api("POST", "/v3/erp/updates/events", { token, json: { events: [ev] } }), 400, "VALIDATION_FAILED");
     expectError(await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events: [] } }), 400, "VALIDATION_FAILED");
@@ -122,10 +126,18 @@ describe("POST /v3/erp/updates/events", () => {
     const done = await waitFor(token, r!.event_id);
     const contactId = done.entities[0]._id;
 
-    await processEvent(env, r!.event_id);
-    await env.DB.prepare("UPDATE events SET status = 'accepted' WHERE id = ?").bind(r!.event_id).run();
-    await processEvent(env, r!.event_id); // as if the stream died before recording the outcome
-    const again = await applyEntityUpdate(env, {
+    // Processing the finished event again (a redelivery) applies nothing new.
+    const row = (await eventRow(integrationId, r!.event_id))!;
+    expect((await processEvent({ ...env, entities: entityWriter(env) }, row, row.started_at!)).outcome).toMatchObject({ status: "done", entities: [{ _id: contactId }] });
+    // As if the log died before recording the outcome: the event is unfinished and queued again, and the log runs it once more.
+    const log = logOfEvent(integrationId, r!.event_id);
+    await runInDurableObject(log, (_instance: EventLog, state) => {
+      state.storage.sql.exec("UPDATE events SET status = 'accepted' WHERE id = ?", r!.event_id);
+    });
+    await log.enqueue([r!.event_id]);
+    await vi.waitFor(async () => expect(await log.pending()).toEqual([]), { timeout: 10_000, interval: 20 });
+    expect((await waitFor(token, r!.event_id)).status).toBe("done");
+    const again = await entityWriter(env).apply({
       updateId: `${r!.event_id}#0`, eventId: r!.event_id, tenantId: tenant.id, schema: "contact", entityId: contactId,
       uniqueIds: { external_id: "R1" }, attributes: { _tags: { _append: ["twice"] } }, mode: "upsert",
     });
@@ -231,16 +243,36 @@ describe("POST /v3/erp/updates/events", () => {
     expect(await findOne(token, "contact", "external_id=L1")).toBeUndefined();
   });
 
-  it("loses nothing when the hand-off to processing is lost: the sweep picks the event up", async () => {
+  it("loses nothing between accepting and processing: the event is stored and queued in one write of its log shard", async () => {
     const { tenant, token, integrationId, useCases } = await setup();
-    const id = "01JDSWEEP00000000000000000";
-    await env.DB.prepare(
-      `INSERT INTO events (id, tenant_id, integration_id, use_case_id, use_case_slug, source_timestamp, format, payload, status, received_at)
-       VALUES (?, ?, ?, ?, 'contacts', ?, 'json', ?, 'accepted', ?)`,
-    ).bind(id, tenant.id, integrationId, useCases[0]!.id, nextTimestamp(), JSON.stringify({ id: "SW1", name: "Recovered" }), "2026-01-01T00:00:00.000Z").run();
-    expect(await sweepPendingEvents(env)).toBeGreaterThanOrEqual(1);
-    expect((await waitFor(token, id)).status).toBe("done");
-    expect((await findOne(token, "contact", "external_id=SW1")).attributes.full_name).toBe("Recovered");
+    const group = "g-handoff";
+    const log = logOf(integrationId, group);
+    const event: NewEvent = {
+      id: newEventId(integrationId, shardOf(group, shardCount(env))), tenant_id: tenant.id, integration_id: integrationId,
+      use_case_id: useCases.find((u) => u.slug === "contacts")!.id, use_case_slug: "contacts", event_name: null, correlation_id: null,
+      group_id: group, deduplication_id: null, source_timestamp: nextTimestamp(), format: "json",
+      payload: JSON.stringify({ id: "SW1", name: "Recovered" }), status: "accepted", received_at: new Date().toISOString(),
+    };
+    // Accepted by its shard (what POST /v3/erp/updates/events does), looked at inside the object before
+    // its alarm can run: once accept answers, the event is both stored and queued, with nothing left to hand off.
+    await runInDurableObject(log, async (instance: EventLog, state) => {
+      expect(await instance.accept([{ event, process: true }])).toEqual([null]);
+      expect(await instance.event(event.id)).toMatchObject({ status: "accepted", attempts: 0 });
+      expect(await instance.pending()).toEqual([{ event_id: event.id, attempts: 0, last_error: null }]);
+      expect(await state.storage.getAlarm()).not.toBeNull();
+      // The alarm that would process it is lost.
+      await state.storage.deleteAlarm();
+    });
+    // The queue is durable: the next event accepted by the shard re-arms the alarm, and the waiting
+    // event is processed, ahead of the new one of its group.
+    const [next] = await post(token, integrationId, [{ use_case_slug: "contacts", group_id: group, payload: { id: "SW1", name: "Next" } }]);
+    expect(logOfEvent(integrationId, next!.event_id).id.equals(log.id)).toBe(true);
+    expect((await waitFor(token, event.id)).status).toBe("done");
+    expect((await waitFor(token, next!.event_id)).status).toBe("done");
+    const contact = await findOne(token, "contact", "external_id=SW1");
+    expect(contact.attributes.full_name).toBe("Next");
+    const history = await api("GET", `/v1/entities/contact/${contact.id}/history`, { token });
+    expect(history.body.history.map((h: { event_id: string }) => h.event_id)).toEqual([next!.event_id, event.id]);
   });
 });
 

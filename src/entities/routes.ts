@@ -30,7 +30,7 @@ entityRoutes.openapi(
   async (c) => {
     const { limit, cursor, ...filter } = c.req.valid("query");
     const ids = Object.fromEntries(Object.entries(filter).filter((e): e is [string, string] => typeof e[1] === "string"));
-    return c.json(await service.findEntities(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").slug, ids, { limit, cursor }), 200);
+    return c.json(await service.findEntities(c.env, callerTenant(c.get("caller")), c.req.valid("param").slug, ids, { limit, cursor }), 200);
   },
 );
 
@@ -42,7 +42,7 @@ entityRoutes.openapi(
   }),
   async (c) => {
     const { slug, id } = c.req.valid("param");
-    return c.json(await service.getEntity(c.env.DB, callerTenant(c.get("caller")), slug, id), 200);
+    return c.json(await service.getEntity(c.env, callerTenant(c.get("caller")), slug, id), 200);
   },
 );
 
@@ -79,5 +79,5 @@ entityRoutes.openapi(
     request: { params: pathParams("id"), query: PageQuery },
     responses: { 200: json(MeterReadingList, "A page of readings"), ...errors(400, 401, 403, 404, 429) },
   }),
-  async (c) => c.json(await service.listMeterReadings(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query")), 200),
+  async (c) => c.json(await service.listMeterReadings(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query")), 200),
 );

@@ -1,6 +1,7 @@
-// The inbound event log in D1: rows, statuses and the statements that write them.
+// The inbound event log: rows, statuses and the statements that read and write them in each shard's
+// Durable Object (inbound/log-do.ts).
 import { nowIso } from "../platform/ids";
-import { monitoredWhere, percentilesSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
+import { monitoredWhere, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { ErrorCategory, EventEntityResult, EventError, EventStatus, InboundEventStatus } from "./schema";
 
 export interface EventRow {
@@ -47,8 +48,31 @@ export type NewEvent = Pick<
 
 export const DEDUP_WINDOW_MS = 24 * 3600 * 1000;
 
+/**
+ * The event log of one shard (inbound/log-do.ts), in that object's own SQLite: the same columns the
+ * log had in D1, plus the ordering queue. `group_key` is the group id ('' for none): each group's
+ * events run in order, groups side by side.
+ */
+export const EVENT_LOG_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, integration_id TEXT NOT NULL, use_case_id TEXT, use_case_slug TEXT,
+    direction TEXT NOT NULL DEFAULT 'inbound', event_name TEXT, correlation_id TEXT, group_id TEXT, deduplication_id TEXT,
+    source_timestamp TEXT, format TEXT NOT NULL DEFAULT 'json', payload TEXT, status TEXT NOT NULL, error_category TEXT,
+    errors TEXT NOT NULL DEFAULT '[]', entities TEXT NOT NULL DEFAULT '[]', warnings TEXT NOT NULL DEFAULT '[]',
+    attempts INTEGER NOT NULL DEFAULT 0, received_at TEXT NOT NULL, started_at TEXT, completed_at TEXT,
+    processing_duration_ms INTEGER, replay_of TEXT, ack_status TEXT, ack_message TEXT, acked_at TEXT);
+  CREATE INDEX IF NOT EXISTS events_dedup ON events(deduplication_id, received_at) WHERE deduplication_id IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS events_correlation ON events(correlation_id) WHERE correlation_id IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+  CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, group_key TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_at INTEGER NOT NULL DEFAULT 0, enqueued_at TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS queue_group ON queue(group_key, seq);
+  CREATE INDEX IF NOT EXISTS queue_waiting ON queue(next_at) WHERE next_at > 0;`;
+
 const COLUMNS =
   "id, tenant_id, integration_id, use_case_id, use_case_slug, event_name, correlation_id, group_id, deduplication_id, source_timestamp, format, payload, status, error_category, errors, warnings, received_at, replay_of";
+const PLACEHOLDERS = COLUMNS.split(",").map(() => "?").join(", ");
 
 function values(e: NewEvent) {
   return [
@@ -57,56 +81,34 @@ function values(e: NewEvent) {
   ];
 }
 
-const SAME_ID = "SELECT id FROM events WHERE integration_id = ? AND deduplication_id = ? AND received_at > ?";
+const SAME_ID = "SELECT id FROM events WHERE deduplication_id = ? AND received_at > ? ORDER BY id LIMIT 1";
 /**
  * An X-Signature webhook of the same use case that carried the same Idempotency-Key (its
- * correlation_id) in the window: only webhook events have `xsig-` deduplication ids. `+received_at`
- * keeps the planner on events_correlation (a handful of rows) rather than a day of the integration's events.
+ * correlation_id) in the window: only webhook events have `xsig-` deduplication ids.
  */
 export const KEY_SEEN_SQL =
-  "SELECT id FROM events WHERE integration_id = ? AND correlation_id = ? AND use_case_id = ? AND substr(deduplication_id, 1, 5) = 'xsig-' AND +received_at > ?";
-
-/** The duplicate tests of `e` with their bindings: its deduplication id, and its Idempotency-Key when it has one. */
-function duplicateTests(e: NewEvent): { sql: string[]; binds: unknown[] } {
-  const since = new Date(Date.parse(e.received_at) - DEDUP_WINDOW_MS).toISOString();
-  const sql = [SAME_ID];
-  const binds: unknown[] = [e.integration_id, e.deduplication_id, since];
-  if (e.idempotency_key) {
-    sql.push(KEY_SEEN_SQL);
-    binds.push(e.integration_id, e.idempotency_key, e.use_case_id, since);
-  }
-  return { sql, binds };
-}
+  "SELECT id FROM events WHERE correlation_id = ? AND use_case_id = ? AND substr(deduplication_id, 1, 5) = 'xsig-' AND +received_at > ? ORDER BY id LIMIT 1";
 
 /**
- * Inserts an event. With a deduplication id, the insert happens only if no event of the integration
- * carried that id in the last 24 hours (nor, for a webhook with an Idempotency-Key, that key): one
- * statement, so concurrent duplicates cannot both pass.
+ * The event of this log that already holds `e`'s deduplication id (or, for a webhook with an
+ * Idempotency-Key, that key) within the 24-hour window, or null. The log is one object, so the check
+ * and the insert that follows it cannot interleave with another writer's.
  */
-export function insertEventStatement(db: D1Database, e: NewEvent): D1PreparedStatement {
-  const placeholders = COLUMNS.split(",").map(() => "?").join(", ");
-  if (!e.deduplication_id) return db.prepare(`INSERT INTO events (${COLUMNS}) VALUES (${placeholders})`).bind(...values(e));
-  const tests = duplicateTests(e);
-  return db
-    .prepare(`INSERT INTO events (${COLUMNS}) SELECT ${placeholders} WHERE ${tests.sql.map((t) => `NOT EXISTS (${t})`).join(" AND ")}`)
-    .bind(...values(e), ...tests.binds);
+export function duplicateHolder(sql: SqlStorage, e: NewEvent): string | null {
+  if (!e.deduplication_id) return null;
+  const since = new Date(Date.parse(e.received_at) - DEDUP_WINDOW_MS).toISOString();
+  const same = sql.exec<{ id: string }>(SAME_ID, e.deduplication_id, since).toArray()[0];
+  if (same) return same.id;
+  if (!e.idempotency_key) return null;
+  return sql.exec<{ id: string }>(KEY_SEEN_SQL, e.idempotency_key, e.use_case_id, since).toArray()[0]?.id ?? null;
 }
 
-/** The event that holds a deduplication id (or Idempotency-Key) in the window: the original of any duplicate. */
-export function dedupHolderStatement(db: D1Database, e: NewEvent): D1PreparedStatement {
-  const tests = duplicateTests(e);
-  // One indexed lookup per test (events_dedup, events_correlation), not an OR the planner may scan for.
-  return db.prepare(`SELECT id FROM (${tests.sql.join(" UNION ALL ")}) ORDER BY id LIMIT 1`).bind(...tests.binds);
+export function insertEvent(sql: SqlStorage, e: NewEvent): void {
+  sql.exec(`INSERT INTO events (${COLUMNS}) VALUES (${PLACEHOLDERS})`, ...values(e));
 }
 
-export async function loadEvent(db: D1Database, id: string): Promise<EventRow | null> {
-  return db.prepare("SELECT * FROM events WHERE id = ?").bind(id).first<EventRow>();
-}
-
-export async function markProcessing(db: D1Database, id: string): Promise<string> {
-  const at = nowIso();
-  await db.prepare("UPDATE events SET status = 'processing', started_at = ?, attempts = attempts + 1 WHERE id = ?").bind(at, id).run();
-  return at;
+export function loadEvent(sql: SqlStorage, id: string): EventRow | null {
+  return (sql.exec<EventRow & Record<string, SqlStorageValue>>("SELECT * FROM events WHERE id = ?", id).toArray()[0] as EventRow | undefined) ?? null;
 }
 
 export interface EventOutcome {
@@ -121,19 +123,15 @@ export interface EventOutcome {
  * Records an event's outcome in one statement; `redactedPayload`, when given, replaces the stored
  * payload in that same write, so an event is never finished with its PII still in the log.
  */
-export async function completeEvent(db: D1Database, id: string, startedAt: string, outcome: EventOutcome, redactedPayload?: string | null): Promise<void> {
+export function completeEvent(sql: SqlStorage, id: string, startedAt: string, outcome: EventOutcome, redactedPayload?: string | null): void {
   const completedAt = nowIso();
   const payload = redactedPayload === undefined ? [] : [redactedPayload];
-  await db
-    .prepare(
-      `UPDATE events SET status = ?, error_category = ?, errors = ?, entities = ?, warnings = ?, completed_at = ?, processing_duration_ms = ?
-       ${redactedPayload === undefined ? "" : ", payload = ?"} WHERE id = ?`,
-    )
-    .bind(
-      outcome.status, outcome.error_category, JSON.stringify(outcome.errors), JSON.stringify(outcome.entities), JSON.stringify(outcome.warnings),
-      completedAt, Date.parse(completedAt) - Date.parse(startedAt), ...payload, id,
-    )
-    .run();
+  sql.exec(
+    `UPDATE events SET status = ?, error_category = ?, errors = ?, entities = ?, warnings = ?, started_at = ?, completed_at = ?, processing_duration_ms = ?
+     ${redactedPayload === undefined ? "" : ", payload = ?"} WHERE id = ?`,
+    outcome.status, outcome.error_category, JSON.stringify(outcome.errors), JSON.stringify(outcome.entities), JSON.stringify(outcome.warnings),
+    startedAt, completedAt, Date.parse(completedAt) - Date.parse(startedAt), ...payload, id,
+  );
 }
 
 export function toEventStatus(row: EventRow): InboundEventStatus {
@@ -157,8 +155,6 @@ export function toEventStatus(row: EventRow): InboundEventStatus {
   };
 }
 
-/** The ordering stream an event belongs to: its integration and group. */
-export const streamKey = (integrationId: string, groupId: string | null) => `${integrationId}/${groupId ?? ""}`;
 
 // ---- what other contexts may read or change of the log ---------------------------------------
 
@@ -178,38 +174,38 @@ export function monitoredInboundEvents(integrationId: string, q: MonitoredEventF
   return { sql: `SELECT ${MONITORED_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")}`, params };
 }
 
-/** The inbound halves of monitoring's statistics, each bound to (?1 integration id, ?2 since[, ?3 sample size]). */
+/** The inbound halves of monitoring's statistics, run in each shard, bound to (?1 integration id, ?2 since[, ?3 sample size]). */
 export const INBOUND_STATS_SQL = {
   counts: `SELECT 'inbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
       FROM events WHERE integration_id = ?1 AND received_at >= ?2 GROUP BY use_case_slug, status`,
   acks: "SELECT ack_status, COUNT(*) AS n FROM events WHERE integration_id = ?1 AND received_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
-  percentiles: percentilesSql("events", "received_at"),
+  /** The newest timed events' durations; monitoring merges the shards' samples and ranks them. */
+  durations: `SELECT received_at AS at, processing_duration_ms AS d FROM events
+      WHERE integration_id = ?1 AND received_at >= ?2 AND processing_duration_ms IS NOT NULL ORDER BY received_at DESC LIMIT ?3`,
 };
 
-/** Retention: an integration's oldest events received before ?, at most ? of them (index on (integration_id, received_at)). */
-export const EXPIRED_EVENTS_SQL = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE integration_id = ? AND received_at < ? ORDER BY received_at LIMIT ?)";
-
-export const deleteExpiredEventsStatement = (db: D1Database, integrationId: string, before: string, limit: number) =>
-  db.prepare(EXPIRED_EVENTS_SQL).bind(integrationId, before, limit);
+/** Retention: a shard's oldest events received before ?, at most ? of them (index events_received). */
+export const EXPIRED_EVENTS_SQL = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)";
 
 /**
  * The ERP's ACK of an inbound event (its ack_id is the event id): sets ack_status to `status` only
  * over one of `overwritable` (or none), so ACK statuses only move forward. Null when the tenant has
  * no such event; else how many rows changed and the status now recorded.
  */
-export async function acknowledgeInboundEvent(
-  db: D1Database,
+export function acknowledgeEvent(
+  sql: SqlStorage,
   tenantId: string,
   ack: { ack_id: string; status: string; message?: string },
   overwritable: readonly string[],
-  at = nowIso(),
-): Promise<{ acknowledged: number; statuses: (string | null)[] } | null> {
-  const [updated, now] = await db.batch<{ ack_status: string | null }>([
-    db
-      .prepare("UPDATE events SET ack_status = ?, ack_message = ?, acked_at = ? WHERE id = ? AND tenant_id = ? AND (ack_status IS NULL OR ack_status IN (SELECT value FROM json_each(?))) RETURNING ack_status")
-      .bind(ack.status, ack.message ?? null, at, ack.ack_id, tenantId, JSON.stringify(overwritable)),
-    db.prepare("SELECT ack_status FROM events WHERE id = ? AND tenant_id = ?").bind(ack.ack_id, tenantId),
-  ]);
-  if (now!.results.length === 0) return null;
-  return { acknowledged: updated!.results.length, statuses: now!.results.map((r) => r.ack_status) };
+  at: string,
+): { acknowledged: number; statuses: (string | null)[] } | null {
+  const updated = sql
+    .exec<{ ack_status: string | null }>(
+      "UPDATE events SET ack_status = ?, ack_message = ?, acked_at = ? WHERE id = ? AND tenant_id = ? AND (ack_status IS NULL OR ack_status IN (SELECT value FROM json_each(?))) RETURNING ack_status",
+      ack.status, ack.message ?? null, at, ack.ack_id, tenantId, JSON.stringify(overwritable),
+    )
+    .toArray();
+  const now = sql.exec<{ ack_status: string | null }>("SELECT ack_status FROM events WHERE id = ? AND tenant_id = ?", ack.ack_id, tenantId).toArray();
+  if (now.length === 0) return null;
+  return { acknowledged: updated.length, statuses: now.map((r) => r.ack_status) };
 }

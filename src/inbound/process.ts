@@ -1,9 +1,9 @@
 // Processing of one accepted event: map it, resolve identities and relations, apply each entity
 // update through its Durable Object, store meter readings, and record the outcome. Called by the
-// event's EventStream one event at a time; safe to run again for the same event.
-import type { EntityOperation } from "../entities/entity-do";
+// event's log (EventLog), each group's events one at a time; safe to run again for the same event.
+import type { EntityOperation } from "../entities/store-do";
 import type { ResolvedRelation } from "../entities/merge";
-import { applyEntityUpdate, canonicalIds, entityStub, meterReadingStatement, resolveEntity } from "../entities/service";
+import { canonicalIds, putMeterReadings, type EntityWriter, type MeterReadingWrite } from "../entities/service";
 import type { IntegrationSettings, UseCase } from "../integrations/schema";
 import { processingConfiguration } from "../integrations/service";
 import { fileUrlSigner, publicOrigin } from "../file-proxy/service";
@@ -16,10 +16,11 @@ import { AppError } from "../platform/errors";
 import { zodIssues } from "../platform/errors";
 import { setOwn } from "../platform/paths";
 import { redactPayloadText } from "../platform/redact";
-import { completeEvent, loadEvent, markProcessing, type EventOutcome, type EventRow } from "./events-log";
-import { TERMINAL_STATUSES, type EventEntityResult, type EventError } from "./schema";
+import type { EventOutcome, EventRow } from "./events-log";
+import type { EventEntityResult, EventError } from "./schema";
 
-type ProcessEnv = Pick<Env, "DB" | "ENTITY" | "SECRETS_KEY"> & Partial<Pick<Env, "PUBLIC_URL">> & AppsEnv;
+/** What processing needs: bindings, and the calling log's own batched entity writer. */
+export type ProcessEnv = Pick<Env, "DB" | "ENTITY_STORE" | "SECRETS_KEY"> & Partial<Pick<Env, "PUBLIC_URL">> & AppsEnv & { entities: EntityWriter };
 
 class EntityProblem extends Error {
   constructor(readonly error: EventError) {
@@ -35,12 +36,8 @@ function ambiguousIdentifier(schema: string, ids: Record<string, string>, matche
 /** Finds (or claims, creating a stub) the entity a relation or meter reference names. */
 async function resolveReference(env: ProcessEnv, event: EventRow, schema: string, rawIds: Record<string, unknown>): Promise<string> {
   const ids = canonicalIds(rawIds);
-  const resolution = await resolveEntity(env.DB, event.tenant_id, schema, ids, event.integration_id);
-  if ("ambiguous" in resolution) {
-    throw new EntityProblem(ambiguousIdentifier(schema, ids, resolution.ambiguous));
-  }
-  // A claimed id may belong to an entity whose own event never created it: make sure it exists.
-  if (resolution.created) await entityStub(env, resolution.entityId).ensureStub({ tenantId: event.tenant_id, schema, entityId: resolution.entityId, uniqueIds: ids });
+  const resolution = await env.entities.resolve(event.tenant_id, schema, ids, event.integration_id);
+  if ("ambiguous" in resolution) throw new EntityProblem(ambiguousIdentifier(schema, ids, resolution.ambiguous));
   return resolution.entityId;
 }
 
@@ -118,26 +115,25 @@ async function applyUpdate(
   problems: EventError[],
 ): Promise<EventEntityResult | null> {
   const ids = canonicalIds(update.unique_identifiers);
-  const resolution = await resolveEntity(env.DB, event.tenant_id, update.entity_slug, ids, event.integration_id);
-  if ("ambiguous" in resolution) {
-    problems.push(ambiguousIdentifier(update.entity_slug, ids, resolution.ambiguous));
-    return null;
-  }
   const declared = relations.attributes.get(update.entity_slug) ?? new Set<string>();
   const attributes = await resolveRelations(env, event, update.attributes, declared, relations.budget, problems);
-  const result = await applyEntityUpdate(env, {
+  const result = await env.entities.apply({
     updateId: `${event.id}#${index}`,
     eventId: event.id,
     tenantId: event.tenant_id,
     schema: update.entity_slug,
-    entityId: resolution.entityId,
     uniqueIds: ids,
+    integrationId: event.integration_id,
     attributes,
     mode: update.mode,
     sourceTimestamp: event.source_timestamp ?? undefined,
     correlationId: event.correlation_id,
   });
-  return { slug: update.entity_slug, _id: resolution.entityId, operation: result.operation satisfies EntityOperation, unique_ids: ids };
+  if ("ambiguous" in result) {
+    problems.push(ambiguousIdentifier(update.entity_slug, ids, result.ambiguous));
+    return null;
+  }
+  return { slug: update.entity_slug, _id: result.entityId, operation: result.operation satisfies EntityOperation, unique_ids: ids };
 }
 
 /** Parsed mapping configurations by their JSON text: parsing compiles every expression, once is enough. */
@@ -216,42 +212,37 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
     if (applied) entities.push(applied);
     crashPoint("process.after-entity-update");
   }
-  const readings: D1PreparedStatement[] = [];
+  const readings: MeterReadingWrite[] = [];
   for (const reading of mapped.meter_readings_updates) {
     try {
       const meterId = await resolveReference(env, event, "meter", reading.meter.$entity_unique_ids);
       const counterId = reading.meter_counter ? await resolveReference(env, event, "meter_counter", reading.meter_counter.$entity_unique_ids) : null;
-      readings.push(meterReadingStatement(env.DB, { tenantId: event.tenant_id, meterId, counterId, eventId: event.id, mode: reading.mode, attributes: reading.attributes }));
+      readings.push({ meterId, counterId, eventId: event.id, mode: reading.mode, attributes: reading.attributes });
       entities.push({ slug: "meter_reading", _id: meterId, operation: reading.mode === "delete" ? "deleted" : "upserted", unique_ids: { external_id: reading.attributes.external_id } });
     } catch (err) {
       if (!(err instanceof EntityProblem)) throw err;
       problems.push(err.error);
     }
   }
-  if (readings.length > 0) await env.DB.batch(readings);
+  await putMeterReadings(env, event.tenant_id, readings);
 
   const status = problems.length === 0 ? "done" : entities.length > 0 ? "partial" : "error";
   return { status, error_category: problems.length ? "validation" : null, errors: problems, entities, warnings: mapped.warnings };
 }
 
 /**
- * Processes an accepted event. An event already finished is left alone; system failures (storage
- * unavailable) throw, so the stream retries it, and every entity write is idempotent per update id.
- * The outcome and the payload's redaction are one write: a failure leaves the event unfinished (to
- * be run again), never finished with its PII still stored.
+ * Processes an accepted event of the caller's log: its outcome and the payload to store instead of
+ * the received one (undefined to keep it). System failures (storage unavailable) throw, so the log
+ * retries the event, and every entity write is idempotent per update id. The log records the outcome
+ * and the redaction in one write, so an event is never finished with its PII still stored.
  */
-export async function processEvent(env: ProcessEnv, eventId: string): Promise<void> {
-  const event = await loadEvent(env.DB, eventId);
-  if (!event || TERMINAL_STATUSES.includes(event.status)) return;
-  const [startedAt, { useCase, settings }] = await Promise.all([
-    markProcessing(env.DB, eventId),
-    processingConfiguration(env.DB, event.tenant_id, event.integration_id, event.use_case_id),
-  ]);
+export async function processEvent(env: ProcessEnv, event: EventRow, startedAt: string): Promise<{ startedAt: string; outcome: EventOutcome; payload: string | null | undefined }> {
+  const { useCase, settings } = await processingConfiguration(env.DB, event.tenant_id, event.integration_id, event.use_case_id);
   const outcome = await outcomeOf(env, event, useCase);
   // Warnings recorded when the event was accepted (e.g. a webhook's event_name that failed) stay.
   const accepted = JSON.parse(event.warnings) as Record<string, unknown>[];
   if (accepted.length > 0) outcome.warnings = [...accepted, ...outcome.warnings];
-  await completeEvent(env.DB, eventId, startedAt, outcome, redactedPayload(event, settings));
+  return { startedAt, outcome, payload: redactedPayload(event, settings) };
 }
 
 /**
@@ -263,11 +254,9 @@ function redactedPayload(event: EventRow, settings: IntegrationSettings): string
   return redactPayloadText(event.payload, event.format, settings.redact_paths);
 }
 
-/** Gives up on an event the stream could not process after its retries; its payload is redacted like any other, in the same write. */
-export async function failEvent(env: Pick<Env, "DB">, eventId: string, message: string): Promise<void> {
-  const event = await loadEvent(env.DB, eventId);
-  if (!event || TERMINAL_STATUSES.includes(event.status)) return;
+/** The outcome of an event the log gives up on after its retries, with its payload redacted like any other. */
+export async function failedOutcome(env: Pick<Env, "DB">, event: EventRow, message: string): Promise<{ outcome: EventOutcome; payload: string | null | undefined }> {
   const { settings } = await processingConfiguration(env.DB, event.tenant_id, event.integration_id, null);
   const outcome: EventOutcome = { status: "error", error_category: "system", errors: [{ code: "PROCESSING_FAILED", message }], entities: [], warnings: [] };
-  await completeEvent(env.DB, eventId, event.started_at ?? event.received_at, outcome, redactedPayload(event, settings));
+  return { outcome, payload: redactedPayload(event, settings) };
 }

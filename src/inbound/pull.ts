@@ -11,7 +11,7 @@ import { nowIso } from "../platform/ids";
 import { nextRun, PullConfiguration } from "../integrations/pull-configuration";
 import { runError, runInstalled, type AppsEnv } from "../apps/service";
 
-export type PullEnv = AppsEnv & Pick<Env, "EVENT_STREAM"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS">>;
+export type PullEnv = AppsEnv & Pick<Env, "EVENT_LOG"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS" | "EVENT_LOG_SHARDS">>;
 
 /** Events one run may return (each still validated on its own, like a posted batch's). */
 export const MAX_PULLED_EVENTS = 1000;

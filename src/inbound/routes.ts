@@ -37,7 +37,7 @@ inboundRoutes.openapi(
     const tenantId = callerTenant(c.get("caller"));
     const { event_id } = c.req.valid("param");
     const { wait } = c.req.valid("query");
-    const status = wait ? await service.waitForEvent(c.env.DB, tenantId, event_id, wait) : await service.getEventStatus(c.env.DB, tenantId, event_id);
+    const status = wait ? await service.waitForEvent(c.env, tenantId, event_id, wait) : await service.getEventStatus(c.env, tenantId, event_id);
     return c.json(status, 200);
   },
 );

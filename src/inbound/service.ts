@@ -1,21 +1,21 @@
 // Accepting inbound events: validate, route, deduplicate and store each one durably, hand it to its
 // ordering stream, and answer before any mapping happens.
 import type { Integration, UseCase } from "../integrations/schema";
-import { findIntegrationForWebhook, getIntegration, resolveEnvironmentValue } from "../integrations/service";
+import { findIntegrationForWebhook, integrationForEvents, resolveEnvironmentValue, tenantIntegrationIds } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import type { InboundConfiguration } from "../mapping/schema";
 import { AppError, zodIssues } from "../platform/errors";
-import { newId, nowIso } from "../platform/ids";
-import { jobCursorSql } from "../platform/db";
+import { nowIso } from "../platform/ids";
 import { enforceRateLimit, takeOrThrow } from "../platform/rate-limit";
 import { redactPayloadText } from "../platform/redact";
 import { parseJsonBytes } from "../platform/json";
-import { dedupHolderStatement, insertEventStatement, loadEvent, streamKey, toEventStatus, type NewEvent } from "./events-log";
+import { toEventStatus, type EventRow, type NewEvent } from "./events-log";
+import { eventLog, eventLogs, integrationTag, locate, newEventId, shardCount, shardOf } from "./shards";
 import { InboundEvent, TERMINAL_STATUSES, WEBHOOK_DEDUP_PREFIXES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
 import { verifyStandardWebhook, verifyXSignature, type SignatureCheck } from "./signatures";
 
-type InboundEnv = Pick<Env, "DB" | "EVENT_STREAM"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS">>;
+type InboundEnv = Pick<Env, "DB" | "EVENT_LOG"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS" | "EVENT_LOG_SHARDS">>;
 
 type Candidate = { event: NewEvent; result: EventsBatchResult["results"][number]; accept: boolean };
 
@@ -29,58 +29,40 @@ function route(integration: Integration, slug: string | undefined, eventName: st
 }
 
 /**
- * Hands events to their ordering streams (one per integration and group), keeping the given order.
- * Every stream is tried; if any refused, throws naming them (the others' events are queued).
- */
-async function enqueueToStreams(env: Pick<Env, "EVENT_STREAM">, events: { id: string; integration_id: string; group_id: string | null }[]) {
-  const streams = new Map<string, string[]>();
-  for (const e of events) {
-    const key = streamKey(e.integration_id, e.group_id);
-    streams.set(key, [...(streams.get(key) ?? []), e.id]);
-  }
-  const handOffs = [...streams];
-  const settled = await Promise.allSettled(handOffs.map(async ([key, ids]) => env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(key)).enqueue(ids)));
-  const failed = settled.flatMap((s, i) => (s.status === "rejected" ? [{ stream: handOffs[i]![0], event_ids: handOffs[i]![1], error: String(s.reason instanceof Error ? s.reason.message : s.reason) }] : []));
-  if (failed.length > 0) throw new StreamHandOffError(failed);
-}
-
-class StreamHandOffError extends Error {
-  constructor(readonly failed: { stream: string; event_ids: string[]; error: string }[]) {
-    super(`hand-off to ${failed.length} event stream(s) failed: ${failed.map((f) => `${f.stream}: ${f.error}`).join("; ")}`);
-  }
-}
-
-/**
- * Stores events (one D1 transaction) and hands the accepted ones to their streams, in order. Once
- * the transaction commits, the per-event results stand even if the hand-off fails (it is logged).
+ * Stores events in their integration's log: one call per shard, each one transaction in that shard's
+ * Durable Object, which also queues the accepted ones for processing. Answers once every shard has
+ * them durably; a duplicate's answer names the event that holds its deduplication id. A request's
+ * shards are separate objects: when some refuse and others stored their events, the refused events
+ * answer `error` ("post it again") and the rest stand, so a retry of just those duplicates nothing;
+ * when every shard refused, nothing is stored and the request fails as a whole.
  */
 async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
-  const statements: D1PreparedStatement[] = [];
-  const holderAt: (number | null)[] = [];
+  const shards = new Map<string, { integrationId: string; shard: number; items: Candidate[] }>();
   for (const c of candidates) {
-    statements.push(insertEventStatement(env.DB, c.event));
-    holderAt.push(c.accept && c.event.deduplication_id ? statements.push(dedupHolderStatement(env.DB, c.event)) - 1 : null);
+    const shard = locate(c.event.id)!.shard;
+    const key = `${c.event.integration_id}/${shard}`;
+    const entry = shards.get(key) ?? { integrationId: c.event.integration_id, shard, items: [] };
+    entry.items.push(c);
+    shards.set(key, entry);
   }
-  const results = await env.DB.batch<{ id: string }>(statements);
-
-  const accepted: NewEvent[] = [];
-  candidates.forEach((c, i) => {
-    if (!c.accept) return;
-    const holder = holderAt[i] === null ? c.event.id : results[holderAt[i]!]!.results[0]?.id;
-    if (holder !== c.event.id) {
-      const what = c.event.idempotency_key ? `delivery (the same signed request, or Idempotency-Key '${c.event.idempotency_key}')` : `deduplication_id '${c.event.deduplication_id}'`;
-      c.result = { event_id: holder ?? c.event.id, status: "skipped", message: `Duplicate ${what} within 24 hours` };
-      return;
-    }
-    accepted.push(c.event);
-  });
-  try {
-    await enqueueToStreams(env, accepted);
-  } catch (err) {
-    // The events are stored and their answers final: a 500 now would make the client post them
-    // again as new events. The recovery sweep (sweepPendingEvents) hands them over a minute later.
-    if (!(err instanceof StreamHandOffError)) throw err;
-    console.error(JSON.stringify({ level: "error", message: "event stream hand-off failed; the recovery sweep will queue these events", streams: err.failed }));
+  const calls = [...shards.values()];
+  const settled = await Promise.allSettled(
+    calls.map(async ({ integrationId, shard, items }) => {
+      const holders = await eventLog(env, integrationId, shard).accept(items.map((c) => ({ event: c.event, process: c.accept })));
+      items.forEach((c, i) => {
+        const holder = holders[i];
+        if (!holder) return;
+        const what = c.event.idempotency_key ? `delivery (the same signed request, or Idempotency-Key '${c.event.idempotency_key}')` : `deduplication_id '${c.event.deduplication_id}'`;
+        c.result = { event_id: holder, status: "skipped", message: `Duplicate ${what} within 24 hours` };
+      });
+    }),
+  );
+  const failed = settled.flatMap((s, i) => (s.status === "rejected" ? [{ call: calls[i]!, reason: s.reason as unknown }] : []));
+  if (failed.length === 0) return;
+  if (failed.length === calls.length) throw failed[0]!.reason;
+  for (const { call, reason } of failed) {
+    console.error(JSON.stringify({ level: "error", message: "event log shard refused events; answered as not stored", integration_id: call.integrationId, shard: call.shard, error: String((reason as Error)?.message ?? reason) }));
+    for (const c of call.items) c.result = { event_id: c.event.id, status: "error", message: "Not stored: the event log was unavailable; post this event again" };
   }
 }
 
@@ -111,12 +93,15 @@ function candidateOf(
   batch: Pick<EventsBatch, "correlation_id" | "group_id">,
   receivedAt: string,
   maxFutureMs: number,
+  shards: number,
   /** Only the signed-webhook route sets this: its own deduplication ids carry the reserved prefixes. */
   webhook = false,
 ): Candidate {
-  const id = newId();
-  const base = { id, tenant_id: tenantId, integration_id: integration.id, received_at: receivedAt };
   const parsed = InboundEvent.safeParse(raw);
+  // The id names the log shard the event is stored in: its group's (a refused event's group is unknown: ''), see shards.ts.
+  const group = parsed.success ? (parsed.data.group_id ?? batch.group_id ?? null) : null;
+  const id = newEventId(integration.id, shardOf(group, shards));
+  const base = { id, tenant_id: tenantId, integration_id: integration.id, received_at: receivedAt };
   const issues = parsed.success ? [] : zodIssues(parsed.error);
   // An id posted through the API or returned by a pull must never pass for a webhook's (an X-Signature
   // webhook's Idempotency-Key is checked against events with them).
@@ -178,29 +163,44 @@ function candidateOf(
 }
 
 /**
- * POST /v3/erp/updates/events. Answers once every accepted event is stored in D1 and queued in its
- * stream (or, when that hand-off fails, left to the recovery sweep); mapping and entity writes
- * happen after the answer.
+ * POST /v3/erp/updates/events. Answers once every accepted event is stored and queued in its log
+ * shard; mapping and entity writes happen after the answer. No D1 write on this path, and the
+ * configuration it reads is cached in the isolate.
  */
 export async function acceptEvents(env: InboundEnv, tenantId: string, batch: EventsBatch): Promise<EventsBatchResult> {
-  const integration = await getIntegration(env.DB, tenantId, batch.integration_id);
+  const integration = await integrationForEvents(env.DB, tenantId, batch.integration_id);
   const receivedAt = nowIso();
-  const candidates = batch.events.map((raw) => candidateOf(raw, tenantId, integration, batch, receivedAt, maxFutureSkewMs(env)));
+  const candidates = batch.events.map((raw) => candidateOf(raw, tenantId, integration, batch, receivedAt, maxFutureSkewMs(env), shardCount(env)));
   await store(env, candidates);
   return { results: candidates.map((c) => c.result) };
 }
 
-export async function getEventStatus(db: D1Database, tenantId: string, eventId: string): Promise<InboundEventStatus> {
-  const row = await loadEvent(db, eventId);
-  if (!row || row.tenant_id !== tenantId) throw new AppError("NOT_FOUND", `Event '${eventId}' not found`);
+/**
+ * A tenant's event by id, read from the log shard its id names. The id's tag must match one of the
+ * tenant's integrations (with 15 bits a stranger's id rarely does, and the row's tenant is checked).
+ */
+export async function findEvent(env: InboundEnv, tenantId: string, eventId: string): Promise<EventRow | null> {
+  const where = locate(eventId);
+  if (!where || where.shard >= shardCount(env)) return null;
+  const candidates = (await tenantIntegrationIds(env.DB, tenantId)).filter((id) => integrationTag(id) === where.tag);
+  for (const integrationId of candidates) {
+    const row = await eventLog(env, integrationId, where.shard).event(eventId);
+    if (row && row.tenant_id === tenantId) return row;
+  }
+  return null;
+}
+
+export async function getEventStatus(env: InboundEnv, tenantId: string, eventId: string): Promise<InboundEventStatus> {
+  const row = await findEvent(env, tenantId, eventId);
+  if (!row) throw new AppError("NOT_FOUND", `Event '${eventId}' not found`);
   return toEventStatus(row);
 }
 
-/** Waits up to `seconds` for the event to finish, polling the log; returns its status either way. */
-export async function waitForEvent(db: D1Database, tenantId: string, eventId: string, seconds: number): Promise<InboundEventStatus> {
+/** Waits up to `seconds` for the event to finish, polling its log; returns its status either way. */
+export async function waitForEvent(env: InboundEnv, tenantId: string, eventId: string, seconds: number): Promise<InboundEventStatus> {
   const deadline = Date.now() + seconds * 1000;
   for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-    const status = await getEventStatus(db, tenantId, eventId);
+    const status = await getEventStatus(env, tenantId, eventId);
     if (TERMINAL_STATUSES.includes(status.status) || Date.now() + delay > deadline) return status;
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
@@ -313,7 +313,7 @@ export async function acceptWebhook(
     // as `_correlation_id` of the core events this delivery causes.
     ...(idempotency && "key" in idempotency && { correlation_id: idempotency.key }),
   };
-  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env), true);
+  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env), shardCount(env), true);
   if (idempotency && "key" in idempotency && candidate.accept) candidate.event.idempotency_key = idempotency.key;
   const warnings = [nameWarning, idempotency && "ignored" in idempotency ? { code: "IDEMPOTENCY_KEY_IGNORED", message: idempotency.ignored } : undefined].filter((w) => w !== undefined);
   if (warnings.length > 0) candidate.event.warnings = warnings;
@@ -322,70 +322,13 @@ export async function acceptWebhook(
 }
 
 /**
- * Bounds of one recovery sweep (every minute): at most `integrationsPerRun` integrations, taken
- * round-robin from a cursor in `maintenance_cursors`, and at most `eventsPerIntegration` of each
- * one's oldest unfinished events, so one integration's backlog can neither fill a run nor keep
- * the others' lost events waiting.
- */
-export const SWEEP = { integrationsPerRun: 50, eventsPerIntegration: 20 } as const;
-
-/**
- * The unfinished events a sweep hands back. A recursive CTE walks index events_unfinished from one
- * integration with unfinished events to the next (one index search each, whatever their backlog),
- * starting after the cursor; each contributes its oldest few. ?1 cursor, ?2 integrations, ?3 older
- * than, ?4 events per integration.
- */
-export const SWEEP_PENDING_SQL = `
-  WITH RECURSIVE walk(integration_id, n) AS (
-    SELECT (SELECT integration_id FROM events WHERE status IN ('accepted', 'processing') AND integration_id > ?1 ORDER BY integration_id LIMIT 1), 1
-    UNION ALL
-    SELECT (SELECT integration_id FROM events WHERE status IN ('accepted', 'processing') AND integration_id > walk.integration_id ORDER BY integration_id LIMIT 1), walk.n + 1
-      FROM walk WHERE walk.integration_id IS NOT NULL AND walk.n < ?2)
-  SELECT walk.integration_id AS visited, events.id, events.group_id FROM walk
-    LEFT JOIN events ON events.id IN (
-      SELECT id FROM events WHERE integration_id = walk.integration_id AND status IN ('accepted', 'processing') AND received_at < ?3 ORDER BY received_at LIMIT ?4)
-   WHERE walk.integration_id IS NOT NULL
-   ORDER BY walk.n, events.received_at, events.id`;
-
-const SWEEP_CURSOR = jobCursorSql("sweep_pending_events");
-
-/**
- * The events the next sweep hands back (oldest first within each integration), and moves the
- * round-robin cursor past the integrations it visited (back to the start after the last one).
- */
-export async function nextSweepBatch(db: D1Database, olderThanMs = 60_000): Promise<{ id: string; integration_id: string; group_id: string | null }[]> {
-  const before = new Date(Date.now() - olderThanMs).toISOString();
-  const position = (await db.prepare(SWEEP_CURSOR.position).first<{ position: string }>())?.position ?? "";
-  const { results } = await db
-    .prepare(SWEEP_PENDING_SQL)
-    .bind(position, SWEEP.integrationsPerRun, before, SWEEP.eventsPerIntegration)
-    .all<{ visited: string; id: string | null; group_id: string | null }>();
-  const visited = [...new Set(results.map((r) => r.visited))];
-  const next = visited.length < SWEEP.integrationsPerRun ? "" : visited.at(-1)!;
-  if (next !== position) await db.prepare(SWEEP_CURSOR.save).bind(next, nowIso()).run();
-  return results.flatMap((r) => (r.id ? [{ id: r.id, integration_id: r.visited, group_id: r.group_id }] : []));
-}
-
-/**
- * Recovery: events accepted over a minute ago but not finished (their stream hand-off was lost, or
- * processing died) are handed to their streams again, a bounded number per integration and run
- * (SWEEP). Streams ignore ids they already hold, and processing skips finished events, so this is
- * safe to run any time.
- */
-export async function sweepPendingEvents(env: InboundEnv, olderThanMs = 60_000): Promise<number> {
-  const events = await nextSweepBatch(env.DB, olderThanMs);
-  await enqueueToStreams(env, events);
-  return events.length;
-}
-
-/**
  * Replays a stored inbound event as a new event (new id, `replay_of` linking the original) through
  * today's configuration: the way to re-run a failed event once its use case is fixed.
  */
 export async function replayInboundEvent(env: InboundEnv, tenantId: string, integrationId: string, eventId: string) {
-  const original = await loadEvent(env.DB, eventId);
-  if (!original || original.tenant_id !== tenantId || original.integration_id !== integrationId) return null;
-  const integration = await getIntegration(env.DB, tenantId, integrationId);
+  const original = await findEvent(env, tenantId, eventId);
+  if (!original || original.integration_id !== integrationId) return null;
+  const integration = await integrationForEvents(env.DB, tenantId, integrationId);
   const raw = {
     ...(original.use_case_slug && { use_case_slug: original.use_case_slug }),
     ...(original.event_name && { event_name: original.event_name }),
@@ -395,8 +338,30 @@ export async function replayInboundEvent(env: InboundEnv, tenantId: string, inte
     ...(original.group_id && { group_id: original.group_id }),
     ...(original.correlation_id && { correlation_id: original.correlation_id }),
   };
-  const candidate = candidateOf(raw, tenantId, integration, {}, nowIso(), maxFutureSkewMs(env));
+  const candidate = candidateOf(raw, tenantId, integration, {}, nowIso(), maxFutureSkewMs(env), shardCount(env));
   candidate.event.replay_of = original.id;
   await store(env, [candidate]);
   return candidate.result;
+}
+
+/**
+ * The ERP's ACK of an inbound event (its ack_id is the event id), recorded in the event's log shard:
+ * ack_status moves to `status` only over one of `overwritable` (or none). Null when the tenant has
+ * no such event; else how many rows changed and the status now recorded.
+ */
+export async function acknowledgeInboundEvent(
+  env: InboundEnv,
+  tenantId: string,
+  ack: { ack_id: string; status: string; message?: string },
+  overwritable: readonly string[],
+  at = nowIso(),
+): Promise<{ acknowledged: number; statuses: (string | null)[] } | null> {
+  const event = await findEvent(env, tenantId, ack.ack_id);
+  if (!event) return null;
+  return eventLog(env, event.integration_id, locate(event.id)!.shard).acknowledge(tenantId, ack, overwritable, at);
+}
+
+/** Deletes every event of these (deleted) integrations, shard by shard. */
+export async function purgeEventLogs(env: Pick<Env, "EVENT_LOG"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>, integrationIds: string[]): Promise<void> {
+  await Promise.all(integrationIds.flatMap((id) => eventLogs(env, id).map((log) => log.purge())));
 }

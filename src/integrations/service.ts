@@ -7,6 +7,7 @@ import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { hasPrototypeSegment } from "../platform/paths";
 import { auditStatement } from "../platform/audit";
 import { tenantRateLimitOf } from "../tenants/service";
+import { cachedConfig } from "../platform/config-cache";
 import { nextRun } from "./pull-configuration";
 import {
   IntegrationSettings,
@@ -640,20 +641,46 @@ export async function resolveEnvironmentValue(env: Pick<Env, "DB" | "SECRETS_KEY
 }
 
 /**
- * What processing an event needs of its configuration, in one query: the use case (null if gone)
- * and the integration's settings. The event pipeline calls this once per event.
+ * An integration by id alone with its use cases and its tenant's rate limit, cached in the isolate
+ * (platform/config-cache.ts): the event path (accepting, processing, webhooks) reads it per event,
+ * and D1 must not. Null when there is no such integration. Callers must not change what they get.
+ */
+function eventPathIntegration(db: D1Database, id: string): Promise<{ tenantId: string; tenantRateLimit: number | null; integration: Integration } | null> {
+  return cachedConfig(`integration:${id}`, async () => {
+    const row = await db.prepare("SELECT * FROM integrations WHERE id = ?").bind(id).first<IntegrationRow>();
+    if (!row) return null;
+    // Integrations cascade with their tenant, so the tenant exists; its limit is read beside the use cases.
+    const [useCases, tenantRateLimit] = await Promise.all([useCasesOf(db, [id]), tenantRateLimitOf(db, row.tenant_id)]);
+    return { tenantId: row.tenant_id, tenantRateLimit, integration: fromIntegrationRow(row, useCases.get(id)!) };
+  });
+}
+
+/** The tenant's integration for the event path (cached, see eventPathIntegration); NOT_FOUND when it is not theirs. */
+export async function integrationForEvents(db: D1Database, tenantId: string, id: string): Promise<Integration> {
+  const found = await eventPathIntegration(db, id);
+  if (!found || found.tenantId !== tenantId) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
+  return found.integration;
+}
+
+/** The ids of a tenant's integrations (cached): where its events can be. */
+export function tenantIntegrationIds(db: D1Database, tenantId: string): Promise<string[]> {
+  return cachedConfig(`integrations-of:${tenantId}`, async () => {
+    const { results } = await db.prepare("SELECT id FROM integrations WHERE tenant_id = ?").bind(tenantId).all<{ id: string }>();
+    return results.map((r) => r.id);
+  });
+}
+
+/**
+ * What processing an event needs of its configuration: the use case (null if gone) and the
+ * integration's settings. The event pipeline calls this once per event; it is served from the
+ * isolate's cache.
  */
 export async function processingConfiguration(db: D1Database, tenantId: string, integrationId: string, useCaseId: string | null) {
-  const row = await db
-    .prepare(
-      `SELECT i.settings AS integration_settings, u.* FROM integrations i LEFT JOIN use_cases u ON u.id = ? AND u.integration_id = i.id
-       WHERE i.id = ? AND i.tenant_id = ?`,
-    )
-    .bind(useCaseId, integrationId, tenantId)
-    .first<UseCaseRow & { integration_settings: string }>();
+  const found = await eventPathIntegration(db, integrationId);
+  const integration = found && found.tenantId === tenantId ? found.integration : null;
   return {
-    useCase: row?.id ? fromUseCaseRow(row) : null,
-    settings: storedSettings(row?.integration_settings),
+    useCase: (useCaseId && integration?.use_cases.find((uc) => uc.id === useCaseId)) || null,
+    settings: integration?.settings ?? storedSettings(undefined),
   };
 }
 
@@ -662,11 +689,7 @@ export async function findIntegrationForWebhook(
   db: D1Database,
   id: string,
 ): Promise<{ tenantId: string; tenantRateLimit: number | null; integration: Integration } | null> {
-  const row = await db.prepare("SELECT * FROM integrations WHERE id = ?").bind(id).first<IntegrationRow>();
-  if (!row) return null;
-  // Integrations cascade with their tenant, so the tenant exists; its limit is read beside the use cases.
-  const [useCases, tenantRateLimit] = await Promise.all([useCasesOf(db, [id]), tenantRateLimitOf(db, row.tenant_id)]);
-  return { tenantId: row.tenant_id, tenantRateLimit, integration: fromIntegrationRow(row, useCases.get(id)!) };
+  return eventPathIntegration(db, id);
 }
 
 // ---- what outbound and monitoring read --------------------------------------------------------
@@ -856,4 +879,25 @@ export async function fileProxyUseCase(db: D1Database, integrationId: string, sl
     .bind(integrationId, slug)
     .first<{ id: string; tenant_id: string; enabled: number; configuration: string }>();
   return row ? { id: row.id, tenantId: row.tenant_id, enabled: row.enabled === 1, configuration: row.configuration } : null;
+}
+
+/**
+ * Where a tenant's per-event data lives, for deleting it with the tenant: its integrations (their
+ * event logs) and every entity schema its inbound mappings write or relate to (their entity
+ * stores), plus the meter stores readings go to.
+ */
+export async function tenantDataLocations(db: D1Database, tenantId: string): Promise<{ integrationIds: string[]; schemas: string[] }> {
+  const [integrations, useCases] = await db.batch([
+    db.prepare("SELECT id FROM integrations WHERE tenant_id = ?").bind(tenantId),
+    db.prepare("SELECT configuration FROM use_cases WHERE tenant_id = ? AND type = 'inbound'").bind(tenantId),
+  ]);
+  const schemas = new Set(["meter", "meter_counter"]);
+  for (const row of useCases!.results as { configuration: string }[]) {
+    const config = JSON.parse(row.configuration) as { entities?: { entity_schema?: unknown; fields?: { relations?: { items?: { entity_schema?: unknown }[] } }[] }[] };
+    for (const entity of config.entities ?? []) {
+      if (typeof entity.entity_schema === "string") schemas.add(entity.entity_schema);
+      for (const field of entity.fields ?? []) for (const item of field.relations?.items ?? []) if (typeof item.entity_schema === "string") schemas.add(item.entity_schema);
+    }
+  }
+  return { integrationIds: (integrations!.results as { id: string }[]).map((r) => r.id), schemas: [...schemas] };
 }

@@ -20,7 +20,7 @@ monitoringRoutes.openapi(
     request: { params: pathParams("id"), ...jsonBody(EventQuery) },
     responses: { 200: json(EventPage, "A page of events"), ...errors(400, 401, 403, 404, 415, 429) },
   }),
-  async (c) => c.json(await service.queryEvents(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json")), 200),
+  async (c) => c.json(await service.queryEvents(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json")), 200),
 );
 
 monitoringRoutes.openapi(
@@ -40,7 +40,7 @@ monitoringRoutes.openapi(
     request: { params: pathParams("id"), query: z.object({ window: z.enum(["1h", "24h", "7d"]).default("24h") }) },
     responses: { 200: json(Stats, "Statistics"), ...errors(400, 401, 403, 404, 429) },
   }),
-  async (c) => c.json(await service.stats(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query").window), 200),
+  async (c) => c.json(await service.stats(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query").window), 200),
 );
 
 monitoringRoutes.openapi(
@@ -52,7 +52,7 @@ monitoringRoutes.openapi(
   }),
   async (c) => {
     const { id, correlation_id } = c.req.valid("param");
-    return c.json(await service.trace(c.env.DB, callerTenant(c.get("caller")), id, correlation_id), 200);
+    return c.json(await service.trace(c.env, callerTenant(c.get("caller")), id, correlation_id), 200);
   },
 );
 

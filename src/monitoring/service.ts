@@ -1,8 +1,8 @@
 // Monitoring: one view over inbound events, outbound deliveries and file downloads, replay,
 // statistics, traces, the audit log, payload redaction and retention.
 import { deleteExpiredDownloadsStatement, EXPIRED_DOWNLOADS_SQL, FILE_STATS_SQL, monitoredFileDownloads } from "../file-proxy/downloads-log";
-import { deleteExpiredEventsStatement, EXPIRED_EVENTS_SQL, INBOUND_STATS_SQL, monitoredInboundEvents } from "../inbound/events-log";
 import { replayInboundEvent } from "../inbound/service";
+import { eventLogs } from "../inbound/shards";
 import { getIntegration, retentionDaysSql } from "../integrations/service";
 import { AUDIT_RETENTION_SQL, deleteExpiredAuditStatement, listAuditLog } from "../platform/audit";
 import { jobCursorSql } from "../platform/db";
@@ -57,15 +57,17 @@ const toMonitoredEvent = ({ id: _, file_details, ...row }: MonitoredRow): Monito
   file: file_details === null ? null : (JSON.parse(file_details) as FileDetails),
 });
 
-// The three directions as one row shape, each arm built by the context that owns its table
+// The three directions as one row shape, each arm built by the context that owns its rows
 // (inbound/events-log.ts, outbound/service.ts, file-proxy/downloads-log.ts) through its own indexes.
-// A compound SELECT ordered by id merges the index-ordered arms (MERGE in the query plan), so a page
-// reads about `limit` rows of each table instead of sorting the integration's whole history.
-type Arms = { inbound: MonitoredArm | null; outbound: MonitoredArm | null; file: MonitoredArm | null };
+// Deliveries and downloads are in D1: a compound SELECT ordered by id merges their index-ordered arms
+// (MERGE in the query plan), so a page reads about `limit` rows of each table. Inbound events are in
+// the integration's log shards: each shard answers its own `limit` rows the same way, and the pages
+// are merged here by id.
+type D1Arms = { outbound: MonitoredArm | null; file: MonitoredArm | null };
+type EventsEnv = Pick<Env, "DB" | "EVENT_LOG"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>;
 
-/** Each direction's arm for a query; an arm the filters exclude is null. */
-function arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): Arms {
-  const filter: MonitoredEventFilter = {
+function filterOf(q: Partial<EventQuery> & { before?: string }): MonitoredEventFilter {
+  return {
     event_id: q.event_id,
     correlation_id: q.correlation_id,
     event_name: q.event_name,
@@ -76,45 +78,62 @@ function arms(integrationId: string, q: Partial<EventQuery> & { before?: string 
     to: q.to && new Date(q.to).toISOString(),
     before: q.before || undefined,
   };
-  const wanted = (direction: NonNullable<EventQuery["direction"]>) => q.direction === undefined || q.direction === direction;
+}
+
+const wanted = (q: Partial<EventQuery>, direction: NonNullable<EventQuery["direction"]>) => q.direction === undefined || q.direction === direction;
+
+/** The D1 directions' arms for a query; an arm the filters exclude is null. */
+function d1Arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): D1Arms {
+  const filter = filterOf(q);
   return {
-    inbound: wanted("inbound") ? monitoredInboundEvents(integrationId, filter) : null,
-    outbound: wanted("outbound") ? monitoredDeliveries(integrationId, filter) : null,
-    file: wanted("file") ? monitoredFileDownloads(integrationId, filter) : null,
+    outbound: wanted(q, "outbound") ? monitoredDeliveries(integrationId, filter) : null,
+    file: wanted(q, "file") ? monitoredFileDownloads(integrationId, filter) : null,
   };
 }
 
 /** A compound SELECT over the arms the filters keep, with `tail` (ORDER BY ... LIMIT ?) applied to the whole. */
-function unified(parts: Arms, tail: string, tailParams: unknown[]) {
-  const kept = [parts.inbound, parts.outbound, parts.file].filter((arm): arm is MonitoredArm => arm !== null);
+function unified(parts: D1Arms, tail: string, tailParams: unknown[]) {
+  const kept = [parts.outbound, parts.file].filter((arm): arm is MonitoredArm => arm !== null);
   if (kept.length === 0) return null;
   return { sql: `${kept.map((arm) => arm.sql).join(" UNION ALL ")} ${tail}`, params: [...kept.flatMap((arm) => arm.params), ...tailParams] };
 }
 
 /**
- * The statement behind POST /v1/integrations/{id}/events: a page of all directions, newest first;
- * null when the filters exclude them all (no statement to run). Exported so its query plan is checked.
+ * The D1 statement behind POST /v1/integrations/{id}/events: a page of deliveries and downloads,
+ * newest first; null when the filters exclude them. Exported so its query plan is checked.
  */
 export function eventsQuery(integrationId: string, q: EventQuery & PageQuery) {
-  return unified(arms(integrationId, { ...q, before: decodeCursor(q.cursor) }), "ORDER BY id DESC LIMIT ?", [q.limit + 1]);
+  return unified(d1Arms(integrationId, { ...q, before: decodeCursor(q.cursor) }), "ORDER BY id DESC LIMIT ?", [q.limit + 1]);
 }
 
-/** The statement behind a trace: everything for one correlation id, all directions, in time order (downloads carry none). */
+/** The D1 statement behind a trace: deliveries for one correlation id, in time order (downloads carry none). */
 export function traceQuery(integrationId: string, correlationId: string) {
-  return unified(arms(integrationId, { correlation_id: correlationId }), "ORDER BY received_at, id LIMIT 1000", [])!;
+  return unified(d1Arms(integrationId, { correlation_id: correlationId }), "ORDER BY received_at, id LIMIT 1000", [])!;
 }
 
-export async function queryEvents(db: D1Database, tenantId: string, integrationId: string, q: EventQuery & PageQuery) {
-  await getIntegration(db, tenantId, integrationId);
+/** The inbound rows of every shard of the integration's log, each shard's first `limit` in `order`. */
+async function inboundRows(env: EventsEnv, integrationId: string, filter: MonitoredEventFilter, order: "page" | "trace", limit: number): Promise<MonitoredRow[]> {
+  const shards = await Promise.all(eventLogs(env, integrationId).map((log) => log.monitored(integrationId, { filter, order, limit })));
+  return shards.flat() as unknown as MonitoredRow[];
+}
+
+const byIdDesc = (a: MonitoredRow, b: MonitoredRow) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+const byTimeThenId = (a: MonitoredRow, b: MonitoredRow) => (a.received_at < b.received_at ? -1 : a.received_at > b.received_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+export async function queryEvents(env: EventsEnv, tenantId: string, integrationId: string, q: EventQuery & PageQuery) {
+  await getIntegration(env.DB, tenantId, integrationId);
   const query = eventsQuery(integrationId, q);
-  if (!query) return { events: [], next_cursor: null };
-  const { results } = await db.prepare(query.sql).bind(...query.params).all<MonitoredRow>();
-  const { items, next_cursor } = toPage(results, q.limit, toMonitoredEvent);
+  const [stored, inbound] = await Promise.all([
+    query ? env.DB.prepare(query.sql).bind(...query.params).all<MonitoredRow>().then((r) => r.results) : [],
+    wanted(q, "inbound") ? inboundRows(env, integrationId, filterOf({ ...q, before: decodeCursor(q.cursor) }), "page", q.limit + 1) : [],
+  ]);
+  const merged = [...stored, ...inbound].sort(byIdDesc).slice(0, q.limit + 1);
+  const { items, next_cursor } = toPage(merged, q.limit, toMonitoredEvent);
   return { events: items, next_cursor };
 }
 
 /** Replays inbound events (through today's configuration) and outbound deliveries (sent again). */
-export async function replay(env: Pick<Env, "DB" | "EVENT_STREAM" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, eventIds: string[]) {
+export async function replay(env: EventsEnv & Pick<Env, "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, eventIds: string[]) {
   await getIntegration(env.DB, tenantId, integrationId);
   const results = [];
   const webhook: { id: string; use_case_id: string; mapping_id: string }[] = [];
@@ -146,50 +165,71 @@ export const WINDOWS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000
  */
 export const STATS_SAMPLE_SIZE = 10_000;
 
-/** The statements of the stats endpoint, each bound to (?1 integration id, ?2 since[, ?3 sample size]), composed of each direction's owner's halves; exported so their query plans are checked. */
+/** The D1 statements of the stats endpoint (deliveries and downloads), each bound to (?1 integration id, ?2 since[, ?3 sample size]), composed of each direction's owner's halves; exported so their query plans are checked. */
 export const STATS_SQL = {
   /** Rows per direction, use case and status, and how many of them carry a processing time. */
   counts: `
-    ${INBOUND_STATS_SQL.counts}
-    UNION ALL
     ${OUTBOUND_STATS_SQL.counts}
     UNION ALL
-    ${FILE_STATS_SQL.counts}
-    ORDER BY 1, 2, 3`,
-  acks: `
-    SELECT ack_status, SUM(n) AS n FROM (
-      ${INBOUND_STATS_SQL.acks}
-      UNION ALL
-      ${OUTBOUND_STATS_SQL.acks})
-    GROUP BY ack_status`,
-  inboundPercentiles: INBOUND_STATS_SQL.percentiles,
+    ${FILE_STATS_SQL.counts}`,
+  acks: OUTBOUND_STATS_SQL.acks,
   outboundPercentiles: OUTBOUND_STATS_SQL.percentiles,
   filePercentiles: FILE_STATS_SQL.percentiles,
 };
 
 type PercentileRow = { p50: number | null; p95: number | null; p99: number | null };
+type CountRow = { direction: string; use_case_slug: string | null; status: string; n: number; timed: number };
 
-/** Counts, processing-time percentiles (per direction) and ACK counts of a window, aggregated in D1 (one batch). */
-export async function stats(db: D1Database, tenantId: string, integrationId: string, window: keyof typeof WINDOWS) {
+/** Nearest-rank percentiles of the newest `sample` durations of all shards (as percentilesSql ranks them in D1). */
+function percentilesOf(samples: { at: string; d: number }[]): PercentileRow {
+  const newest = samples.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, STATS_SAMPLE_SIZE).map((s) => s.d).sort((a, b) => a - b);
+  const n = newest.length;
+  const at = (p: number) => (n === 0 ? null : newest[Math.max(1, Math.floor((p * n + 99) / 100)) - 1]!);
+  return { p50: at(50), p95: at(95), p99: at(99) };
+}
+
+/** Sorted as SQL's ORDER BY direction, use_case_slug, status would (NULL first). */
+const byCountKey = (a: CountRow, b: CountRow) => {
+  for (const k of ["direction", "use_case_slug", "status"] as const) {
+    if (a[k] === b[k]) continue;
+    if (a[k] === null) return -1;
+    if (b[k] === null) return 1;
+    return a[k]! < b[k]! ? -1 : 1;
+  }
+  return 0;
+};
+
+/** Counts, processing-time percentiles (per direction) and ACK counts of a window: D1 in one batch, the inbound log's shards beside it. */
+export async function stats(env: EventsEnv, tenantId: string, integrationId: string, window: keyof typeof WINDOWS) {
+  const db = env.DB;
   await getIntegration(db, tenantId, integrationId);
   const since = new Date(Date.now() - WINDOWS[window]).toISOString();
-  const [counts, acks, inbound, outbound, file] = await db.batch<Record<string, unknown>>([
-    db.prepare(STATS_SQL.counts).bind(integrationId, since),
-    db.prepare(STATS_SQL.acks).bind(integrationId, since),
-    db.prepare(STATS_SQL.inboundPercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
-    db.prepare(STATS_SQL.outboundPercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
-    db.prepare(STATS_SQL.filePercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
+  const [[counts, acks, outbound, file], shards] = await Promise.all([
+    db.batch<Record<string, unknown>>([
+      db.prepare(STATS_SQL.counts).bind(integrationId, since),
+      db.prepare(STATS_SQL.acks).bind(integrationId, since),
+      db.prepare(STATS_SQL.outboundPercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
+      db.prepare(STATS_SQL.filePercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
+    ]),
+    Promise.all(eventLogs(env, integrationId).map((log) => log.stats(integrationId, since, STATS_SAMPLE_SIZE))),
   ]);
-  const countRows = counts!.results as { direction: string; use_case_slug: string | null; status: string; n: number; timed: number }[];
+  const inboundCounts = new Map<string, CountRow>();
+  for (const row of shards.flatMap((s) => s.counts)) {
+    const key = JSON.stringify([row.use_case_slug, row.status]);
+    const sum = inboundCounts.get(key);
+    inboundCounts.set(key, sum ? { ...sum, n: sum.n + row.n, timed: sum.timed + row.timed } : { ...row });
+  }
+  const countRows = [...inboundCounts.values(), ...(counts!.results as CountRow[])].sort(byCountKey);
   const timed = (direction: string) => countRows.filter((c) => c.direction === direction).reduce((sum, c) => sum + c.timed, 0);
   const summary = (direction: string, row: PercentileRow | undefined) => ({ count: timed(direction), p50: row?.p50 ?? null, p95: row?.p95 ?? null, p99: row?.p99 ?? null });
-  const ack = Object.fromEntries((acks!.results as { ack_status: string; n: number }[]).map((r) => [r.ack_status, r.n]));
+  const ack: Record<string, number> = {};
+  for (const r of [...(acks!.results as { ack_status: string; n: number }[]), ...shards.flatMap((s) => s.acks)]) ack[r.ack_status] = (ack[r.ack_status] ?? 0) + r.n;
   return {
     window,
     since,
     counts: countRows.map((c) => ({ direction: c.direction, use_case: c.use_case_slug, status: c.status, count: c.n })),
     processing_ms: {
-      inbound: summary("inbound", inbound!.results[0] as PercentileRow | undefined),
+      inbound: summary("inbound", percentilesOf(shards.flatMap((s) => s.durations))),
       outbound: summary("outbound", outbound!.results[0] as PercentileRow | undefined),
       file: summary("file", file!.results[0] as PercentileRow | undefined),
     },
@@ -198,12 +238,16 @@ export async function stats(db: D1Database, tenantId: string, integrationId: str
 }
 
 /** Everything that happened for one correlation id, all directions, in time order. */
-export async function trace(db: D1Database, tenantId: string, integrationId: string, correlationId: string) {
-  await getIntegration(db, tenantId, integrationId);
+export async function trace(env: EventsEnv, tenantId: string, integrationId: string, correlationId: string) {
+  await getIntegration(env.DB, tenantId, integrationId);
   const query = traceQuery(integrationId, correlationId);
-  const { results } = await db.prepare(query.sql).bind(...query.params).all<MonitoredRow>();
-  if (results.length === 0) throw new AppError("NOT_FOUND", `Nothing recorded for correlation id '${correlationId}'`);
-  return { correlation_id: correlationId, events: results.map(toMonitoredEvent) };
+  const [{ results }, inbound] = await Promise.all([
+    env.DB.prepare(query.sql).bind(...query.params).all<MonitoredRow>(),
+    inboundRows(env, integrationId, filterOf({ correlation_id: correlationId }), "trace", 1000),
+  ]);
+  const rows = [...results, ...inbound].sort(byTimeThenId).slice(0, 1000);
+  if (rows.length === 0) throw new AppError("NOT_FOUND", `Nothing recorded for correlation id '${correlationId}'`);
+  return { correlation_id: correlationId, events: rows.map(toMonitoredEvent) };
 }
 
 /** A page of a tenant's audit log, newest first (kept by platform/audit.ts). */
@@ -221,12 +265,11 @@ export const RETENTION = { integrationsPerRun: 20, rowsPerIntegration: 500, audi
 
 const CURSOR = jobCursorSql("retention");
 
-/** The statements of a retention run, each from the owner of its table; exported so their query plans are checked. */
+/** The D1 statements of a retention run, each from the owner of its table; exported so their query plans are checked. */
 export const RETENTION_SQL = {
   cursor: CURSOR.position,
   /** The next integrations after the cursor with their retention_days (a corrupt settings row fails the run, and is logged by the cron). */
   integrations: retentionDaysSql(CURSOR.after, RETENTION.defaultDays),
-  events: EXPIRED_EVENTS_SQL,
   deliveries: EXPIRED_DELIVERIES_SQL,
   fileDownloads: EXPIRED_DOWNLOADS_SQL,
   auditLog: AUDIT_RETENTION_SQL,
@@ -234,38 +277,43 @@ export const RETENTION_SQL = {
   saveCursor: CURSOR.save,
 };
 
-/** An integration's deletes in a retention run, in the order their counts are read back: events, deliveries, file downloads. */
-const EXPIRED_PER_INTEGRATION = [deleteExpiredEventsStatement, deleteExpiredDeliveriesStatement, deleteExpiredDownloadsStatement] as const;
+/** An integration's D1 deletes in a retention run, in the order their counts are read back: deliveries, file downloads. */
+const EXPIRED_PER_INTEGRATION = [deleteExpiredDeliveriesStatement, deleteExpiredDownloadsStatement] as const;
 
 /**
  * One bounded retention run: deletes events, deliveries and file downloads older than their
- * integration's retention_days, and audit entries older than RETENTION.auditDays, in at most three
- * round trips and RETENTION's row limits; what is left is deleted by the next runs. Answers what it deleted.
+ * integration's retention_days, and audit entries older than RETENTION.auditDays, within RETENTION's
+ * row limits (events: that many per log shard); what is left is deleted by the next runs. D1 takes
+ * three round trips, each visited integration's log shards one call each. Answers what it deleted.
  */
-export async function applyRetention(db: D1Database, now = Date.now()) {
+export async function applyRetention(env: EventsEnv, now = Date.now()) {
+  const db = env.DB;
   const [cursor, picked] = await db.batch<Record<string, unknown>>([db.prepare(RETENTION_SQL.cursor), db.prepare(RETENTION_SQL.integrations).bind(RETENTION.integrationsPerRun)]);
   const position = (cursor!.results[0] as { position: string } | undefined)?.position ?? "";
   const integrations = picked!.results as { id: string; days: number }[];
   const limit = RETENTION.rowsPerIntegration;
   const cutoff = (days: number) => new Date(now - days * 86_400_000).toISOString();
   const deletes = integrations.flatMap((i) => EXPIRED_PER_INTEGRATION.map((statement) => statement(db, i.id, cutoff(i.days), limit)));
-  const results = await db.batch([
-    ...deletes,
-    deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun),
-    deleteExpiredCoreEventDeadLettersStatement(db, now - RETENTION.deadLetterDays * 86_400_000, RETENTION.auditRowsPerRun),
+  const [results, events] = await Promise.all([
+    db.batch([
+      ...deletes,
+      deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun),
+      deleteExpiredCoreEventDeadLettersStatement(db, now - RETENTION.deadLetterDays * 86_400_000, RETENTION.auditRowsPerRun),
+    ]),
+    Promise.all(integrations.map((i) => Promise.all(eventLogs(env, i.id).map((log) => log.expire(cutoff(i.days), limit))))),
   ]);
   const changes = (i: number) => results[i]!.meta.changes;
   const changesOf = (integration: number, table: number) => changes(EXPIRED_PER_INTEGRATION.length * integration + table);
   // Continue next run at the first integration that may have more; else after the last one, or from the start.
-  const unfinished = integrations.findIndex((_, i) => EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
+  const unfinished = integrations.findIndex((_, i) => events[i]!.some((n) => n >= limit) || EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
   const next = unfinished === 0 ? position : unfinished > 0 ? integrations[unfinished - 1]!.id : integrations.length < RETENTION.integrationsPerRun ? "" : integrations.at(-1)!.id;
   await db.prepare(RETENTION_SQL.saveCursor).bind(next, new Date(now).toISOString()).run();
   const sum = (table: number) => integrations.reduce((n, _, i) => n + changesOf(i, table), 0);
   return {
     integrations: integrations.length,
-    events: sum(0),
-    deliveries: sum(1),
-    file_downloads: sum(2),
+    events: events.flat().reduce((n, m) => n + m, 0),
+    deliveries: sum(0),
+    file_downloads: sum(1),
     audit_log: changes(deletes.length),
     core_event_dead_letters: changes(deletes.length + 1),
   };

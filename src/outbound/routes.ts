@@ -137,5 +137,5 @@ outboundRoutes.openapi(
       ...errors(400, 401, 403, 404, 415, 429),
     },
   }),
-  async (c) => c.json(await service.acknowledge(c.env.DB, callerTenant(c.get("caller")), c.req.valid("json")), 200),
+  async (c) => c.json(await service.acknowledge(c.env, callerTenant(c.get("caller")), c.req.valid("json")), 200),
 );

@@ -2,7 +2,8 @@
 // signing secrets, dead-letter queue, poll leases and ACK tracking.
 import { runInstalled, type AppsEnv } from "../apps/service";
 import { referencedCoreEvent } from "../entities/service";
-import { acknowledgeInboundEvent } from "../inbound/events-log";
+import { acknowledgeInboundEvent } from "../inbound/service";
+import { cachedConfig } from "../platform/config-cache";
 import { enabledOutboundUseCases, getIntegration, outboundUseCase, resolveEnvironment } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { decryptValue, encryptValue } from "../platform/crypto";
@@ -40,7 +41,7 @@ export async function emitBusinessEvent(
 
 // ---- fan-out ----------------------------------------------------------------------------------
 
-type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY"> & AppsEnv;
+type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY_STORE"> & AppsEnv;
 
 export const endpointIdOf = (useCaseId: string, mappingId: string) => `${useCaseId}/${mappingId}`;
 
@@ -75,11 +76,15 @@ export interface OutboundSubscription {
 }
 
 /**
- * The tenant's enabled outbound use cases with valid configurations: fetched once per queue batch
- * and tenant, through an index, and not cached longer, so a use case saved a moment ago already
- * receives the next batch's events.
+ * The tenant's enabled outbound use cases with valid configurations, read through an index and
+ * cached in the isolate like the rest of the event path's configuration (platform/config-cache.ts):
+ * a use case saved through this isolate receives the next batch's events, others' within seconds.
  */
-export async function subscriptionsOf(db: D1Database, tenantId: string): Promise<OutboundSubscription[]> {
+export function subscriptionsOf(db: D1Database, tenantId: string): Promise<OutboundSubscription[]> {
+  return cachedConfig(`subscriptions:${tenantId}`, () => readSubscriptions(db, tenantId));
+}
+
+async function readSubscriptions(db: D1Database, tenantId: string): Promise<OutboundSubscription[]> {
   const useCases = await enabledOutboundUseCases(db, tenantId);
   return useCases.flatMap((row): OutboundSubscription[] => {
     const raw = row.configuration as { event_catalog_event?: unknown; mappings?: unknown } | null;
@@ -204,12 +209,13 @@ function deliveryStatement(
  * message), loaded from the entity that sent it. Throws when it is gone, so the message is retried
  * and, in the end, recorded by the dead-letter queue's consumer.
  */
-async function wholeEvent(env: Pick<Env, "ENTITY">, reference: CoreEventEnvelope): Promise<CoreEventEnvelope> {
+async function wholeEvent(env: Pick<Env, "ENTITY_STORE">, reference: CoreEventEnvelope): Promise<CoreEventEnvelope> {
   const entityId = reference._entity_id;
-  if (typeof entityId !== "string") throw new Error(`truncated core event ${reference._event_id} names no _entity_id`);
-  const whole = await referencedCoreEvent(env, entityId, reference._event_id);
+  const schema = (reference.entity as { schema?: unknown } | undefined)?.schema;
+  if (typeof entityId !== "string" || typeof schema !== "string") throw new Error(`truncated core event ${reference._event_id} names no _entity_id and schema`);
+  const whole = await referencedCoreEvent(env, reference._org_id, schema, reference._event_id);
   if (!whole || whole._org_id !== reference._org_id || whole._event_id !== reference._event_id) {
-    throw new Error(`core event ${reference._event_id} of entity ${entityId} is no longer kept by its EntityObject`);
+    throw new Error(`core event ${reference._event_id} of entity ${entityId} is no longer kept by its entity store`);
   }
   return whole as CoreEventEnvelope;
 }
@@ -664,7 +670,8 @@ const ACK_ORDER = ["pending", "timeout", "failed", "processed"] as const;
 const ackStatusesBefore = (status: (typeof ACK_ORDER)[number]) => JSON.stringify(ACK_ORDER.slice(0, ACK_ORDER.indexOf(status)));
 
 /** The ERP's ACK for an outbound event (by its _ack_id) or an inbound event (ack_id = event id); answers the status now recorded. */
-export async function acknowledge(db: D1Database, tenantId: string, input: { ack_id: string; status: "processed" | "failed"; message?: string }) {
+export async function acknowledge(env: Pick<Env, "DB" | "EVENT_LOG"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>, tenantId: string, input: { ack_id: string; status: "processed" | "failed"; message?: string }) {
+  const db = env.DB;
   const at = nowIso();
   const before = ackStatusesBefore(input.status);
   const forward = "(ack_status IS NULL OR ack_status IN (SELECT value FROM json_each(?)))";
@@ -677,7 +684,7 @@ export async function acknowledge(db: D1Database, tenantId: string, input: { ack
   if (outboundNow!.results.length > 0) {
     return { ack_id: input.ack_id, status: latestAckStatus(outboundNow!.results), direction: "outbound" as const, acknowledged: outbound!.results.length };
   }
-  const inbound = await acknowledgeInboundEvent(db, tenantId, input, ACK_ORDER.slice(0, ACK_ORDER.indexOf(input.status)), at);
+  const inbound = await acknowledgeInboundEvent(env, tenantId, input, ACK_ORDER.slice(0, ACK_ORDER.indexOf(input.status)), at);
   if (inbound) {
     return { ack_id: input.ack_id, status: latestAckStatus(inbound.statuses.map((ack_status) => ({ ack_status }))), direction: "inbound" as const, acknowledged: inbound.acknowledged };
   }
@@ -725,9 +732,9 @@ export function monitoredDeliveries(integrationId: string, q: MonitoredEventFilt
 
 /** The outbound halves of monitoring's statistics, each bound to (?1 integration id, ?2 since[, ?3 sample size]). */
 export const OUTBOUND_STATS_SQL = {
-  counts: `SELECT 'outbound', use_case_slug, status, COUNT(*), COUNT(processing_duration_ms)
+  counts: `SELECT 'outbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
       FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 GROUP BY use_case_slug, status`,
-  acks: "SELECT ack_status, COUNT(*) FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
+  acks: "SELECT ack_status, COUNT(*) AS n FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
   percentiles: percentilesSql("deliveries", "created_at"),
 };
 

@@ -4,6 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app";
 import { AppError } from "./errors";
+import { configChanged } from "./config-cache";
 import { newId } from "./ids";
 import { assertJsonDepth, decodeUtf8 } from "./json";
 
@@ -66,4 +67,16 @@ export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
     }
   }
   await next();
+});
+
+/**
+ * Requests that carry events or downloads, not configuration: everything else that writes
+ * (POST/PUT/PATCH/DELETE) may change configuration the event path caches.
+ */
+const EVENT_TRAFFIC = /^\/(v3\/erp\/updates\/events|v1\/webhooks\/|v1\/erp\/tracking\/acknowledgement|v1\/files\/|__bench\/)/;
+
+/** Clears this isolate's configuration cache after any configuration write (platform/config-cache.ts). */
+export const configWrites = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  if (c.req.method !== "GET" && c.req.method !== "HEAD" && !EVENT_TRAFFIC.test(new URL(c.req.url).pathname)) configChanged();
 });

@@ -2,22 +2,23 @@
 // transaction, and concurrent writers of the same thing cannot both win. Faults are real: SQLite
 // triggers that refuse one write (in D1 or in a Durable Object's storage), and a second writer that
 // commits at the exact moment between another's read and its write.
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { resolveEntity } from "../../src/entities/service";
-import type { EventStream } from "../../src/inbound/stream-do";
-import { streamKey } from "../../src/inbound/events-log";
-import { sweepPendingEvents } from "../../src/inbound/service";
+import { entityStore } from "../../src/entities/service";
+import type { EntityStore, EntityUpdateInput } from "../../src/entities/store-do";
+import type { EventLog } from "../../src/inbound/log-do";
 import { PutIntegration, UseCaseInput } from "../../src/integrations/schema";
 import { replaceIntegration, updateUseCase } from "../../src/integrations/service";
 import type { OutboundEndpoint } from "../../src/outbound/endpoint-do";
+import { configChanged } from "../../src/platform/config-cache";
 import { AppError } from "../../src/platform/errors";
+import { newId } from "../../src/platform/ids";
 import { createTenant } from "../../src/tenants/service";
 import { ADMIN, api, expectError, tenantWithToken } from "../helpers";
-import { contactMapping, post, setup, waitFor } from "../inbound-helpers";
+import { contactMapping, eventRow, logOf, logQuery, post, setup, waitFor } from "../inbound-helpers";
 
-/** Statements to undo after each test (dropping the triggers it created), so no fault outlives its test. */
+/** Statements to undo after each test (dropping the triggers it created, in D1 or a log shard), so no fault outlives its test. */
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -28,6 +29,14 @@ async function d1Fault(name: string, definition: string) {
   await env.DB.prepare(`CREATE TRIGGER ${name} ${definition}`).run();
   cleanups.push(() => env.DB.prepare(`DROP TRIGGER IF EXISTS ${name}`).run());
   return () => env.DB.prepare(`DROP TRIGGER IF EXISTS ${name}`).run();
+}
+
+/** A trigger in one event log shard's own SQLite that refuses matching writes until the test ends. */
+async function shardFault(log: DurableObjectStub<EventLog>, name: string, definition: string) {
+  const drop = () => runInDurableObject(log, (_instance: EventLog, state) => void state.storage.sql.exec(`DROP TRIGGER IF EXISTS ${name}`));
+  await runInDurableObject(log, (_instance: EventLog, state) => void state.storage.sql.exec(`CREATE TRIGGER ${name} ${definition}`));
+  cleanups.push(drop);
+  return drop;
 }
 
 /**
@@ -283,106 +292,105 @@ describe("ETag and If-Match on /v1/integrations/{id}/use-cases/{use_case_id}", (
 
 // ---- inbound events ---------------------------------------------------------------------------
 
-const eventRow = (id: string) => env.DB.prepare("SELECT status, payload FROM events WHERE id = ?").bind(id).first<{ status: string; payload: string }>();
-
 describe("inbound events", () => {
   it("finishes an event and redacts its payload in one write: a failed write leaves it unfinished, to run again", async () => {
     const { token, integrationId } = await setup();
     await env.DB.prepare("UPDATE integrations SET settings = ? WHERE id = ?").bind(JSON.stringify({ redact_paths: ["name"], retention_days: 30 }), integrationId).run();
-    const heal = await d1Fault(
-      "fail_redaction",
-      `BEFORE UPDATE OF payload ON events WHEN OLD.integration_id = '${integrationId}' AND NEW.payload IS NOT OLD.payload BEGIN SELECT RAISE(ABORT, 'storage fault'); END`,
-    );
+    configChanged();
+    const stub = logOf(integrationId, "g-redact");
+    const heal = await shardFault(stub, "fail_redaction", "BEFORE UPDATE OF payload ON events WHEN NEW.payload IS NOT OLD.payload BEGIN SELECT RAISE(ABORT, 'storage fault'); END");
     const [event] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "PII-1", name: "Erika Mustermann" }, group_id: "g-redact" }]);
-    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-redact")));
     await vi.waitFor(async () => expect((await stub.pending())[0]?.last_error).toMatch(/storage fault/), { timeout: 10_000, interval: 20 });
 
-    // Not "done" with the name still stored: not finished at all, so the stream runs it again.
-    const failed = await eventRow(event!.event_id);
+    // Not "done" with the name still stored: not finished at all (and still queued), so the log runs it again.
+    const failed = await eventRow(integrationId, event!.event_id);
     expect(failed!.status).toBe("processing");
-    expect(JSON.parse(failed!.payload).name).toBe("Erika Mustermann");
+    expect(failed!.completed_at).toBeNull();
+    expect(JSON.parse(failed!.payload!).name).toBe("Erika Mustermann");
+    expect((await stub.pending()).map((p) => p.event_id)).toEqual([event!.event_id]);
 
     await heal();
-    await runDurableObjectAlarm(stub);
+    // The retry is due after its backoff: the log's alarm runs it then.
     const done = await waitFor(token, event!.event_id);
     expect(done.status).toBe("done");
-    expect(JSON.parse((await eventRow(event!.event_id))!.payload)).toEqual({ id: "PII-1", name: "[REDACTED]" });
+    expect(JSON.parse((await eventRow(integrationId, event!.event_id))!.payload!)).toEqual({ id: "PII-1", name: "[REDACTED]" });
+    expect(await stub.pending()).toEqual([]);
   });
 
-  it("answers the per-event results once events are stored, even when the hand-off to their stream fails", async () => {
+  it("answers an error envelope when the log shard cannot store a batch, and stores nothing of it: a retry is not a duplicate", async () => {
     const { token, integrationId } = await setup();
-    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-handoff")));
-    // The stream's own storage refuses the enqueue (a real failure of the Durable Object call).
-    await runInDurableObject(stub, (_instance: EventStream, state) => {
-      state.storage.sql.exec("CREATE TRIGGER refuse_enqueue BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'stream storage unavailable'); END");
-    });
+    const stub = logOf(integrationId, "g-store");
+    // The shard's own storage refuses new events (a real failure of the Durable Object call).
+    const heal = await shardFault(stub, "refuse_events", "BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'log storage unavailable'); END");
+    // Every event of the batch belongs to that shard: an accepted one, one with a deduplication id, one for no use case.
+    const batch = {
+      integration_id: integrationId,
+      events: [
+        { use_case_slug: "contacts", timestamp: new Date().toISOString(), group_id: "g-store", payload: { id: "H-1", name: "One" } },
+        { use_case_slug: "contacts", timestamp: new Date().toISOString(), group_id: "g-store", payload: { id: "H-2", name: "Two" }, deduplication_id: "h-2" },
+        { use_case_slug: "nope", timestamp: new Date().toISOString(), group_id: "g-store", payload: {} },
+      ],
+    };
     const logged = vi.spyOn(console, "error");
     try {
-      const res = await api("POST", "/v3/erp/updates/events", {
-        token,
-        json: {
-          integration_id: integrationId,
-          events: [
-            { use_case_slug: "contacts", timestamp: new Date().toISOString(), group_id: "g-handoff", payload: { id: "H-1", name: "One" } },
-            { use_case_slug: "contacts", timestamp: new Date().toISOString(), group_id: "g-handoff", payload: { id: "H-2", name: "Two" }, deduplication_id: "h-2" },
-            { use_case_slug: "nope", timestamp: new Date().toISOString(), payload: {} },
-          ],
-        },
-      });
-      expect(res.status).toBe(200);
-      expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(["success", "success", "ignored"]);
-      const [one, two] = res.body.results as { event_id: string }[];
-      expect((await eventRow(one!.event_id))!.status).toBe("accepted");
-      expect(logged.mock.calls.some(([line]) => /hand-off failed/.test(String(line)) && String(line).includes(one!.event_id))).toBe(true);
-
-      // A client retrying the same batch gets the original back rather than a second event.
-      const retry = await api("POST", "/v3/erp/updates/events", {
-        token,
-        json: { integration_id: integrationId, events: [{ use_case_slug: "contacts", timestamp: new Date().toISOString(), group_id: "g-handoff", payload: { id: "H-2" }, deduplication_id: "h-2" }] },
-      });
-      expect(retry.body.results).toEqual([expect.objectContaining({ status: "skipped", event_id: two!.event_id })]);
-
-      // The recovery sweep hands them over once the stream is back.
-      await runInDurableObject(stub, (_instance: EventStream, state) => {
-        state.storage.sql.exec("DROP TRIGGER refuse_enqueue");
-      });
-      expect(await sweepPendingEvents(env, 0)).toBeGreaterThanOrEqual(2);
-      expect((await waitFor(token, one!.event_id)).status).toBe("done");
-      expect((await waitFor(token, two!.event_id)).status).toBe("done");
+      const res = await api("POST", "/v3/erp/updates/events", { token, json: batch });
+      // No AppError code fits a storage failure: the generic error envelope, the cause logged.
+      expectError(res, 500, "INTERNAL");
+      expect(logged.mock.calls.some(([line]) => String(line).includes("log storage unavailable"))).toBe(true);
     } finally {
       logged.mockRestore();
     }
+    // Nothing of the batch is stored or queued: no event, no queue entry, no deduplication id taken.
+    expect(await logQuery(integrationId, "SELECT id FROM events")).toEqual([]);
+    expect(await logQuery(integrationId, "SELECT event_id FROM queue")).toEqual([]);
+
+    // Once the shard stores again, the client's retry of the same batch is accepted whole, not skipped as a duplicate.
+    await heal();
+    const retry = await api("POST", "/v3/erp/updates/events", { token, json: batch });
+    expect(retry.status).toBe(200);
+    expect(retry.body.results.map((r: { status: string }) => r.status)).toEqual(["success", "success", "ignored"]);
+    const [one, two] = retry.body.results as { event_id: string }[];
+    expect((await waitFor(token, one!.event_id)).status).toBe("done");
+    expect((await waitFor(token, two!.event_id)).status).toBe("done");
+    expect(await logQuery(integrationId, "SELECT id FROM events")).toHaveLength(3);
   });
 });
 
 // ---- identity resolution ----------------------------------------------------------------------
 
 describe("identity resolution", () => {
-  it("leaves none of its claims behind when it finds an ambiguity", async () => {
+  it("leaves none of its claims behind when it finds an ambiguity, and two concurrent updates naming a new id make one entity", async () => {
     const { tenant } = await tenantWithToken();
-    const claim = (attribute: string, value: string, entityId: string) =>
-      env.DB.prepare("INSERT INTO entity_identifiers (tenant_id, schema, attribute, value, entity_id, created_at) VALUES (?, 'contact', ?, ?, ?, ?)")
-        .bind(tenant.id, attribute, value, entityId, new Date().toISOString())
-        .run();
-    const known = "01JD000000000000000000KNWN";
-    const rival = "01JD000000000000000000RVAL";
-    await claim("customer_number", "C-1", known);
-    // Another writer claims `email` for its own entity between this resolution's read and its claim.
-    const db = racing(env.DB, /INSERT OR IGNORE INTO entity_identifiers/, () => claim("email", "e@example.com", rival));
-    const resolution = await resolveEntity(db, tenant.id, "contact", { customer_number: "C-1", crm_id: "CRM-1", email: "e@example.com" });
+    // A tenant's contacts, their unique-id index included, live in one entity store: resolution and claim are one transaction there.
+    const store = entityStore(env, tenant.id, "contact");
+    const apply = (uniqueIds: Record<string, string>) => {
+      const eventId = newId();
+      const update: EntityUpdateInput = { updateId: `${eventId}#0`, eventId, tenantId: tenant.id, schema: "contact", uniqueIds, attributes: {}, mode: "upsert" };
+      return runInDurableObject(store, async (instance: EntityStore) => (await instance.apply([update]))[0]!);
+    };
+    const identifiers = () =>
+      runInDurableObject(store, (_instance: EntityStore, state) => state.storage.sql.exec("SELECT attribute, value, entity_id FROM identifiers ORDER BY attribute, value").toArray());
+    const known = await apply({ customer_number: "C-1" });
+    const rival = await apply({ email: "e@example.com" });
+    if (!("entityId" in known) || !("entityId" in rival)) throw new Error("expected two entities");
 
-    expect(resolution).toEqual({ ambiguous: expect.arrayContaining([known, rival]) });
-    const { results } = await env.DB.prepare("SELECT attribute, value, entity_id FROM entity_identifiers WHERE tenant_id = ? ORDER BY attribute").bind(tenant.id).all();
-    // crm_id was claimed for the known entity by an update that was then refused: it must not stay.
-    expect(results).toEqual([
-      { attribute: "customer_number", value: "C-1", entity_id: known },
-      { attribute: "email", value: "e@example.com", entity_id: rival },
+    const resolution = await apply({ customer_number: "C-1", crm_id: "CRM-1", email: "e@example.com" });
+    expect(resolution).toEqual({ ambiguous: expect.arrayContaining([known.entityId, rival.entityId]) });
+    // crm_id would have been claimed for the known entity by an update that was refused: it must not stay.
+    expect(await identifiers()).toEqual([
+      { attribute: "customer_number", value: "C-1", entity_id: known.entityId },
+      { attribute: "email", value: "e@example.com", entity_id: rival.entityId },
     ]);
 
     // Unambiguous resolutions still claim every id, and a repeat finds them.
-    const fresh = await resolveEntity(env.DB, tenant.id, "contact", { customer_number: "C-2", crm_id: "CRM-2" });
-    expect(fresh).toEqual({ entityId: expect.any(String), created: true });
-    expect(await resolveEntity(env.DB, tenant.id, "contact", { crm_id: "CRM-2" })).toEqual({ entityId: (fresh as { entityId: string }).entityId, created: false });
+    const fresh = await apply({ customer_number: "C-2", crm_id: "CRM-2" });
+    expect(fresh).toMatchObject({ operation: "created", entityId: expect.any(String) });
+    expect(await apply({ crm_id: "CRM-2" })).toMatchObject({ entityId: (fresh as { entityId: string }).entityId });
+
+    // Two updates naming the same new id at once: one creates the entity, the other finds it.
+    const [a, b] = await Promise.all([apply({ customer_number: "C-3" }), apply({ customer_number: "C-3" })]);
+    expect((a as { entityId: string }).entityId).toBe((b as { entityId: string }).entityId);
+    expect([a, b].map((r) => (r as { operation: string }).operation).sort()).toEqual(["created", "unchanged"]);
   });
 });
 

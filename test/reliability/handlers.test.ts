@@ -1,47 +1,78 @@
-// The cron handler called directly (recovery, failing jobs) and business events at the queue size limit.
-// job fails the invocation (logged) without stopping the others.
-import { createExecutionContext, createScheduledController } from "cloudflare:test";
+// The cron handler called directly (failing jobs), the event log needing no recovery job, and
+// business events at the queue size limit. A failing job fails the invocation (logged) without
+// stopping the others.
+import { createExecutionContext, createScheduledController, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
-import { streamKey } from "../../src/inbound/events-log";
+import { afterEach, describe, expect, it } from "vitest";
+import type { EventLog } from "../../src/inbound/log-do";
 import worker from "../../src/index";
-import { api } from "../helpers";
-import { post, setup, waitFor } from "../inbound-helpers";
+import { configChanged } from "../../src/platform/config-cache";
+import { api, expectError } from "../helpers";
+import { logOf, logQuery, post, setup, waitFor } from "../inbound-helpers";
 
 const scheduled = worker.scheduled as unknown as (c: ScheduledController, e: Env, ctx: ExecutionContext) => Promise<void>;
 
-/** An accepted event as a lost hand-off leaves it: stored, never queued in its stream. */
-async function orphan(integrationId: string, tenantId: string, id: string) {
-  const at = new Date(Date.now() - 5 * 60_000).toISOString();
-  await env.DB.prepare(
-    `INSERT INTO events (id, tenant_id, integration_id, use_case_slug, event_name, format, payload, status, received_at, source_timestamp, errors)
-     VALUES (?, ?, ?, 'contacts', NULL, 'json', ?, 'accepted', ?, ?, '[]')`,
-  ).bind(id, tenantId, integrationId, JSON.stringify({ id: `ORPHAN-${id.slice(-4)}`, name: "Recovered" }), at, at).run();
-  await env.DB.prepare("UPDATE events SET use_case_id = (SELECT id FROM use_cases WHERE integration_id = ? AND slug = 'contacts') WHERE id = ?").bind(integrationId, id).run();
+/** Undone after each test, so no storage fault outlives its test. */
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A trigger in one log shard's own SQLite, dropped when the test ends (or when the returned heal() is called). */
+async function shardFault(log: DurableObjectStub<EventLog>, name: string, definition: string) {
+  const drop = () => runInDurableObject(log, (_instance: EventLog, state) => void state.storage.sql.exec(`DROP TRIGGER IF EXISTS ${name}`));
+  await runInDurableObject(log, (_instance: EventLog, state) => void state.storage.sql.exec(`CREATE TRIGGER ${name} ${definition}`));
+  cleanups.push(drop);
+  return drop;
 }
 
-describe("scheduled()", () => {
-  it("re-queues accepted events whose stream hand-off was lost, and they are applied", async () => {
-    const { token, tenant, integrationId } = await setup();
-    await orphan(integrationId, tenant.id, "01JD00000000000000000000A1");
-    await scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env, createExecutionContext());
-    expect((await waitFor(token, "01JD00000000000000000000A1")).status).toBe("done");
-  });
+describe("the event log needs no recovery sweep", () => {
+  it("stores an event and its queue entry in one write: a refused queue write stores nothing, and stored events run without the cron", async () => {
+    const { token, integrationId } = await setup();
+    const log = logOf(integrationId, "g-queue");
+    // The shard's queue refuses every write: what the sweep existed for (stored, never queued) must be impossible.
+    const heal = await shardFault(log, "refuse_queue", "BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'queue unavailable'); END");
+    const refused = await api("POST", "/v3/erp/updates/events", {
+      token,
+      json: { integration_id: integrationId, events: [{ use_case_slug: "contacts", timestamp: new Date().toISOString(), group_id: "g-queue", payload: { id: "Q-1", name: "One" } }] },
+    });
+    // No AppError code fits a storage failure: the generic error envelope.
+    expectError(refused, 500, "INTERNAL");
+    // The event was not stored without its queue entry: it was not stored at all.
+    expect(await logQuery(integrationId, "SELECT id FROM events")).toEqual([]);
+    expect(await log.pending()).toEqual([]);
 
+    await heal();
+    const [ok] = await post(token, integrationId, [{ use_case_slug: "contacts", group_id: "g-queue", payload: { id: "Q-1", name: "One" } }]);
+    // Every unfinished event of the shard is queued, at any moment it can be observed.
+    await runInDurableObject(log, (_instance: EventLog, state) => {
+      expect(state.storage.sql.exec("SELECT id FROM events WHERE status IN ('accepted', 'processing') AND id NOT IN (SELECT event_id FROM queue)").toArray()).toEqual([]);
+    });
+    // Applied by the log's own alarm: no cron run is needed.
+    expect((await waitFor(token, ok!.event_id)).status).toBe("done");
+    expect(await log.pending()).toEqual([]);
+  });
+});
+
+describe("scheduled()", () => {
   it("fails the invocation when a job fails, after running the others", async () => {
     const { token, tenant, integrationId } = await setup();
-    await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "K-1", name: "Keep" } }]);
-    await orphan(integrationId, tenant.id, "01JD00000000000000000000B2");
+    const [kept] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "K-1", name: "Keep" } }]);
+    expect((await waitFor(token, kept!.event_id)).status).toBe("done");
+    // A delivery whose ACK is long overdue: the ACK-timeout sweep, another job of the same run, times it out.
+    const longAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    await env.DB.prepare(
+      `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, payload, status,
+         attempts, max_attempts, visible_at, created_at, completed_at, ack_id, ack_status)
+       VALUES ('01JDHANDLERACK00000000000A', ?, ?, 'uc', 'poll', 'main', 'poll', 'ev', 'contact.created', '{}', 'delivered', 1, 3, ?, ?, ?, 'ack-1', 'pending')`,
+    ).bind(tenant.id, integrationId, longAgo, longAgo, longAgo).run();
     // Retention reads every integration's settings as JSON: one corrupt row makes that job fail.
     await env.DB.prepare("UPDATE integrations SET settings = 'not json' WHERE id = ?").bind(integrationId).run();
+    configChanged();
     await expect(scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env, createExecutionContext())).rejects.toThrow(/apply_retention/);
-    // The recovery sweep still ran: the orphan is back in its stream (or already taken from it).
-    const stream = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, null)));
-    await vi.waitFor(async () => {
-      const queued = (await stream.pending()).some((p) => p.event_id === "01JD00000000000000000000B2");
-      const row = await env.DB.prepare("SELECT status FROM events WHERE id = ?").bind("01JD00000000000000000000B2").first<{ status: string }>();
-      expect(queued || row!.status !== "accepted").toBe(true);
-    });
+    // The other jobs still ran: the overdue ACK timed out.
+    const ack = await env.DB.prepare("SELECT ack_status FROM deliveries WHERE id = '01JDHANDLERACK00000000000A'").first<{ ack_status: string }>();
+    expect(ack!.ack_status).toBe("timeout");
   });
 });
 

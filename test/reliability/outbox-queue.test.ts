@@ -1,10 +1,11 @@
-// The path of a core event from an entity's outbox through the queue to fan-out: envelopes too large
+// The path of a core event from an entity store's outbox through the queue to fan-out: envelopes too large
 // for a queue message, failing sends, the dead-letter queue, and ACKs that arrive before the webhook
 // call that carried them has returned.
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import type { EntityObject } from "../../src/entities/entity-do";
+import { entityStore } from "../../src/entities/service";
+import type { EntityStore } from "../../src/entities/store-do";
 import worker from "../../src/index";
 import { sweepAckTimeouts } from "../../src/outbound/service";
 import { envelope, type CoreEventEnvelope } from "../../src/platform/core-events";
@@ -45,12 +46,13 @@ const outboundUseCase = (slug: string, event: string, expression: string, delive
   configuration: { event_catalog_event: event, mappings: [{ id: "main", name: "to ERP", jsonata_expression: expression, delivery }], ...extra },
 });
 
-const entityObject = (id: string) => env.ENTITY.get(env.ENTITY.idFromName(id));
-const alarmOf = (stub: DurableObjectStub<EntityObject>) => runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+/** The store holding a tenant's contacts (its outbox carries every contact's core events). */
+const contacts = (tenantId: string) => entityStore(env, tenantId, "contact");
+const alarmOf = (stub: DurableObjectStub<EntityStore>) => runInDurableObject(stub, (_, state) => state.storage.getAlarm());
 
 /**
  * The queue binding as the platform would behave when it refuses some messages: sends whose batch
- * holds a refused message throw, the rest reach the real queue. Installed on one EntityObject.
+ * holds a refused message throw, the rest reach the real queue. Installed on one EntityStore.
  */
 function refusingQueue(real: Queue, refuse: (body: CoreEventEnvelope) => boolean, sent: string[]): Queue {
   const pass = (bodies: CoreEventEnvelope[]) => {
@@ -102,10 +104,11 @@ describe("entity outbox", () => {
     ]);
 
     const entity = await findOne(s.token, "contact", "external_id=BIG-1");
-    const stub = entityObject(entity.id);
+    const stub = contacts(s.tenant.id);
     // Only the large event was kept aside for fan-out; the small ones went inline.
     expect(JSON.parse((await stub.coreEvent(bodies[0].event))!)).toMatchObject({ _event_id: bodies[0].event, entity: { version: 2 } });
     expect(await stub.coreEvent(bodies[1].event)).toBeNull();
+    expect(await stub.outboxStatus(entity.id)).toEqual({ pending: [], dead: [] });
     expect(await stub.outboxStatus()).toEqual({ pending: [], dead: [] });
     expect(await alarmOf(stub)).toBeNull();
   }, E2E_TIMEOUT_MS);
@@ -116,7 +119,7 @@ describe("entity outbox", () => {
     const [created] = await post(s.token, s.integrationId, [{ use_case_slug: "contacts", payload: { id: "OLD-1", name: "Old" } }]);
     await waitFor(s.token, created!.event_id);
     const entity = await findOne(s.token, "contact", "external_id=OLD-1");
-    const stub = entityObject(entity.id);
+    const stub = contacts(s.tenant.id);
     // What the old outbox wrote: the whole entity and change set inline, 300 KB, which no send could carry.
     const name = "o".repeat(150_000);
     const legacy = envelope(s.tenant.id, "contact.updated", {
@@ -126,7 +129,7 @@ describe("entity outbox", () => {
       source_event_id: null,
     }, { source: "erp-edge.entities" });
     await runInDurableObject(stub, async (_, state) => {
-      state.storage.sql.exec("INSERT INTO outbox (id, body) VALUES (?, ?)", legacy._event_id, JSON.stringify(legacy));
+      state.storage.sql.exec("INSERT INTO outbox (id, entity_id, body) VALUES (?, ?, ?)", legacy._event_id, entity.id, JSON.stringify(legacy));
       await state.storage.setAlarm(Date.now() + 60_000);
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -139,7 +142,7 @@ describe("entity outbox", () => {
   it("retries a refused send with backoff without holding back later events, dead-letters it after 12 attempts, and redrives it", async () => {
     const { tenant } = await tenantWithToken();
     const entityId = newId();
-    const stub = entityObject(entityId);
+    const stub = contacts(tenant.id);
     const sent: string[] = [];
     let refusing = true;
     await runInDurableObject(stub, (instance) => {
@@ -149,7 +152,7 @@ describe("entity outbox", () => {
     let n = 0;
     const update = (note: string) => {
       const eventId = newId();
-      return stub.apply({ updateId: `${eventId}#0`, eventId, tenantId: tenant.id, schema: "contact", entityId, uniqueIds: { external_id: "F-1" }, attributes: { note, n: n++ }, mode: "upsert" });
+      return stub.apply([{ updateId: `${eventId}#0`, eventId, tenantId: tenant.id, schema: "contact", entityId, uniqueIds: { external_id: "F-1" }, attributes: { note, n: n++ }, mode: "upsert" }]);
     };
     const timePasses = () => runInDurableObject(stub, (_, state) => void state.storage.sql.exec("UPDATE outbox SET next_at = 0"));
 
@@ -192,7 +195,7 @@ describe("queue()", () => {
     const entity = (name: string) => ({ entity: { id: newId(), schema: "contact", attributes: { full_name: name }, unique_ids: {}, version: 1, deleted_at: null }, operation: "updated", changes: {} });
     const ok = envelope(s.tenant.id, "contact.updated", entity("Queued"));
     const elsewhere = envelope(other.tenant.id, "contact.updated", entity("No subscribers"));
-    // A reference to an event no entity keeps: fan-out cannot map it now.
+    // A reference to an event no entity store keeps: fan-out cannot map it now.
     const lost = { ...envelope(s.tenant.id, "contact.updated", entity("Lost")), _truncated: true, _entity_id: newId(), _entity_version: 1 };
     const batch = createMessageBatch<unknown>("erp-edge-core-events", [
       { id: "m-ok", timestamp: Date.now(), attempts: 1, body: ok },

@@ -1,10 +1,15 @@
 // Every list, sweep and retention statement reads through an index: EXPLAIN QUERY PLAN of the very
-// statements the services run (they export their SQL), and the bounded behaviour built on them.
+// statements the services run (they export their SQL), in D1 and, for the inbound event log, in a
+// log shard's own SQLite; and the bounded behaviour built on them.
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { SWEEP_PENDING_SQL } from "../../src/inbound/service";
+import { EXPIRED_EVENTS_SQL, INBOUND_STATS_SQL, KEY_SEEN_SQL, monitoredInboundEvents } from "../../src/inbound/events-log";
+import type { EventLog } from "../../src/inbound/log-do";
+import { eventLog, shardCount, shardOf } from "../../src/inbound/shards";
 import { ENABLED_OUTBOUND_USE_CASES_SQL } from "../../src/integrations/service";
 import { newId } from "../../src/platform/ids";
+import type { MonitoredEventFilter } from "../../src/platform/monitored-events";
 import { applyRetention, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL, traceQuery } from "../../src/monitoring/service";
 import type { EventQuery } from "../../src/monitoring/schema";
 import {
@@ -18,6 +23,7 @@ import {
 } from "../../src/outbound/service";
 import { AUDIT_LOG_SQL } from "../../src/platform/audit";
 import { api, expectError, tenantWithToken } from "../helpers";
+import { logOf, logQuery } from "../inbound-helpers";
 
 /**
  * What a statement may SCAN: a constant row, a subquery or CTE it built (`walk`, `ranked`), json_each.
@@ -29,6 +35,13 @@ const HARMLESS_SCAN = /^SCAN (CONSTANT ROW|\(subquery-\d+\)|\w+ VIRTUAL TABLE|wa
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
   return results.map((r) => r.detail);
+}
+
+/** The plan of a statement in an event log shard's own SQLite (its schema created by the EventLog constructor). */
+async function shardPlan(sql: string, params: unknown[]): Promise<string[]> {
+  return runInDurableObject(logOf("query-plans"), (_instance: EventLog, state) =>
+    state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, ...(params as SqlStorageValue[])).toArray().map((r) => r.detail),
+  );
 }
 
 /** Asserts the plan scans nothing but harmless sources, and searches by index. */
@@ -44,7 +57,6 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
   "fan-out: pending webhook deliveries of an event": [PENDING_WEBHOOKS_OF_EVENT_SQL, ["e"]],
   "fan-out: a tenant's outbound use cases": [ENABLED_OUTBOUND_USE_CASES_SQL, ["t"]],
   "retention: next integrations": [RETENTION_SQL.integrations, [20]],
-  "retention: events": [RETENTION_SQL.events, ["i", "2026-01-01", 500]],
   "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
   "retention: file_downloads": [RETENTION_SQL.fileDownloads, ["i", "2026-01-01", 500]],
   "retention: audit_log": [RETENTION_SQL.auditLog, ["2026-01-01", 500]],
@@ -64,7 +76,6 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
   trace: [traceQuery("i", "c").sql, traceQuery("i", "c").params],
   "stats: counts": [STATS_SQL.counts, ["i", "2026-01-01"]],
   "stats: acks": [STATS_SQL.acks, ["i", "2026-01-01"]],
-  "stats: inbound percentiles": [STATS_SQL.inboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "stats: outbound percentiles": [STATS_SQL.outboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "stats: file percentiles": [STATS_SQL.filePercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "audit log": [AUDIT_LOG_SQL.first, ["t", 51]],
@@ -76,8 +87,40 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
   "poll: dead-letter exhausted": [POLL_SQL.deadLetter, ["2026-01-01", "{}", "i", 100]],
   "poll: lease": [POLL_SQL.lease, ["2026-01-01", "{}", "i", 10, "2026-01-02"]],
   "poll: more?": [POLL_SQL.more, ["2026-01-01", "{}", "i", 1]],
-  "recovery sweep": [SWEEP_PENDING_SQL, ["", 50, "2026-01-01", 20]],
   "outbound endpoints of an integration": [ENDPOINTS_OF_INTEGRATION_SQL, ["i"]],
+};
+
+// ---- the event log's statements, in a shard's own SQLite -------------------------------------------
+
+/** Copied from src/inbound/events-log.ts (SAME_ID, not exported): the deduplication id test of accept(). */
+const SAME_ID_SQL = "SELECT id FROM events WHERE deduplication_id = ? AND received_at > ? ORDER BY id LIMIT 1";
+/** Copied from src/inbound/log-do.ts (EventLog.monitored, not exported): how a shard orders and bounds the monitored arm. */
+const MONITORED_ORDER = { page: "ORDER BY id DESC", trace: "ORDER BY received_at, id" } as const;
+/** Copied from src/inbound/log-do.ts (EventLog.nextRound, not exported): the queue's next round. */
+const NEXT_ROUND_SQL = `SELECT seq, event_id, group_key, attempts, last_error FROM queue
+          WHERE group_key NOT IN (SELECT group_key FROM queue WHERE next_at > 0 AND next_at > ?) ORDER BY seq LIMIT ?`;
+/** Copied from src/inbound/log-do.ts (EventLog.scheduleNext, not exported): whether events are ready, and the earliest backoff. */
+const READY_SQL = "SELECT 1 FROM queue WHERE group_key NOT IN (SELECT group_key FROM queue WHERE next_at > 0 AND next_at > ?) LIMIT 1";
+const WAKE_SQL = "SELECT MIN(next_at) AS wake FROM queue WHERE next_at > 0 AND next_at > ?";
+
+const monitoredArm = (filter: MonitoredEventFilter, order: keyof typeof MONITORED_ORDER = "page"): [string, unknown[]] => {
+  const arm = monitoredInboundEvents("i", filter);
+  return [`${arm.sql} ${MONITORED_ORDER[order]} LIMIT ?`, [...arm.params, 51]];
+};
+
+const SHARD_STATEMENTS: Record<string, [string, unknown[]]> = {
+  "dedup: same deduplication id in the window": [SAME_ID_SQL, ["d", "2026-01-01"]],
+  "dedup: an X-Signature webhook's Idempotency-Key seen": [KEY_SEEN_SQL, ["k", "uc", "2026-01-01"]],
+  "events page after a cursor": monitoredArm({ before: "01JD0000000000000000000000" }),
+  "events by correlation id": monitoredArm({ correlation_id: "c" }),
+  "events by correlation id, failed, after a cursor": monitoredArm({ correlation_id: "c", error_category: "downstream", before: "01JD0000000000000000000000" }),
+  "events by id": monitoredArm({ event_id: "01JD0000000000000000000000" }),
+  trace: monitoredArm({ correlation_id: "c" }, "trace"),
+  "stats: counts": [INBOUND_STATS_SQL.counts, ["i", "2026-01-01"]],
+  "stats: acks": [INBOUND_STATS_SQL.acks, ["i", "2026-01-01"]],
+  "stats: durations": [INBOUND_STATS_SQL.durations, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
+  "retention: expired events": [`${EXPIRED_EVENTS_SQL} RETURNING id`, ["2026-01-01", 500]],
+  "queue: the earliest backoff": [WAKE_SQL, [Date.now()]],
 };
 
 describe("query plans", () => {
@@ -85,12 +128,12 @@ describe("query plans", () => {
     it(`${name}: no table scan, searched by index`, async () => expectIndexed(name, await plan(sql, params)));
   }
 
-  it("a page of events merges the three tables' (integration_id, id) indexes, sorting nothing", async () => {
+  it("a page of events merges deliveries' and file downloads' (integration_id, id) indexes, sorting nothing", async () => {
     for (const q of [page({}), page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }), page({ status: "error" })]) {
       const lines = await plan(q.sql, q.params);
       expect(lines).toContain("MERGE (UNION ALL)");
       expect(lines.filter((l) => l.includes("TEMP B-TREE")), lines.join("\n")).toEqual([]);
-      for (const index of ["events_integration", "deliveries_integration", "file_downloads_integration"]) {
+      for (const index of ["deliveries_integration", "file_downloads_integration"]) {
         expect(lines.some((l) => l.includes(`USING INDEX ${index} `) || l.includes(`USING COVERING INDEX ${index} `)), `${index}:\n${lines.join("\n")}`).toBe(true);
       }
     }
@@ -104,8 +147,59 @@ describe("query plans", () => {
   });
 
   it("statements bounded by LIMIT delete or update through an indexed, limited subquery", async () => {
-    for (const sql of [RETENTION_SQL.events, RETENTION_SQL.deliveries, RETENTION_SQL.fileDownloads, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, REDRIVE_SQL.page, POLL_SQL.lease, POLL_SQL.deadLetter]) {
+    for (const sql of [EXPIRED_EVENTS_SQL, RETENTION_SQL.deliveries, RETENTION_SQL.fileDownloads, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, REDRIVE_SQL.page, POLL_SQL.lease, POLL_SQL.deadLetter]) {
       expect(sql).toMatch(/WHERE id IN \(\s*SELECT [\s\S]+ LIMIT \?\d?\)/);
+    }
+  });
+});
+
+describe("query plans in an event log shard", () => {
+  for (const [name, [sql, params]] of Object.entries(SHARD_STATEMENTS)) {
+    it(`${name}: no table scan, searched by index`, async () => expectIndexed(name, await shardPlan(sql, params)));
+  }
+
+  it("the dedup statements read their own indexes (events_dedup, events_correlation)", async () => {
+    expect((await shardPlan(SAME_ID_SQL, ["d", "2026-01-01"])).join("\n")).toMatch(/SEARCH events USING INDEX events_dedup \(deduplication_id=\? AND received_at>\?\)/);
+    expect((await shardPlan(KEY_SEEN_SQL, ["k", "uc", "2026-01-01"])).join("\n")).toMatch(/SEARCH events USING INDEX events_correlation \(correlation_id=\?\)/);
+  });
+
+  it("a page of inbound events walks the shard's id index newest first, sorting nothing, and stops at the page size", async () => {
+    // A shard holds one integration's events only, so no integration index is needed: the page walks
+    // the primary key backwards and the LIMIT ends the walk.
+    for (const [sql, params] of [monitoredArm({}), monitoredArm({ status: "error" }), monitoredArm({ before: "01JD0000000000000000000000" })]) {
+      const lines = await shardPlan(sql, params);
+      const context = lines.join("\n");
+      expect(lines.filter((l) => l.includes("TEMP B-TREE")), context).toEqual([]);
+      expect(lines.filter((l) => /^SCAN events(\s|$)/.test(l) && !/USING (COVERING )?INDEX sqlite_autoindex_events_1/.test(l)), context).toEqual([]);
+      expect(lines.some((l) => /^(SCAN|SEARCH) events USING (COVERING )?INDEX sqlite_autoindex_events_1/.test(l)), context).toBe(true);
+    }
+  });
+
+  it("a page by correlation id reads events_correlation", async () => {
+    for (const [sql, params] of [monitoredArm({ correlation_id: "c" }), monitoredArm({ correlation_id: "c" }, "trace")]) {
+      expect((await shardPlan(sql, params)).join("\n")).toMatch(/SEARCH events USING INDEX events_correlation \(correlation_id=\?\)/);
+    }
+  });
+
+  it("the stats window and retention read events_received", async () => {
+    for (const [sql, params] of [
+      [INBOUND_STATS_SQL.counts, ["i", "2026-01-01"]],
+      [INBOUND_STATS_SQL.acks, ["i", "2026-01-01"]],
+      [INBOUND_STATS_SQL.durations, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
+      [EXPIRED_EVENTS_SQL, ["2026-01-01", 500]],
+    ] as [string, unknown[]][]) {
+      expect((await shardPlan(sql, params)).join("\n"), sql).toMatch(/SEARCH events USING (COVERING )?INDEX events_received \(received_at[<>]=?\?\)/);
+    }
+  });
+
+  it("a round takes the queue in order, leaving out backed-off groups through queue_waiting, sorting nothing", async () => {
+    // The queue's order is its rowid (seq): the round walks it in order and the LIMIT ends the walk;
+    // the groups to leave out are found through the partial index of waiting rows.
+    for (const sql of [NEXT_ROUND_SQL, READY_SQL]) {
+      const lines = await shardPlan(sql, sql === NEXT_ROUND_SQL ? [Date.now(), 200] : [Date.now()]);
+      const context = lines.join("\n");
+      expect(lines.filter((l) => l.includes("TEMP B-TREE")), context).toEqual([]);
+      expect(lines.some((l) => /^SEARCH queue USING (COVERING )?INDEX queue_waiting \(next_at>\?\)/.test(l)), context).toBe(true);
     }
   });
 });
@@ -222,40 +316,57 @@ describe("redrive-all", () => {
   });
 });
 
+/** Runs `sql` in one shard of an integration's event log (its events table, as accept() writes it). */
+async function inShard(integrationId: string, shard: number, sql: string, ...params: SqlStorageValue[]) {
+  await runInDurableObject(eventLog(env, integrationId, shard), (_instance: EventLog, state) => void state.storage.sql.exec(sql, ...params));
+}
+
+/** `n` events `01JD<prefix><i>` in one shard, all received `daysAgo` days ago. */
+const expiredEvents = (s: { tenantId: string; integrationId: string }, shard: number, prefix: string, n: number, daysAgo: number) =>
+  inShard(
+    s.integrationId,
+    shard,
+    `INSERT INTO events (id, tenant_id, integration_id, status, received_at)
+     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+     SELECT printf('${prefix}%018d', i), ?, ?, 'done', ? FROM n`,
+    n, s.tenantId, s.integrationId, iso(-daysAgo * 86_400_000),
+  );
+
 describe("retention", () => {
-  it("deletes expired events and deliveries in bounded batches per run, and trims the audit log", async () => {
+  it("deletes expired events (per log shard) and deliveries in bounded batches per run, and trims the audit log", async () => {
     const s = await pollSetup({ retention_days: 2 });
     await env.DB.prepare("DELETE FROM maintenance_cursors").run();
     const extra = 30;
-    const events = (prefix: string, n: number, daysAgo: number) =>
-      env.DB.prepare(
-        `INSERT INTO events (id, tenant_id, integration_id, status, received_at)
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-         SELECT printf('${prefix}%018d', i), ?, ?, 'done', ? FROM n`,
-      ).bind(n, s.tenantId, s.integrationId, iso(-daysAgo * 86_400_000));
-    await env.DB.batch([events("01JDOLD0", RETENTION.rowsPerIntegration + extra, 3), events("01JDNEW0", 10, 1)]);
+    // One shard has more expired events than a run deletes there, and newer ones; another shard a few expired ones.
+    const shards = shardCount(env);
+    const busy = shardOf(null, shards);
+    const other = (busy + 1) % shards;
+    await expiredEvents(s, busy, "01JDOLD0", RETENTION.rowsPerIntegration + extra, 3);
+    await expiredEvents(s, busy, "01JDNEW0", 10, 1);
+    await expiredEvents(s, other, "01JDOLDB", 5, 3);
     await insertDeliveries(s, Array.from({ length: RETENTION.rowsPerIntegration + 5 }, (_, i) => ({ id: ulid("01JDE", i), useCase: s.useCase.poll!, slug: "poll", status: "delivered", createdAt: iso(-3 * 86_400_000) })));
     const audit = (id: string, daysAgo: number) =>
       env.DB.prepare("INSERT INTO audit_log (id, tenant_id, actor, action, at) VALUES (?, ?, 'admin', 'integration.updated', ?)").bind(id, s.tenantId, iso(-daysAgo * 86_400_000));
     await env.DB.batch([audit(ulid("01JDAUD", 1), RETENTION.auditDays + 30), audit(ulid("01JDAUD", 2), RETENTION.auditDays + 1), audit(ulid("01JDAUD", 3), 10)]);
 
     const count = async (sql: string) => (await env.DB.prepare(sql).bind(s.integrationId).first<{ n: number }>())!.n;
-    const eventsLeft = () => count("SELECT COUNT(*) AS n FROM events WHERE integration_id = ?");
+    const eventsLeft = async () => (await logQuery<{ id: string }>(s.integrationId, "SELECT id FROM events")).map((r) => r.id).sort();
     const deliveriesLeft = () => count("SELECT COUNT(*) AS n FROM deliveries WHERE integration_id = ?");
 
-    const first = await applyRetention(env.DB);
-    expect(first).toMatchObject({ events: RETENTION.rowsPerIntegration, deliveries: RETENTION.rowsPerIntegration, audit_log: 2 });
-    expect(await eventsLeft()).toBe(extra + 10);
+    const first = await applyRetention(env);
+    expect(first).toMatchObject({ events: RETENTION.rowsPerIntegration + 5, deliveries: RETENTION.rowsPerIntegration, audit_log: 2 });
+    expect(await eventsLeft()).toHaveLength(extra + 10);
     expect(await deliveriesLeft()).toBe(5);
     const kept = await env.DB.prepare("SELECT id FROM audit_log WHERE id LIKE '01JDAUD%'").all<{ id: string }>();
     expect(kept.results.map((r) => r.id)).toEqual([ulid("01JDAUD", 3)]);
 
-    // The integration had more: the next run starts with it again and finishes it.
-    const second = await applyRetention(env.DB);
+    // The integration had more: the next run starts with it again and finishes it, oldest first.
+    const second = await applyRetention(env);
     expect(second).toMatchObject({ events: extra, deliveries: 5, audit_log: 0 });
-    const newest = await env.DB.prepare("SELECT MIN(id) AS first, COUNT(*) AS n FROM events WHERE integration_id = ?").bind(s.integrationId).first();
-    expect(newest).toEqual({ first: "01JDNEW0000000000000000001", n: 10 });
-    expect(await applyRetention(env.DB)).toMatchObject({ events: 0, deliveries: 0, audit_log: 0 });
+    const newest = await eventsLeft();
+    expect(newest[0]).toBe("01JDNEW0000000000000000001");
+    expect(newest).toHaveLength(10);
+    expect(await applyRetention(env)).toMatchObject({ events: 0, deliveries: 0, audit_log: 0 });
 
     // Recorded core-event dead letters (bodies unredacted) are kept RETENTION.deadLetterDays.
     const dead = (id: string) =>
@@ -263,29 +374,34 @@ describe("retention", () => {
     const old = "01E0000000000000000000000A"; // 2020
     const recent = newId();
     await env.DB.batch([dead(old), dead(recent)]);
-    expect(await applyRetention(env.DB)).toMatchObject({ core_event_dead_letters: 1 });
+    expect(await applyRetention(env)).toMatchObject({ core_event_dead_letters: 1 });
     const left = await env.DB.prepare("SELECT id FROM core_event_dead_letters").all<{ id: string }>();
     expect(left.results.map((r) => r.id)).toEqual([recent]);
   });
 });
 
 describe("stats", () => {
-  it("equals a hand-computed answer: exact counts, nearest-rank percentiles of the newest STATS_SAMPLE_SIZE timed rows", async () => {
+  it("equals a hand-computed answer: exact counts, nearest-rank percentiles of the newest STATS_SAMPLE_SIZE timed rows of all shards", async () => {
     const s = await pollSetup();
     const base = Date.now() - 30 * 60_000;
-    // 200 slow events first, then STATS_SAMPLE_SIZE newer ones timed 1..N ms; one untimed, still accepted.
-    await env.DB.prepare(
-      `INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at, completed_at, processing_duration_ms, ack_status)
-       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
-       SELECT printf('01JDSTAT%018d', i), ?1, ?2, 'contacts', 'done', strftime('%Y-%m-%dT%H:%M:%fZ', (?3 + i) / 1000.0, 'unixepoch'), NULL,
-              CASE WHEN i <= 200 THEN 1000000 ELSE i - 200 END, CASE WHEN i % 1000 = 0 THEN 'processed' END
-         FROM n`,
-    ).bind(s.tenantId, s.integrationId, base, STATS_SAMPLE_SIZE + 200).run();
-    await env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at) VALUES ('01JDSTATZ00000000000000001', ?, ?, 'contacts', 'accepted', ?)")
-      .bind(s.tenantId, s.integrationId, iso(-60_000)).run();
+    const shards = shardCount(env);
+    // 200 slow events first, then STATS_SAMPLE_SIZE newer ones timed 1..N ms, spread over every shard
+    // of the log (monitoring merges the shards' samples); one untimed, still accepted.
+    for (let shard = 0; shard < shards; shard++) {
+      await inShard(
+        s.integrationId,
+        shard,
+        `INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at, completed_at, processing_duration_ms, ack_status)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
+         SELECT printf('01JDSTAT%018d', i), ?1, ?2, 'contacts', 'done', strftime('%Y-%m-%dT%H:%M:%fZ', (?3 + i) / 1000.0, 'unixepoch'), NULL,
+                CASE WHEN i <= 200 THEN 1000000 ELSE i - 200 END, CASE WHEN i % 1000 = 0 THEN 'processed' END
+           FROM n WHERE i % ?5 = ?6`,
+        s.tenantId, s.integrationId, base, STATS_SAMPLE_SIZE + 200, shards, shard,
+      );
+    }
+    await inShard(s.integrationId, 0, "INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at) VALUES ('01JDSTATZ00000000000000001', ?, ?, 'contacts', 'accepted', ?)", s.tenantId, s.integrationId, iso(-60_000));
     // Outside the window: not counted.
-    await env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at, processing_duration_ms) VALUES ('01JDSTATY00000000000000001', ?, ?, 'contacts', 'done', ?, 5)")
-      .bind(s.tenantId, s.integrationId, iso(-2 * 3600_000)).run();
+    await inShard(s.integrationId, shards - 1, "INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, received_at, processing_duration_ms) VALUES ('01JDSTATY00000000000000001', ?, ?, 'contacts', 'done', ?, 5)", s.tenantId, s.integrationId, iso(-2 * 3600_000));
     await insertDeliveries(s, [
       { id: ulid("01JDF", 1), useCase: s.useCase.poll!, slug: "poll", status: "delivered", duration: 40, ackStatus: "pending" },
       { id: ulid("01JDF", 2), useCase: s.useCase.poll!, slug: "poll", status: "delivered", duration: 10, ackStatus: "timeout" },
@@ -311,16 +427,19 @@ describe("stats", () => {
 });
 
 describe("events query", () => {
-  it("pages both directions newest first across the merged tables, with every filter applied to each", async () => {
+  it("pages both directions newest first across D1 and the log's shards, with every filter applied to each", async () => {
     const s = await pollSetup();
     const at = (i: number) => new Date(Date.parse("2026-03-01T10:00:00Z") + i).toISOString();
-    // Interleaved ids: inbound 1, 3, 5, 7; outbound 2, 4, 6 (6 failed).
-    await env.DB.batch(
-      [1, 3, 5, 7].map((i) =>
-        env.DB.prepare("INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, error_category, correlation_id, received_at) VALUES (?, ?, ?, 'contacts', ?, ?, ?, ?)")
-          .bind(ulid("01JDG", i), s.tenantId, s.integrationId, i === 5 ? "error" : "done", i === 5 ? "downstream" : null, i < 4 ? "order-1" : null, at(i)),
-      ),
-    );
+    // Interleaved ids: inbound 1, 3, 5, 7 (in two different shards); outbound 2, 4, 6 (6 failed).
+    const shards = shardCount(env);
+    for (const i of [1, 3, 5, 7]) {
+      await inShard(
+        s.integrationId,
+        i % 4 === 1 ? 0 : 1 % shards,
+        "INSERT INTO events (id, tenant_id, integration_id, use_case_slug, status, error_category, correlation_id, received_at) VALUES (?, ?, ?, 'contacts', ?, ?, ?, ?)",
+        ulid("01JDG", i), s.tenantId, s.integrationId, i === 5 ? "error" : "done", i === 5 ? "downstream" : null, i < 4 ? "order-1" : null, at(i),
+      );
+    }
     await insertDeliveries(s, [2, 4, 6].map((i) => ({ id: ulid("01JDG", i), useCase: s.useCase.poll!, slug: "poll", status: i === 6 ? "dead_lettered" : "delivered" })));
     await env.DB.prepare("UPDATE deliveries SET correlation_id = 'order-1' WHERE id = ?").bind(ulid("01JDG", 2)).run();
     const query = async (q: Record<string, unknown>) => (await api("POST", `/v1/integrations/${s.integrationId}/events`, { token: s.token, json: q })).body;

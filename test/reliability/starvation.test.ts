@@ -1,35 +1,43 @@
-// Background work yields: a stream's backlog drains in small alarm slices, so requests are answered
-// while it drains, and the recovery sweep takes a bounded share of each integration's events.
+// Background work yields: a log shard's backlog drains in small alarm slices, so requests are answered
+// while it drains, and one group's backlog in a shard does not hold up the other groups of that shard.
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { streamKey } from "../../src/inbound/events-log";
-import { nextSweepBatch, SWEEP } from "../../src/inbound/service";
-import { SLICE_EVENTS, type EventStream } from "../../src/inbound/stream-do";
+import { SLICE_EVENTS, type EventLog } from "../../src/inbound/log-do";
+import { newEventId, shardCount, shardOf } from "../../src/inbound/shards";
 import { api } from "../helpers";
-import { setup } from "../inbound-helpers";
-
-/** Stores accepted contact events as POST /v3/erp/updates/events would, `minutesAgo` old. */
-async function storeAccepted(tenantId: string, integrationId: string, ids: string[], opts: { groupId?: string; minutesAgo?: number } = {}) {
-  const at = new Date(Date.now() - (opts.minutesAgo ?? 0) * 60_000).toISOString();
-  await env.DB.batch(
-    ids.map((id, i) =>
-      env.DB.prepare(
-        `INSERT INTO events (id, tenant_id, integration_id, use_case_id, use_case_slug, group_id, format, payload, status, received_at, source_timestamp)
-         VALUES (?, ?, ?, (SELECT id FROM use_cases WHERE integration_id = ? AND slug = 'contacts'), 'contacts', ?, 'json', ?, 'accepted', ?, ?)`,
-      ).bind(id, tenantId, integrationId, integrationId, opts.groupId ?? null, JSON.stringify({ id: `BACKLOG-${i}`, name: `Contact ${i}` }), at, at),
-    ),
-  );
-}
-
-const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(26 - prefix.length, "0")}`);
+import { logOf, setup } from "../inbound-helpers";
 
 /**
- * Runs one alarm slice of the stream the way the runtime does, and takes back the alarm the slice
+ * Stores accepted contact events of one group in its log shard as accept() would (the event row and
+ * its queue entry), but without waking the shard: the test drives its slices. Answers the ids, oldest first.
+ */
+async function storeAccepted(s: { tenant: { id: string }; integrationId: string; useCases: { id: string; slug: string }[] }, groupId: string, n: number, label = groupId) {
+  const shard = shardOf(groupId, shardCount(env));
+  const useCase = s.useCases.find((u) => u.slug === "contacts")!;
+  const ids = Array.from({ length: n }, () => newEventId(s.integrationId, shard));
+  const at = new Date().toISOString();
+  await runInDurableObject(logOf(s.integrationId, groupId), (_instance: EventLog, state) => {
+    state.storage.transactionSync(() => {
+      ids.forEach((id, i) => {
+        state.storage.sql.exec(
+          `INSERT INTO events (id, tenant_id, integration_id, use_case_id, use_case_slug, group_id, format, payload, status, received_at, source_timestamp)
+           VALUES (?, ?, ?, ?, 'contacts', ?, 'json', ?, 'accepted', ?, ?)`,
+          id, s.tenant.id, s.integrationId, useCase.id, groupId, JSON.stringify({ id: `${label}-${i}`, name: `Contact ${i}` }), at, at,
+        );
+        state.storage.sql.exec("INSERT INTO queue (event_id, group_key, enqueued_at) VALUES (?, ?, ?)", id, groupId, at);
+      });
+    });
+  });
+  return ids;
+}
+
+/**
+ * Runs one alarm slice of the shard the way the runtime does, and takes back the alarm the slice
  * re-armed (answering when it was due), so the test, not the runtime, decides when the next one runs.
  */
-function runSlice(stub: DurableObjectStub<EventStream>): Promise<number | null> {
-  return runInDurableObject(stub, async (instance: EventStream, state) => {
+function runSlice(stub: DurableObjectStub<EventLog>): Promise<number | null> {
+  return runInDurableObject(stub, async (instance: EventLog, state) => {
     await instance.alarm();
     const next = await state.storage.getAlarm();
     await state.storage.deleteAlarm();
@@ -37,16 +45,32 @@ function runSlice(stub: DurableObjectStub<EventStream>): Promise<number | null> 
   });
 }
 
-describe("a stream backlog", () => {
+/** The shard's events per status, of the given ids. */
+async function statuses(stub: DurableObjectStub<EventLog>, ids: string[]): Promise<Record<string, number>> {
+  return runInDurableObject(stub, (_instance: EventLog, state) => {
+    const rows = state.storage.sql.exec<{ status: string; n: number }>("SELECT status, COUNT(*) AS n FROM events WHERE id IN (SELECT value FROM json_each(?)) GROUP BY status", JSON.stringify(ids)).toArray();
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  });
+}
+
+/** Groups whose events share one log shard (found by name, so the test does not depend on the hash). */
+function groupsInOneShard(count: number, prefix: string): string[] {
+  const shards = shardCount(env);
+  const byShard = new Map<number, string[]>();
+  for (let i = 0; ; i++) {
+    const group = `${prefix}-${i}`;
+    const list = byShard.get(shardOf(group, shards)) ?? [];
+    list.push(group);
+    byShard.set(shardOf(group, shards), list);
+    if (list.length === count) return list;
+  }
+}
+
+describe("a log shard's backlog", () => {
   it("drains in slices of at most SLICE_EVENTS events, re-armed at once, and requests are answered while it drains", async () => {
-    const { tenant, token, integrationId } = await setup();
-    const backlog = ids("01JDBACKLOG", 3 * SLICE_EVENTS + 7);
-    await storeAccepted(tenant.id, integrationId, backlog, { groupId: "backlog" });
-    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "backlog")));
-    // Queued as enqueue() queues them, but without waking the stream: the test drives its slices.
-    await runInDurableObject(stub, (instance: EventStream, state) => {
-      for (const id of backlog) state.storage.sql.exec("INSERT INTO queue (event_id, enqueued_at) VALUES (?, ?)", id, new Date().toISOString());
-    });
+    const s = await setup();
+    const backlog = await storeAccepted(s, "backlog", 2 * SLICE_EVENTS + 7);
+    const stub = logOf(s.integrationId, "backlog");
 
     const before = Date.now();
     const rearmedAt = await runSlice(stub);
@@ -58,38 +82,56 @@ describe("a stream backlog", () => {
     expect(rearmedAt!).toBeLessThanOrEqual(Date.now());
     expect(rearmedAt!).toBeGreaterThanOrEqual(before);
 
-    // While the next slice runs, the Worker answers its public document and a tenant's read.
+    // While the next slice runs, the Worker answers its public document and a tenant's read, and the shard its reads.
     const slice = runSlice(stub);
-    const [doc, integration] = await Promise.all([api("GET", "/openapi.json"), api("GET", `/v2/integrations/${integrationId}`, { token })]);
+    const [doc, integration, pending] = await Promise.all([api("GET", "/openapi.json"), api("GET", `/v2/integrations/${s.integrationId}`, { token: s.token }), stub.pending()]);
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toBe("3.1.0");
     expect(integration.status).toBe(200);
-    expect(integration.body.id).toBe(integrationId);
-    expect((await stub.pending()).length).toBeGreaterThan(0);
+    expect(integration.body.id).toBe(s.integrationId);
+    expect(pending.length).toBeGreaterThan(0);
     await slice;
+    const afterSecond = (await stub.pending()).length;
+    expect(left - afterSecond).toBeGreaterThan(0);
+    expect(left - afterSecond).toBeLessThanOrEqual(SLICE_EVENTS);
 
     let slices = 2;
-    while ((await runSlice(stub)) !== null) slices++;
+    let remaining = afterSecond;
+    for (;;) {
+      const rearmed = await runSlice(stub);
+      slices++;
+      const now = (await stub.pending()).length;
+      expect(remaining - now).toBeLessThanOrEqual(SLICE_EVENTS);
+      remaining = now;
+      if (rearmed === null) break;
+    }
     expect(await stub.pending()).toEqual([]);
     expect(slices).toBeGreaterThanOrEqual(Math.ceil(backlog.length / SLICE_EVENTS));
-    const { results } = await env.DB.prepare("SELECT status, COUNT(*) AS n FROM events WHERE integration_id = ? GROUP BY status").bind(integrationId).all();
-    expect(results).toEqual([{ status: "done", n: backlog.length }]);
+    expect(await statuses(stub, backlog)).toEqual({ done: backlog.length });
   });
-});
 
-describe("the recovery sweep", () => {
-  it("takes at most SWEEP.eventsPerIntegration of one integration's backlog, so another's lost events are handed back in the same run", async () => {
-    const busy = await setup();
-    const quiet = await setup();
-    // The busy integration's unfinished events are older than the quiet one's: oldest-first alone would take only them.
-    await storeAccepted(busy.tenant.id, busy.integrationId, ids("01JDBUSY", SWEEP.eventsPerIntegration + 15), { minutesAgo: 30 });
-    await storeAccepted(quiet.tenant.id, quiet.integrationId, ids("01JDQUIET", 2), { minutesAgo: 5 });
-    await storeAccepted(quiet.tenant.id, quiet.integrationId, ids("01JDFRESH", 1), { minutesAgo: 0 });
+  it("does not hold up another group of the same shard: its events finish in the first slice while the backlog is still long", async () => {
+    const s = await setup();
+    const [busy, quiet] = groupsInOneShard(2, "starve");
+    // The busy group's backlog is queued first: oldest-first alone would run all of it before the quiet group.
+    const backlog = await storeAccepted(s, busy!, 2 * SLICE_EVENTS + 7, "busy");
+    const few = await storeAccepted(s, quiet!, 3, "quiet");
+    const stub = logOf(s.integrationId, busy);
+    expect(logOf(s.integrationId, quiet).id.equals(stub.id)).toBe(true);
 
-    const swept = await nextSweepBatch(env.DB);
-    const of = (integrationId: string) => swept.filter((e) => e.integration_id === integrationId).map((e) => e.id);
-    expect(of(busy.integrationId)).toEqual(ids("01JDBUSY", SWEEP.eventsPerIntegration + 15).slice(0, SWEEP.eventsPerIntegration));
-    // Events younger than a minute may still be on their way to their stream: not swept yet.
-    expect(of(quiet.integrationId)).toEqual(ids("01JDQUIET", 2));
+    const rearmedAt = await runSlice(stub);
+    // The quiet group's events are done in the same slice...
+    expect(await statuses(stub, few)).toEqual({ done: few.length });
+    // ...while the busy group still has a long queue, and the shard goes on at once.
+    const left = (await stub.pending()).map((p) => p.event_id);
+    expect(left.filter((id) => few.includes(id))).toEqual([]);
+    expect(left.length).toBeGreaterThanOrEqual(backlog.length - SLICE_EVENTS);
+    expect(rearmedAt).not.toBeNull();
+    // The busy group keeps its order: what is left of it is its newest events.
+    expect(left).toEqual(backlog.slice(backlog.length - left.length));
+
+    while ((await runSlice(stub)) !== null);
+    expect(await stub.pending()).toEqual([]);
+    expect(await statuses(stub, [...backlog, ...few])).toEqual({ done: backlog.length + few.length });
   });
 });

@@ -4,10 +4,12 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runDurableO
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { MAX_ATTEMPTS, type EventStream } from "../../src/inbound/stream-do";
-import { streamKey } from "../../src/inbound/events-log";
+import type { NewEvent } from "../../src/inbound/events-log";
+import { MAX_ATTEMPTS, type EventLog } from "../../src/inbound/log-do";
+import { newEventId, shardCount, shardOf } from "../../src/inbound/shards";
+import { configChanged } from "../../src/platform/config-cache";
 import { api, expectError, tenantWithToken } from "../helpers";
-import { post, setup, waitFor } from "../inbound-helpers";
+import { eventRow, findOne, logOf, logQuery, nextTimestamp, post, setup, waitFor } from "../inbound-helpers";
 
 const nested = (levels: number, leaf = "1") => "[".repeat(levels) + leaf + "]".repeat(levels);
 const nestedObject = (levels: number) => '{"a":'.repeat(levels) + "1" + "}".repeat(levels);
@@ -29,12 +31,13 @@ describe("prototype keys in user paths", () => {
     await env.DB.prepare("UPDATE integrations SET settings = ? WHERE id = ?")
       .bind(JSON.stringify({ redact_paths: ["__proto__.toString", "constructor.prototype.polluted", "name"], retention_days: 30 }), integrationId)
       .run();
+    configChanged(); // written behind the API's back: drop this isolate's cached configuration
     const [result] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "C-1", name: "Jane", __proto__: { x: 1 } } }]);
     expect((await waitFor(token, result!.event_id)).status).toBe("done");
     expect(typeof Object.prototype.toString).toBe("function");
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const stored = await env.DB.prepare("SELECT payload FROM events WHERE id = ?").bind(result!.event_id).first<{ payload: string }>();
-    expect(JSON.parse(stored!.payload)).toMatchObject({ id: "C-1", name: "[REDACTED]" });
+    const stored = await eventRow(integrationId, result!.event_id);
+    expect(JSON.parse(stored!.payload!)).toMatchObject({ id: "C-1", name: "[REDACTED]" });
     // Every tenant still authenticates and reads.
     expect((await api("GET", "/v2/integrations", { token: victim.token })).status).toBe(200);
     expect((await api("GET", `/v2/integrations/${integrationId}`, { token })).status).toBe(200);
@@ -43,41 +46,53 @@ describe("prototype keys in user paths", () => {
 
 describe("crash-safe attempts", () => {
   it("parks an event whose attempts were all used up by crashes, without running it again, and the stream moves on", async () => {
-    const { token, integrationId } = await setup();
-    const [poison, next] = await post(token, integrationId, [
-      { use_case_slug: "contacts", payload: { id: "CRASH-1", name: "Poison" }, group_id: "g-crash" },
-      { use_case_slug: "contacts", payload: { id: "CRASH-2", name: "After" }, group_id: "g-crash" },
-    ]);
+    const { tenant, token, integrationId, useCases } = await setup();
     await env.DB.prepare("UPDATE integrations SET settings = ? WHERE id = ?").bind(JSON.stringify({ redact_paths: ["name"], retention_days: 30 }), integrationId).run();
-    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-crash")));
-    // What a crash loop leaves behind: attempts recorded before each run, none of which returned.
-    await runInDurableObject(stub, async (_instance: EventStream, state) => {
-      state.storage.sql.exec("UPDATE queue SET attempts = ?, last_error = NULL WHERE event_id = ?", MAX_ATTEMPTS, poison!.event_id);
+    configChanged(); // written behind the API's back: drop this isolate's cached configuration
+    const group = "g-crash";
+    const stub = logOf(integrationId, group);
+    // Two events of one group, as POST /v3/erp/updates/events hands them to their log shard.
+    const event = (payload: Record<string, unknown>): NewEvent => ({
+      id: newEventId(integrationId, shardOf(group, shardCount(env))), tenant_id: tenant.id, integration_id: integrationId,
+      use_case_id: useCases.find((u) => u.slug === "contacts")!.id, use_case_slug: "contacts", event_name: null, correlation_id: null,
+      group_id: group, deduplication_id: null, source_timestamp: nextTimestamp(), format: "json", payload: JSON.stringify(payload),
+      status: "accepted", received_at: new Date().toISOString(),
     });
+    const poison = event({ id: "CRASH-1", name: "Poison" });
+    const next = event({ id: "CRASH-2", name: "After" });
+    // What a crash loop leaves behind: attempts recorded before each run, none of which returned.
+    // Written in the same call that accepts the events, so the shard's alarm cannot run them first.
+    await runInDurableObject(stub, async (instance: EventLog, state) => {
+      expect(await instance.accept([poison, next].map((e) => ({ event: e, process: true })))).toEqual([null, null]);
+      state.storage.sql.exec("UPDATE queue SET attempts = ?, last_error = NULL WHERE event_id = ?", MAX_ATTEMPTS, poison.id);
+      state.storage.sql.exec("UPDATE events SET status = 'processing', attempts = ? WHERE id = ?", MAX_ATTEMPTS, poison.id);
+    });
+    // The alarm is due at once: workerd may run it before the plugin is asked to; waitFor covers both.
     await runDurableObjectAlarm(stub);
-    const parked = await waitFor(token, poison!.event_id);
-    expect(parked).toMatchObject({ status: "error", error_category: "system" });
+    const parked = await waitFor(token, poison.id);
+    expect(parked).toMatchObject({ status: "error", error_category: "system", attempts: MAX_ATTEMPTS });
     expect(parked.errors[0].message).toMatch(/gave up after 5 attempts: the runtime stopped while processing it/);
     expect(parked.entities).toEqual([]);
+    expect(await findOne(token, "contact", "external_id=CRASH-1")).toBeUndefined();
     // A parked event's payload is redacted like a processed one's.
-    const row = await env.DB.prepare("SELECT payload FROM events WHERE id = ?").bind(poison!.event_id).first<{ payload: string }>();
-    expect(JSON.parse(row!.payload)).toEqual({ id: "CRASH-1", name: "[REDACTED]" });
-    expect((await waitFor(token, next!.event_id)).status).toBe("done");
+    const row = await eventRow(integrationId, poison.id);
+    expect(JSON.parse(row!.payload!)).toEqual({ id: "CRASH-1", name: "[REDACTED]" });
+    expect((await waitFor(token, next.id)).status).toBe("done");
   });
 
   it("records the attempt before processing runs", async () => {
     const { token, integrationId } = await setup();
     const [event] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "A-1", name: "A" }, group_id: "g-attempt" }]);
     expect((await waitFor(token, event!.event_id)).status).toBe("done");
-    // The attempt counter of the finished event was written and then the row removed; a fresh
+    // The attempt counter of the finished event was written and then its queue row removed; a fresh
     // enqueue of a finished event is recorded and dropped without reprocessing.
-    const stub = env.EVENT_STREAM.get(env.EVENT_STREAM.idFromName(streamKey(integrationId, "g-attempt")));
+    const stub = logOf(integrationId, "g-attempt");
     await stub.enqueue([event!.event_id]);
     // The alarm is due at once, so workerd may already be running it when the plugin is asked to:
-    // wait for the stream to drain rather than assume this call ran it to the end.
+    // wait for the shard's queue to drain rather than assume this call ran it to the end.
     await runDurableObjectAlarm(stub);
     await vi.waitFor(async () => expect(await stub.pending()).toEqual([]), { timeout: 10_000, interval: 20 });
-    expect((await waitFor(token, event!.event_id)).status).toBe("done");
+    expect(await waitFor(token, event!.event_id)).toMatchObject({ status: "done", attempts: 1 });
   });
 });
 
@@ -93,7 +108,11 @@ describe("nesting and encoding limits", () => {
       ["POST", "/v3/erp/updates/events"],
       ["POST", "/v2/erp/updates/mapping_simulation"],
     ];
-    const before = await env.DB.prepare("SELECT (SELECT COUNT(*) FROM integrations) + (SELECT COUNT(*) FROM use_cases) + (SELECT COUNT(*) FROM events) AS n").first<{ n: number }>();
+    // What the routes could store: integrations and use cases in D1, events in the integration's log.
+    const stored = async () =>
+      (await env.DB.prepare("SELECT (SELECT COUNT(*) FROM integrations) + (SELECT COUNT(*) FROM use_cases) AS n").first<{ n: number }>())!.n +
+      (await logQuery(integrationId, "SELECT id FROM events")).length;
+    const before = await stored();
     for (const [method, path] of targets) {
       for (const body of [nested(10_000), `{"name":"x","use_cases":${nested(10_000)}}`, `{"integration_id":"${integrationId}","events":[{"payload":${nestedObject(10_000)}}]}`]) {
         const res = await api(method, path, { token, body, headers: { "content-type": "application/json" } });
@@ -101,8 +120,7 @@ describe("nesting and encoding limits", () => {
         expect(res.body.error.code).toBe("NESTING_TOO_DEEP");
       }
     }
-    const after = await env.DB.prepare("SELECT (SELECT COUNT(*) FROM integrations) + (SELECT COUNT(*) FROM use_cases) + (SELECT COUNT(*) FROM events) AS n").first<{ n: number }>();
-    expect(after!.n).toBe(before!.n);
+    expect(await stored()).toBe(before);
     // 64 levels pass the guard (the schema then decides).
     const ok = await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events: [{ use_case_slug: "contacts", timestamp: new Date().toISOString(), payload: { id: "N-1", name: "deep", x: JSON.parse(nestedObject(55)) } }] } });
     expect(ok.status).toBe(200);
@@ -116,8 +134,7 @@ describe("nesting and encoding limits", () => {
     const res = await api("POST", "/v3/erp/updates/events", { token, body, headers: { "content-type": "application/json" } });
     expectError(res, 400, "INVALID_JSON");
     expect(res.body.error.message).toMatch(/UTF-8/);
-    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE integration_id = ?").bind(integrationId).first<{ n: number }>();
-    expect(n!.n).toBe(0);
+    expect(await logQuery(integrationId, "SELECT id FROM events")).toEqual([]);
   });
 });
 
@@ -189,6 +206,7 @@ describe("cost of one tenant's input on shared storage", () => {
     const contacts = useCases.find((u) => u.slug === "contacts")!;
     const stored = { entities: [{ entity_schema: "contact", unique_ids: ["external_id"], fields: [{ attribute: "external_id", field: "id" }, { attribute: "__proto__", field: "name" }] }] };
     await env.DB.prepare("UPDATE use_cases SET configuration = ? WHERE id = ?").bind(JSON.stringify(stored), contacts.id).run();
+    configChanged(); // written behind the API's back: drop this isolate's cached configuration
     const [event] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "OLD-1", name: "x" } }]);
     const status = await waitFor(token, event!.event_id);
     expect(status).toMatchObject({ status: "error", error_category: "configuration", attempts: 1 });

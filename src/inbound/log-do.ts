@@ -1,0 +1,273 @@
+// EventLog: one shard of an integration's inbound event log (inbound/shards.ts names it). It stores
+// the events of the groups hashed to it, deduplicates them, and processes them: each group strictly
+// in the order accepted, the groups side by side. Storing and queueing an event is one write to this
+// object's own storage, so an accepted event cannot be stored without being queued, and nothing on
+// this path touches D1. Work is driven by alarms, which the runtime re-runs after a crash or restart.
+import { DurableObject } from "cloudflare:workers";
+import { crashPoint } from "../platform/crash-points";
+import { nowIso } from "../platform/ids";
+import type { MonitoredEventFilter } from "../platform/monitored-events";
+import {
+  acknowledgeEvent,
+  completeEvent,
+  duplicateHolder,
+  EVENT_LOG_SCHEMA,
+  EXPIRED_EVENTS_SQL,
+  INBOUND_STATS_SQL,
+  insertEvent,
+  loadEvent,
+  monitoredInboundEvents,
+  type EventRow,
+  type NewEvent,
+} from "./events-log";
+import { entityWriter } from "../entities/service";
+import { failedOutcome, processEvent, type ProcessEnv } from "./process";
+
+/** Attempts per event before it is recorded as a system error (its group then moves on). */
+export const MAX_ATTEMPTS = 5;
+/**
+ * One alarm run (a slice) starts at most SLICE_EVENTS events and none after SLICE_MS, then re-arms
+ * the alarm at once and returns: the runtime delivers whatever else is waiting (accepts and reads of
+ * this object, other objects' work, the Worker's requests in the same isolate) before the next slice,
+ * so a backlog drains without holding anything else up. See docs/STORAGE.md, "Bounded background work".
+ */
+export const SLICE_EVENTS = 200;
+export const SLICE_MS = 250;
+
+/** Most events of one group in one round (they run one after another; the groups side by side). */
+export const GROUP_SHARE = 20;
+
+const UNFINISHED: readonly string[] = ["accepted", "processing"];
+
+interface QueueRow {
+  seq: number;
+  event_id: string;
+  group_key: string;
+  attempts: number;
+  last_error: string | null;
+  [key: string]: SqlStorageValue;
+}
+
+export interface MonitoredRowsQuery {
+  filter: MonitoredEventFilter;
+  /** `page`: newest first from `filter.before`; `trace`: oldest first. */
+  order: "page" | "trace";
+  limit: number;
+}
+
+export class EventLog extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** The bindings processing uses, with this object's own batched entity writer. */
+  private readonly processing: ProcessEnv;
+  /** The group the last round served last: the next round starts after it (round-robin). */
+  private lastGroup: string | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(EVENT_LOG_SCHEMA);
+    this.processing = { ...env, entities: entityWriter(env) };
+    // Defence in depth: a queue with events must always have an alarm.
+    void ctx.blockConcurrencyWhile(async () => {
+      if (this.sql.exec("SELECT 1 FROM queue LIMIT 1").toArray().length > 0 && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
+    });
+  }
+
+  /**
+   * Stores events in one transaction and queues those to process. An event to process whose
+   * deduplication id (or Idempotency-Key) an event of this log already holds in the window is not
+   * stored: its answer is the holder's id. Durable before this call returns.
+   */
+  async accept(items: { event: NewEvent; process: boolean }[]): Promise<(string | null)[]> {
+    const at = nowIso();
+    let queued = false;
+    const holders = this.ctx.storage.transactionSync(() =>
+      items.map(({ event, process }) => {
+        if (process) {
+          const holder = duplicateHolder(this.sql, event);
+          if (holder) return holder;
+        }
+        insertEvent(this.sql, event);
+        if (process) {
+          this.sql.exec("INSERT INTO queue (event_id, group_key, enqueued_at) VALUES (?, ?, ?)", event.id, event.group_id ?? "", at);
+          queued = true;
+        }
+        return null;
+      }),
+    );
+    // Not awaited before: set in the same atomic write as the rows, so no queued event is ever left
+    // without an alarm (an earlier alarm simply moves to now).
+    if (queued) await this.ctx.storage.setAlarm(Date.now());
+    return holders;
+  }
+
+  /** Queues stored events again (an id already queued keeps its place); a finished one is dropped when its turn comes. */
+  async enqueue(eventIds: string[]): Promise<void> {
+    const at = nowIso();
+    for (const id of eventIds) {
+      this.sql.exec("INSERT OR IGNORE INTO queue (event_id, group_key, enqueued_at) SELECT id, COALESCE(group_id, ''), ? FROM events WHERE id = ?", at, id);
+    }
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  async event(eventId: string): Promise<EventRow | null> {
+    return loadEvent(this.sql, eventId);
+  }
+
+  /** Events still waiting, oldest first (for monitoring and tests). */
+  async pending(): Promise<{ event_id: string; attempts: number; last_error: string | null }[]> {
+    return this.sql.exec<{ event_id: string; attempts: number; last_error: string | null }>("SELECT event_id, attempts, last_error FROM queue ORDER BY seq").toArray();
+  }
+
+  /** Monitored-event rows of this shard for monitoring's events view and traces. */
+  async monitored(integrationId: string, q: MonitoredRowsQuery): Promise<Record<string, SqlStorageValue>[]> {
+    const arm = monitoredInboundEvents(integrationId, q.filter);
+    const order = q.order === "page" ? "ORDER BY id DESC" : "ORDER BY received_at, id";
+    return this.sql.exec(`${arm.sql} ${order} LIMIT ?`, ...arm.params, q.limit).toArray();
+  }
+
+  /** This shard's part of a window's statistics: counts, ACK counts and the newest `sample` durations. */
+  async stats(integrationId: string, since: string, sample: number) {
+    return {
+      counts: this.sql.exec<{ direction: string; use_case_slug: string | null; status: string; n: number; timed: number }>(INBOUND_STATS_SQL.counts, integrationId, since).toArray(),
+      acks: this.sql.exec<{ ack_status: string; n: number }>(INBOUND_STATS_SQL.acks, integrationId, since).toArray(),
+      durations: this.sql.exec<{ at: string; d: number }>(INBOUND_STATS_SQL.durations, integrationId, since, sample).toArray(),
+    };
+  }
+
+  async acknowledge(tenantId: string, ack: { ack_id: string; status: string; message?: string }, overwritable: readonly string[], at: string) {
+    return acknowledgeEvent(this.sql, tenantId, ack, overwritable, at);
+  }
+
+  /** Retention: deletes at most `limit` of the oldest events received before `before`; answers how many. */
+  async expire(before: string, limit: number): Promise<number> {
+    return this.sql.exec(`${EXPIRED_EVENTS_SQL} RETURNING id`, before, limit).toArray().length;
+  }
+
+  /** The integration is gone: its events go too. */
+  async purge(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  /**
+   * Works through the queue. Each round takes up to SLICE_EVENTS queued events (see nextRound), records an attempt on each before any runs, then runs the
+   * groups side by side, each group's events one after another. An event's attempts count even if
+   * its run never returns (the isolate ran out of memory, the runtime restarted): once it has used
+   * them up it is parked as a system error without running again. After a crash, events that were
+   * already tried run alone, one per round, so a poison event cannot take others down with it.
+   */
+  override async alarm(): Promise<void> {
+    const until = Date.now() + SLICE_MS;
+    let started = 0;
+    while (started < SLICE_EVENTS && Date.now() < until) {
+      const rows = this.nextRound(SLICE_EVENTS - started);
+      if (rows.length === 0) break;
+      started += rows.length;
+      const parked = rows.filter((r) => r.attempts >= MAX_ATTEMPTS);
+      for (const row of parked) await this.park(row);
+      const run = rows.filter((r) => r.attempts < MAX_ATTEMPTS);
+      if (run.length === 0) continue;
+      // Recorded (and made durable) before anything runs.
+      const at = nowIso();
+      for (const r of run) {
+        this.sql.exec("UPDATE queue SET attempts = attempts + 1, last_error = NULL WHERE seq = ?", r.seq);
+        this.sql.exec("UPDATE events SET status = 'processing', started_at = ?, attempts = attempts + 1 WHERE id = ? AND status IN ('accepted', 'processing')", at, r.event_id);
+      }
+      await this.ctx.storage.sync();
+      crashPoint("stream.after-attempt-recorded", (why) => this.ctx.abort(why));
+      const groups = new Map<string, QueueRow[]>();
+      for (const r of run) groups.set(r.group_key, [...(groups.get(r.group_key) ?? []), r]);
+      await Promise.all([...groups.values()].map((group) => this.runGroup(group)));
+    }
+    await this.scheduleNext();
+  }
+
+  /**
+   * The events of the next round: the groups in turn from where the last round stopped (each an index
+   * seek), up to GROUP_SHARE of each group's oldest events, skipping groups whose head waits out a
+   * backoff, so one group's backlog cannot hold up the others. When an event tried before (it
+   * crashed, or is due again after a failure) is among them, it runs alone.
+   */
+  private nextRound(limit: number): QueueRow[] {
+    const blocked = new Set(
+      this.sql.exec<{ group_key: string }>("SELECT DISTINCT group_key FROM queue WHERE next_at > 0 AND next_at > ?", Date.now()).toArray().map((r) => r.group_key),
+    );
+    const groupAfter = (key: string | null) =>
+      (key === null
+        ? this.sql.exec<{ group_key: string }>("SELECT group_key FROM queue ORDER BY group_key LIMIT 1")
+        : this.sql.exec<{ group_key: string }>("SELECT group_key FROM queue WHERE group_key > ? ORDER BY group_key LIMIT 1", key)
+      ).toArray()[0]?.group_key ?? null;
+    const rows: QueueRow[] = [];
+    const visited = new Set<string>();
+    for (let key = groupAfter(this.lastGroup) ?? groupAfter(null); key !== null && !visited.has(key) && rows.length < limit; key = groupAfter(key) ?? groupAfter(null)) {
+      visited.add(key);
+      if (blocked.has(key)) continue;
+      rows.push(
+        ...this.sql
+          .exec<QueueRow>("SELECT seq, event_id, group_key, attempts, last_error FROM queue WHERE group_key = ? ORDER BY seq LIMIT ?", key, Math.min(GROUP_SHARE, limit - rows.length))
+          .toArray(),
+      );
+      this.lastGroup = key;
+    }
+    const tried = rows.find((r) => r.attempts > 0);
+    return tried ? [tried] : rows;
+  }
+
+  /** Runs one group's events in order; a failure stops the group for this round and backs it off. */
+  private async runGroup(rows: QueueRow[]): Promise<void> {
+    for (const [i, row] of rows.entries()) {
+      const event = loadEvent(this.sql, row.event_id);
+      try {
+        const done = event && UNFINISHED.includes(event.status) ? await processEvent(this.processing, event, event.started_at ?? nowIso()) : null;
+        crashPoint("stream.before-dequeue", (why) => this.ctx.abort(why));
+        this.ctx.storage.transactionSync(() => {
+          if (done) completeEvent(this.sql, row.event_id, done.startedAt, done.outcome, done.payload);
+          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+        });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const attempts = row.attempts + 1;
+        console.error(JSON.stringify({ level: "error", event_id: row.event_id, attempts, message }));
+        // The head blocks its group (order matters): back off before trying it again. Its later events
+        // this round were counted an attempt they did not use: give it back.
+        this.sql.exec("UPDATE queue SET last_error = ?, next_at = ? WHERE seq = ?", message, Date.now() + Math.min(60_000, 500 * 2 ** attempts), row.seq);
+        for (const later of rows.slice(i + 1)) {
+          this.sql.exec("UPDATE queue SET attempts = attempts - 1 WHERE seq = ?", later.seq);
+          this.sql.exec("UPDATE events SET attempts = attempts - 1 WHERE id = ? AND status = 'processing'", later.event_id);
+        }
+        return;
+      }
+    }
+  }
+
+  /** Gives up on an event that used up its attempts; its payload is redacted like any other, in the same write. */
+  private async park(row: QueueRow): Promise<void> {
+    const event = loadEvent(this.sql, row.event_id);
+    const why = row.last_error ?? "the runtime stopped while processing it (crash or out of memory)";
+    let failed;
+    try {
+      failed = event && UNFINISHED.includes(event.status) ? await failedOutcome(this.env, event, `gave up after ${row.attempts} attempts: ${why}`) : null;
+    } catch (err) {
+      // Redacting needs the integration's settings: if they cannot be read, keep the event and try
+      // again later rather than finish it with its PII still stored.
+      console.error(JSON.stringify({ level: "error", message: "could not park event; retrying", event_id: row.event_id, error: (err as Error).message }));
+      this.sql.exec("UPDATE queue SET next_at = ? WHERE seq = ?", Date.now() + 30_000, row.seq);
+      return;
+    }
+    this.ctx.storage.transactionSync(() => {
+      if (event && failed) completeEvent(this.sql, row.event_id, event.started_at ?? event.received_at, failed.outcome, failed.payload);
+      this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+    });
+  }
+
+  /** The alarm follows the queue: at once while events are ready, at the earliest backoff otherwise, none when empty. */
+  private async scheduleNext(): Promise<void> {
+    const now = Date.now();
+    const ready = this.sql.exec(`SELECT 1 FROM queue WHERE group_key NOT IN (SELECT group_key FROM queue WHERE next_at > 0 AND next_at > ?) LIMIT 1`, now).toArray().length > 0;
+    const { wake } = this.sql.exec<{ wake: number | null }>("SELECT MIN(next_at) AS wake FROM queue WHERE next_at > 0 AND next_at > ?", now).one();
+    if (ready) await this.ctx.storage.setAlarm(now);
+    else if (wake !== null) await this.ctx.storage.setAlarm(wake);
+    else await this.ctx.storage.deleteAlarm();
+  }
+}
