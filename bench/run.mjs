@@ -281,7 +281,10 @@ async function ingestBurst() {
   // can arrive out of order only across connections (the stale check then keeps the newest).
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
-      for (let r = next++; r < EVENTS / PER_REQUEST; r = next++) accepted += (await postEvents(token, integration.id, request(r))).length;
+      for (let r = next++; r < EVENTS / PER_REQUEST; r = next++) {
+        const results = await postEvents(token, integration.id, request(r));
+        accepted += results.length;
+      }
     }),
   );
   const posted = performance.now();

@@ -16,7 +16,7 @@ import { marketplaceRoutes } from "./marketplace/routes";
 import { applyRetention } from "./monitoring/service";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
-import { fanOut, recordDeadCoreEvent, subscriptionsOf, sweepAckTimeouts, type OutboundSubscription } from "./outbound/service";
+import { fanOutMany, recordDeadCoreEvent, sweepAckTimeouts } from "./outbound/service";
 import type { CoreEventEnvelope } from "./platform/core-events";
 import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
@@ -121,36 +121,40 @@ async function recordDeadLetters(batch: MessageBatch<unknown>, env: Env) {
 export default {
   fetch: app.fetch,
   /**
-   * Core events (entity changes, business events) fan out to outbound use cases. Each message is
-   * handled on its own: one that fails is retried alone, and one whose body cannot even be read
-   * (it can never succeed) is logged and acknowledged, so it cannot make the rest of its batch,
-   * other tenants' events among them, retry or be dropped. What fails max_retries times goes to the
+   * Core events (entity changes, business events) fan out to outbound use cases. Each message's
+   * deliveries are prepared on its own: one that fails is retried alone, and one whose body cannot
+   * even be read (it can never succeed) is logged and acknowledged, so it cannot make the rest of its
+   * batch, other tenants' events among them, retry or be dropped. The prepared deliveries of the
+   * whole batch are written in one D1 batch; only if that write fails is the batch retried. What fails max_retries times goes to the
    * dead-letter queue, whose messages are recorded in D1 (core_event_dead_letters) and logged.
    */
   async queue(batch, env) {
     if (batch.queue === CORE_EVENTS_DLQ) return recordDeadLetters(batch, env);
-    const subscriptions = new Map<string, Promise<OutboundSubscription[]>>();
+    const readable: { message: Message<CoreEventEnvelope>; body: CoreEventEnvelope }[] = [];
     for (const message of batch.messages) {
-      let body: CoreEventEnvelope;
       try {
-        body = message.body;
+        const body = message.body;
         if (typeof body?._org_id !== "string") throw new Error("message has no _org_id");
+        readable.push({ message, body });
       } catch (err) {
         console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: String((err as Error)?.message ?? err) }));
         message.ack();
-        continue;
       }
-      try {
-        const tenant = body._org_id;
-        if (!subscriptions.has(tenant)) subscriptions.set(tenant, subscriptionsOf(env.DB, tenant));
-        await fanOut(env, body, await subscriptions.get(tenant)!);
-        crashPoint("queue.after-fan-out");
-        message.ack();
-      } catch (err) {
-        subscriptions.delete(body._org_id);
-        console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: body._event_id, attempts: message.attempts, error: String((err as Error)?.message ?? err) }));
-        message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+    }
+    const retry = (message: Message<CoreEventEnvelope>, body: CoreEventEnvelope, err: unknown) => {
+      console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: body._event_id, attempts: message.attempts, error: String((err as Error)?.message ?? err) }));
+      message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+    };
+    try {
+      // The batch's deliveries are written together (one D1 batch); an event that cannot be fanned out is retried alone.
+      const { failed } = await fanOutMany(env, readable.map((r) => r.body));
+      crashPoint("queue.after-fan-out");
+      for (const { message, body } of readable) {
+        if (failed.has(body)) retry(message, body, failed.get(body));
+        else message.ack();
       }
+    } catch (err) {
+      for (const { message, body } of readable) retry(message, body, err);
     }
   },
   /**

@@ -133,6 +133,10 @@ export interface MeterReadingWrite {
 
 export class EntityStore extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Rows were added to the outbox since the alarm was last armed for them. */
+  private emitted = false;
+  /** When this object last looked for expired event bodies (at most hourly). */
+  private bodiesSweptAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -222,6 +226,7 @@ export class EntityStore extends DurableObject<Env> {
    */
   async apply(updates: EntityUpdateInput[]): Promise<(EntityUpdateResult | Ambiguous)[]> {
     const results = this.ctx.storage.transactionSync(() => updates.map((u) => this.applyOne(u)));
+    this.armOutbox();
     // Durable before anything is sent: a change is never announced that a crash could still undo.
     await this.ctx.storage.sync();
     crashPoint("entity.before-flush", (why) => this.ctx.abort(why));
@@ -299,6 +304,7 @@ export class EntityStore extends DurableObject<Env> {
     const next = { ...current, version: current.version + 1, updated_at: nowIso(), deleted_at: null };
     this.write(next, null, "restored", {});
     this.emit(next, "restored", {}, { eventId: null });
+    this.armOutbox();
     await this.flush();
     return { entityId, operation: "restored", version: next.version, duplicate: false };
   }
@@ -417,8 +423,16 @@ export class EntityStore extends DurableObject<Env> {
       { source: "erp-edge.entities", correlationId: input.correlationId },
     );
     this.sql.exec("INSERT INTO outbox (id, entity_id, body) VALUES (?, ?, ?)", event._event_id, s.id, JSON.stringify(event));
-    // Written in the same transaction as the row: should the object stop before flush() runs, this
-    // alarm sends the row. flush() moves it.
+    this.emitted = true;
+  }
+
+  /**
+   * After rows were added to the outbox, with no await since: sets the alarm in the same atomic write,
+   * so should the object stop before flush() runs, the alarm sends them. flush() moves it.
+   */
+  private armOutbox(): void {
+    if (!this.emitted) return;
+    this.emitted = false;
     void this.ctx.storage.setAlarm(Date.now() + RETRY_BASE_MS);
   }
 
@@ -440,7 +454,7 @@ export class EntityStore extends DurableObject<Env> {
       )
       .toArray();
     if (rows.length > 0) {
-      for (const r of rows) this.sql.exec("UPDATE outbox SET sending_since = ? WHERE id = ?", now, r.id);
+      this.sql.exec("UPDATE outbox SET sending_since = ? WHERE id IN (SELECT value FROM json_each(?))", now, JSON.stringify(rows.map((r) => r.id)));
       // Set before sending, so a crash mid-send is retried once the claim expires.
       await this.ctx.storage.setAlarm(now + CLAIM_MS + 1_000);
       const messages: OutgoingMessage[] = [];
@@ -452,10 +466,14 @@ export class EntityStore extends DurableObject<Env> {
       for (const batch of queueBatches(messages)) await this.send(batch);
     }
     // Bodies still referenced by a queued or dead-lettered row are kept: a redrive must find them.
-    this.sql.exec(
-      "DELETE FROM event_bodies WHERE created_at < ? AND id NOT IN (SELECT id FROM outbox) AND id NOT IN (SELECT id FROM outbox_dead)",
-      now - EVENT_BODY_RETENTION_MS,
-    );
+    // Looked for at most hourly: bodies are kept for days, and flushes are frequent.
+    if (now - this.bodiesSweptAt > 3_600_000) {
+      this.bodiesSweptAt = now;
+      this.sql.exec(
+        "DELETE FROM event_bodies WHERE created_at < ? AND id NOT IN (SELECT id FROM outbox) AND id NOT IN (SELECT id FROM outbox_dead)",
+        now - EVENT_BODY_RETENTION_MS,
+      );
+    }
     await this.scheduleFlush();
   }
 
@@ -478,7 +496,7 @@ export class EntityStore extends DurableObject<Env> {
     try {
       await this.env.CORE_EVENTS.sendBatch(batch.map((m) => ({ body: JSON.parse(m.body), contentType: "json" as const })));
       crashPoint("outbox.after-send", (why) => this.ctx.abort(why));
-      for (const m of batch) this.sql.exec("DELETE FROM outbox WHERE id = ?", m.id);
+      this.sql.exec("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(batch.map((m) => m.id)));
     } catch (err) {
       if (batch.length > 1) {
         for (const m of batch) await this.send([m]);

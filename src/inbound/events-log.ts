@@ -134,6 +134,23 @@ export function completeEvent(sql: SqlStorage, id: string, startedAt: string, ou
   );
 }
 
+/**
+ * Records many outcomes in one statement: `outcomes` is a JSON array of `{ id, status,
+ * error_category, errors, entities, warnings (JSON texts), started_at, duration, redact (0/1),
+ * payload }`; where `redact` is 1 the stored payload is replaced in the same write.
+ */
+export function completeEvents(sql: SqlStorage, outcomes: string, completedAt: string): void {
+  sql.exec(
+    `UPDATE events SET status = o.value ->> 'status', error_category = o.value ->> 'error_category', errors = o.value ->> 'errors',
+       entities = o.value ->> 'entities', warnings = o.value ->> 'warnings', started_at = o.value ->> 'started_at', completed_at = ?,
+       processing_duration_ms = o.value ->> 'duration',
+       payload = CASE WHEN o.value ->> 'redact' = 1 THEN o.value ->> 'payload' ELSE events.payload END
+     FROM json_each(?) AS o WHERE events.id = o.value ->> 'id'`,
+    completedAt,
+    outcomes,
+  );
+}
+
 export function toEventStatus(row: EventRow): InboundEventStatus {
   return {
     event_id: row.id,

@@ -10,6 +10,7 @@ import type { MonitoredEventFilter } from "../platform/monitored-events";
 import {
   acknowledgeEvent,
   completeEvent,
+  completeEvents,
   duplicateHolder,
   EVENT_LOG_SCHEMA,
   EXPIRED_EVENTS_SQL,
@@ -17,6 +18,7 @@ import {
   insertEvent,
   loadEvent,
   monitoredInboundEvents,
+  type EventOutcome,
   type EventRow,
   type NewEvent,
 } from "./events-log";
@@ -38,6 +40,13 @@ export const SLICE_MS = 250;
 export const GROUP_SHARE = 20;
 
 const UNFINISHED: readonly string[] = ["accepted", "processing"];
+
+/** An event a round ran to its end: its outcome (null when it was already finished), to record. */
+interface Finished {
+  seq: number;
+  id: string;
+  done: { startedAt: string; outcome: EventOutcome; payload: string | null | undefined } | null;
+}
 
 interface QueueRow {
   seq: number;
@@ -169,16 +178,25 @@ export class EventLog extends DurableObject<Env> {
       const run = rows.filter((r) => r.attempts < MAX_ATTEMPTS);
       if (run.length === 0) continue;
       // Recorded (and made durable) before anything runs.
-      const at = nowIso();
-      for (const r of run) {
-        this.sql.exec("UPDATE queue SET attempts = attempts + 1, last_error = NULL WHERE seq = ?", r.seq);
-        this.sql.exec("UPDATE events SET status = 'processing', started_at = ?, attempts = attempts + 1 WHERE id = ? AND status IN ('accepted', 'processing')", at, r.event_id);
-      }
+      // Two statements for the whole round: every statement has a fixed cost, rows are cheap.
+      const seqs = JSON.stringify(run.map((r) => r.seq));
+      const ids = JSON.stringify(run.map((r) => r.event_id));
+      this.sql.exec("UPDATE queue SET attempts = attempts + 1, last_error = NULL WHERE seq IN (SELECT value FROM json_each(?))", seqs);
+      this.sql.exec(
+        "UPDATE events SET status = 'processing', started_at = ?, attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('accepted', 'processing')",
+        nowIso(),
+        ids,
+      );
       await this.ctx.storage.sync();
       crashPoint("stream.after-attempt-recorded", (why) => this.ctx.abort(why));
+      const events = new Map(
+        this.sql.exec<EventRow & Record<string, SqlStorageValue>>("SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))", ids).toArray().map((e) => [e.id, e as EventRow]),
+      );
       const groups = new Map<string, QueueRow[]>();
       for (const r of run) groups.set(r.group_key, [...(groups.get(r.group_key) ?? []), r]);
-      await Promise.all([...groups.values()].map((group) => this.runGroup(group)));
+      const finished: Finished[] = [];
+      await Promise.all([...groups.values()].map((group) => this.runGroup(group, events, finished)));
+      this.finish(finished);
     }
     await this.scheduleNext();
   }
@@ -214,17 +232,17 @@ export class EventLog extends DurableObject<Env> {
     return tried ? [tried] : rows;
   }
 
-  /** Runs one group's events in order; a failure stops the group for this round and backs it off. */
-  private async runGroup(rows: QueueRow[]): Promise<void> {
+  /**
+   * Runs one group's events in order, collecting what finished; a failure stops the group for this
+   * round and backs it off.
+   */
+  private async runGroup(rows: QueueRow[], events: Map<string, EventRow>, finished: Finished[]): Promise<void> {
     for (const [i, row] of rows.entries()) {
-      const event = loadEvent(this.sql, row.event_id);
+      const event = events.get(row.event_id);
       try {
         const done = event && UNFINISHED.includes(event.status) ? await processEvent(this.processing, event, event.started_at ?? nowIso()) : null;
         crashPoint("stream.before-dequeue", (why) => this.ctx.abort(why));
-        this.ctx.storage.transactionSync(() => {
-          if (done) completeEvent(this.sql, row.event_id, done.startedAt, done.outcome, done.payload);
-          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
-        });
+        finished.push({ seq: row.seq, id: row.event_id, done });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         const attempts = row.attempts + 1;
@@ -239,6 +257,29 @@ export class EventLog extends DurableObject<Env> {
         return;
       }
     }
+  }
+
+  /**
+   * Records the round's outcomes and takes their events off the queue: one transaction, two
+   * statements. Until it commits, a crash only means the events run again (every entity write is
+   * idempotent per update id), never that one is finished twice or lost.
+   */
+  private finish(finished: Finished[]): void {
+    if (finished.length === 0) return;
+    const completedAt = nowIso();
+    const outcomes = finished.flatMap(({ id, done }) =>
+      done
+        ? [{
+            id, status: done.outcome.status, error_category: done.outcome.error_category, errors: JSON.stringify(done.outcome.errors),
+            entities: JSON.stringify(done.outcome.entities), warnings: JSON.stringify(done.outcome.warnings), started_at: done.startedAt,
+            duration: Date.parse(completedAt) - Date.parse(done.startedAt), redact: done.payload !== undefined ? 1 : 0, payload: done.payload ?? null,
+          }]
+        : [],
+    );
+    this.ctx.storage.transactionSync(() => {
+      if (outcomes.length > 0) completeEvents(this.sql, JSON.stringify(outcomes), completedAt);
+      this.sql.exec("DELETE FROM queue WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(finished.map((f) => f.seq)));
+    });
   }
 
   /** Gives up on an event that used up its attempts; its payload is redacted like any other, in the same write. */

@@ -98,8 +98,6 @@ async function readSubscriptions(db: D1Database, tenantId: string): Promise<Outb
   });
 }
 
-/** The pending webhook deliveries of one core event, in order (index deliveries_event). */
-export const PENDING_WEBHOOKS_OF_EVENT_SQL = "SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id = ? AND type = 'webhook' AND status = 'pending' ORDER BY id";
 
 /**
  * A mapping's transform: the app action's output is the body. A failed run dead-letters the delivery
@@ -123,12 +121,13 @@ async function transformed(env: OutboundEnv, event: CoreEventEnvelope, sub: Outb
 }
 
 /**
- * Creates one delivery per matching outbound use case mapping. A (use case, mapping, event) gets at
- * most one delivery, so a core event delivered twice by the queue is fanned out once.
+ * The delivery rows one core event creates: one per enabled mapping of each subscribed use case
+ * whose filter passes (a failing filter or mapping dead-letters its row with the error). Nothing is
+ * written here; `fanOutMany` writes a whole queue batch's rows at once.
  */
-export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subscriptions?: OutboundSubscription[]): Promise<number> {
-  const subs = (subscriptions ?? (await subscriptionsOf(env.DB, received._org_id))).filter((s) => s.config.event_catalog_event === received._event_name);
-  if (subs.length === 0) return 0;
+async function deliveriesOf(env: OutboundEnv, received: CoreEventEnvelope, subscriptions: OutboundSubscription[]): Promise<D1PreparedStatement[]> {
+  const subs = subscriptions.filter((s) => s.config.event_catalog_event === received._event_name);
+  if (subs.length === 0) return [];
   const event = received._truncated === true ? await wholeEvent(env, received) : received;
   const statements: D1PreparedStatement[] = [];
   const at = nowIso();
@@ -167,16 +166,53 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
       );
     }
   }
-  if (statements.length === 0) return 0;
+  return statements;
+}
+
+/** The pending webhook deliveries of some core events, in order (index deliveries_event). */
+export const PENDING_WEBHOOKS_OF_EVENTS_SQL =
+  "SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?)) AND type = 'webhook' AND status = 'pending' ORDER BY id";
+
+/**
+ * Writes the delivery rows of events already prepared (one D1 batch for all of them) and queues every
+ * pending webhook delivery of those events at its endpoint (one call per endpoint). Endpoints ignore
+ * ids they already hold and rows are unique per (use case, mapping, event), so repeating it for the
+ * same events creates and queues nothing twice.
+ */
+async function writeDeliveries(env: OutboundEnv, eventIds: string[], statements: D1PreparedStatement[]): Promise<void> {
+  if (statements.length === 0) return;
   await env.DB.batch(statements);
-  // Queue every pending webhook delivery of this event: endpoints ignore ids they already hold,
-  // so a repeated fan-out queues nothing twice.
-  const { results: pending } = await env.DB
-    .prepare(PENDING_WEBHOOKS_OF_EVENT_SQL)
-    .bind(event._event_id)
-    .all<{ id: string; use_case_id: string; mapping_id: string }>();
+  const { results: pending } = await env.DB.prepare(PENDING_WEBHOOKS_OF_EVENTS_SQL).bind(JSON.stringify(eventIds)).all<{ id: string; use_case_id: string; mapping_id: string }>();
   await enqueueWebhookDeliveries(env, groupByEndpoint(pending));
+}
+
+/** Fans one core event out to the tenant's outbound use cases; answers how many delivery rows it made. */
+export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subscriptions?: OutboundSubscription[]): Promise<number> {
+  const statements = await deliveriesOf(env, received, subscriptions ?? (await subscriptionsOf(env.DB, received._org_id)));
+  await writeDeliveries(env, [received._event_id], statements);
   return statements.length;
+}
+
+/**
+ * Fans out a queue batch: each event's rows are prepared on its own (an event whose rows cannot be
+ * prepared, e.g. a reference whose body is gone, fails alone and is in `failed`), then all of them
+ * are written in one D1 batch and queued at their endpoints together. Throws when that write fails:
+ * then every prepared event is to be retried.
+ */
+export async function fanOutMany(env: OutboundEnv, events: CoreEventEnvelope[]): Promise<{ failed: Map<CoreEventEnvelope, unknown> }> {
+  const failed = new Map<CoreEventEnvelope, unknown>();
+  const statements: D1PreparedStatement[] = [];
+  const ids: string[] = [];
+  for (const event of events) {
+    try {
+      statements.push(...(await deliveriesOf(env, event, await subscriptionsOf(env.DB, event._org_id))));
+      ids.push(event._event_id);
+    } catch (err) {
+      failed.set(event, err);
+    }
+  }
+  await writeDeliveries(env, ids, statements);
+  return { failed };
 }
 
 /**

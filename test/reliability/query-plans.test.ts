@@ -16,7 +16,7 @@ import {
   ACK_TIMEOUT_SQL,
   DEAD_LETTERS_SQL,
   ENDPOINTS_OF_INTEGRATION_SQL,
-  PENDING_WEBHOOKS_OF_EVENT_SQL,
+  PENDING_WEBHOOKS_OF_EVENTS_SQL,
   POLL_SQL,
   REDRIVE_PAGE_SIZE,
   REDRIVE_SQL,
@@ -54,7 +54,7 @@ function expectIndexed(name: string, lines: string[]) {
 const page = (q: Partial<EventQuery> & { cursor?: string }) => eventsQuery("i", { limit: 50, ...q } as EventQuery & { limit: number })!;
 
 const STATEMENTS: Record<string, [string, unknown[]]> = {
-  "fan-out: pending webhook deliveries of an event": [PENDING_WEBHOOKS_OF_EVENT_SQL, ["e"]],
+  "fan-out: pending webhook deliveries of a batch of events": [PENDING_WEBHOOKS_OF_EVENTS_SQL, [JSON.stringify(["e1", "e2"])]],
   "fan-out: a tenant's outbound use cases": [ENABLED_OUTBOUND_USE_CASES_SQL, ["t"]],
   "retention: next integrations": [RETENTION_SQL.integrations, [20]],
   "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
