@@ -68,6 +68,8 @@ async function startWorker(receiverPort, archivePort) {
       try {
         process.kill(-child.pid, "SIGTERM");
       } catch {}
+      // Wait (at most 10 s) for the runtime to exit, so the next scenario's starts on an idle machine.
+      spawnSync("sh", ["-c", `for i in $(seq 100); do kill -0 -${child.pid} 2>/dev/null || exit 0; sleep 0.1; done`]);
       rmSync(persist, { recursive: true, force: true, maxRetries: 3 });
     },
   };
@@ -478,11 +480,12 @@ async function fileProxy(archive) {
 
 const receiver = await startReceiver(0);
 const archive = await startFakeArchive();
-const needsWorker = scenarios.some((s) => s !== "mapping");
-if (needsWorker) worker = await startWorker(receiver.port, archive.port);
 const results = {};
 try {
   for (const name of scenarios) {
+    // Each scenario gets a fresh runtime with fresh local state: its peak RSS and its figures are its
+    // own, not what the scenarios before it left behind (queued work, caches, a grown heap).
+    if (name !== "mapping") worker = await startWorker(receiver.port, archive.port);
     process.stdout.write(`running ${name}… `);
     const stopRss = name === "mapping" ? () => null : rssSampler(worker.pid);
     const t = performance.now();
@@ -498,6 +501,8 @@ try {
       date: new Date().toISOString(),
     };
     console.log(`done in ${results[name].seconds} s`);
+    worker?.stop();
+    worker = undefined;
   }
 } catch (err) {
   if (worker) console.error(`\nfailed; the Worker's log is ${worker.logPath}`);

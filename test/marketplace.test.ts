@@ -481,8 +481,10 @@ describe("DELETE /v1/blueprints/installed/{scope}/{name}", () => {
     expect(removed.status).toBe(200);
     expect(removed.body).toMatchObject({ name, version: null, from: { version: "1.0.0" }, installation: null });
     const after = await hostTables();
-    // Only the audit log remembers: every other table is as it was before the install.
-    expect({ ...after, audit_log: [] }).toEqual({ ...before, audit_log: [] });
+    // Only the audit log remembers, and the tenant's record of the entity schemas it wrote to (its
+    // entities stay with the tenant, and that record finds their stores when the tenant is deleted):
+    // every other table is as it was before the install.
+    expect({ ...after, audit_log: [], tenant_entity_schemas: [] }).toEqual({ ...before, audit_log: [], tenant_entity_schemas: [] });
     expect((await api("GET", `/v2/integrations/${other.body.id}`, { token })).status).toBe(200);
     const [audit] = await auditEntries(token, "blueprint.uninstalled");
     expect(audit!.details).toMatchObject({ name, version: "1.0.0", digest: installed.body.digest, integrations: [integrationId], forced: true });

@@ -131,17 +131,7 @@ export interface MeterReadingWrite {
   attributes: { external_id: string; timestamp: string; source: string; value?: number; reason?: string; [k: string]: unknown };
 }
 
-export class EntityStore extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
-  /** Rows were added to the outbox since the alarm was last armed for them. */
-  private emitted = false;
-  /** When this object last looked for expired event bodies (at most hourly). */
-  private bodiesSweptAt = 0;
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`
+const STORE_SCHEMA = `
       CREATE TABLE IF NOT EXISTS entities (
         id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, schema TEXT NOT NULL, attributes TEXT NOT NULL, unique_ids TEXT NOT NULL,
         version INTEGER NOT NULL, is_stub INTEGER NOT NULL, source_timestamp TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
@@ -164,7 +154,19 @@ export class EntityStore extends DurableObject<Env> {
         id TEXT PRIMARY KEY, meter_id TEXT NOT NULL, counter_id TEXT, external_id TEXT NOT NULL, timestamp TEXT NOT NULL, value REAL NOT NULL,
         source TEXT NOT NULL, reason TEXT, attributes TEXT NOT NULL, event_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
         UNIQUE (meter_id, external_id));
-    `);
+    `;
+
+export class EntityStore extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** Rows were added to the outbox since the alarm was last armed for them. */
+  private emitted = false;
+  /** When this object last looked for expired event bodies (at most hourly). */
+  private bodiesSweptAt = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(STORE_SCHEMA);
   }
 
   // ---- identity -------------------------------------------------------------------------------
@@ -225,7 +227,23 @@ export class EntityStore extends DurableObject<Env> {
    * its core events queued in the outbox in that same transaction and sent right after.
    */
   async apply(updates: EntityUpdateInput[]): Promise<(EntityUpdateResult | Ambiguous)[]> {
-    const results = this.ctx.storage.transactionSync(() => updates.map((u) => this.applyOne(u)));
+    const results = this.ctx.storage.transactionSync(() => {
+      // Which of the batch were applied before: one statement for all of them.
+      const seen = new Map(
+        this.sql
+          .exec<{ update_id: string; result: string }>("SELECT update_id, result FROM applied WHERE update_id IN (SELECT value FROM json_each(?))", JSON.stringify(updates.map((u) => u.updateId)))
+          .toArray()
+          .map((r) => [r.update_id, r.result]),
+      );
+      return updates.map((u) => {
+        const before = seen.get(u.updateId);
+        if (before !== undefined) return { ...(JSON.parse(before) as EntityUpdateResult), duplicate: true };
+        const result = this.applyOne(u);
+        // A repeat of this update later in the same batch answers this result.
+        if ("operation" in result) seen.set(u.updateId, JSON.stringify(result));
+        return result;
+      });
+    });
     this.armOutbox();
     // Durable before anything is sent: a change is never announced that a crash could still undo.
     await this.ctx.storage.sync();
@@ -234,9 +252,8 @@ export class EntityStore extends DurableObject<Env> {
     return results;
   }
 
+  /** Applies one update not applied before (apply() checks `applied` for the whole batch). */
   private applyOne(input: EntityUpdateInput): EntityUpdateResult | Ambiguous {
-    const seen = this.sql.exec<{ result: string }>("SELECT result FROM applied WHERE update_id = ?", input.updateId).toArray()[0];
-    if (seen) return { ...(JSON.parse(seen.result) as EntityUpdateResult), duplicate: true };
     let entityId = input.entityId;
     if (!entityId) {
       const resolution = this.resolveIds(input.uniqueIds, input.integrationId);
@@ -335,6 +352,8 @@ export class EntityStore extends DurableObject<Env> {
   async purge(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    // This instance may still be asked (a late read): it answers as an empty store.
+    this.sql.exec(STORE_SCHEMA);
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import {
   EXPIRED_EVENTS_SQL,
   INBOUND_STATS_SQL,
   insertEvent,
+  insertEvents,
   loadEvent,
   monitoredInboundEvents,
   type EventOutcome,
@@ -89,24 +90,25 @@ export class EventLog extends DurableObject<Env> {
    */
   async accept(items: { event: NewEvent; process: boolean }[]): Promise<(string | null)[]> {
     const at = nowIso();
-    let queued = false;
-    const holders = this.ctx.storage.transactionSync(() =>
-      items.map(({ event, process }) => {
-        if (process) {
-          const holder = duplicateHolder(this.sql, event);
-          if (holder) return holder;
-        }
-        insertEvent(this.sql, event);
-        if (process) {
-          this.sql.exec("INSERT INTO queue (event_id, group_key, enqueued_at) VALUES (?, ?, ?)", event.id, event.group_id ?? "", at);
-          queued = true;
-        }
-        return null;
-      }),
-    );
+    const holders = this.ctx.storage.transactionSync(() => {
+      // Events with a deduplication id are checked and inserted one by one, in request order, so a
+      // later one of the same request sees an earlier one; the rest go in one statement.
+      const answers = items.map(({ event, process }) => {
+        if (!process || !event.deduplication_id) return null;
+        const holder = duplicateHolder(this.sql, event);
+        if (!holder) insertEvent(this.sql, event);
+        return holder;
+      });
+      insertEvents(this.sql, items.filter(({ event, process }) => !process || !event.deduplication_id).map((i) => i.event));
+      const queued = items.filter(({ process }, i) => process && answers[i] === null).map(({ event }) => [event.id, event.group_id ?? ""]);
+      if (queued.length > 0) {
+        this.sql.exec("INSERT INTO queue (event_id, group_key, enqueued_at) SELECT value ->> '$[0]', value ->> '$[1]', ? FROM json_each(?)", at, JSON.stringify(queued));
+      }
+      return answers;
+    });
     // Not awaited before: set in the same atomic write as the rows, so no queued event is ever left
     // without an alarm (an earlier alarm simply moves to now).
-    if (queued) await this.ctx.storage.setAlarm(Date.now());
+    if (items.some(({ process }, i) => process && holders[i] === null)) await this.ctx.storage.setAlarm(Date.now());
     return holders;
   }
 
@@ -157,6 +159,8 @@ export class EventLog extends DurableObject<Env> {
   async purge(): Promise<void> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    // This instance may still be asked (a late read): it answers as an empty log.
+    this.sql.exec(EVENT_LOG_SCHEMA);
   }
 
   /**
@@ -276,10 +280,18 @@ export class EventLog extends DurableObject<Env> {
           }]
         : [],
     );
-    this.ctx.storage.transactionSync(() => {
-      if (outcomes.length > 0) completeEvents(this.sql, JSON.stringify(outcomes), completedAt);
-      this.sql.exec("DELETE FROM queue WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(finished.map((f) => f.seq)));
-    });
+    try {
+      this.ctx.storage.transactionSync(() => {
+        if (outcomes.length > 0) completeEvents(this.sql, JSON.stringify(outcomes), completedAt);
+        this.sql.exec("DELETE FROM queue WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(finished.map((f) => f.seq)));
+      });
+    } catch (err) {
+      // Nothing of it was written: the events stay queued and unfinished (their PII unredacted, but
+      // never marked done so), and run again after a backoff like any failure.
+      const message = err instanceof Error ? err.message : String(err);
+      console.error(JSON.stringify({ level: "error", message: "could not record a round's outcomes; its events run again", events: finished.length, error: message }));
+      for (const f of finished) this.sql.exec("UPDATE queue SET last_error = ?, next_at = ? WHERE seq = ?", message, Date.now() + 1_000, f.seq);
+    }
   }
 
   /** Gives up on an event that used up its attempts; its payload is redacted like any other, in the same write. */

@@ -160,6 +160,32 @@ const scheduleOf = (uc: ScheduledUseCase | undefined): unknown => (uc?.type === 
  * a deleted integration go with it (ON DELETE CASCADE). The cron tick still registers a pull it
  * finds without a row (one saved before schedules were written here).
  */
+/**
+ * What a use-case save writes besides the use cases, in the same transaction: their pull schedules,
+ * and the entity schemas their mappings write to (tenant_entity_schemas, kept for the tenant's life,
+ * so deleting the tenant finds every EntityStore it ever used).
+ */
+function derivedStatements(db: D1Database, tenantId: string, integrationId: string, before: readonly ScheduledUseCase[], after: readonly ScheduledUseCase[]): D1PreparedStatement[] {
+  const schemas = [...new Set(after.flatMap((uc) => (uc.type === "inbound" ? entitySchemasOf(uc.configuration) : [])))];
+  return [
+    ...pullScheduleStatements(db, tenantId, integrationId, before, after),
+    ...(schemas.length === 0
+      ? []
+      : [db.prepare("INSERT OR IGNORE INTO tenant_entity_schemas (tenant_id, schema) SELECT ?, value FROM json_each(?)").bind(tenantId, JSON.stringify(schemas))]),
+  ];
+}
+
+/** The entity schemas an inbound mapping writes or relates to (read leniently: it may be a stored configuration). */
+function entitySchemasOf(configuration: unknown): string[] {
+  const config = configuration as { entities?: { entity_schema?: unknown; fields?: { relations?: { items?: { entity_schema?: unknown }[] } }[] }[] } | null;
+  const out: string[] = [];
+  for (const entity of config?.entities ?? []) {
+    if (typeof entity.entity_schema === "string") out.push(entity.entity_schema);
+    for (const field of entity.fields ?? []) for (const item of field.relations?.items ?? []) if (typeof item.entity_schema === "string") out.push(item.entity_schema);
+  }
+  return out;
+}
+
 function pullScheduleStatements(db: D1Database, tenantId: string, integrationId: string, before: readonly ScheduledUseCase[], after: readonly ScheduledUseCase[], now = new Date()): D1PreparedStatement[] {
   const was = new Map(before.map((uc) => [uc.id, uc]));
   const is = new Map(after.map((uc) => [uc.id, uc]));
@@ -317,7 +343,7 @@ export async function createIntegration(db: D1Database, changedBy: string, tenan
       .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, at),
     ...useCases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at)]),
-    ...pullScheduleStatements(db, tenantId, id, [], useCases),
+    ...derivedStatements(db, tenantId, id, [], useCases),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.created", target: id, details: { name: input.name, use_cases: useCases.map((u) => u.slug) } }),
   ]);
   const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
@@ -412,7 +438,7 @@ function replaceStatements(db: D1Database, changedBy: string, tenantId: string, 
     if (!before) statements.push(insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at));
     else if (comparable(before) !== comparable(uc)) statements.push(updateUseCaseStmt(db, uc), historyStmt(db, id, "updated", uc, changedBy, at));
   }
-  statements.push(...pullScheduleStatements(db, tenantId, id, current.use_cases, declared));
+  statements.push(...derivedStatements(db, tenantId, id, current.use_cases, declared));
 
   // A secret's value is never revealed by re-declaring its key as a plain String: it is dropped
   // with the change, to be set again. (Keys no longer declared lose their values below.)
@@ -485,7 +511,7 @@ export async function createUseCase(
   await atomically(db, [
     insertUseCaseStmt(db, tenantId, integrationId, uc),
     historyStmt(db, integrationId, "created", uc, changedBy, at),
-    ...pullScheduleStatements(db, tenantId, integrationId, [], [uc]),
+    ...derivedStatements(db, tenantId, integrationId, [], [uc]),
     touchIntegrationStmt(db, integrationId, at),
     auditStatement(db, { tenantId, actor: changedBy, action: "use_case.created", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
   ]);
@@ -512,7 +538,7 @@ export async function updateUseCase(
       updateUseCaseStmt(db, uc, version),
       versionGuard(db, "use_cases", uc.id, version),
       historyStmt(db, integrationId, "updated", uc, changedBy, at),
-      ...pullScheduleStatements(db, tenantId, integrationId, [before], [uc]),
+      ...derivedStatements(db, tenantId, integrationId, [before], [uc]),
       touchIntegrationStmt(db, integrationId, at),
       auditStatement(db, { tenantId, actor: changedBy, action: "use_case.updated", target: uc.id, details: { integration_id: integrationId, slug: uc.slug } }),
     ]);
@@ -530,7 +556,7 @@ export async function deleteUseCase(db: D1Database, changedBy: string, tenantId:
       ...claimVersion(db, "use_cases", useCaseId, version),
       db.prepare("DELETE FROM use_cases WHERE id = ?").bind(useCaseId),
       historyStmt(db, integrationId, "deleted", uc, changedBy, at),
-      ...pullScheduleStatements(db, tenantId, integrationId, [uc], []),
+      ...derivedStatements(db, tenantId, integrationId, [uc], []),
       touchIntegrationStmt(db, integrationId, at),
       auditStatement(db, { tenantId, actor: changedBy, action: "use_case.deleted", target: useCaseId, details: { integration_id: integrationId, slug: uc.slug } }),
     ]);
@@ -788,7 +814,7 @@ export function createIntegrationStatements(db: D1Database, changedBy: string, t
       .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(state.id, tenantId, state.name, state.description ?? null, JSON.stringify(state.environment_config), JSON.stringify(state.settings), at, at),
     ...state.use_cases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, state.id, uc), historyStmt(db, state.id, "created", uc, changedBy, at)]),
-    ...pullScheduleStatements(db, tenantId, state.id, [], state.use_cases),
+    ...derivedStatements(db, tenantId, state.id, [], state.use_cases),
   ];
 }
 
@@ -824,7 +850,7 @@ export function rewriteIntegrationStatements(
       statements.push(updateUseCaseStmt(db, updated), historyStmt(db, id, "updated", updated, changedBy, at));
     }
   }
-  statements.push(...pullScheduleStatements(db, tenantId, id, current.use_cases, target.use_cases));
+  statements.push(...derivedStatements(db, tenantId, id, current.use_cases, target.use_cases));
   const secretBefore = new Set(current.environment_config.filter((e) => e.type === "SecretString").map((e) => e.key));
   const keptKeys = target.environment_config.filter((e) => !(secretBefore.has(e.key) && e.type !== "SecretString")).map((e) => e.key);
   statements.push(
@@ -887,17 +913,12 @@ export async function fileProxyUseCase(db: D1Database, integrationId: string, sl
  * stores), plus the meter stores readings go to.
  */
 export async function tenantDataLocations(db: D1Database, tenantId: string): Promise<{ integrationIds: string[]; schemas: string[] }> {
-  const [integrations, useCases] = await db.batch([
+  const [integrations, used, useCases] = await db.batch([
     db.prepare("SELECT id FROM integrations WHERE tenant_id = ?").bind(tenantId),
+    db.prepare("SELECT schema FROM tenant_entity_schemas WHERE tenant_id = ?").bind(tenantId),
     db.prepare("SELECT configuration FROM use_cases WHERE tenant_id = ? AND type = 'inbound'").bind(tenantId),
   ]);
-  const schemas = new Set(["meter", "meter_counter"]);
-  for (const row of useCases!.results as { configuration: string }[]) {
-    const config = JSON.parse(row.configuration) as { entities?: { entity_schema?: unknown; fields?: { relations?: { items?: { entity_schema?: unknown }[] } }[] }[] };
-    for (const entity of config.entities ?? []) {
-      if (typeof entity.entity_schema === "string") schemas.add(entity.entity_schema);
-      for (const field of entity.fields ?? []) for (const item of field.relations?.items ?? []) if (typeof item.entity_schema === "string") schemas.add(item.entity_schema);
-    }
-  }
+  const schemas = new Set(["meter", "meter_counter", ...(used!.results as { schema: string }[]).map((r) => r.schema)]);
+  for (const row of useCases!.results as { configuration: string }[]) for (const schema of entitySchemasOf(JSON.parse(row.configuration))) schemas.add(schema);
   return { integrationIds: (integrations!.results as { id: string }[]).map((r) => r.id), schemas: [...schemas] };
 }

@@ -45,6 +45,7 @@ import {
 import { majorsCrossed, resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
 import { blueprintAppStatements, installedApps, removeBlueprintAppsStatement } from "../apps/service";
+import { purgeEventLogs } from "../inbound/service";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
 import { fetchVerifiedArchive, packageProblem, publisherOf } from "../registry/verify";
 
@@ -651,6 +652,7 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
     assertBatchFits(statements, `The upgrade of ${pkg.name} to ${pkg.version}`);
     if (input.dry_run) return result;
     await atomically(env.DB, statements);
+    await purgeEventLogs(env, changes.deletes.map((d) => d.integration.id));
     return { ...result, installation: fromInstallRow((await installRow(env.DB, tenantId, pkg.name))!) };
   });
 }
@@ -744,6 +746,7 @@ export async function rollback(env: Env, caller: Caller, tenantId: string, name:
     assertBatchFits(statements, `The rollback of ${name}`);
     if (input.dry_run) return result;
     await atomically(env.DB, statements);
+    await purgeEventLogs(env, restore.deletes.map((d) => d.integration.id));
     const after = previous ? await installRow(env.DB, tenantId, name) : null;
     return { ...result, installation: after ? fromInstallRow(after) : null };
   });
@@ -798,6 +801,8 @@ export async function uninstall(env: Env, caller: Caller, tenantId: string, name
     assertBatchFits(statements, `The removal of ${name}`);
     if (input.dry_run) return result;
     await atomically(env.DB, statements);
+    // Deleted integrations take their event logs along (Durable Objects, not cascading D1 rows).
+    await purgeEventLogs(env, [...current.values()].map((cur) => cur.integration.id));
     return result;
   });
 }

@@ -6,7 +6,7 @@ import { auditStatementIf } from "../platform/audit";
 import { nowIso } from "../platform/ids";
 import { envelope } from "../platform/core-events";
 import { crashPoint } from "../platform/crash-points";
-import { attemptDelivery, backoffMs, endpointContext, loadDelivery, recordOutcome } from "./service";
+import { attemptDelivery, backoffMs, endpointContext, loadDeliveries, recordOutcome, recordOutcomeStatement } from "./service";
 
 /**
  * One alarm run sends at most SLICE_ROUNDS rounds (of up to CONCURRENCY deliveries) or works SLICE_MS,
@@ -15,7 +15,7 @@ import { attemptDelivery, backoffMs, endpointContext, loadDelivery, recordOutcom
 const SLICE_MS = 1_000;
 const SLICE_ROUNDS = 5;
 /** Deliveries in flight at once for an unordered endpoint without a rate limit. */
-const CONCURRENCY = 10;
+const CONCURRENCY = 25;
 
 export class OutboundEndpoint extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -92,37 +92,45 @@ export class OutboundEndpoint extends DurableObject<Env> {
         break;
       }
       this.lastSentAt = Date.now();
+      // One D1 read for the round's deliveries and one D1 batch for their outcomes.
+      const deliveries = await loadDeliveries(this.env.DB, ready.map((r) => r.delivery_id));
       const attempts = await Promise.all(
         ready.map(async (row) => {
-          const delivery = await loadDelivery(this.env.DB, row.delivery_id);
+          const delivery = deliveries.get(row.delivery_id);
           if (!delivery || delivery.status !== "pending") return { row, delivery: null, outcome: null };
           return { row, delivery, outcome: await attemptDelivery(this.env, ctx, delivery) };
         }),
       );
       let gone = false;
+      const outcomes: D1PreparedStatement[] = [];
+      const done: number[] = [];
+      const later: { seq: number; dueAt: number }[] = [];
       for (const { row, delivery, outcome } of attempts) {
         if (!delivery || !outcome) {
-          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+          done.push(row.seq);
         } else if (outcome.kind === "delivered") {
           crashPoint("endpoint.after-post", (why) => this.ctx.abort(why));
           failures = 0;
-          await recordOutcome(this.env.DB, delivery.id, outcome, "delivered");
-          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, "delivered"));
+          done.push(row.seq);
         } else if (outcome.kind === "gone") {
-          await recordOutcome(this.env.DB, delivery.id, outcome, "failed");
-          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, "failed"));
+          done.push(row.seq);
           gone = true;
         } else if (outcome.kind === "dead" || delivery.attempts + 1 >= delivery.max_attempts) {
-          await recordOutcome(this.env.DB, delivery.id, outcome, "dead_lettered");
-          this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
+          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, "dead_lettered"));
+          done.push(row.seq);
           if (outcome.kind === "retry") failures++;
         } else {
           failures++;
-          await recordOutcome(this.env.DB, delivery.id, outcome, null);
-          const dueAt = Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs);
-          this.sql.exec("UPDATE queue SET due_at = ? WHERE seq = ?", dueAt, row.seq);
+          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, null));
+          later.push({ seq: row.seq, dueAt: Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs) });
         }
       }
+      // Recorded first: a crash before the queue changes sends again (same webhook-id), never loses one.
+      if (outcomes.length > 0) await this.env.DB.batch(outcomes);
+      this.sql.exec("DELETE FROM queue WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(done));
+      for (const { seq, dueAt } of later) this.sql.exec("UPDATE queue SET due_at = ? WHERE seq = ?", dueAt, seq);
       if (gone) {
         await this.setState(endpointId, "disabled", { disabled_reason: "receiver answered 410 Gone", failures });
         return;
@@ -134,7 +142,10 @@ export class OutboundEndpoint extends DurableObject<Env> {
         return;
       }
     }
-    await this.env.DB.prepare("UPDATE outbound_endpoints SET consecutive_failures = ?, state = 'active', paused_until = NULL WHERE id = ? AND state != 'disabled'").bind(failures, endpointId).run();
+    // Written only when it changed: a healthy endpoint costs D1 nothing per alarm here.
+    if (failures !== endpoint.consecutive_failures || endpoint.state !== "active" || endpoint.paused_until !== null) {
+      await this.env.DB.prepare("UPDATE outbound_endpoints SET consecutive_failures = ?, state = 'active', paused_until = NULL WHERE id = ? AND state != 'disabled'").bind(failures, endpointId).run();
+    }
     if ((await this.ctx.storage.getAlarm()) === null && this.sql.exec("SELECT 1 FROM queue LIMIT 1").toArray().length > 0) {
       await this.ctx.storage.setAlarm(Date.now());
     }

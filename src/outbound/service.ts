@@ -484,9 +484,14 @@ export function backoffMs(env: Pick<Env, "OUTBOUND_RETRY_BASE_MS" | "OUTBOUND_RE
 // ---- recording outcomes -----------------------------------------------------------------------
 
 export async function recordOutcome(db: D1Database, deliveryId: string, outcome: AttemptOutcome, final: "delivered" | "failed" | "dead_lettered" | null) {
+  await recordOutcomeStatement(db, deliveryId, outcome, final).run();
+}
+
+/** The statement recording an attempt's outcome (endpoints write a round's outcomes in one D1 batch). */
+export function recordOutcomeStatement(db: D1Database, deliveryId: string, outcome: AttemptOutcome, final: "delivered" | "failed" | "dead_lettered" | null): D1PreparedStatement {
   const at = nowIso();
   const error = outcome.kind === "delivered" ? null : outcome.kind === "gone" ? "HTTP 410: endpoint gone (disabled)" : outcome.error;
-  await db
+  return db
     .prepare(
       `UPDATE deliveries SET attempts = attempts + 1, last_status_code = ?, last_error = ?, status = COALESCE(?, status),
          completed_at = CASE WHEN ? IS NULL THEN completed_at ELSE ? END,
@@ -494,12 +499,17 @@ export async function recordOutcome(db: D1Database, deliveryId: string, outcome:
          ack_status = CASE WHEN ? = 'delivered' AND ack_id IS NOT NULL AND ack_status IS NULL THEN 'pending' ELSE ack_status END
        WHERE id = ?`,
     )
-    .bind("statusCode" in outcome ? (outcome.statusCode ?? null) : null, error, final, final, at, final, at, final, deliveryId)
-    .run();
+    .bind("statusCode" in outcome ? (outcome.statusCode ?? null) : null, error, final, final, at, final, at, final, deliveryId);
 }
 
 export async function loadDelivery(db: D1Database, id: string) {
   return db.prepare("SELECT * FROM deliveries WHERE id = ?").bind(id).first<DeliveryRow>();
+}
+
+/** Several deliveries by id, in one query. */
+export async function loadDeliveries(db: D1Database, ids: string[]): Promise<Map<string, DeliveryRow>> {
+  const { results } = await db.prepare("SELECT * FROM deliveries WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(ids)).all<DeliveryRow>();
+  return new Map(results.map((r) => [r.id, r]));
 }
 
 interface DeliveryRow {
