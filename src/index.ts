@@ -22,6 +22,7 @@ import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
 import { configWrites, limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
+import { requireAdmin } from "./platform/auth";
 import { registryRoutes } from "./registry/routes";
 import { tenantRoutes } from "./tenants/routes";
 
@@ -51,7 +52,8 @@ app.delete("/v2/integrations/:id", async (c, next) => {
   await next();
   if (c.res.status === 204) c.executionCtx.waitUntil(purgeEventLogs(c.env, [c.req.param("id")]));
 });
-app.delete("/v1/tenants/:id", async (c, next) => {
+app.delete("/v1/tenants/:id", requireAdmin, async (c, next) => {
+  // Read before the D1 delete cascades them away; only for the operator (requireAdmin first).
   const locations = await tenantDataLocations(c.env.DB, c.req.param("id"));
   await next();
   if (c.res.status !== 204) return;
@@ -125,7 +127,8 @@ export default {
    * deliveries are prepared on its own: one that fails is retried alone, and one whose body cannot
    * even be read (it can never succeed) is logged and acknowledged, so it cannot make the rest of its
    * batch, other tenants' events among them, retry or be dropped. The prepared deliveries of the
-   * whole batch are written in one D1 batch; only if that write fails is the batch retried. What fails max_retries times goes to the
+   * whole batch are written together; when that write fails, each event's are written on its own,
+   * and only an event whose own write fails is retried (fanOutMany). What fails max_retries times goes to the
    * dead-letter queue, whose messages are recorded in D1 (core_event_dead_letters) and logged.
    */
   async queue(batch, env) {
@@ -146,7 +149,7 @@ export default {
       message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
     };
     try {
-      // The batch's deliveries are written together (one D1 batch); an event that cannot be fanned out is retried alone.
+      // The batch's deliveries are written together; an event that cannot be fanned out is retried alone.
       const { failed } = await fanOutMany(env, readable.map((r) => r.body));
       crashPoint("queue.after-fan-out");
       for (const { message, body } of readable) {

@@ -93,3 +93,16 @@ export async function logQuery<T extends Record<string, SqlStorageValue>>(integr
   }
   return rows;
 }
+
+/** Groups whose events share one log shard (found by name, so the test does not depend on the hash). */
+export function groupsInOneShard(count: number, prefix: string): string[] {
+  const shards = shardCount(env);
+  const byShard = new Map<number, string[]>();
+  for (let i = 0; ; i++) {
+    const group = `${prefix}-${i}`;
+    const list = byShard.get(shardOf(group, shards)) ?? [];
+    list.push(group);
+    byShard.set(shardOf(group, shards), list);
+    if (list.length === count) return list;
+  }
+}

@@ -58,7 +58,10 @@ class Batcher<In, Out> {
     const batch = this.pending.get(key);
     this.pending.delete(key);
     if (!batch) return;
-    batch.send(batch.items.map((i) => i.input)).then(
+    // Through a promise, so a send that throws at once still settles every caller.
+    Promise.resolve()
+      .then(() => batch.send(batch.items.map((i) => i.input)))
+      .then(
       (outs) => batch.items.forEach((item, i) => item.resolve(outs[i]!)),
       (err) => batch.items.forEach((item) => item.reject(err)),
     );

@@ -81,7 +81,8 @@ function values(e: NewEvent) {
   ];
 }
 
-const SAME_ID = "SELECT id FROM events WHERE deduplication_id = ? AND received_at > ? ORDER BY id LIMIT 1";
+/** An event of the same group holding the deduplication id in the window (a retry repeats both). */
+export const SAME_ID = "SELECT id FROM events WHERE deduplication_id = ? AND received_at > ? AND group_id IS ? ORDER BY id LIMIT 1";
 /**
  * An X-Signature webhook of the same use case that carried the same Idempotency-Key (its
  * correlation_id) in the window: only webhook events have `xsig-` deduplication ids.
@@ -90,14 +91,14 @@ export const KEY_SEEN_SQL =
   "SELECT id FROM events WHERE correlation_id = ? AND use_case_id = ? AND substr(deduplication_id, 1, 5) = 'xsig-' AND +received_at > ? ORDER BY id LIMIT 1";
 
 /**
- * The event of this log that already holds `e`'s deduplication id (or, for a webhook with an
- * Idempotency-Key, that key) within the 24-hour window, or null. The log is one object, so the check
+ * The event of this log that already holds `e`'s deduplication id in its group (or, for a webhook
+ * with an Idempotency-Key, that key) within the 24-hour window, or null. The log is one object, so the check
  * and the insert that follows it cannot interleave with another writer's.
  */
 export function duplicateHolder(sql: SqlStorage, e: NewEvent): string | null {
   if (!e.deduplication_id) return null;
   const since = new Date(Date.parse(e.received_at) - DEDUP_WINDOW_MS).toISOString();
-  const same = sql.exec<{ id: string }>(SAME_ID, e.deduplication_id, since).toArray()[0];
+  const same = sql.exec<{ id: string }>(SAME_ID, e.deduplication_id, since, e.group_id).toArray()[0];
   if (same) return same.id;
   if (!e.idempotency_key) return null;
   return sql.exec<{ id: string }>(KEY_SEEN_SQL, e.idempotency_key, e.use_case_id, since).toArray()[0]?.id ?? null;

@@ -4,7 +4,7 @@
 // once those events are stored. A crash in between re-reads the old cursor and the repeats are dropped
 // by their deduplication_id.
 import { z } from "@hono/zod-openapi";
-import { acceptEvents } from "./service";
+import { acceptEvents, NOT_STORED } from "./service";
 import { getIntegration } from "../integrations/service";
 import { AppError, zodIssues } from "../platform/errors";
 import { nowIso } from "../platform/ids";
@@ -64,7 +64,11 @@ export async function runPull(env: PullEnv, tenantId: string, integrationId: str
     const batch = await acceptEvents(env, tenantId, { integration_id: integrationId, events: events.slice(i, i + BATCH) });
     results.push(...batch.results);
   }
-  // Only now is the cursor moved: everything it points past is stored.
+  // Only now is the cursor moved, and only if everything it points past is stored: an event a log
+  // shard refused would otherwise never be fetched again (the stored ones are deduplicated next run).
+  if (results.some((r) => r.message === NOT_STORED)) {
+    throw new AppError("INTERNAL", "The event log refused some of this run's events; the pull's state was not saved, so the next run fetches them again", { run_id: run.run_id });
+  }
   const refusal = await run.state.commit();
   if (refusal) throw new AppError("APP_LIMIT_EXCEEDED", `the pull's state could not be saved: ${refusal.error}`, { run_id: run.run_id, limit: "state" });
   const accepted = results.filter((r) => r.status === "success").length;

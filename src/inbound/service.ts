@@ -28,6 +28,9 @@ function route(integration: Integration, slug: string | undefined, eventName: st
   return inbound.find((uc) => eventName !== undefined && inboundConfig(uc).event_names?.includes(eventName));
 }
 
+/** The answer of an event whose log shard refused it: nothing of it is stored, so it may be posted again as is. */
+export const NOT_STORED = "Not stored: the event log was unavailable; post this event again";
+
 /**
  * Stores events in their integration's log: one call per shard, each one transaction in that shard's
  * Durable Object, which also queues the accepted ones for processing. Answers once every shard has
@@ -62,7 +65,7 @@ async function store(env: InboundEnv, candidates: Candidate[]): Promise<void> {
   if (failed.length === calls.length) throw failed[0]!.reason;
   for (const { call, reason } of failed) {
     console.error(JSON.stringify({ level: "error", message: "event log shard refused events; answered as not stored", integration_id: call.integrationId, shard: call.shard, error: String((reason as Error)?.message ?? reason) }));
-    for (const c of call.items) c.result = { event_id: c.event.id, status: "error", message: "Not stored: the event log was unavailable; post this event again" };
+    for (const c of call.items) c.result = { event_id: c.event.id, status: "error", message: NOT_STORED };
   }
 }
 

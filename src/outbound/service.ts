@@ -193,25 +193,46 @@ export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subs
   return statements.length;
 }
 
+/** Statements per D1 batch of fan-out, below D1's limit of 1,000 per batch. */
+const FAN_OUT_BATCH_STATEMENTS = 900;
+
 /**
  * Fans out a queue batch: each event's rows are prepared on its own (an event whose rows cannot be
- * prepared, e.g. a reference whose body is gone, fails alone and is in `failed`), then all of them
- * are written in one D1 batch and queued at their endpoints together. Throws when that write fails:
- * then every prepared event is to be retried.
+ * prepared, e.g. a reference whose body is gone, fails alone and is in `failed`), then written
+ * together, in D1 batches of at most FAN_OUT_BATCH_STATEMENTS, and queued at their endpoints. When a
+ * combined write fails, each of its events is written on its own, so only the events whose own rows
+ * cannot be written (one tenant's oversized delivery, say) fail, never the other tenants' in the batch.
  */
 export async function fanOutMany(env: OutboundEnv, events: CoreEventEnvelope[]): Promise<{ failed: Map<CoreEventEnvelope, unknown> }> {
   const failed = new Map<CoreEventEnvelope, unknown>();
-  const statements: D1PreparedStatement[] = [];
-  const ids: string[] = [];
+  const prepared: { event: CoreEventEnvelope; statements: D1PreparedStatement[] }[] = [];
   for (const event of events) {
     try {
-      statements.push(...(await deliveriesOf(env, event, await subscriptionsOf(env.DB, event._org_id))));
-      ids.push(event._event_id);
+      prepared.push({ event, statements: await deliveriesOf(env, event, await subscriptionsOf(env.DB, event._org_id)) });
     } catch (err) {
       failed.set(event, err);
     }
   }
-  await writeDeliveries(env, ids, statements);
+  const chunks: (typeof prepared)[] = [[]];
+  let size = 0;
+  for (const p of prepared) {
+    if (size > 0 && size + p.statements.length > FAN_OUT_BATCH_STATEMENTS) chunks.push([]), (size = 0);
+    chunks.at(-1)!.push(p);
+    size += p.statements.length;
+  }
+  for (const chunk of chunks) {
+    try {
+      await writeDeliveries(env, chunk.map((p) => p.event._event_id), chunk.flatMap((p) => p.statements));
+    } catch {
+      for (const p of chunk) {
+        try {
+          await writeDeliveries(env, [p.event._event_id], p.statements);
+        } catch (err) {
+          failed.set(p.event, err);
+        }
+      }
+    }
+  }
   return { failed };
 }
 

@@ -25,7 +25,13 @@ export function configChanged(): void {
 export function cachedConfig<T>(key: string, load: () => Promise<T>): Promise<T> {
   const now = Date.now();
   const hit = entries.get(key);
-  if (hit && hit.epoch === epoch && now - hit.at < CONFIG_TTL_MS) return hit.value as Promise<T>;
+  if (hit && hit.epoch === epoch && now - hit.at < CONFIG_TTL_MS) {
+    // Least recently used goes first: a hit moves to the end.
+    entries.delete(key);
+    entries.set(key, hit);
+    return hit.value as Promise<T>;
+  }
+  entries.delete(key);
   const value = load();
   const entry = { epoch, at: now, value };
   if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);

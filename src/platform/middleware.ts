@@ -73,10 +73,12 @@ export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
  * Requests that carry events or downloads, not configuration: everything else that writes
  * (POST/PUT/PATCH/DELETE) may change configuration the event path caches.
  */
-const EVENT_TRAFFIC = /^\/(v3\/erp\/updates\/events|v1\/webhooks\/|v1\/erp\/tracking\/acknowledgement|v1\/files\/|__bench\/)/;
+const EVENT_TRAFFIC =
+  /^\/(v3\/erp\/updates\/events|v1\/webhooks\/|v1\/erp\/tracking\/acknowledgement|v1\/files\/|v1\/events$|v1\/integrations\/[^/]+\/events(\/replay)?$|v1\/integrations\/[^/]+\/outbound\/(messages|dlq)\/|v[12]\/erp\/updates\/mapping_simulation$|__bench\/)/;
 
 /** Clears this isolate's configuration cache after any configuration write (platform/config-cache.ts). */
 export const configWrites = createMiddleware<AppEnv>(async (c, next) => {
   await next();
-  if (c.req.method !== "GET" && c.req.method !== "HEAD" && !EVENT_TRAFFIC.test(new URL(c.req.url).pathname)) configChanged();
+  // Only a write that succeeded can have changed anything (a 4xx, an unauthenticated caller, did not).
+  if (c.res.status < 300 && c.req.method !== "GET" && c.req.method !== "HEAD" && !EVENT_TRAFFIC.test(new URL(c.req.url).pathname)) configChanged();
 });

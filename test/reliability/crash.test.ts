@@ -13,7 +13,7 @@ import { locate, shardCount, shardOf } from "../../src/inbound/shards";
 import worker from "../../src/index";
 import { envelope, type CoreEventEnvelope } from "../../src/platform/core-events";
 import { armCrash, CRASH_POINTS, crashesLeft, disarmAll, type CrashPointName } from "../../src/platform/crash-points";
-import { findOne, logOf, logQuery, post, setup } from "../inbound-helpers";
+import { findOne, groupsInOneShard, logOf, logQuery, post, setup } from "../inbound-helpers";
 
 const RECEIVER = env.RECEIVER_URL;
 let keys = 0;
@@ -437,19 +437,6 @@ describe("50 events over four groups with crashes at random boundaries", () => {
     }
   }, 120_000);
 });
-
-/** Groups whose events share one log shard (found by name, so the test does not depend on the hash). */
-function groupsInOneShard(count: number, prefix: string): string[] {
-  const shards = shardCount(env);
-  const byShard = new Map<number, string[]>();
-  for (let i = 0; ; i++) {
-    const group = `${prefix}-${i}`;
-    const list = byShard.get(shardOf(group, shards)) ?? [];
-    list.push(group);
-    byShard.set(shardOf(group, shards), list);
-    if (list.length === count) return list;
-  }
-}
 
 describe("many events over several groups of one shard, with crashes mid-batch at both log boundaries", () => {
   it("recovers to every event done once and every entity update applied exactly once", async () => {

@@ -214,6 +214,32 @@ describe("queue()", () => {
     expect(results).toEqual([{ event_id: ok._event_id, status: "pending", payload: JSON.stringify({ name: "Queued" }) }]);
   });
 
+  it("writes a batch's deliveries together, but one tenant's unwritable deliveries fail only its own message", async () => {
+    const mapping = '{ "name": entity.attributes.full_name }';
+    const a = await integration([outboundUseCase("poll", "contact.updated", mapping, { type: "poll" })]);
+    const b = await integration([outboundUseCase("poll", "contact.updated", mapping, { type: "poll" })]);
+    const entity = (name: string) => ({ entity: { id: newId(), schema: "contact", attributes: { full_name: name }, unique_ids: {}, version: 1, deleted_at: null }, operation: "updated", changes: {} });
+    const fromA = envelope(a.tenant.id, "contact.updated", entity("A"));
+    const fromB = envelope(b.tenant.id, "contact.updated", entity("B"));
+    // D1 refuses tenant A's delivery rows (as it would an oversized row): the combined write fails.
+    await env.DB.prepare(`CREATE TRIGGER refuse_a BEFORE INSERT ON deliveries WHEN NEW.tenant_id = '${a.tenant.id}' BEGIN SELECT RAISE(ABORT, 'row refused'); END`).run();
+    try {
+      const batch = createMessageBatch<unknown>("erp-edge-core-events", [
+        { id: "m-a", timestamp: Date.now(), attempts: 1, body: fromA },
+        { id: "m-b", timestamp: Date.now(), attempts: 1, body: fromB },
+      ]);
+      const ctx = createExecutionContext();
+      await queue(batch, env, ctx);
+      const result = await getQueueResult(batch, ctx);
+      expect(result.explicitAcks).toEqual(["m-b"]);
+      expect(result.retryMessages.map((m) => m.msgId)).toEqual(["m-a"]);
+    } finally {
+      await env.DB.prepare("DROP TRIGGER refuse_a").run();
+    }
+    const { results } = await env.DB.prepare("SELECT tenant_id, event_id FROM deliveries WHERE tenant_id IN (?, ?)").bind(a.tenant.id, b.tenant.id).all();
+    expect(results).toEqual([{ tenant_id: b.tenant.id, event_id: fromB._event_id }]);
+  });
+
   it("records each dead-lettered core event once, with its tenant, and acks it", async () => {
     const { tenant } = await tenantWithToken();
     const event = envelope(tenant.id, "contact.updated", { entity: { id: newId() }, operation: "updated" });

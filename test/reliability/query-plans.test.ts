@@ -4,7 +4,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { EXPIRED_EVENTS_SQL, INBOUND_STATS_SQL, KEY_SEEN_SQL, monitoredInboundEvents } from "../../src/inbound/events-log";
+import { EXPIRED_EVENTS_SQL, INBOUND_STATS_SQL, KEY_SEEN_SQL, monitoredInboundEvents, SAME_ID } from "../../src/inbound/events-log";
 import type { EventLog } from "../../src/inbound/log-do";
 import { eventLog, shardCount, shardOf } from "../../src/inbound/shards";
 import { ENABLED_OUTBOUND_USE_CASES_SQL } from "../../src/integrations/service";
@@ -92,8 +92,6 @@ const STATEMENTS: Record<string, [string, unknown[]]> = {
 
 // ---- the event log's statements, in a shard's own SQLite -------------------------------------------
 
-/** Copied from src/inbound/events-log.ts (SAME_ID, not exported): the deduplication id test of accept(). */
-const SAME_ID_SQL = "SELECT id FROM events WHERE deduplication_id = ? AND received_at > ? ORDER BY id LIMIT 1";
 /** Copied from src/inbound/log-do.ts (EventLog.monitored, not exported): how a shard orders and bounds the monitored arm. */
 const MONITORED_ORDER = { page: "ORDER BY id DESC", trace: "ORDER BY received_at, id" } as const;
 /** Copied from src/inbound/log-do.ts (EventLog.nextRound, not exported): the queue's next round. */
@@ -109,7 +107,7 @@ const monitoredArm = (filter: MonitoredEventFilter, order: keyof typeof MONITORE
 };
 
 const SHARD_STATEMENTS: Record<string, [string, unknown[]]> = {
-  "dedup: same deduplication id in the window": [SAME_ID_SQL, ["d", "2026-01-01"]],
+  "dedup: same deduplication id in the window": [SAME_ID, ["d", "2026-01-01", "g"]],
   "dedup: an X-Signature webhook's Idempotency-Key seen": [KEY_SEEN_SQL, ["k", "uc", "2026-01-01"]],
   "events page after a cursor": monitoredArm({ before: "01JD0000000000000000000000" }),
   "events by correlation id": monitoredArm({ correlation_id: "c" }),
@@ -159,7 +157,7 @@ describe("query plans in an event log shard", () => {
   }
 
   it("the dedup statements read their own indexes (events_dedup, events_correlation)", async () => {
-    expect((await shardPlan(SAME_ID_SQL, ["d", "2026-01-01"])).join("\n")).toMatch(/SEARCH events USING INDEX events_dedup \(deduplication_id=\? AND received_at>\?\)/);
+    expect((await shardPlan(SAME_ID, ["d", "2026-01-01", "g"])).join("\n")).toMatch(/SEARCH events USING INDEX events_dedup \(deduplication_id=\? AND received_at>\?\)/);
     expect((await shardPlan(KEY_SEEN_SQL, ["k", "uc", "2026-01-01"])).join("\n")).toMatch(/SEARCH events USING INDEX events_correlation \(correlation_id=\?\)/);
   });
 

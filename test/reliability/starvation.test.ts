@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { SLICE_EVENTS, type EventLog } from "../../src/inbound/log-do";
 import { newEventId, shardCount, shardOf } from "../../src/inbound/shards";
 import { api } from "../helpers";
-import { logOf, setup } from "../inbound-helpers";
+import { groupsInOneShard, logOf, setup } from "../inbound-helpers";
 
 /**
  * Stores accepted contact events of one group in its log shard as accept() would (the event row and
@@ -51,19 +51,6 @@ async function statuses(stub: DurableObjectStub<EventLog>, ids: string[]): Promi
     const rows = state.storage.sql.exec<{ status: string; n: number }>("SELECT status, COUNT(*) AS n FROM events WHERE id IN (SELECT value FROM json_each(?)) GROUP BY status", JSON.stringify(ids)).toArray();
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   });
-}
-
-/** Groups whose events share one log shard (found by name, so the test does not depend on the hash). */
-function groupsInOneShard(count: number, prefix: string): string[] {
-  const shards = shardCount(env);
-  const byShard = new Map<number, string[]>();
-  for (let i = 0; ; i++) {
-    const group = `${prefix}-${i}`;
-    const list = byShard.get(shardOf(group, shards)) ?? [];
-    list.push(group);
-    byShard.set(shardOf(group, shards), list);
-    if (list.length === count) return list;
-  }
 }
 
 describe("a log shard's backlog", () => {
