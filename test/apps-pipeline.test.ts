@@ -5,7 +5,16 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { runDuePulls } from "../src/inbound/pull";
 import { api, expectError } from "./helpers";
 import { publishApp, trust, type TestAction } from "./app-helpers";
-import { contactMapping, findOne, post, setup, waitFor } from "./inbound-helpers";
+import { contactMapping, findOne, logOf, post, setup, waitFor } from "./inbound-helpers";
+import { runInDurableObject } from "cloudflare:test";
+import type { EventLog } from "../src/inbound/log-do";
+import { shardCount, shardOf } from "../src/inbound/shards";
+
+/** Two groups whose events go to different log shards. */
+function groupsInDifferentShards(): [string, string] {
+  const first = "pull-a";
+  for (let i = 0; ; i++) if (shardOf(`pull-b${i}`, shardCount(env)) !== shardOf(first, shardCount(env))) return [first, `pull-b${i}`];
+}
 import { newPublisher, unique, type Publisher } from "./registry-helpers";
 
 const RECEIVER = env.RECEIVER_URL;
@@ -34,7 +43,7 @@ const ACTIONS: Record<string, TestAction> = {
       if (fresh.length) await ctx.state.put("cursor", Math.max(...fresh.map((r) => r.seq)));
       // A failure after the cursor was written: the run's state writes must not be kept.
       if (fresh.some((r) => r.poison)) throw new Error("poison record " + fresh.find((r) => r.poison).id);
-      return { events: fresh.map((r) => ({ timestamp: r.changed, deduplication_id: "rec-" + r.id + "-" + r.seq, payload: { id: r.id, name: r.name } })) };`,
+      return { events: fresh.map((r) => ({ timestamp: r.changed, deduplication_id: "rec-" + r.id + "-" + r.seq, ...(r.group && { group_id: r.group }), payload: { id: r.id, name: r.name } })) };`,
   },
 };
 
@@ -180,6 +189,37 @@ describe("scheduled pull", () => {
     }, { timeout: 15_000, interval: 50 });
     expect(contact.attributes.full_name).toBe("Que");
     // The failed run's cursor write was dropped with it: the tick's request asked from the start.
+    const asked = ((await (await fetch(`${RECEIVER}/_requests/${key}`)).json()) as { body: string }[]).map((r) => JSON.parse(r.body));
+    expect(asked).toEqual([{ since: 0 }, { since: 0 }]);
+  });
+
+  it("keeps the cursor where it was when a log shard refuses some of the run's events, so the next run fetches them again", async () => {
+    const key = `pull-${unique()}`;
+    const [g1, g2] = groupsInDifferentShards();
+    const records = [
+      { id: "S1", name: "Stored", seq: 1, group: g1, changed: "2026-02-03T00:00:00Z" },
+      { id: "S2", name: "Refused", seq: 2, group: g2, changed: "2026-02-03T00:00:00Z" },
+    ];
+    await fetch(`${RECEIVER}/_script/${key}`, { method: "POST", body: JSON.stringify({ responses: [{ status: 200, body: { records } }, { status: 200, body: { records } }] }) });
+    const uc = pullUseCase(key);
+    const s = await tenantWithApp([{ ...uc, configuration: { ...uc.configuration, app } }], [receiver.host]);
+    // The shard of the second record's group refuses new events; the first record's shard stores its one.
+    const refusing = logOf(s.integrationId, g2);
+    await runInDurableObject(refusing, (_instance: EventLog, state) => {
+      state.storage.sql.exec("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'log storage unavailable'); END");
+    });
+    const failed = await api("POST", `/v1/integrations/${s.integrationId}/use-cases/delta/run`, { token: s.token });
+    expectError(failed, 500, "INTERNAL");
+    await runInDurableObject(refusing, (_instance: EventLog, state) => {
+      state.storage.sql.exec("DROP TRIGGER refuse");
+    });
+
+    const again = await api("POST", `/v1/integrations/${s.integrationId}/use-cases/delta/run`, { token: s.token });
+    expect(again.status).toBe(200);
+    // The stored one is a duplicate now; the refused one is accepted at last.
+    expect(again.body.results.map((r: { status: string }) => r.status).sort()).toEqual(["skipped", "success"]);
+    for (const r of again.body.results) expect((await waitFor(s.token, r.event_id)).status).toBe("done");
+    expect((await findOne(s.token, "contact", "external_id=S2")).attributes.full_name).toBe("Refused");
     const asked = ((await (await fetch(`${RECEIVER}/_requests/${key}`)).json()) as { body: string }[]).map((r) => JSON.parse(r.body));
     expect(asked).toEqual([{ since: 0 }, { since: 0 }]);
   });
