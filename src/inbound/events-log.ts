@@ -110,9 +110,34 @@ export function insertEvent(sql: SqlStorage, e: NewEvent): void {
 
 const FROM_JSON = COLUMNS.split(",").map((_, i) => `value ->> '$[${i}]'`).join(", ");
 
-/** Inserts many events in one statement (a statement costs more than its rows). */
+/** Longest JSON text given to one json_each statement (SQLite in a Durable Object refuses strings over 2 MB). */
+const STATEMENT_JSON_BYTES = 512 * 1024;
+
+/**
+ * JSON arrays of `rows`, each at most STATEMENT_JSON_BYTES long (a row longer than that alone): JSON
+ * text escapes payloads again, so large batches go in several statements.
+ */
+function jsonChunks(rows: unknown[]): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    if (current.length > 0 && length + text.length > STATEMENT_JSON_BYTES) {
+      chunks.push(`[${current.join(",")}]`);
+      current = [];
+      length = 0;
+    }
+    current.push(text);
+    length += text.length + 1;
+  }
+  if (current.length > 0) chunks.push(`[${current.join(",")}]`);
+  return chunks;
+}
+
+/** Inserts many events in as few statements as fit (a statement costs more than its rows). */
 export function insertEvents(sql: SqlStorage, events: NewEvent[]): void {
-  if (events.length > 0) sql.exec(`INSERT INTO events (${COLUMNS}) SELECT ${FROM_JSON} FROM json_each(?)`, JSON.stringify(events.map(values)));
+  for (const chunk of jsonChunks(events.map(values))) sql.exec(`INSERT INTO events (${COLUMNS}) SELECT ${FROM_JSON} FROM json_each(?)`, chunk);
 }
 
 export function loadEvent(sql: SqlStorage, id: string): EventRow | null {
@@ -143,11 +168,15 @@ export function completeEvent(sql: SqlStorage, id: string, startedAt: string, ou
 }
 
 /**
- * Records many outcomes in one statement: `outcomes` is a JSON array of `{ id, status,
+ * Records many outcomes in as few statements as fit (jsonChunks): `outcomes` are `{ id, status,
  * error_category, errors, entities, warnings (JSON texts), started_at, duration, redact (0/1),
  * payload }`; where `redact` is 1 the stored payload is replaced in the same write.
  */
-export function completeEvents(sql: SqlStorage, outcomes: string, completedAt: string): void {
+export function completeEvents(sql: SqlStorage, outcomes: unknown[], completedAt: string): void {
+  for (const chunk of jsonChunks(outcomes)) completeChunk(sql, chunk, completedAt);
+}
+
+function completeChunk(sql: SqlStorage, outcomes: string, completedAt: string): void {
   sql.exec(
     `UPDATE events SET status = o.value ->> 'status', error_category = o.value ->> 'error_category', errors = o.value ->> 'errors',
        entities = o.value ->> 'entities', warnings = o.value ->> 'warnings', started_at = o.value ->> 'started_at', completed_at = ?,

@@ -282,7 +282,7 @@ export class EventLog extends DurableObject<Env> {
     );
     try {
       this.ctx.storage.transactionSync(() => {
-        if (outcomes.length > 0) completeEvents(this.sql, JSON.stringify(outcomes), completedAt);
+        completeEvents(this.sql, outcomes, completedAt);
         this.sql.exec("DELETE FROM queue WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(finished.map((f) => f.seq)));
       });
     } catch (err) {
