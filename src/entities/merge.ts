@@ -1,4 +1,4 @@
-// How an update's attributes combine with an entity's current ones (pure, used by EntityObject).
+// How an update's attributes combine with an entity's current ones (pure, used by EntityStore).
 import { isRecord } from "../platform/json";
 import { ownValue, setOwn } from "../platform/paths";
 

@@ -15,7 +15,7 @@ const MAX_MESSAGE_BYTES = 127_000;
 const MAX_BATCH_BYTES = 256_000;
 const MESSAGE_OVERHEAD_BYTES = 200;
 const MAX_BATCH_MESSAGES = 100;
-/** Envelopes larger than this travel as a reference to the entity (see EntityObject.outgoing). */
+/** Envelopes larger than this travel as a reference to the entity (see EntityStore.outgoing). */
 const INLINE_LIMIT_BYTES = 96_000;
 /** Send attempts per event before the outbox dead-letters it (about an hour of backoff). */
 const MAX_SEND_ATTEMPTS = 12;
@@ -625,7 +625,7 @@ function queueBatches(messages: OutgoingMessage[]): OutgoingMessage[][] {
 
 /**
  * An entity event without its attributes and changes: the envelope fields, the entity's identity and
- * version, and `_truncated` so fan-out loads the whole event (EntityObject.coreEvent) before mapping.
+ * version, and `_truncated` so fan-out loads the whole event (EntityStore.coreEvent) before mapping.
  */
 function referenceTo(event: CoreEventEnvelope): CoreEventEnvelope {
   const entity = event.entity as Pick<EntityState, "id" | "schema" | "unique_ids" | "version" | "deleted_at">;
