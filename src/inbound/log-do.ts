@@ -199,7 +199,7 @@ export class EventLog extends DurableObject<Env> {
       const groups = new Map<string, QueueRow[]>();
       for (const r of run) groups.set(r.group_key, [...(groups.get(r.group_key) ?? []), r]);
       const finished: Finished[] = [];
-      await Promise.all([...groups.values()].map((group) => this.runGroup(group, events, finished)));
+      await Promise.all([...groups.values()].map((group) => this.runGroup(group, events, finished, until)));
       this.finish(finished);
     }
     await this.scheduleNext();
@@ -220,6 +220,7 @@ export class EventLog extends DurableObject<Env> {
         ? this.sql.exec<{ group_key: string }>("SELECT group_key FROM queue ORDER BY group_key LIMIT 1")
         : this.sql.exec<{ group_key: string }>("SELECT group_key FROM queue WHERE group_key > ? ORDER BY group_key LIMIT 1", key)
       ).toArray()[0]?.group_key ?? null;
+    const start = this.lastGroup;
     const rows: QueueRow[] = [];
     const visited = new Set<string>();
     for (let key = groupAfter(this.lastGroup) ?? groupAfter(null); key !== null && !visited.has(key) && rows.length < limit; key = groupAfter(key) ?? groupAfter(null)) {
@@ -233,15 +234,24 @@ export class EventLog extends DurableObject<Env> {
       this.lastGroup = key;
     }
     const tried = rows.find((r) => r.attempts > 0);
-    return tried ? [tried] : rows;
+    if (!tried) return rows;
+    // It runs alone; the groups this walk passed keep their turn for the next round.
+    this.lastGroup = start;
+    return [tried];
   }
 
   /**
    * Runs one group's events in order, collecting what finished; a failure stops the group for this
    * round and backs it off.
    */
-  private async runGroup(rows: QueueRow[], events: Map<string, EventRow>, finished: Finished[]): Promise<void> {
+  private async runGroup(rows: QueueRow[], events: Map<string, EventRow>, finished: Finished[], until: number): Promise<void> {
     for (const [i, row] of rows.entries()) {
+      // Past the slice's deadline a group starts no further event (a slow group must not hold the
+      // round, and with it the other groups, for long): the rest get their attempts back and wait.
+      if (i > 0 && Date.now() >= until) {
+        this.giveBack(rows.slice(i));
+        return;
+      }
       const event = events.get(row.event_id);
       try {
         const done = event && UNFINISHED.includes(event.status) ? await processEvent(this.processing, event, event.started_at ?? nowIso()) : null;
@@ -254,12 +264,17 @@ export class EventLog extends DurableObject<Env> {
         // The head blocks its group (order matters): back off before trying it again. Its later events
         // this round were counted an attempt they did not use: give it back.
         this.sql.exec("UPDATE queue SET last_error = ?, next_at = ? WHERE seq = ?", message, Date.now() + Math.min(60_000, 500 * 2 ** attempts), row.seq);
-        for (const later of rows.slice(i + 1)) {
-          this.sql.exec("UPDATE queue SET attempts = attempts - 1 WHERE seq = ?", later.seq);
-          this.sql.exec("UPDATE events SET attempts = attempts - 1 WHERE id = ? AND status = 'processing'", later.event_id);
-        }
+        this.giveBack(rows.slice(i + 1));
         return;
       }
+    }
+  }
+
+  /** Events of a round that did not start: the attempt recorded for them is taken back. */
+  private giveBack(rows: QueueRow[]): void {
+    for (const row of rows) {
+      this.sql.exec("UPDATE queue SET attempts = attempts - 1 WHERE seq = ?", row.seq);
+      this.sql.exec("UPDATE events SET attempts = attempts - 1 WHERE id = ? AND status = 'processing'", row.event_id);
     }
   }
 
