@@ -72,7 +72,6 @@ export const EVENT_LOG_SCHEMA = `
 
 const COLUMNS =
   "id, tenant_id, integration_id, use_case_id, use_case_slug, event_name, correlation_id, group_id, deduplication_id, source_timestamp, format, payload, status, error_category, errors, warnings, received_at, replay_of";
-const PLACEHOLDERS = COLUMNS.split(",").map(() => "?").join(", ");
 
 function values(e: NewEvent) {
   return [
@@ -102,10 +101,6 @@ export function duplicateHolder(sql: SqlStorage, e: NewEvent): string | null {
   if (same) return same.id;
   if (!e.idempotency_key) return null;
   return sql.exec<{ id: string }>(KEY_SEEN_SQL, e.idempotency_key, e.use_case_id, since).toArray()[0]?.id ?? null;
-}
-
-export function insertEvent(sql: SqlStorage, e: NewEvent): void {
-  sql.exec(`INSERT INTO events (${COLUMNS}) VALUES (${PLACEHOLDERS})`, ...values(e));
 }
 
 const FROM_JSON = COLUMNS.split(",").map((_, i) => `value ->> '$[${i}]'`).join(", ");
@@ -150,21 +145,6 @@ export interface EventOutcome {
   errors: EventError[];
   entities: EventEntityResult[];
   warnings: unknown[];
-}
-
-/**
- * Records an event's outcome in one statement; `redactedPayload`, when given, replaces the stored
- * payload in that same write, so an event is never finished with its PII still in the log.
- */
-export function completeEvent(sql: SqlStorage, id: string, startedAt: string, outcome: EventOutcome, redactedPayload?: string | null): void {
-  const completedAt = nowIso();
-  const payload = redactedPayload === undefined ? [] : [redactedPayload];
-  sql.exec(
-    `UPDATE events SET status = ?, error_category = ?, errors = ?, entities = ?, warnings = ?, started_at = ?, completed_at = ?, processing_duration_ms = ?
-     ${redactedPayload === undefined ? "" : ", payload = ?"} WHERE id = ?`,
-    outcome.status, outcome.error_category, JSON.stringify(outcome.errors), JSON.stringify(outcome.entities), JSON.stringify(outcome.warnings),
-    startedAt, completedAt, Date.parse(completedAt) - Date.parse(startedAt), ...payload, id,
-  );
 }
 
 /**

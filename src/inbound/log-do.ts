@@ -9,13 +9,11 @@ import { nowIso } from "../platform/ids";
 import type { MonitoredEventFilter } from "../platform/monitored-events";
 import {
   acknowledgeEvent,
-  completeEvent,
   completeEvents,
   duplicateHolder,
   EVENT_LOG_SCHEMA,
   EXPIRED_EVENTS_SQL,
   INBOUND_STATS_SQL,
-  insertEvent,
   insertEvents,
   loadEvent,
   monitoredInboundEvents,
@@ -96,7 +94,7 @@ export class EventLog extends DurableObject<Env> {
       const answers = items.map(({ event, process }) => {
         if (!process || !event.deduplication_id) return null;
         const holder = duplicateHolder(this.sql, event);
-        if (!holder) insertEvent(this.sql, event);
+        if (!holder) insertEvents(this.sql, [event]);
         return holder;
       });
       insertEvents(this.sql, items.filter(({ event, process }) => !process || !event.deduplication_id).map((i) => i.event));
@@ -323,10 +321,7 @@ export class EventLog extends DurableObject<Env> {
       this.sql.exec("UPDATE queue SET next_at = ? WHERE seq = ?", Date.now() + 30_000, row.seq);
       return;
     }
-    this.ctx.storage.transactionSync(() => {
-      if (event && failed) completeEvent(this.sql, row.event_id, event.started_at ?? event.received_at, failed.outcome, failed.payload);
-      this.sql.exec("DELETE FROM queue WHERE seq = ?", row.seq);
-    });
+    this.finish([{ seq: row.seq, id: row.event_id, done: event && failed ? { startedAt: event.started_at ?? event.received_at, ...failed } : null }]);
   }
 
   /** The alarm follows the queue: at once while events are ready, at the earliest backoff otherwise, none when empty. */

@@ -186,13 +186,6 @@ async function writeDeliveries(env: OutboundEnv, eventIds: string[], statements:
   await enqueueWebhookDeliveries(env, groupByEndpoint(pending));
 }
 
-/** Fans one core event out to the tenant's outbound use cases; answers how many delivery rows it made. */
-export async function fanOut(env: OutboundEnv, received: CoreEventEnvelope, subscriptions?: OutboundSubscription[]): Promise<number> {
-  const statements = await deliveriesOf(env, received, subscriptions ?? (await subscriptionsOf(env.DB, received._org_id)));
-  await writeDeliveries(env, [received._event_id], statements);
-  return statements.length;
-}
-
 /** Statements per D1 batch of fan-out, below D1's limit of 1,000 per batch. */
 const FAN_OUT_BATCH_STATEMENTS = 900;
 
@@ -521,10 +514,6 @@ export function recordOutcomeStatement(db: D1Database, deliveryId: string, outco
        WHERE id = ?`,
     )
     .bind("statusCode" in outcome ? (outcome.statusCode ?? null) : null, error, final, final, at, final, at, final, deliveryId);
-}
-
-export async function loadDelivery(db: D1Database, id: string) {
-  return db.prepare("SELECT * FROM deliveries WHERE id = ?").bind(id).first<DeliveryRow>();
 }
 
 /** Several deliveries by id, in one query. */
