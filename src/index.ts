@@ -16,7 +16,7 @@ import { marketplaceRoutes } from "./marketplace/routes";
 import { applyRetention } from "./monitoring/service";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
-import { fanOutMany, recordDeadCoreEvent, sweepAckTimeouts } from "./outbound/service";
+import { endpointsOfIntegrations, fanOutMany, purgeEndpoints, recordDeadCoreEvent, sweepAckTimeouts } from "./outbound/service";
 import type { CoreEventEnvelope } from "./platform/core-events";
 import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
@@ -47,17 +47,21 @@ app.post("/__bench/bare", async (c, next) => {
 });
 
 // Per-event data lives in Durable Objects, not in D1 rows that cascade: deleting an integration
-// deletes its event log, deleting a tenant also its entity stores (after the D1 delete succeeded).
+// deletes its event log and endpoints' deliveries, deleting a tenant also its entity stores (after the D1 delete succeeded).
 app.delete("/v2/integrations/:id", async (c, next) => {
+  // The endpoint directory is read before the D1 delete cascades it away (ids only, nothing else).
+  const endpoints = await endpointsOfIntegrations(c.env.DB, [c.req.param("id")]);
   await next();
-  if (c.res.status === 204) c.executionCtx.waitUntil(purgeEventLogs(c.env, [c.req.param("id")]));
+  if (c.res.status === 204) c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, [c.req.param("id")]), purgeEndpoints(c.env, endpoints.map((e) => e.id))]));
 });
 app.delete("/v1/tenants/:id", requireAdmin, async (c, next) => {
   // Read before the D1 delete cascades them away; only for the operator (requireAdmin first).
   const locations = await tenantDataLocations(c.env.DB, c.req.param("id"));
   await next();
   if (c.res.status !== 204) return;
-  c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, locations.integrationIds), purgeEntityStores(c.env, c.req.param("id"), locations.schemas)]));
+  c.executionCtx.waitUntil(
+    Promise.all([purgeEventLogs(c.env, locations.integrationIds), purgeEndpoints(c.env, locations.endpointIds), purgeEntityStores(c.env, c.req.param("id"), locations.schemas)]),
+  );
 });
 
 app.route("/", tenantRoutes);

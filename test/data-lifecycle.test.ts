@@ -1,10 +1,12 @@
 // Per-event data lives in Durable Objects, not in D1 rows that cascade: deleting an integration
-// deletes its event log, deleting a tenant also its entity stores.
+// deletes its event log and its endpoints' deliveries, deleting a tenant also its entity stores.
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { entityStore } from "../src/entities/service";
 import { ADMIN, api } from "./helpers";
 import { logQuery, post, setup, waitFor } from "./inbound-helpers";
+import { deliveryRows, endpointOf } from "./outbound-helpers";
+import { endpointsOfIntegrations } from "../src/outbound/service";
 
 const eventually = { timeout: 10_000, interval: 50 };
 
@@ -45,5 +47,30 @@ describe("deleting what owns per-event data", () => {
     expect((await api("DELETE", `/v2/integrations/${integrationId}`, { token: stranger.token })).status).toBe(404);
     expect((await api("DELETE", `/v1/tenants/does-not-exist`, { token: ADMIN })).status).toBe(404);
     expect(await logQuery(integrationId, "SELECT id FROM events")).toHaveLength(1);
+  });
+
+  it("purges the deliveries of an integration's endpoints with the integration, and a tenant's with the tenant", async () => {
+    const poll = (name: string) => ({
+      name, slug: name, type: "outbound",
+      configuration: { event_catalog_event: "contact.created", mappings: [{ id: "main", name, jsonata_expression: "entity.unique_ids", delivery: { type: "poll", max_delivery_attempts: 3 } }] },
+    });
+    const first = await setup([poll("poll-a")]);
+    const second = await setup([poll("poll-b")]);
+    const [a] = await post(first.token, first.integrationId, [{ use_case_slug: "contacts", payload: { id: "D-1", name: "One" } }]);
+    const [b] = await post(second.token, second.integrationId, [{ use_case_slug: "contacts", payload: { id: "D-2", name: "Two" } }]);
+    for (const [token, e] of [[first.token, a], [second.token, b]] as const) expect((await waitFor(token, e!.event_id)).status).toBe("done");
+    await vi.waitFor(async () => {
+      expect(await deliveryRows(first.integrationId)).toHaveLength(1);
+      expect(await deliveryRows(second.integrationId)).toHaveLength(1);
+    }, eventually);
+    const [endpointA] = await endpointsOfIntegrations(env.DB, [first.integrationId]);
+    const [endpointB] = await endpointsOfIntegrations(env.DB, [second.integrationId]);
+
+    expect((await api("DELETE", `/v2/integrations/${first.integrationId}`, { token: first.token })).status).toBe(204);
+    await vi.waitFor(async () => expect(await endpointOf(endpointA!.id).rows()).toEqual([]), eventually);
+    expect(await endpointOf(endpointB!.id).rows()).toHaveLength(1);
+
+    expect((await api("DELETE", `/v1/tenants/${second.tenant.id}`, { token: ADMIN })).status).toBe(204);
+    await vi.waitFor(async () => expect(await endpointOf(endpointB!.id).rows()).toEqual([]), eventually);
   });
 });

@@ -350,10 +350,12 @@ export class EntityStore extends DurableObject<Env> {
 
   /** The tenant is gone: its entities of this schema go too. */
   async purge(): Promise<void> {
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    // This instance may still be asked (a late read): it answers as an empty store.
-    this.sql.exec(STORE_SCHEMA);
+    // No other call runs between the delete and the schema: a late read finds an empty store, not missing tables.
+    await this.ctx.blockConcurrencyWhile(async () => {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.sql.exec(STORE_SCHEMA);
+    });
   }
 
   // ---- reads ----------------------------------------------------------------------------------

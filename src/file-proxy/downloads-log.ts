@@ -76,7 +76,7 @@ export function monitoredFileDownloads(integrationId: string, q: MonitoredEventF
 
 /** The file halves of monitoring's statistics, each bound to (?1 integration id, ?2 since[, ?3 sample size]); downloads have no ACKs. */
 export const FILE_STATS_SQL = {
-  counts: `SELECT 'file', use_case_slug, status, COUNT(*), COUNT(processing_duration_ms)
+  counts: `SELECT 'file' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
       FROM file_downloads WHERE integration_id = ?1 AND received_at >= ?2 GROUP BY use_case_slug, status`,
   percentiles: percentilesSql("file_downloads", "received_at"),
 };

@@ -1,6 +1,7 @@
 // The inbound event log: rows, statuses and the statements that read and write them in each shard's
 // Durable Object (inbound/log-do.ts).
 import { nowIso } from "../platform/ids";
+import { jsonChunks } from "../platform/json";
 import { monitoredWhere, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { ErrorCategory, EventEntityResult, EventError, EventStatus, InboundEventStatus } from "./schema";
 
@@ -104,31 +105,6 @@ export function duplicateHolder(sql: SqlStorage, e: NewEvent): string | null {
 }
 
 const FROM_JSON = COLUMNS.split(",").map((_, i) => `value ->> '$[${i}]'`).join(", ");
-
-/** Longest JSON text given to one json_each statement (SQLite in a Durable Object refuses strings over 2 MB). */
-const STATEMENT_JSON_BYTES = 512 * 1024;
-
-/**
- * JSON arrays of `rows`, each at most STATEMENT_JSON_BYTES long (a row longer than that alone): JSON
- * text escapes payloads again, so large batches go in several statements.
- */
-function jsonChunks(rows: unknown[]): string[] {
-  const chunks: string[] = [];
-  let current: string[] = [];
-  let length = 0;
-  for (const row of rows) {
-    const text = JSON.stringify(row);
-    if (current.length > 0 && length + text.length > STATEMENT_JSON_BYTES) {
-      chunks.push(`[${current.join(",")}]`);
-      current = [];
-      length = 0;
-    }
-    current.push(text);
-    length += text.length + 1;
-  }
-  if (current.length > 0) chunks.push(`[${current.join(",")}]`);
-  return chunks;
-}
 
 /** Inserts many events in as few statements as fit (a statement costs more than its rows). */
 export function insertEvents(sql: SqlStorage, events: NewEvent[]): void {

@@ -155,10 +155,12 @@ export class EventLog extends DurableObject<Env> {
 
   /** The integration is gone: its events go too. */
   async purge(): Promise<void> {
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    // This instance may still be asked (a late read): it answers as an empty log.
-    this.sql.exec(EVENT_LOG_SCHEMA);
+    // No other call runs between the delete and the schema: a late read finds an empty log, not missing tables.
+    await this.ctx.blockConcurrencyWhile(async () => {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.sql.exec(EVENT_LOG_SCHEMA);
+    });
   }
 
   /**

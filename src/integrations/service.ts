@@ -909,16 +909,21 @@ export async function fileProxyUseCase(db: D1Database, integrationId: string, sl
 
 /**
  * Where a tenant's per-event data lives, for deleting it with the tenant: its integrations (their
- * event logs) and every entity schema its inbound mappings write or relate to (their entity
+ * event logs), its outbound endpoints (their deliveries) and every entity schema its inbound mappings write or relate to (their entity
  * stores), plus the meter stores readings go to.
  */
-export async function tenantDataLocations(db: D1Database, tenantId: string): Promise<{ integrationIds: string[]; schemas: string[] }> {
-  const [integrations, used, useCases] = await db.batch([
+export async function tenantDataLocations(db: D1Database, tenantId: string): Promise<{ integrationIds: string[]; endpointIds: string[]; schemas: string[] }> {
+  const [integrations, used, useCases, endpoints] = await db.batch([
     db.prepare("SELECT id FROM integrations WHERE tenant_id = ?").bind(tenantId),
     db.prepare("SELECT schema FROM tenant_entity_schemas WHERE tenant_id = ?").bind(tenantId),
     db.prepare("SELECT configuration FROM use_cases WHERE tenant_id = ? AND type = 'inbound'").bind(tenantId),
+    db.prepare("SELECT id FROM outbound_endpoints WHERE tenant_id = ?").bind(tenantId),
   ]);
   const schemas = new Set(["meter", "meter_counter", ...(used!.results as { schema: string }[]).map((r) => r.schema)]);
   for (const row of useCases!.results as { configuration: string }[]) for (const schema of entitySchemasOf(JSON.parse(row.configuration))) schemas.add(schema);
-  return { integrationIds: (integrations!.results as { id: string }[]).map((r) => r.id), schemas: [...schemas] };
+  return {
+    integrationIds: (integrations!.results as { id: string }[]).map((r) => r.id),
+    endpointIds: (endpoints!.results as { id: string }[]).map((r) => r.id),
+    schemas: [...schemas],
+  };
 }

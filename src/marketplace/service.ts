@@ -46,6 +46,7 @@ import { majorsCrossed, resolveVersion } from "../registry/resolution";
 import { assertTrusted } from "../registry/trust";
 import { blueprintAppStatements, installedApps, removeBlueprintAppsStatement } from "../apps/service";
 import { purgeEventLogs } from "../inbound/service";
+import { endpointsOfIntegrations, purgeEndpoints } from "../outbound/service";
 import { PLATFORM_PUBLISHER, type Installation, type InstallRequest, type PlanResult, type TrustList, type UpgradeRequest } from "./schema";
 import { fetchVerifiedArchive, packageProblem, publisherOf } from "../registry/verify";
 
@@ -651,8 +652,10 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
     statements.push(...(await blueprintAppStatements(env, label, tenantId, pkg.name, baseManifest.apps ?? [], pkg.manifest.apps ?? [])));
     assertBatchFits(statements, `The upgrade of ${pkg.name} to ${pkg.version}`);
     if (input.dry_run) return result;
+    const gone = changes.deletes.map((d) => d.integration.id);
+    const endpoints = await endpointsOfIntegrations(env.DB, gone);
     await atomically(env.DB, statements);
-    await purgeEventLogs(env, changes.deletes.map((d) => d.integration.id));
+    await purgeIntegrationData(env, gone, endpoints);
     return { ...result, installation: fromInstallRow((await installRow(env.DB, tenantId, pkg.name))!) };
   });
 }
@@ -745,8 +748,10 @@ export async function rollback(env: Env, caller: Caller, tenantId: string, name:
     );
     assertBatchFits(statements, `The rollback of ${name}`);
     if (input.dry_run) return result;
+    const gone = restore.deletes.map((d) => d.integration.id);
+    const endpoints = await endpointsOfIntegrations(env.DB, gone);
     await atomically(env.DB, statements);
-    await purgeEventLogs(env, restore.deletes.map((d) => d.integration.id));
+    await purgeIntegrationData(env, gone, endpoints);
     const after = previous ? await installRow(env.DB, tenantId, name) : null;
     return { ...result, installation: after ? fromInstallRow(after) : null };
   });
@@ -800,9 +805,18 @@ export async function uninstall(env: Env, caller: Caller, tenantId: string, name
     ];
     assertBatchFits(statements, `The removal of ${name}`);
     if (input.dry_run) return result;
+    const gone = [...current.values()].map((cur) => cur.integration.id);
+    const endpoints = await endpointsOfIntegrations(env.DB, gone);
     await atomically(env.DB, statements);
-    // Deleted integrations take their event logs along (Durable Objects, not cascading D1 rows).
-    await purgeEventLogs(env, [...current.values()].map((cur) => cur.integration.id));
+    await purgeIntegrationData(env, gone, endpoints);
     return result;
   });
+}
+
+/**
+ * Deleted integrations take their per-event data along (Durable Objects, not cascading D1 rows):
+ * their event logs and the deliveries of their endpoints (read before the D1 delete).
+ */
+async function purgeIntegrationData(env: Pick<Env, "EVENT_LOG" | "OUTBOUND_ENDPOINT"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>, integrationIds: string[], endpoints: { id: string }[]) {
+  await Promise.all([purgeEventLogs(env, integrationIds), purgeEndpoints(env, endpoints.map((e) => e.id))]);
 }

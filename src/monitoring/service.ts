@@ -9,17 +9,7 @@ import { jobCursorSql } from "../platform/db";
 import { AppError } from "../platform/errors";
 import type { MonitoredArm, MonitoredEventFilter } from "../platform/monitored-events";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
-import {
-  copyDeliveryForReplay,
-  deleteExpiredCoreEventDeadLettersStatement,
-  deleteExpiredDeliveriesStatement,
-  EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL,
-  enqueueWebhookDeliveries,
-  EXPIRED_DELIVERIES_SQL,
-  groupByEndpoint,
-  monitoredDeliveries,
-  OUTBOUND_STATS_SQL,
-} from "../outbound/service";
+import { deleteExpiredCoreEventDeadLettersStatement, EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL, endpointObject, endpointsOfIntegrations, replayDelivery } from "../outbound/service";
 import type { EventQuery } from "./schema";
 
 /** What only a file download row has; null on the other directions' rows. */
@@ -58,13 +48,12 @@ const toMonitoredEvent = ({ id: _, file_details, ...row }: MonitoredRow): Monito
 });
 
 // The three directions as one row shape, each arm built by the context that owns its rows
-// (inbound/events-log.ts, outbound/service.ts, file-proxy/downloads-log.ts) through its own indexes.
-// Deliveries and downloads are in D1: a compound SELECT ordered by id merges their index-ordered arms
-// (MERGE in the query plan), so a page reads about `limit` rows of each table. Inbound events are in
-// the integration's log shards: each shard answers its own `limit` rows the same way, and the pages
-// are merged here by id.
-type D1Arms = { outbound: MonitoredArm | null; file: MonitoredArm | null };
-type EventsEnv = Pick<Env, "DB" | "EVENT_LOG"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>;
+// (inbound/events-log.ts, outbound/deliveries-log.ts, file-proxy/downloads-log.ts) through its own
+// indexes. Downloads are in D1. Inbound events are in the integration's log shards and deliveries in
+// its endpoints' objects: each object answers its own first `limit` rows, and the pages are merged
+// here by id, so a page reads about `limit` rows of each object.
+type D1Arms = { file: MonitoredArm | null };
+type EventsEnv = Pick<Env, "DB" | "EVENT_LOG" | "OUTBOUND_ENDPOINT"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>;
 
 function filterOf(q: Partial<EventQuery> & { before?: string }): MonitoredEventFilter {
   return {
@@ -85,36 +74,36 @@ const wanted = (q: Partial<EventQuery>, direction: NonNullable<EventQuery["direc
 /** The D1 directions' arms for a query; an arm the filters exclude is null. */
 function d1Arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): D1Arms {
   const filter = filterOf(q);
-  return {
-    outbound: wanted(q, "outbound") ? monitoredDeliveries(integrationId, filter) : null,
-    file: wanted(q, "file") ? monitoredFileDownloads(integrationId, filter) : null,
-  };
+  return { file: wanted(q, "file") ? monitoredFileDownloads(integrationId, filter) : null };
 }
 
 /** A compound SELECT over the arms the filters keep, with `tail` (ORDER BY ... LIMIT ?) applied to the whole. */
 function unified(parts: D1Arms, tail: string, tailParams: unknown[]) {
-  const kept = [parts.outbound, parts.file].filter((arm): arm is MonitoredArm => arm !== null);
+  const kept = [parts.file].filter((arm): arm is MonitoredArm => arm !== null);
   if (kept.length === 0) return null;
   return { sql: `${kept.map((arm) => arm.sql).join(" UNION ALL ")} ${tail}`, params: [...kept.flatMap((arm) => arm.params), ...tailParams] };
 }
 
 /**
- * The D1 statement behind POST /v1/integrations/{id}/events: a page of deliveries and downloads,
+ * The D1 statement behind POST /v1/integrations/{id}/events: a page of downloads,
  * newest first; null when the filters exclude them. Exported so its query plan is checked.
  */
 export function eventsQuery(integrationId: string, q: EventQuery & PageQuery) {
   return unified(d1Arms(integrationId, { ...q, before: decodeCursor(q.cursor) }), "ORDER BY id DESC LIMIT ?", [q.limit + 1]);
 }
 
-/** The D1 statement behind a trace: deliveries for one correlation id, in time order (downloads carry none). */
-export function traceQuery(integrationId: string, correlationId: string) {
-  return unified(d1Arms(integrationId, { correlation_id: correlationId }), "ORDER BY received_at, id LIMIT 1000", [])!;
-}
 
 /** The inbound rows of every shard of the integration's log, each shard's first `limit` in `order`. */
 async function inboundRows(env: EventsEnv, integrationId: string, filter: MonitoredEventFilter, order: "page" | "trace", limit: number): Promise<MonitoredRow[]> {
   const shards = await Promise.all(eventLogs(env, integrationId).map((log) => log.monitored(integrationId, { filter, order, limit })));
   return shards.flat() as unknown as MonitoredRow[];
+}
+
+/** The outbound rows of every endpoint of the integration, each endpoint's first `limit` in `order`. */
+async function outboundRows(env: EventsEnv, integrationId: string, filter: MonitoredEventFilter, order: "page" | "trace", limit: number): Promise<MonitoredRow[]> {
+  const endpoints = await endpointsOfIntegrations(env.DB, [integrationId]);
+  const rows = await Promise.all(endpoints.map((e) => endpointObject(env, e.id).monitored(integrationId, { filter, order, limit })));
+  return rows.flat() as unknown as MonitoredRow[];
 }
 
 const byIdDesc = (a: MonitoredRow, b: MonitoredRow) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -123,20 +112,21 @@ const byTimeThenId = (a: MonitoredRow, b: MonitoredRow) => (a.received_at < b.re
 export async function queryEvents(env: EventsEnv, tenantId: string, integrationId: string, q: EventQuery & PageQuery) {
   await getIntegration(env.DB, tenantId, integrationId);
   const query = eventsQuery(integrationId, q);
-  const [stored, inbound] = await Promise.all([
+  const filter = filterOf({ ...q, before: decodeCursor(q.cursor) });
+  const [stored, inbound, outbound] = await Promise.all([
     query ? env.DB.prepare(query.sql).bind(...query.params).all<MonitoredRow>().then((r) => r.results) : [],
-    wanted(q, "inbound") ? inboundRows(env, integrationId, filterOf({ ...q, before: decodeCursor(q.cursor) }), "page", q.limit + 1) : [],
+    wanted(q, "inbound") ? inboundRows(env, integrationId, filter, "page", q.limit + 1) : [],
+    wanted(q, "outbound") ? outboundRows(env, integrationId, filter, "page", q.limit + 1) : [],
   ]);
-  const merged = [...stored, ...inbound].sort(byIdDesc).slice(0, q.limit + 1);
+  const merged = [...stored, ...inbound, ...outbound].sort(byIdDesc).slice(0, q.limit + 1);
   const { items, next_cursor } = toPage(merged, q.limit, toMonitoredEvent);
   return { events: items, next_cursor };
 }
 
 /** Replays inbound events (through today's configuration) and outbound deliveries (sent again). */
-export async function replay(env: EventsEnv & Pick<Env, "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, eventIds: string[]) {
+export async function replay(env: EventsEnv, tenantId: string, integrationId: string, eventIds: string[]) {
   await getIntegration(env.DB, tenantId, integrationId);
   const results = [];
-  const webhook: { id: string; use_case_id: string; mapping_id: string }[] = [];
   for (const eventId of eventIds) {
     const inbound = await replayInboundEvent(env, tenantId, integrationId, eventId);
     if (inbound) {
@@ -144,15 +134,13 @@ export async function replay(env: EventsEnv & Pick<Env, "OUTBOUND_ENDPOINT">, te
       results.push({ event_id: eventId, status: ok ? "replayed" : inbound.status, replay_event_id: inbound.event_id, message: inbound.message });
       continue;
     }
-    const copied = await copyDeliveryForReplay(env.DB, tenantId, integrationId, eventId);
+    const copied = await replayDelivery(env, tenantId, integrationId, eventId);
     if (!copied) {
       results.push({ event_id: eventId, status: "not_found", replay_event_id: null, message: "No such event in this integration" });
       continue;
     }
-    if (copied.type === "webhook") webhook.push({ id: copied.id, use_case_id: copied.use_case_id, mapping_id: copied.mapping_id });
     results.push({ event_id: eventId, status: "replayed", replay_event_id: copied.id, message: "Delivery queued again" });
   }
-  await enqueueWebhookDeliveries(env, groupByEndpoint(webhook));
   return { replayed: results.filter((r) => r.status === "replayed").length, results };
 }
 
@@ -165,15 +153,10 @@ export const WINDOWS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000
  */
 export const STATS_SAMPLE_SIZE = 10_000;
 
-/** The D1 statements of the stats endpoint (deliveries and downloads), each bound to (?1 integration id, ?2 since[, ?3 sample size]), composed of each direction's owner's halves; exported so their query plans are checked. */
+/** The D1 statements of the stats endpoint (downloads), each bound to (?1 integration id, ?2 since[, ?3 sample size]); exported so their query plans are checked. */
 export const STATS_SQL = {
-  /** Rows per direction, use case and status, and how many of them carry a processing time. */
-  counts: `
-    ${OUTBOUND_STATS_SQL.counts}
-    UNION ALL
-    ${FILE_STATS_SQL.counts}`,
-  acks: OUTBOUND_STATS_SQL.acks,
-  outboundPercentiles: OUTBOUND_STATS_SQL.percentiles,
+  /** Rows per use case and status, and how many of them carry a processing time. */
+  counts: FILE_STATS_SQL.counts,
   filePercentiles: FILE_STATS_SQL.percentiles,
 };
 
@@ -199,38 +182,35 @@ const byCountKey = (a: CountRow, b: CountRow) => {
   return 0;
 };
 
-/** Counts, processing-time percentiles (per direction) and ACK counts of a window: D1 in one batch, the inbound log's shards beside it. */
+/** Counts, processing-time percentiles (per direction) and ACK counts of a window: D1 in one batch, the log's shards and the endpoints beside it. */
 export async function stats(env: EventsEnv, tenantId: string, integrationId: string, window: keyof typeof WINDOWS) {
   const db = env.DB;
   await getIntegration(db, tenantId, integrationId);
   const since = new Date(Date.now() - WINDOWS[window]).toISOString();
-  const [[counts, acks, outbound, file], shards] = await Promise.all([
-    db.batch<Record<string, unknown>>([
-      db.prepare(STATS_SQL.counts).bind(integrationId, since),
-      db.prepare(STATS_SQL.acks).bind(integrationId, since),
-      db.prepare(STATS_SQL.outboundPercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
-      db.prepare(STATS_SQL.filePercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE),
-    ]),
+  const [[counts, file], shards, endpoints] = await Promise.all([
+    db.batch<Record<string, unknown>>([db.prepare(STATS_SQL.counts).bind(integrationId, since), db.prepare(STATS_SQL.filePercentiles).bind(integrationId, since, STATS_SAMPLE_SIZE)]),
     Promise.all(eventLogs(env, integrationId).map((log) => log.stats(integrationId, since, STATS_SAMPLE_SIZE))),
+    endpointsOfIntegrations(db, [integrationId]).then((list) => Promise.all(list.map((e) => endpointObject(env, e.id).stats(integrationId, since, STATS_SAMPLE_SIZE)))),
   ]);
-  const inboundCounts = new Map<string, CountRow>();
-  for (const row of shards.flatMap((s) => s.counts)) {
-    const key = JSON.stringify([row.use_case_slug, row.status]);
-    const sum = inboundCounts.get(key);
-    inboundCounts.set(key, sum ? { ...sum, n: sum.n + row.n, timed: sum.timed + row.timed } : { ...row });
+  // Several objects count the same (direction, use case, status): their counts are summed.
+  const summed = new Map<string, CountRow>();
+  for (const row of [...shards, ...endpoints].flatMap((s) => s.counts)) {
+    const key = JSON.stringify([row.direction, row.use_case_slug, row.status]);
+    const sum = summed.get(key);
+    summed.set(key, sum ? { ...sum, n: sum.n + row.n, timed: sum.timed + row.timed } : { ...row });
   }
-  const countRows = [...inboundCounts.values(), ...(counts!.results as CountRow[])].sort(byCountKey);
+  const countRows = [...summed.values(), ...(counts!.results as CountRow[])].sort(byCountKey);
   const timed = (direction: string) => countRows.filter((c) => c.direction === direction).reduce((sum, c) => sum + c.timed, 0);
   const summary = (direction: string, row: PercentileRow | undefined) => ({ count: timed(direction), p50: row?.p50 ?? null, p95: row?.p95 ?? null, p99: row?.p99 ?? null });
   const ack: Record<string, number> = {};
-  for (const r of [...(acks!.results as { ack_status: string; n: number }[]), ...shards.flatMap((s) => s.acks)]) ack[r.ack_status] = (ack[r.ack_status] ?? 0) + r.n;
+  for (const r of [...shards, ...endpoints].flatMap((s) => s.acks)) ack[r.ack_status] = (ack[r.ack_status] ?? 0) + r.n;
   return {
     window,
     since,
     counts: countRows.map((c) => ({ direction: c.direction, use_case: c.use_case_slug, status: c.status, count: c.n })),
     processing_ms: {
       inbound: summary("inbound", percentilesOf(shards.flatMap((s) => s.durations))),
-      outbound: summary("outbound", outbound!.results[0] as PercentileRow | undefined),
+      outbound: summary("outbound", percentilesOf(endpoints.flatMap((s) => s.durations))),
       file: summary("file", file!.results[0] as PercentileRow | undefined),
     },
     acks: { pending: ack.pending ?? 0, timeout: ack.timeout ?? 0, processed: ack.processed ?? 0, failed: ack.failed ?? 0 },
@@ -240,12 +220,10 @@ export async function stats(env: EventsEnv, tenantId: string, integrationId: str
 /** Everything that happened for one correlation id, all directions, in time order. */
 export async function trace(env: EventsEnv, tenantId: string, integrationId: string, correlationId: string) {
   await getIntegration(env.DB, tenantId, integrationId);
-  const query = traceQuery(integrationId, correlationId);
-  const [{ results }, inbound] = await Promise.all([
-    env.DB.prepare(query.sql).bind(...query.params).all<MonitoredRow>(),
-    inboundRows(env, integrationId, filterOf({ correlation_id: correlationId }), "trace", 1000),
-  ]);
-  const rows = [...results, ...inbound].sort(byTimeThenId).slice(0, 1000);
+  // Downloads carry no correlation id: a trace reads the log's shards and the endpoints.
+  const filter = filterOf({ correlation_id: correlationId });
+  const [inbound, outbound] = await Promise.all([inboundRows(env, integrationId, filter, "trace", 1000), outboundRows(env, integrationId, filter, "trace", 1000)]);
+  const rows = [...inbound, ...outbound].sort(byTimeThenId).slice(0, 1000);
   if (rows.length === 0) throw new AppError("NOT_FOUND", `Nothing recorded for correlation id '${correlationId}'`);
   return { correlation_id: correlationId, events: rows.map(toMonitoredEvent) };
 }
@@ -270,21 +248,21 @@ export const RETENTION_SQL = {
   cursor: CURSOR.position,
   /** The next integrations after the cursor with their retention_days (a corrupt settings row fails the run, and is logged by the cron). */
   integrations: retentionDaysSql(CURSOR.after, RETENTION.defaultDays),
-  deliveries: EXPIRED_DELIVERIES_SQL,
   fileDownloads: EXPIRED_DOWNLOADS_SQL,
   auditLog: AUDIT_RETENTION_SQL,
   coreEventDeadLetters: EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL,
   saveCursor: CURSOR.save,
 };
 
-/** An integration's D1 deletes in a retention run, in the order their counts are read back: deliveries, file downloads. */
-const EXPIRED_PER_INTEGRATION = [deleteExpiredDeliveriesStatement, deleteExpiredDownloadsStatement] as const;
+/** An integration's D1 deletes in a retention run, in the order their counts are read back: file downloads. */
+const EXPIRED_PER_INTEGRATION = [deleteExpiredDownloadsStatement] as const;
 
 /**
  * One bounded retention run: deletes events, deliveries and file downloads older than their
  * integration's retention_days, and audit entries older than RETENTION.auditDays, within RETENTION's
- * row limits (events: that many per log shard); what is left is deleted by the next runs. D1 takes
- * three round trips, each visited integration's log shards one call each. Answers what it deleted.
+ * row limits (events and deliveries: that many per object); what is left is deleted by the next runs.
+ * D1 takes four round trips, each visited integration's log shards and endpoints one call each.
+ * Answers what it deleted.
  */
 export async function applyRetention(env: EventsEnv, now = Date.now()) {
   const db = env.DB;
@@ -294,26 +272,30 @@ export async function applyRetention(env: EventsEnv, now = Date.now()) {
   const limit = RETENTION.rowsPerIntegration;
   const cutoff = (days: number) => new Date(now - days * 86_400_000).toISOString();
   const deletes = integrations.flatMap((i) => EXPIRED_PER_INTEGRATION.map((statement) => statement(db, i.id, cutoff(i.days), limit)));
-  const [results, events] = await Promise.all([
+  const endpoints = await endpointsOfIntegrations(db, integrations.map((i) => i.id));
+  const [results, events, deliveries] = await Promise.all([
     db.batch([
       ...deletes,
       deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun),
       deleteExpiredCoreEventDeadLettersStatement(db, now - RETENTION.deadLetterDays * 86_400_000, RETENTION.auditRowsPerRun),
     ]),
     Promise.all(integrations.map((i) => Promise.all(eventLogs(env, i.id).map((log) => log.expire(cutoff(i.days), limit))))),
+    Promise.all(
+      integrations.map((i) => Promise.all(endpoints.filter((e) => e.integration_id === i.id).map((e) => endpointObject(env, e.id).expire(i.id, cutoff(i.days), limit)))),
+    ),
   ]);
   const changes = (i: number) => results[i]!.meta.changes;
   const changesOf = (integration: number, table: number) => changes(EXPIRED_PER_INTEGRATION.length * integration + table);
   // Continue next run at the first integration that may have more; else after the last one, or from the start.
-  const unfinished = integrations.findIndex((_, i) => events[i]!.some((n) => n >= limit) || EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
+  const unfinished = integrations.findIndex((_, i) => events[i]!.some((n) => n >= limit) || deliveries[i]!.some((n) => n >= limit) || EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
   const next = unfinished === 0 ? position : unfinished > 0 ? integrations[unfinished - 1]!.id : integrations.length < RETENTION.integrationsPerRun ? "" : integrations.at(-1)!.id;
   await db.prepare(RETENTION_SQL.saveCursor).bind(next, new Date(now).toISOString()).run();
   const sum = (table: number) => integrations.reduce((n, _, i) => n + changesOf(i, table), 0);
   return {
     integrations: integrations.length,
     events: events.flat().reduce((n, m) => n + m, 0),
-    deliveries: sum(0),
-    file_downloads: sum(1),
+    deliveries: deliveries.flat().reduce((n, m) => n + m, 0),
+    file_downloads: sum(0),
     audit_log: changes(deletes.length),
     core_event_dead_letters: changes(deletes.length + 1),
   };

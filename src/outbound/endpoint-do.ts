@@ -1,12 +1,37 @@
-// OutboundEndpoint: one Durable Object per webhook endpoint (an outbound use case's webhook mapping)
-// that delivers its queue: signed POSTs, retries with backoff and jitter, Retry-After, a per-endpoint
-// rate limit, one-at-a-time order when `ordered`, 410 disabling, a circuit breaker, and the DLQ.
+// OutboundEndpoint: one Durable Object per outbound mapping (key "<use_case_id>/<mapping_id>") that
+// owns its deliveries: the rows fan-out creates, their attempts, poll leases, ACK tracking, dead
+// letters and retention, in the object's own SQLite, so no delivery writes the shared D1 database.
+// A webhook endpoint delivers its queue: signed POSTs, retries with backoff and jitter, Retry-After,
+// a per-endpoint rate limit, one-at-a-time order when `ordered`, 410 disabling, a circuit breaker.
 import { DurableObject } from "cloudflare:workers";
 import { auditStatementIf } from "../platform/audit";
 import { nowIso } from "../platform/ids";
 import { envelope } from "../platform/core-events";
 import { crashPoint } from "../platform/crash-points";
-import { attemptDelivery, backoffMs, endpointContext, loadDeliveries, recordOutcome, recordOutcomeStatement } from "./service";
+import type { MonitoredEventFilter } from "../platform/monitored-events";
+import {
+  ACK_TIMEOUT_SQL,
+  ACKNOWLEDGE_SQL,
+  DEAD_LETTERS_SQL,
+  DELIVERIES_SCHEMA,
+  DUE_SQL,
+  EXPIRED_DELIVERIES_SQL,
+  insertDeliveries,
+  monitoredDeliveries,
+  NEXT_ACK_DEADLINE_SQL,
+  ORPHANED_SQL,
+  OUTBOUND_STATS_SQL,
+  OUTCOME_SQL,
+  POLL_ACK_SQL,
+  POLL_SQL,
+  REDRIVE_SQL,
+  REPLAY_SQL,
+  type DeliveryRow,
+  type EndpointMeta,
+  type FinalStatus,
+  type NewDelivery,
+} from "./deliveries-log";
+import { attemptDelivery, backoffMs, endpointContext, type AttemptOutcome } from "./service";
 
 /**
  * One alarm run sends at most SLICE_ROUNDS rounds (of up to CONCURRENCY deliveries) or works SLICE_MS,
@@ -15,7 +40,11 @@ import { attemptDelivery, backoffMs, endpointContext, loadDeliveries, recordOutc
 const SLICE_MS = 1_000;
 const SLICE_ROUNDS = 5;
 /** Deliveries in flight at once for an unordered endpoint without a rate limit. */
-const CONCURRENCY = 25;
+const CONCURRENCY = 100;
+/** Most ACKs one alarm times out; more are left for the next alarm. */
+const ACK_TIMEOUTS_PER_ALARM = 1000;
+
+type Row = Record<string, SqlStorageValue>;
 
 export class OutboundEndpoint extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -24,49 +53,167 @@ export class OutboundEndpoint extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL UNIQUE, due_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    `);
+    this.sql.exec(DELIVERIES_SCHEMA);
   }
 
-  /** Queues deliveries (ids already queued keep their place) and wakes the endpoint. */
-  async enqueue(endpointId: string, deliveryIds: string[]): Promise<void> {
-    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('endpoint_id', ?)", endpointId);
-    const now = Date.now();
-    for (const id of deliveryIds) this.sql.exec("INSERT OR IGNORE INTO queue (delivery_id, due_at) VALUES (?, ?)", id, now);
+  private meta(): EndpointMeta | null {
+    const value = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'endpoint'").toArray()[0]?.value;
+    return value ? (JSON.parse(value) as EndpointMeta) : null;
+  }
+
+  private ackTimeoutMs() {
+    return Number(this.env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000;
+  }
+
+  /** Wakes the endpoint at `at` unless it is already due to wake earlier. */
+  private async wakeBy(at: number) {
     const alarm = await this.ctx.storage.getAlarm();
-    if (alarm === null || alarm > now) await this.ctx.storage.setAlarm(now);
+    if (alarm === null || alarm > at) await this.ctx.storage.setAlarm(at);
   }
 
-  async queued(): Promise<{ delivery_id: string; due_at: number }[]> {
-    return this.sql.exec<{ delivery_id: string; due_at: number }>("SELECT delivery_id, due_at FROM queue ORDER BY seq").toArray();
+  /**
+   * Stores the deliveries fan-out made for this mapping (one transaction; an event it already has a
+   * delivery for is ignored) and wakes a webhook endpoint to send them. Answers how many were new.
+   */
+  async add(meta: EndpointMeta, rows: NewDelivery[]): Promise<number> {
+    const now = Date.now();
+    const inserted = this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('endpoint', ?)", JSON.stringify(meta));
+      return insertDeliveries(this.sql, meta, rows, now);
+    });
+    if (meta.type === "webhook" && rows.some((r) => r.status === "pending")) await this.wakeBy(now);
+    return inserted;
   }
 
-  /** Due deliveries: the head only when ordered, else up to `limit` by due time. */
+  /** Wakes the endpoint (after it was re-enabled). */
+  async wake(): Promise<void> {
+    await this.wakeBy(Date.now());
+  }
+
+  /** Every delivery of the endpoint (for tests and support), oldest first. */
+  async rows(): Promise<DeliveryRow[]> {
+    return this.sql.exec("SELECT * FROM deliveries ORDER BY id").toArray() as unknown as DeliveryRow[];
+  }
+
+  // ---- poll -------------------------------------------------------------------------------------
+
+  /** One poll's share of this mapping: dead-letters exhausted messages, leases up to `limit`, says whether more wait. */
+  async poll(integrationId: string, policies: string, limit: number, now: string, visibleUntil: string, deadLetterBatch: number) {
+    return this.ctx.storage.transactionSync(() => {
+      this.sql.exec(POLL_SQL.deadLetter, now, policies, integrationId, deadLetterBatch);
+      const leased = limit > 0 ? this.sql.exec(POLL_SQL.lease, now, policies, integrationId, limit, visibleUntil).toArray() : [];
+      const more = Boolean(this.sql.exec<{ more: number }>(POLL_SQL.more, now, policies, integrationId, 1).one().more);
+      return { leased: leased as { id: string; lease_token: string; use_case_id: string; event_name: string; event_id: string; payload: string; created_at: string }[], more };
+    });
+  }
+
+  /** ACKs of leased poll messages, in order: "acked" or "stale_lease" for an id this endpoint holds, else null. */
+  async ackPolled(acks: { id: string; lease_token: string }[], now: string): Promise<("acked" | "stale_lease" | null)[]> {
+    const results = acks.map((ack) => {
+      if (this.sql.exec("SELECT 1 FROM deliveries WHERE id = ? AND type = 'poll'", ack.id).toArray().length === 0) return null;
+      return this.sql.exec(POLL_ACK_SQL, now, ack.id, ack.lease_token).toArray().length > 0 ? ("acked" as const) : ("stale_lease" as const);
+    });
+    await this.armAckTimeout();
+    return results;
+  }
+
+  // ---- ACK tracking -----------------------------------------------------------------------------
+
+  /** The ERP's ACK of an ack_id: null when this endpoint holds none of its rows. */
+  async acknowledge(tenantId: string, ack: { ack_id: string; status: string; message?: string }, overwritable: readonly string[], at: string) {
+    const updated = this.sql.exec(ACKNOWLEDGE_SQL.update, ack.status, ack.message ?? null, at, ack.ack_id, tenantId, JSON.stringify(overwritable)).toArray();
+    const now = this.sql.exec<{ ack_status: string | null }>(ACKNOWLEDGE_SQL.now, ack.ack_id, tenantId).toArray();
+    return now.length === 0 ? null : { acknowledged: updated.length, statuses: now.map((r) => r.ack_status) };
+  }
+
+  /** Deliveries delivered before `before` (ms) still waiting for their ACK become ACK_TIMEOUT; answers how many. */
+  async expireAcks(before: number, limit = ACK_TIMEOUTS_PER_ALARM): Promise<number> {
+    return this.sql.exec(`${ACK_TIMEOUT_SQL} RETURNING id`, new Date(before).toISOString(), limit).toArray().length;
+  }
+
+  /** Makes sure the endpoint wakes when its oldest ACK_PENDING delivery times out. */
+  private async armAckTimeout() {
+    const oldest = this.sql.exec<{ completed_at: string }>(NEXT_ACK_DEADLINE_SQL).toArray()[0];
+    if (oldest) await this.wakeBy(Date.parse(oldest.completed_at) + this.ackTimeoutMs() + 1);
+  }
+
+  // ---- dead letters, replay, monitoring, retention ---------------------------------------------
+
+  async deadLetters(integrationId: string, after: string, limit: number): Promise<DeliveryRow[]> {
+    return this.sql.exec(DEAD_LETTERS_SQL, integrationId, after, limit).toArray() as unknown as DeliveryRow[];
+  }
+
+  /** Puts the given dead letters back with fresh attempts; answers the ids it redrove. */
+  async redrive(integrationId: string, ids: string[]): Promise<string[]> {
+    const now = Date.now();
+    const rows = this.sql.exec<{ id: string; type: string }>(REDRIVE_SQL, new Date(now).toISOString(), now, JSON.stringify(ids), integrationId).toArray();
+    if (rows.some((r) => r.type === "webhook")) await this.wakeBy(now);
+    return rows.map((r) => r.id);
+  }
+
+  /** A new pending copy of a delivery (id `copyId`), sent again; null when this endpoint does not hold it. */
+  async replay(tenantId: string, integrationId: string, deliveryId: string, copyId: string): Promise<{ type: string } | null> {
+    const now = Date.now();
+    const copied = this.sql.exec<{ type: string }>(REPLAY_SQL, copyId, new Date(now).toISOString(), now, tenantId, deliveryId, integrationId).toArray()[0];
+    if (copied?.type === "webhook") await this.wakeBy(now);
+    return copied ?? null;
+  }
+
+  async monitored(integrationId: string, q: { filter: MonitoredEventFilter; order: "page" | "trace"; limit: number }): Promise<Row[]> {
+    const arm = monitoredDeliveries(integrationId, q.filter);
+    if (!arm) return [];
+    const order = q.order === "page" ? "ORDER BY id DESC" : "ORDER BY received_at, id";
+    return this.sql.exec(`${arm.sql} ${order} LIMIT ?`, ...arm.params, q.limit).toArray();
+  }
+
+  /** This endpoint's part of a window's statistics: counts, ACK counts and the newest `sample` durations. */
+  async stats(integrationId: string, since: string, sample: number) {
+    return {
+      counts: this.sql.exec<{ direction: string; use_case_slug: string | null; status: string; n: number; timed: number }>(OUTBOUND_STATS_SQL.counts, integrationId, since).toArray(),
+      acks: this.sql.exec<{ ack_status: string; n: number }>(OUTBOUND_STATS_SQL.acks, integrationId, since).toArray(),
+      durations: this.sql.exec<{ at: string; d: number }>(OUTBOUND_STATS_SQL.durations, integrationId, since, sample).toArray(),
+    };
+  }
+
+  /** Retention: deletes at most `limit` of the oldest deliveries created before `before`; answers how many. */
+  async expire(integrationId: string, before: string, limit: number): Promise<number> {
+    return this.sql.exec(`${EXPIRED_DELIVERIES_SQL} RETURNING id`, integrationId, before, limit).toArray().length;
+  }
+
+  /** The integration or tenant is gone: its deliveries go too. */
+  async purge(): Promise<void> {
+    // No other call runs between the delete and the schema: a late read finds an empty endpoint, not missing tables.
+    await this.ctx.blockConcurrencyWhile(async () => {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.sql.exec(DELIVERIES_SCHEMA);
+    });
+  }
+
+  // ---- sending ----------------------------------------------------------------------------------
+
+  override async alarm(): Promise<void> {
+    const meta = this.meta();
+    if (!meta) return;
+    await this.expireAcks(Date.now() - this.ackTimeoutMs());
+    if (meta.type === "webhook") await this.deliver(meta.endpoint_id);
+    await this.armAckTimeout();
+  }
+
+  /** Due webhook deliveries: the head only when ordered, else up to `limit` by due time. */
   private due(ordered: boolean, now: number, limit: number) {
-    const rows = this.sql
-      .exec<{ seq: number; delivery_id: string; due_at: number }>(
-        ordered ? "SELECT seq, delivery_id, due_at FROM queue ORDER BY seq LIMIT 1" : "SELECT seq, delivery_id, due_at FROM queue ORDER BY due_at, seq LIMIT ?",
-        ...(ordered ? [] : [limit]),
-      )
-      .toArray();
-    const ready = rows.filter((r) => r.due_at <= now);
+    const rows = this.sql.exec<{ id: string; due_at: number }>(ordered ? DUE_SQL.ordered : DUE_SQL.unordered, ...(ordered ? [] : [limit])).toArray();
+    const ready = rows.filter((r) => r.due_at <= now).map((r) => r.id);
     const wakeAt = ready.length === 0 && rows.length > 0 ? Math.min(...rows.map((r) => r.due_at)) : undefined;
     return { ready, wakeAt };
   }
 
-  override async alarm(): Promise<void> {
-    const endpointId = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'endpoint_id'").toArray()[0]?.value;
-    if (!endpointId) return;
+  private async deliver(endpointId: string): Promise<void> {
     const until = Date.now() + SLICE_MS;
     const ctx = await endpointContext(this.env.DB, endpointId);
     if (!ctx) {
       // The use case or mapping was removed: its queued deliveries can never go out.
-      for (const { delivery_id } of this.sql.exec<{ delivery_id: string }>("SELECT delivery_id FROM queue").toArray()) {
-        await recordOutcome(this.env.DB, delivery_id, { kind: "dead", error: "outbound use case or mapping no longer exists" }, "dead_lettered");
-      }
-      this.sql.exec("DELETE FROM queue");
+      this.sql.exec(ORPHANED_SQL, nowIso(), "outbound use case or mapping no longer exists");
       return;
     }
     const { endpoint, delivery: config } = ctx;
@@ -92,45 +239,40 @@ export class OutboundEndpoint extends DurableObject<Env> {
         break;
       }
       this.lastSentAt = Date.now();
-      // One D1 read for the round's deliveries and one D1 batch for their outcomes.
-      const deliveries = await loadDeliveries(this.env.DB, ready.map((r) => r.delivery_id));
-      const attempts = await Promise.all(
-        ready.map(async (row) => {
-          const delivery = deliveries.get(row.delivery_id);
-          if (!delivery || delivery.status !== "pending") return { row, delivery: null, outcome: null };
-          return { row, delivery, outcome: await attemptDelivery(this.env, ctx, delivery) };
-        }),
-      );
+      const deliveries = this.sql
+        .exec<{ id: string; payload: string; attempts: number; max_attempts: number }>(
+          "SELECT id, payload, attempts, max_attempts FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'",
+          JSON.stringify(ready),
+        )
+        .toArray();
+      const attempts = await Promise.all(deliveries.map(async (delivery) => ({ delivery, outcome: await attemptDelivery(this.env, ctx, delivery) })));
       let gone = false;
-      const outcomes: D1PreparedStatement[] = [];
-      const done: number[] = [];
-      const later: { seq: number; dueAt: number }[] = [];
-      for (const { row, delivery, outcome } of attempts) {
-        if (!delivery || !outcome) {
-          done.push(row.seq);
-        } else if (outcome.kind === "delivered") {
+      const outcomes: { id: string; outcome: AttemptOutcome; final: FinalStatus | null; dueAt: number | null }[] = [];
+      for (const { delivery, outcome } of attempts) {
+        if (outcome.kind === "delivered") {
           crashPoint("endpoint.after-post", (why) => this.ctx.abort(why));
           failures = 0;
-          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, "delivered"));
-          done.push(row.seq);
+          outcomes.push({ id: delivery.id, outcome, final: "delivered", dueAt: null });
         } else if (outcome.kind === "gone") {
-          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, "failed"));
-          done.push(row.seq);
+          outcomes.push({ id: delivery.id, outcome, final: "failed", dueAt: null });
           gone = true;
         } else if (outcome.kind === "dead" || delivery.attempts + 1 >= delivery.max_attempts) {
-          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, "dead_lettered"));
-          done.push(row.seq);
+          outcomes.push({ id: delivery.id, outcome, final: "dead_lettered", dueAt: null });
           if (outcome.kind === "retry") failures++;
         } else {
           failures++;
-          outcomes.push(recordOutcomeStatement(this.env.DB, delivery.id, outcome, null));
-          later.push({ seq: row.seq, dueAt: Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs) });
+          outcomes.push({ id: delivery.id, outcome, final: null, dueAt: Date.now() + backoffMs(this.env, delivery.attempts + 1, outcome.retryAfterMs) });
         }
       }
-      // Recorded first: a crash before the queue changes sends again (same webhook-id), never loses one.
-      if (outcomes.length > 0) await this.env.DB.batch(outcomes);
-      this.sql.exec("DELETE FROM queue WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(done));
-      for (const { seq, dueAt } of later) this.sql.exec("UPDATE queue SET due_at = ? WHERE seq = ?", dueAt, seq);
+      // One transaction for the round's outcomes. A crash before it sends the round again (same
+      // webhook-id, so receivers deduplicate), never loses a delivery.
+      const at = nowIso();
+      this.ctx.storage.transactionSync(() => {
+        for (const { id, outcome, final, dueAt } of outcomes) {
+          const error = outcome.kind === "delivered" ? null : outcome.kind === "gone" ? "HTTP 410: endpoint gone (disabled)" : outcome.error;
+          this.sql.exec(OUTCOME_SQL, "statusCode" in outcome ? (outcome.statusCode ?? null) : null, error, final, at, dueAt, id);
+        }
+      });
       if (gone) {
         await this.setState(endpointId, "disabled", { disabled_reason: "receiver answered 410 Gone", failures });
         return;
@@ -146,7 +288,7 @@ export class OutboundEndpoint extends DurableObject<Env> {
     if (failures !== endpoint.consecutive_failures || endpoint.state !== "active" || endpoint.paused_until !== null) {
       await this.env.DB.prepare("UPDATE outbound_endpoints SET consecutive_failures = ?, state = 'active', paused_until = NULL WHERE id = ? AND state != 'disabled'").bind(failures, endpointId).run();
     }
-    if ((await this.ctx.storage.getAlarm()) === null && this.sql.exec("SELECT 1 FROM queue LIMIT 1").toArray().length > 0) {
+    if ((await this.ctx.storage.getAlarm()) === null && this.sql.exec("SELECT 1 FROM deliveries WHERE status = 'pending' AND type = 'webhook' LIMIT 1").toArray().length > 0) {
       await this.ctx.storage.setAlarm(Date.now());
     }
   }

@@ -88,7 +88,7 @@ outboundRoutes.openapi(
     request: { params: IntegrationParams, query: PageQuery },
     responses: { 200: json(DeliveryList, "A page of dead letters"), ...errors(400, 401, 403, 404, 429) },
   }),
-  async (c) => c.json(await service.listDeadLetters(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query")), 200),
+  async (c) => c.json(await service.listDeadLetters(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("query")), 200),
 );
 
 outboundRoutes.openapi(
@@ -113,7 +113,7 @@ outboundRoutes.openapi(
   }),
   async (c) => {
     const body = c.req.valid("json");
-    return c.json(await service.pollMessages(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, body.limit, body.visibility_timeout_seconds), 200);
+    return c.json(await service.pollMessages(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, body.limit, body.visibility_timeout_seconds), 200);
   },
 );
 
@@ -124,7 +124,7 @@ outboundRoutes.openapi(
     request: { params: IntegrationParams, ...jsonBody(AckRequest) },
     responses: { 200: json(AckResult, "Per-ack results"), ...errors(400, 401, 403, 404, 415, 429) },
   }),
-  async (c) => c.json(await service.ackMessages(c.env.DB, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json").acks), 200),
+  async (c) => c.json(await service.ackMessages(c.env, callerTenant(c.get("caller")), c.req.valid("param").id, c.req.valid("json").acks), 200),
 );
 
 outboundRoutes.openapi(

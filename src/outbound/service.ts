@@ -13,9 +13,10 @@ import { decodeCursor, encodeCursor, toPage, type PageQuery } from "../platform/
 import { ownValue } from "../platform/paths";
 import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "../platform/destination";
 import { newWebhookSecret, signatureHeaders } from "./signing";
-import { OutboundConfiguration, type Delivery, type WebhookAuth, type WebhookDelivery } from "./schema";
+import { OutboundConfiguration, type WebhookAuth, type WebhookDelivery } from "./schema";
 import { envelope, type CoreEventEnvelope } from "../platform/core-events";
-import { monitoredWhere, percentilesSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
+import { jobCursorSql } from "../platform/db";
+import { fromDeliveryRow, type EndpointMeta, type NewDelivery } from "./deliveries-log";
 import { existingTenantId } from "../tenants/service";
 
 // ---- core events ------------------------------------------------------------------------------
@@ -45,21 +46,62 @@ type OutboundEnv = Pick<Env, "DB" | "OUTBOUND_ENDPOINT" | "ENTITY_STORE"> & Apps
 
 export const endpointIdOf = (useCaseId: string, mappingId: string) => `${useCaseId}/${mappingId}`;
 
-/** Delivery ids grouped by their endpoint, in the order given. */
-export function groupByEndpoint(rows: { id: string; use_case_id: string; mapping_id: string }[]): Map<string, string[]> {
-  const groups = new Map<string, string[]>();
-  for (const r of rows) {
-    const key = endpointIdOf(r.use_case_id, r.mapping_id);
-    groups.set(key, [...(groups.get(key) ?? []), r.id]);
+/** The Durable Object that owns one outbound mapping's deliveries. */
+export const endpointObject = (env: Pick<Env, "OUTBOUND_ENDPOINT">, endpointId: string) => env.OUTBOUND_ENDPOINT.get(env.OUTBOUND_ENDPOINT.idFromName(endpointId));
+
+// ---- the endpoint directory -------------------------------------------------------------------
+
+/**
+ * D1's outbound_endpoints lists every object that holds deliveries, so monitoring, ACKs, retention
+ * and deletion can find them. It is configuration-sized: a row is written the first time a mapping
+ * gets a delivery (each isolate remembers the endpoints it has registered), never per delivery.
+ */
+const registered = new Set<string>();
+const MAX_REMEMBERED_ENDPOINTS = 10_000;
+
+async function registerEndpoints(db: D1Database, metas: EndpointMeta[]): Promise<Set<string>> {
+  const unknown = metas.filter((m) => !registered.has(m.endpoint_id));
+  if (unknown.length > 0) {
+    const statements = unknown.map((m) =>
+      // Only while the integration exists: a fan-out racing its deletion registers nothing.
+      db
+        .prepare(
+          `INSERT OR IGNORE INTO outbound_endpoints (id, tenant_id, integration_id, use_case_id, mapping_id, updated_at)
+           SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM integrations WHERE id = ? AND tenant_id = ?)`,
+        )
+        .bind(m.endpoint_id, m.tenant_id, m.integration_id, m.use_case_id, m.mapping_id, nowIso(), m.integration_id, m.tenant_id),
+    );
+    const ids = JSON.stringify(unknown.map((m) => m.endpoint_id));
+    const results = await db.batch([...statements, db.prepare("SELECT id FROM outbound_endpoints WHERE id IN (SELECT value FROM json_each(?))").bind(ids)]);
+    if (registered.size + unknown.length > MAX_REMEMBERED_ENDPOINTS) registered.clear();
+    for (const row of results.at(-1)!.results as { id: string }[]) registered.add(row.id);
   }
-  return groups;
+  // An endpoint not in the directory (its integration was deleted meanwhile) gets nothing: no
+  // deliveries may land in an object that deletion and retention cannot find.
+  return new Set(metas.map((m) => m.endpoint_id).filter((id) => registered.has(id)));
 }
 
-/** Hands webhook deliveries to their endpoint's Durable Object, which delivers them. */
-export async function enqueueWebhookDeliveries(env: Pick<Env, "OUTBOUND_ENDPOINT">, byEndpoint: Map<string, string[]>) {
-  await Promise.all(
-    [...byEndpoint].map(([endpointId, ids]) => env.OUTBOUND_ENDPOINT.get(env.OUTBOUND_ENDPOINT.idFromName(endpointId)).enqueue(endpointId, ids)),
-  );
+/** The endpoints holding deliveries of some integrations (index outbound_endpoints_integration). */
+export async function endpointsOfIntegrations(db: D1Database, integrationIds: string[]): Promise<{ id: string; integration_id: string }[]> {
+  if (integrationIds.length === 0) return [];
+  const { results } = await db
+    .prepare("SELECT id, integration_id FROM outbound_endpoints WHERE integration_id IN (SELECT value FROM json_each(?)) ORDER BY id")
+    .bind(JSON.stringify(integrationIds))
+    .all<{ id: string; integration_id: string }>();
+  return results;
+}
+
+const endpointIdsOf = async (db: D1Database, integrationId: string) => (await endpointsOfIntegrations(db, [integrationId])).map((e) => e.id);
+
+/** The endpoints holding a tenant's deliveries, cached like the rest of the event path's configuration. */
+function tenantEndpointIds(db: D1Database, tenantId: string, fresh = false): Promise<string[]> {
+  const read = async () => (await db.prepare("SELECT id FROM outbound_endpoints WHERE tenant_id = ? ORDER BY id").bind(tenantId).all<{ id: string }>()).results.map((r) => r.id);
+  return fresh ? read() : cachedConfig(`endpoints:${tenantId}`, read);
+}
+
+/** The integrations (or tenant) are gone: their endpoints' deliveries go too. */
+export async function purgeEndpoints(env: Pick<Env, "OUTBOUND_ENDPOINT">, endpointIds: string[]): Promise<void> {
+  await Promise.all(endpointIds.map((id) => endpointObject(env, id).purge()));
 }
 
 export interface OutboundSubscription {
@@ -125,16 +167,21 @@ async function transformed(env: OutboundEnv, event: CoreEventEnvelope, sub: Outb
  * whose filter passes (a failing filter or mapping dead-letters its row with the error). Nothing is
  * written here; `fanOutMany` writes a whole queue batch's rows at once.
  */
-async function deliveriesOf(env: OutboundEnv, received: CoreEventEnvelope, subscriptions: OutboundSubscription[]): Promise<D1PreparedStatement[]> {
+/** A mapped body larger than this is dead-lettered with that error instead of stored (objects keep rows under 2 MB). */
+export const MAX_DELIVERY_BYTES = 1_000_000;
+
+type PreparedDelivery = { meta: EndpointMeta; row: NewDelivery };
+
+async function deliveriesOf(env: OutboundEnv, received: CoreEventEnvelope, subscriptions: OutboundSubscription[]): Promise<PreparedDelivery[]> {
   const subs = subscriptions.filter((s) => s.config.event_catalog_event === received._event_name);
   if (subs.length === 0) return [];
   const event = received._truncated === true ? await wholeEvent(env, received) : received;
-  const statements: D1PreparedStatement[] = [];
+  const prepared: PreparedDelivery[] = [];
   const at = nowIso();
   for (const sub of subs) {
     const config = sub.config;
     if (sub.invalid) {
-      statements.push(deliveryStatement(env.DB, event, sub, at, { mappingId: "invalid-configuration", type: "webhook", payload: null, error: sub.invalid, ackId: null, maxAttempts: 0 }));
+      prepared.push(deliveryOf(event, sub, at, { mappingId: "invalid-configuration", type: "webhook", payload: null, error: sub.invalid, ackId: null, maxAttempts: 0 }));
       continue;
     }
     // A filter that fails does not decide: the event's deliveries are dead-lettered with the error
@@ -158,100 +205,89 @@ async function deliveriesOf(env: OutboundEnv, received: CoreEventEnvelope, subsc
       if (body === undefined && !error) continue;
       if (mapping.transform && !error) ({ body, error } = await transformed(env, event, sub, mapping.transform, body));
       const maxAttempts = mapping.delivery.type === "webhook" ? mapping.delivery.max_attempts : mapping.delivery.max_delivery_attempts;
-      statements.push(
-        deliveryStatement(env.DB, event, sub, at, {
+      prepared.push(
+        deliveryOf(event, sub, at, {
           mappingId: mapping.id, type: mapping.delivery.type, payload: body ?? null, error,
           ackId: config.ack_tracking === "on" ? event._ack_id : null, maxAttempts,
         }),
       );
     }
   }
-  return statements;
+  return prepared;
 }
 
-/** The pending webhook deliveries of some core events, in order (index deliveries_event). */
-export const PENDING_WEBHOOKS_OF_EVENTS_SQL =
-  "SELECT id, use_case_id, mapping_id FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?)) AND type = 'webhook' AND status = 'pending' ORDER BY id";
-
 /**
- * Writes the delivery rows of events already prepared (one D1 batch for all of them) and queues every
- * pending webhook delivery of those events at its endpoint (one call per endpoint). Endpoints ignore
- * ids they already hold and rows are unique per (use case, mapping, event), so repeating it for the
- * same events creates and queues nothing twice.
- */
-async function writeDeliveries(env: OutboundEnv, eventIds: string[], statements: D1PreparedStatement[]): Promise<void> {
-  if (statements.length === 0) return;
-  await env.DB.batch(statements);
-  const { results: pending } = await env.DB.prepare(PENDING_WEBHOOKS_OF_EVENTS_SQL).bind(JSON.stringify(eventIds)).all<{ id: string; use_case_id: string; mapping_id: string }>();
-  await enqueueWebhookDeliveries(env, groupByEndpoint(pending));
-}
-
-/** Statements per D1 batch of fan-out, below D1's limit of 1,000 per batch. */
-const FAN_OUT_BATCH_STATEMENTS = 900;
-
-/**
- * Fans out a queue batch: each event's rows are prepared on its own (an event whose rows cannot be
- * prepared, e.g. a reference whose body is gone, fails alone and is in `failed`), then written
- * together, in D1 batches of at most FAN_OUT_BATCH_STATEMENTS, and queued at their endpoints. When a
- * combined write fails, each of its events is written on its own, so only the events whose own rows
- * cannot be written (one tenant's oversized delivery, say) fail, never the other tenants' in the batch.
+ * Stores the deliveries of a queue batch: each event's are prepared on its own (an event whose
+ * deliveries cannot be prepared, e.g. a reference whose body is gone, fails alone and is in
+ * `failed`), then each endpoint gets all of the batch's deliveries for it in one call. When an
+ * endpoint's call fails, each of its events is stored on its own, so only the events whose own
+ * deliveries cannot be stored fail, never the rest of the batch. Endpoints keep one delivery per
+ * event, so repeating this for the same events creates and sends nothing twice.
  */
 export async function fanOutMany(env: OutboundEnv, events: CoreEventEnvelope[]): Promise<{ failed: Map<CoreEventEnvelope, unknown> }> {
   const failed = new Map<CoreEventEnvelope, unknown>();
-  const prepared: { event: CoreEventEnvelope; statements: D1PreparedStatement[] }[] = [];
+  const byEndpoint = new Map<string, { meta: EndpointMeta; items: { event: CoreEventEnvelope; row: NewDelivery }[] }>();
   for (const event of events) {
     try {
-      prepared.push({ event, statements: await deliveriesOf(env, event, await subscriptionsOf(env.DB, event._org_id)) });
+      for (const { meta, row } of await deliveriesOf(env, event, await subscriptionsOf(env.DB, event._org_id))) {
+        const entry = byEndpoint.get(meta.endpoint_id) ?? { meta, items: [] };
+        entry.items.push({ event, row });
+        byEndpoint.set(meta.endpoint_id, entry);
+      }
     } catch (err) {
       failed.set(event, err);
     }
   }
-  const chunks: (typeof prepared)[] = [[]];
-  let size = 0;
-  for (const p of prepared) {
-    if (size > 0 && size + p.statements.length > FAN_OUT_BATCH_STATEMENTS) chunks.push([]), (size = 0);
-    chunks.at(-1)!.push(p);
-    size += p.statements.length;
+  if (byEndpoint.size === 0) return { failed };
+  let known: Set<string>;
+  try {
+    known = await registerEndpoints(env.DB, [...byEndpoint.values()].map((e) => e.meta));
+  } catch (err) {
+    for (const { items } of byEndpoint.values()) for (const { event } of items) failed.set(event, err);
+    return { failed };
   }
-  for (const chunk of chunks) {
-    try {
-      await writeDeliveries(env, chunk.map((p) => p.event._event_id), chunk.flatMap((p) => p.statements));
-    } catch {
-      for (const p of chunk) {
-        try {
-          await writeDeliveries(env, [p.event._event_id], p.statements);
-        } catch (err) {
-          failed.set(p.event, err);
+  await Promise.all(
+    [...byEndpoint.values()].filter(({ meta }) => known.has(meta.endpoint_id)).map(async ({ meta, items }) => {
+      const endpoint = endpointObject(env, meta.endpoint_id);
+      try {
+        await endpoint.add(meta, items.map((i) => i.row));
+      } catch {
+        for (const event of new Set(items.map((i) => i.event))) {
+          try {
+            await endpoint.add(meta, items.filter((i) => i.event === event).map((i) => i.row));
+          } catch (err) {
+            failed.set(event, err);
+          }
         }
       }
-    }
-  }
+    }),
+  );
   return { failed };
 }
 
 /**
- * The delivery row of one (use case, mapping, event): pending, or dead-lettered at once with `error`
- * (a failed mapping or filter, or a configuration that no longer validates). At most one per
- * (use case, mapping, event), so a fan-out repeated by the queue inserts nothing twice.
+ * The delivery of one (use case, mapping, event): pending, or dead-lettered at once with `error`
+ * (a failed mapping or filter, a configuration that no longer validates, or a body too large).
  */
-function deliveryStatement(
-  db: D1Database,
+function deliveryOf(
   event: CoreEventEnvelope,
   sub: OutboundSubscription,
   at: string,
   d: { mappingId: string; type: "webhook" | "poll"; payload: unknown; error: string | null; ackId: string | null; maxAttempts: number },
-) {
-  return db
-    .prepare(
-      `INSERT OR IGNORE INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id,
-         payload, status, ack_id, max_attempts, last_error, visible_at, created_at, completed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .bind(
-      newId(), event._org_id, sub.integrationId, sub.useCaseId, sub.slug, d.mappingId, d.type, event._event_id, event._event_name,
-      event._correlation_id ?? null, JSON.stringify(d.payload), d.error ? "dead_lettered" : "pending",
-      d.ackId, d.maxAttempts, d.error, at, at, d.error ? at : null,
-    );
+): PreparedDelivery {
+  let payload = JSON.stringify(d.payload ?? null);
+  let error = d.error;
+  if (payload.length > MAX_DELIVERY_BYTES) {
+    error ??= `mapped body is ${payload.length} bytes; a delivery may be at most ${MAX_DELIVERY_BYTES}`;
+    payload = "null";
+  }
+  return {
+    meta: { endpoint_id: endpointIdOf(sub.useCaseId, d.mappingId), tenant_id: event._org_id, integration_id: sub.integrationId, use_case_id: sub.useCaseId, mapping_id: d.mappingId, type: d.type },
+    row: {
+      id: newId(), use_case_slug: sub.slug, event_id: event._event_id, event_name: event._event_name, correlation_id: event._correlation_id ?? null,
+      payload, status: error ? "dead_lettered" : "pending", ack_id: d.ackId, max_attempts: d.maxAttempts, last_error: error, created_at: at, completed_at: error ? at : null,
+    },
+  };
 }
 
 /**
@@ -317,11 +353,15 @@ export async function endpointContext(db: D1Database, endpointId: string) {
   const config = OutboundConfiguration.safeParse(uc.configuration);
   const mapping = config.success ? config.data.mappings.find((m) => m.id === mappingId) : undefined;
   if (!mapping || mapping.delivery.type !== "webhook") return null;
-  await db
-    .prepare("INSERT OR IGNORE INTO outbound_endpoints (id, tenant_id, integration_id, use_case_id, mapping_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
-    .bind(endpointId, uc.tenantId, uc.integrationId, uc.id, mappingId, nowIso())
-    .run();
-  const endpoint = (await db.prepare("SELECT * FROM outbound_endpoints WHERE id = ?").bind(endpointId).first<EndpointRow>())!;
+  const read = () => db.prepare("SELECT * FROM outbound_endpoints WHERE id = ?").bind(endpointId).first<EndpointRow>();
+  let endpoint = await read();
+  if (!endpoint) {
+    await db
+      .prepare("INSERT OR IGNORE INTO outbound_endpoints (id, tenant_id, integration_id, use_case_id, mapping_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .bind(endpointId, uc.tenantId, uc.integrationId, uc.id, mappingId, nowIso())
+      .run();
+    endpoint = (await read())!;
+  }
   return { endpoint, delivery: mapping.delivery as WebhookDelivery, tenantId: uc.tenantId, integrationId: uc.integrationId };
 }
 
@@ -390,7 +430,7 @@ export async function enableEndpoint(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">,
     .bind(nowIso(), endpointId, tenantId, integrationId)
     .run();
   if (!meta.changes) throw new AppError("NOT_FOUND", `Endpoint '${endpointId}' not found`);
-  await enqueueWebhookDeliveries(env, new Map([[endpointId, []]]));
+  await endpointObject(env, endpointId).wake();
 }
 
 // ---- one webhook attempt ----------------------------------------------------------------------
@@ -495,99 +535,23 @@ export function backoffMs(env: Pick<Env, "OUTBOUND_RETRY_BASE_MS" | "OUTBOUND_RE
   return Math.max(jittered, retryAfter ?? 0);
 }
 
-// ---- recording outcomes -----------------------------------------------------------------------
-
-export async function recordOutcome(db: D1Database, deliveryId: string, outcome: AttemptOutcome, final: "delivered" | "failed" | "dead_lettered" | null) {
-  await recordOutcomeStatement(db, deliveryId, outcome, final).run();
-}
-
-/** The statement recording an attempt's outcome (endpoints write a round's outcomes in one D1 batch). */
-export function recordOutcomeStatement(db: D1Database, deliveryId: string, outcome: AttemptOutcome, final: "delivered" | "failed" | "dead_lettered" | null): D1PreparedStatement {
-  const at = nowIso();
-  const error = outcome.kind === "delivered" ? null : outcome.kind === "gone" ? "HTTP 410: endpoint gone (disabled)" : outcome.error;
-  return db
-    .prepare(
-      `UPDATE deliveries SET attempts = attempts + 1, last_status_code = ?, last_error = ?, status = COALESCE(?, status),
-         completed_at = CASE WHEN ? IS NULL THEN completed_at ELSE ? END,
-         processing_duration_ms = CASE WHEN ? IS NULL THEN processing_duration_ms ELSE CAST((julianday(?) - julianday(created_at)) * 86400000 AS INTEGER) END,
-         ack_status = CASE WHEN ? = 'delivered' AND ack_id IS NOT NULL AND ack_status IS NULL THEN 'pending' ELSE ack_status END
-       WHERE id = ?`,
-    )
-    .bind("statusCode" in outcome ? (outcome.statusCode ?? null) : null, error, final, final, at, final, at, final, deliveryId);
-}
-
-/** Several deliveries by id, in one query. */
-export async function loadDeliveries(db: D1Database, ids: string[]): Promise<Map<string, DeliveryRow>> {
-  const { results } = await db.prepare("SELECT * FROM deliveries WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(ids)).all<DeliveryRow>();
-  return new Map(results.map((r) => [r.id, r]));
-}
-
-interface DeliveryRow {
-  id: string;
-  tenant_id: string;
-  integration_id: string;
-  use_case_id: string;
-  use_case_slug: string;
-  mapping_id: string;
-  type: "webhook" | "poll";
-  event_id: string;
-  event_name: string;
-  correlation_id: string | null;
-  payload: string;
-  status: Delivery["status"];
-  ack_id: string | null;
-  ack_status: string | null;
-  attempts: number;
-  max_attempts: number;
-  last_error: string | null;
-  last_status_code: number | null;
-  lease_token: string | null;
-  visible_at: string | null;
-  created_at: string;
-  completed_at: string | null;
-}
-
-const fromDeliveryRow = (r: DeliveryRow): Delivery => ({
-  id: r.id, use_case_id: r.use_case_id, use_case_slug: r.use_case_slug, mapping_id: r.mapping_id, type: r.type, event_id: r.event_id,
-  event_name: r.event_name, correlation_id: r.correlation_id, status: r.status, ack_id: r.ack_id, ack_status: r.ack_status, attempts: r.attempts,
-  last_error: r.last_error, last_status_code: r.last_status_code, created_at: r.created_at, completed_at: r.completed_at, payload: JSON.parse(r.payload),
-});
-
 // ---- dead-letter queue ------------------------------------------------------------------------
 
-/** A page of an integration's dead letters, oldest first (index deliveries_dead_lettered). */
-export const DEAD_LETTERS_SQL = "SELECT * FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ? ORDER BY id LIMIT ?";
+/** Rows of several endpoints merged by id (ULIDs, so oldest first), at most `limit`. */
+const mergedById = <T extends { id: string }>(lists: T[][], limit: number) => lists.flat().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
 
-export async function listDeadLetters(db: D1Database, tenantId: string, integrationId: string, page: PageQuery) {
-  await getIntegration(db, tenantId, integrationId);
-  const { results } = await db
-    .prepare(DEAD_LETTERS_SQL)
-    .bind(integrationId, decodeCursor(page.cursor), page.limit + 1)
-    .all<DeliveryRow>();
-  const { items, next_cursor } = toPage(results, page.limit, fromDeliveryRow);
+/** A page of an integration's dead letters, oldest first: each endpoint's page, merged. */
+export async function listDeadLetters(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, page: PageQuery) {
+  await getIntegration(env.DB, tenantId, integrationId);
+  const after = decodeCursor(page.cursor);
+  const endpoints = await endpointIdsOf(env.DB, integrationId);
+  const pages = await Promise.all(endpoints.map((id) => endpointObject(env, id).deadLetters(integrationId, after, page.limit + 1)));
+  const { items, next_cursor } = toPage(mergedById(pages, page.limit + 1), page.limit, fromDeliveryRow);
   return { deliveries: items, next_cursor };
 }
 
 /** Most dead letters one redrive-all call puts back; `has_more` and `next_cursor` lead to the rest. */
 export const REDRIVE_PAGE_SIZE = 100;
-
-const REDRIVE_SET = "SET status = 'pending', attempts = 0, last_error = NULL, completed_at = NULL, lease_token = NULL, visible_at = ?";
-
-/** The statements of a redrive; exported so that their query plans are checked. */
-export const REDRIVE_SQL = {
-  /** The given dead letters of an integration (at most 100 ids, each one index lookup). */
-  byIds: `UPDATE deliveries ${REDRIVE_SET}
-    WHERE id IN (SELECT value FROM json_each(?)) AND integration_id = ? AND status = 'dead_lettered'
-    RETURNING id, type, use_case_id, mapping_id`,
-  /** The next page of an integration's dead letters, oldest first, after the cursor's id. */
-  page: `UPDATE deliveries ${REDRIVE_SET}
-    WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ? ORDER BY id LIMIT ?) AND status = 'dead_lettered'
-    RETURNING id, type, use_case_id, mapping_id`,
-  /** Whether dead letters remain after the cursor's id; run after `page` in one batch, so these lie after the page. */
-  more: "SELECT EXISTS (SELECT 1 FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered' AND id > ?) AS more",
-};
-
-type Redriven = { id: string; type: string; use_case_id: string; mapping_id: string };
 
 /**
  * Puts dead-lettered deliveries back in their queues with fresh attempts: the given ids, or (without
@@ -598,120 +562,71 @@ type Redriven = { id: string; type: string; use_case_id: string; mapping_id: str
  */
 export async function redrive(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, ids?: string[], cursor?: string) {
   await getIntegration(env.DB, tenantId, integrationId);
-  const at = nowIso();
+  const endpoints = await endpointIdsOf(env.DB, integrationId);
   if (ids) {
-    const { results } = await env.DB.prepare(REDRIVE_SQL.byIds).bind(at, JSON.stringify(ids), integrationId).all<Redriven>();
-    await requeueRedriven(env, results);
-    return { redriven: results.length, ids: results.map((r) => r.id) };
+    const redriven = (await Promise.all(endpoints.map((id) => endpointObject(env, id).redrive(integrationId, ids)))).flat().sort();
+    return { redriven: redriven.length, ids: redriven };
   }
+  // The page: the oldest REDRIVE_PAGE_SIZE dead letters after the cursor over all endpoints, each
+  // endpoint asked for one more than a page so `has_more` is known without another pass.
   const after = decodeCursor(cursor);
-  // One transaction: once the page is pending again, a dead letter left after `after` lies after the page.
-  const [page, rest] = await env.DB.batch<Record<string, unknown>>([
-    env.DB.prepare(REDRIVE_SQL.page).bind(at, integrationId, after, REDRIVE_PAGE_SIZE),
-    env.DB.prepare(REDRIVE_SQL.more).bind(integrationId, after),
-  ]);
-  const results = (page!.results as unknown as Redriven[]).sort((a, b) => (a.id < b.id ? -1 : 1));
-  const hasMore = results.length > 0 && Boolean((rest!.results[0] as { more: number } | undefined)?.more);
-  await requeueRedriven(env, results);
-  return { redriven: results.length, ids: results.map((r) => r.id), has_more: hasMore, next_cursor: hasMore ? encodeCursor(results.at(-1)!.id) : null };
-}
-
-/** Hands redriven webhook deliveries to their endpoints, oldest first; poll ones wait for the next poll. */
-async function requeueRedriven(env: Pick<Env, "OUTBOUND_ENDPOINT">, rows: Redriven[]) {
-  await enqueueWebhookDeliveries(env, groupByEndpoint(rows.filter((r) => r.type === "webhook").sort((a, b) => (a.id < b.id ? -1 : 1))));
+  const candidates = mergedById(await Promise.all(endpoints.map((id) => endpointObject(env, id).deadLetters(integrationId, after, REDRIVE_PAGE_SIZE + 1))), REDRIVE_PAGE_SIZE + 1);
+  const page = candidates.slice(0, REDRIVE_PAGE_SIZE);
+  const byEndpoint = new Map<string, string[]>();
+  for (const row of page) {
+    const id = endpointIdOf(row.use_case_id, row.mapping_id);
+    byEndpoint.set(id, [...(byEndpoint.get(id) ?? []), row.id]);
+  }
+  const redriven = (await Promise.all([...byEndpoint].map(([endpointId, rows]) => endpointObject(env, endpointId).redrive(integrationId, rows)))).flat().sort();
+  const hasMore = page.length > 0 && candidates.length > page.length;
+  return { redriven: redriven.length, ids: redriven, has_more: hasMore, next_cursor: hasMore ? encodeCursor(page.at(-1)!.id) : null };
 }
 
 // ---- poll delivery ----------------------------------------------------------------------------
 
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
-/** Most exhausted messages one poll moves to the dead-letter queue (the rest go on later polls). */
+/** Most exhausted messages one poll moves to the dead-letter queue per mapping (the rest go on later polls). */
 export const POLL_DEAD_LETTER_BATCH = 100;
 
 /**
- * Messages of an integration a poll may lease now, in the order they became visible: pending, not
- * leased (visible_at <= now, so leased rows are never read: the range of index deliveries_poll ends
- * before them), with attempts left, and, under poison_policy "block", only the oldest pending message
- * of its mapping (a leased or exhausted head holds the rest back). Parameters: ?1 now, ?2 the
- * policies as JSON `{ "<use_case_id>/<mapping_id>": { "max": n, "block": 0|1 } }` (a mapping not
- * in it keeps its row's max_attempts and does not block), ?3 integration id, ?4 limit.
+ * Leases up to `limit` poll messages of an integration: its poll mappings are asked one after
+ * another (starting at a random one, so no mapping starves the others) for what the earlier ones
+ * left of the limit. A message past its use case's max_delivery_attempts follows the poison policy:
+ * dead_letter moves it aside; block leaves it, and holds back its mapping's later messages until it
+ * is acked or redriven.
  */
-const POLL_CANDIDATES = `
-  SELECT message.id FROM deliveries message
-    LEFT JOIN json_each(?2) policy ON policy.key = message.use_case_id || '/' || message.mapping_id
-   WHERE message.integration_id = ?3 AND message.type = 'poll' AND message.status = 'pending' AND message.visible_at <= ?1
-     AND message.attempts < COALESCE(json_extract(policy.value, '$.max'), message.max_attempts)
-     AND (COALESCE(json_extract(policy.value, '$.block'), 0) = 0 OR NOT EXISTS (
-           SELECT 1 FROM deliveries older WHERE older.use_case_id = message.use_case_id AND older.mapping_id = message.mapping_id AND older.status = 'pending' AND older.id < message.id))
-   ORDER BY message.visible_at LIMIT ?4`;
-
-/** The statements of one poll, run in one batch (one transaction, one round trip), in this order. */
-export const POLL_SQL = {
-  /** Exhausted messages of non-blocking mappings go to the dead-letter queue. ?1 now, ?2 policies, ?3 integration, ?4 batch size. */
-  deadLetter: `UPDATE deliveries SET status = 'dead_lettered', completed_at = ?1, last_error = 'max_delivery_attempts reached without ack'
-    WHERE id IN (
-      SELECT message.id FROM deliveries message
-        LEFT JOIN json_each(?2) policy ON policy.key = message.use_case_id || '/' || message.mapping_id
-       WHERE message.integration_id = ?3 AND message.type = 'poll' AND message.status = 'pending' AND message.visible_at <= ?1
-         AND COALESCE(json_extract(policy.value, '$.block'), 0) = 0 AND message.attempts >= COALESCE(json_extract(policy.value, '$.max'), message.max_attempts)
-       ORDER BY message.visible_at LIMIT ?4)`,
-  /** Leases the candidates, each with its own token. ?5 = the end of the lease. */
-  lease: `UPDATE deliveries SET lease_token = lower(hex(randomblob(16))), visible_at = ?5, attempts = attempts + 1
-    WHERE id IN (${POLL_CANDIDATES}) AND status = 'pending' AND visible_at <= ?1
-    RETURNING id, lease_token, use_case_id, event_name, event_id, payload, created_at`,
-  /** Whether another message could be leased now (after `lease` took its share). ?4 = 1. */
-  more: `SELECT EXISTS (${POLL_CANDIDATES}) AS more`,
-};
-
-/**
- * Leases up to `limit` poll messages with one UPDATE: however many messages are leased already,
- * the available ones behind them are found. A message past its use case's max_delivery_attempts
- * follows the poison policy: dead_letter moves it aside; block leaves it, and holds back its
- * mapping's later messages until it is acked or redriven.
- */
-export async function pollMessages(db: D1Database, tenantId: string, integrationId: string, limit: number, visibilitySeconds = DEFAULT_VISIBILITY_TIMEOUT_SECONDS) {
-  const integration = await getIntegration(db, tenantId, integrationId);
+export async function pollMessages(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, limit: number, visibilitySeconds = DEFAULT_VISIBILITY_TIMEOUT_SECONDS) {
+  const integration = await getIntegration(env.DB, tenantId, integrationId);
   const policies: Record<string, { max: number; block: 0 | 1 }> = {};
   for (const uc of integration.use_cases.filter((u) => u.type === "outbound")) {
     const config = OutboundConfiguration.safeParse(uc.configuration);
     for (const m of config.success ? config.data.mappings : []) {
-      if (m.delivery.type === "poll") policies[`${uc.id}/${m.id}`] = { max: m.delivery.max_delivery_attempts, block: m.delivery.poison_policy === "block" ? 1 : 0 };
+      if (m.delivery.type === "poll") policies[endpointIdOf(uc.id, m.id)] = { max: m.delivery.max_delivery_attempts, block: m.delivery.poison_policy === "block" ? 1 : 0 };
     }
   }
   const now = nowIso();
   const visibleUntil = new Date(Date.now() + visibilitySeconds * 1000).toISOString();
   const json = JSON.stringify(policies);
-  const [, leased, more] = await db.batch<Record<string, unknown>>([
-    db.prepare(POLL_SQL.deadLetter).bind(now, json, integrationId, POLL_DEAD_LETTER_BATCH),
-    db.prepare(POLL_SQL.lease).bind(now, json, integrationId, limit, visibleUntil),
-    db.prepare(POLL_SQL.more).bind(now, json, integrationId, 1),
-  ]);
-  const rows = (leased!.results as unknown as Pick<DeliveryRow, "id" | "lease_token" | "use_case_id" | "event_name" | "event_id" | "payload" | "created_at">[]).sort((a, b) => (a.id < b.id ? -1 : 1));
-  const messages = rows.map((r) => ({ id: r.id, lease_token: r.lease_token!, use_case_id: r.use_case_id, event_name: r.event_name, event_id: r.event_id, payload: JSON.parse(r.payload), enqueued_at: r.created_at }));
-  return { messages, visibility_timeout_seconds: visibilitySeconds, has_more: Boolean((more!.results[0] as { more: number } | undefined)?.more) };
+  const mappings = Object.keys(policies);
+  const start = Math.floor(Math.random() * Math.max(1, mappings.length));
+  const leased: { id: string; lease_token: string; use_case_id: string; event_name: string; event_id: string; payload: string; created_at: string }[] = [];
+  let more = false;
+  for (const endpointId of [...mappings.slice(start), ...mappings.slice(0, start)]) {
+    const share = await endpointObject(env, endpointId).poll(integrationId, json, limit - leased.length, now, visibleUntil, POLL_DEAD_LETTER_BATCH);
+    leased.push(...share.leased);
+    more ||= share.more;
+  }
+  const messages = leased
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+    .map((r) => ({ id: r.id, lease_token: r.lease_token, use_case_id: r.use_case_id, event_name: r.event_name, event_id: r.event_id, payload: JSON.parse(r.payload), enqueued_at: r.created_at }));
+  return { messages, visibility_timeout_seconds: visibilitySeconds, has_more: more };
 }
 
-export async function ackMessages(db: D1Database, tenantId: string, integrationId: string, acks: { id: string; lease_token: string }[]) {
-  await getIntegration(db, tenantId, integrationId);
+export async function ackMessages(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, acks: { id: string; lease_token: string }[]) {
+  await getIntegration(env.DB, tenantId, integrationId);
   const now = nowIso();
-  const results = [];
-  for (const ack of acks) {
-    const row = await db.prepare("SELECT * FROM deliveries WHERE id = ? AND integration_id = ? AND type = 'poll'").bind(ack.id, integrationId).first<DeliveryRow>();
-    if (!row) {
-      results.push({ id: ack.id, status: "not_found" as const });
-      continue;
-    }
-    const done = await db
-      .prepare(
-        `UPDATE deliveries SET status = 'delivered', completed_at = ?, lease_token = NULL,
-           processing_duration_ms = CAST((julianday(?) - julianday(created_at)) * 86400000 AS INTEGER),
-           ack_status = CASE WHEN ack_id IS NOT NULL AND ack_status IS NULL THEN 'pending' ELSE ack_status END
-         WHERE id = ? AND status = 'pending' AND lease_token = ? AND visible_at > ? RETURNING id`,
-      )
-      .bind(now, now, ack.id, ack.lease_token, now)
-      .first();
-    results.push({ id: ack.id, status: done ? ("acked" as const) : ("stale_lease" as const) });
-  }
-  return { results };
+  const answers = await Promise.all((await endpointIdsOf(env.DB, integrationId)).map((id) => endpointObject(env, id).ackPolled(acks, now)));
+  return { results: acks.map((ack, i) => ({ id: ack.id, status: answers.find((a) => a[i] !== null)?.[i] ?? ("not_found" as const) })) };
 }
 
 // ---- ACK tracking -----------------------------------------------------------------------------
@@ -723,24 +638,31 @@ export async function ackMessages(db: D1Database, tenantId: string, integrationI
  * repeated or contradicting ACK leaves a processed event processed.
  */
 const ACK_ORDER = ["pending", "timeout", "failed", "processed"] as const;
-const ackStatusesBefore = (status: (typeof ACK_ORDER)[number]) => JSON.stringify(ACK_ORDER.slice(0, ACK_ORDER.indexOf(status)));
 
-/** The ERP's ACK for an outbound event (by its _ack_id) or an inbound event (ack_id = event id); answers the status now recorded. */
-export async function acknowledge(env: Pick<Env, "DB" | "EVENT_LOG"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>, tenantId: string, input: { ack_id: string; status: "processed" | "failed"; message?: string }) {
-  const db = env.DB;
+/**
+ * The ERP's ACK for an outbound event (by its _ack_id: every endpoint of the tenant is asked, as one
+ * core event's deliveries share it) or an inbound event (ack_id = event id); answers the status now
+ * recorded. An endpoint registered in the last seconds is found by a fresh read of the directory.
+ */
+export async function acknowledge(
+  env: Pick<Env, "DB" | "EVENT_LOG" | "OUTBOUND_ENDPOINT"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>,
+  tenantId: string,
+  input: { ack_id: string; status: "processed" | "failed"; message?: string },
+) {
   const at = nowIso();
-  const before = ackStatusesBefore(input.status);
-  const forward = "(ack_status IS NULL OR ack_status IN (SELECT value FROM json_each(?)))";
-  const [outbound, outboundNow] = await db.batch<{ ack_status: string | null }>([
-    db
-      .prepare(`UPDATE deliveries SET ack_status = ?, ack_message = ?, acked_at = ? WHERE ack_id = ? AND tenant_id = ? AND ${forward} RETURNING ack_status`)
-      .bind(input.status, input.message ?? null, at, input.ack_id, tenantId, before),
-    db.prepare("SELECT ack_status FROM deliveries WHERE ack_id = ? AND tenant_id = ?").bind(input.ack_id, tenantId),
-  ]);
-  if (outboundNow!.results.length > 0) {
-    return { ack_id: input.ack_id, status: latestAckStatus(outboundNow!.results), direction: "outbound" as const, acknowledged: outbound!.results.length };
+  const before = ACK_ORDER.slice(0, ACK_ORDER.indexOf(input.status));
+  const ask = (ids: string[]) => Promise.all(ids.map((id) => endpointObject(env, id).acknowledge(tenantId, input, before, at)));
+  const cached = await tenantEndpointIds(env.DB, tenantId);
+  let answers = (await ask(cached)).filter((a) => a !== null);
+  if (answers.length === 0) {
+    const known = new Set(cached);
+    answers = (await ask((await tenantEndpointIds(env.DB, tenantId, true)).filter((id) => !known.has(id)))).filter((a) => a !== null);
   }
-  const inbound = await acknowledgeInboundEvent(env, tenantId, input, ACK_ORDER.slice(0, ACK_ORDER.indexOf(input.status)), at);
+  if (answers.length > 0) {
+    const statuses = answers.flatMap((a) => a.statuses.map((ack_status) => ({ ack_status })));
+    return { ack_id: input.ack_id, status: latestAckStatus(statuses), direction: "outbound" as const, acknowledged: answers.reduce((n, a) => n + a.acknowledged, 0) };
+  }
+  const inbound = await acknowledgeInboundEvent(env, tenantId, input, before, at);
   if (inbound) {
     return { ack_id: input.ack_id, status: latestAckStatus(inbound.statuses.map((ack_status) => ({ ack_status }))), direction: "inbound" as const, acknowledged: inbound.acknowledged };
   }
@@ -753,49 +675,27 @@ function latestAckStatus(rows: { ack_status: string | null }[]): string {
   return rows.reduce<string | null>((best, r) => (rank(r.ack_status) > rank(best) ? r.ack_status : best), null) ?? "pending";
 }
 
-/** Most deliveries one ACK-timeout sweep marks; a larger backlog is worked off by the next runs. */
+/** Most deliveries one endpoint times out per sweep; a larger backlog is worked off by the next runs. */
 export const ACK_SWEEP_BATCH = 1000;
+/** Endpoints one sweep visits, round-robin from a cursor. */
+export const ACK_SWEEP_ENDPOINTS = 500;
 
-/** Delivered deliveries still ACK_PENDING that were completed before ?, oldest first (index deliveries_ack_pending). */
-export const ACK_TIMEOUT_SQL = `UPDATE deliveries SET ack_status = 'timeout'
-  WHERE id IN (SELECT id FROM deliveries WHERE ack_status = 'pending' AND completed_at < ? ORDER BY completed_at LIMIT ?) AND ack_status = 'pending'`;
+const ACK_CURSOR = jobCursorSql("ack_timeouts");
 
-/** ACK_PENDING deliveries older than ACK_TIMEOUT_SECONDS become ACK_TIMEOUT, at most ACK_SWEEP_BATCH per run. */
-export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECONDS">, now = Date.now()): Promise<number> {
-  const before = new Date(now - Number(env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000).toISOString();
-  const { meta } = await env.DB.prepare(ACK_TIMEOUT_SQL).bind(before, ACK_SWEEP_BATCH).run();
-  return meta.changes;
+/**
+ * ACK_PENDING deliveries older than ACK_TIMEOUT_SECONDS become ACK_TIMEOUT. Each endpoint times out
+ * its own with its alarm; this cron sweep is the backstop (and lets tests move the clock), visiting
+ * ACK_SWEEP_ENDPOINTS endpoints per run. Answers how many it timed out.
+ */
+export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECONDS" | "OUTBOUND_ENDPOINT">, now = Date.now()): Promise<number> {
+  const before = now - Number(env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000;
+  const { results } = await env.DB.prepare(`SELECT id FROM outbound_endpoints WHERE id > ${ACK_CURSOR.after} ORDER BY id LIMIT ?`).bind(ACK_SWEEP_ENDPOINTS).all<{ id: string }>();
+  const counts = await Promise.all(results.map((r) => endpointObject(env, r.id).expireAcks(before, ACK_SWEEP_BATCH)));
+  await env.DB.prepare(ACK_CURSOR.save).bind(results.length < ACK_SWEEP_ENDPOINTS ? "" : results.at(-1)!.id, nowIso()).run();
+  return counts.reduce((n, c) => n + c, 0);
 }
 
 // ---- what monitoring reads and changes ----------------------------------------------------------
-
-/** The outbound arm of monitoring's unified events view (the monitored-event row shape). */
-const MONITORED_COLUMNS = `id, id AS event_id, 'outbound' AS direction, event_name, use_case_slug, status,
-  CASE WHEN status IN ('failed', 'dead_lettered') THEN 'downstream' END AS error_category, correlation_id,
-  created_at AS received_at, completed_at, processing_duration_ms, attempts, last_error, ack_status, replay_of, NULL AS file_details`;
-
-/**
- * An integration's deliveries as monitored-event rows, filtered; null when the filters exclude them
- * all (a delivery's error category is 'downstream' exactly when it failed or was dead-lettered).
- */
-export function monitoredDeliveries(integrationId: string, q: MonitoredEventFilter): MonitoredArm | null {
-  const from = q.correlation_id !== undefined ? "deliveries INDEXED BY deliveries_correlation" : "deliveries";
-  const { where, params } = monitoredWhere(integrationId, q, "created_at");
-  if (q.error_category !== undefined && q.error_category !== "downstream") return null;
-  if (q.error_category === "downstream") where.push("status IN ('failed', 'dead_lettered')");
-  return { sql: `SELECT ${MONITORED_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")}`, params };
-}
-
-/** The outbound halves of monitoring's statistics, each bound to (?1 integration id, ?2 since[, ?3 sample size]). */
-export const OUTBOUND_STATS_SQL = {
-  counts: `SELECT 'outbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
-      FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 GROUP BY use_case_slug, status`,
-  acks: "SELECT ack_status, COUNT(*) AS n FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
-  percentiles: percentilesSql("deliveries", "created_at"),
-};
-
-/** Retention: an integration's oldest deliveries created before ?, at most ? of them (index on (integration_id, created_at)). */
-export const EXPIRED_DELIVERIES_SQL = "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND created_at < ? ORDER BY created_at LIMIT ?)";
 
 /** Retention of recorded core-event dead letters (bodies unredacted): ids (ULIDs) below ?, at most ? per run, by primary key. */
 export const EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL = "DELETE FROM core_event_dead_letters WHERE id IN (SELECT id FROM core_event_dead_letters WHERE id < ? ORDER BY id LIMIT ?)";
@@ -803,24 +703,12 @@ export const EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL = "DELETE FROM core_event_dead_
 export const deleteExpiredCoreEventDeadLettersStatement = (db: D1Database, before: number, limit: number) =>
   db.prepare(EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL).bind(ulidFloor(before), limit);
 
-export const deleteExpiredDeliveriesStatement = (db: D1Database, integrationId: string, before: string, limit: number) =>
-  db.prepare(EXPIRED_DELIVERIES_SQL).bind(integrationId, before, limit);
-
 /**
- * A replay of a delivery: a new pending copy (new id, `replay_of` linking the original), not yet
- * handed to its endpoint; null when the integration has no such delivery.
+ * A replay of a delivery: a new pending copy (new id, `replay_of` linking the original), sent again
+ * by its endpoint; null when the integration has no such delivery.
  */
-export async function copyDeliveryForReplay(db: D1Database, tenantId: string, integrationId: string, deliveryId: string) {
+export async function replayDelivery(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, integrationId: string, deliveryId: string) {
   const id = newId();
-  const copied = await db
-    .prepare(
-      `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, correlation_id, payload,
-         status, ack_id, max_attempts, visible_at, created_at, replay_of)
-       SELECT ?, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id || ':replay:' || ?, event_name, correlation_id, payload,
-         'pending', ack_id, max_attempts, ?, ?, id
-       FROM deliveries WHERE id = ? AND tenant_id = ? AND integration_id = ? RETURNING type, use_case_id, mapping_id`,
-    )
-    .bind(id, id, nowIso(), nowIso(), deliveryId, tenantId, integrationId)
-    .first<{ type: string; use_case_id: string; mapping_id: string }>();
-  return copied ? { id, ...copied } : null;
+  const copies = await Promise.all((await endpointIdsOf(env.DB, integrationId)).map((endpointId) => endpointObject(env, endpointId).replay(tenantId, integrationId, deliveryId, id)));
+  return copies.some((c) => c !== null) ? { id } : null;
 }

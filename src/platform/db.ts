@@ -24,7 +24,7 @@ export function uniqueViolationAsConflict(err: unknown): unknown {
  * `position` reads it, `after` is an SQL expression for it ('' when unset) to embed in the job's own
  * query, `save` (?1 position, ?2 now) moves it.
  */
-export function jobCursorSql(job: "retention" | "sweep_pending_events") {
+export function jobCursorSql(job: "retention" | "sweep_pending_events" | "ack_timeouts") {
   return {
     position: `SELECT position FROM maintenance_cursors WHERE job = '${job}'`,
     after: `COALESCE((SELECT position FROM maintenance_cursors WHERE job = '${job}'), '')`,

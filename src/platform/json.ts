@@ -81,3 +81,28 @@ export function valueDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
   }
   return deepest;
 }
+
+/** Longest JSON text given to one json_each statement (SQLite in a Durable Object refuses strings over 2 MB). */
+const STATEMENT_JSON_BYTES = 512 * 1024;
+
+/**
+ * JSON arrays of `rows`, each at most STATEMENT_JSON_BYTES long (a row longer than that alone): JSON
+ * text escapes payloads again, so large batches go in several statements.
+ */
+export function jsonChunks(rows: unknown[]): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    if (current.length > 0 && length + text.length > STATEMENT_JSON_BYTES) {
+      chunks.push(`[${current.join(",")}]`);
+      current = [];
+      length = 0;
+    }
+    current.push(text);
+    length += text.length + 1;
+  }
+  if (current.length > 0) chunks.push(`[${current.join(",")}]`);
+  return chunks;
+}

@@ -9,6 +9,7 @@ import worker from "../../src/index";
 import { configChanged } from "../../src/platform/config-cache";
 import { api, expectError } from "../helpers";
 import { logOf, logQuery, post, setup, waitFor } from "../inbound-helpers";
+import { endpointQuery } from "../outbound-helpers";
 
 const scheduled = worker.scheduled as unknown as (c: ScheduledController, e: Env, ctx: ExecutionContext) => Promise<void>;
 
@@ -59,20 +60,28 @@ describe("scheduled()", () => {
     const { token, tenant, integrationId } = await setup();
     const [kept] = await post(token, integrationId, [{ use_case_slug: "contacts", payload: { id: "K-1", name: "Keep" } }]);
     expect((await waitFor(token, kept!.event_id)).status).toBe("done");
-    // A delivery whose ACK is long overdue: the ACK-timeout sweep, another job of the same run, times it out.
+    // A delivery whose ACK is long overdue, in its endpoint's object (listed in D1's endpoint
+    // directory): the ACK-timeout sweep, another job of the same run, times it out.
     const longAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
-    await env.DB.prepare(
+    const endpointId = `${integrationId}-uc/main`;
+    await env.DB.prepare("INSERT INTO outbound_endpoints (id, tenant_id, integration_id, use_case_id, mapping_id, updated_at) VALUES (?, ?, ?, ?, 'main', ?)")
+      .bind(endpointId, tenant.id, integrationId, `${integrationId}-uc`, longAgo)
+      .run();
+    await endpointQuery(
+      endpointId,
       `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, payload, status,
          attempts, max_attempts, visible_at, created_at, completed_at, ack_id, ack_status)
-       VALUES ('01JDHANDLERACK00000000000A', ?, ?, 'uc', 'poll', 'main', 'poll', 'ev', 'contact.created', '{}', 'delivered', 1, 3, ?, ?, ?, 'ack-1', 'pending')`,
-    ).bind(tenant.id, integrationId, longAgo, longAgo, longAgo).run();
+       VALUES ('01JDHANDLERACK00000000000A', ?, ?, ?, 'poll', 'main', 'poll', 'ev', 'contact.created', '{}', 'delivered', 1, 3, ?, ?, ?, 'ack-1', 'pending')`,
+      tenant.id, integrationId, `${integrationId}-uc`, longAgo, longAgo, longAgo,
+    );
+    const ackStatus = async () => (await endpointQuery<{ ack_status: string }>(endpointId, "SELECT ack_status FROM deliveries WHERE id = '01JDHANDLERACK00000000000A'"))[0]?.ack_status;
+    expect(await ackStatus()).toBe("pending");
     // Retention reads every integration's settings as JSON: one corrupt row makes that job fail.
     await env.DB.prepare("UPDATE integrations SET settings = 'not json' WHERE id = ?").bind(integrationId).run();
     configChanged();
     await expect(scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env, createExecutionContext())).rejects.toThrow(/apply_retention/);
     // The other jobs still ran: the overdue ACK timed out.
-    const ack = await env.DB.prepare("SELECT ack_status FROM deliveries WHERE id = '01JDHANDLERACK00000000000A'").first<{ ack_status: string }>();
-    expect(ack!.ack_status).toBe("timeout");
+    expect(await ackStatus()).toBe("timeout");
   });
 });
 

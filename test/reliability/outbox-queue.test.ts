@@ -12,6 +12,7 @@ import { envelope, type CoreEventEnvelope } from "../../src/platform/core-events
 import { newId } from "../../src/platform/ids";
 import { api, tenantWithToken } from "../helpers";
 import { contactMapping, findOne, post, waitFor } from "../inbound-helpers";
+import { deliveryRows, endpointQuery } from "../outbound-helpers";
 
 const RECEIVER = env.RECEIVER_URL;
 let keys = 0;
@@ -34,9 +35,12 @@ async function integration(outbound: Record<string, unknown>[]) {
   });
   if (res.status !== 201) throw new Error(JSON.stringify(res.body));
   const integrationId: string = res.body.id;
+  const useCases = res.body.use_cases as { id: string; slug: string }[];
+  /** The endpoint object of an outbound use case's "main" mapping. */
+  const endpointId = (slug: string) => `${useCases.find((u) => u.slug === slug)!.id}/main`;
   const deliveries = async (slug: string) =>
     (await api("POST", `/v1/integrations/${integrationId}/events`, { token, json: { direction: "outbound", use_case: slug } })).body.events as Record<string, any>[];
-  return { tenant, token, integrationId, deliveries };
+  return { tenant, token, integrationId, deliveries, endpointId };
 }
 
 const outboundUseCase = (slug: string, event: string, expression: string, delivery: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -210,34 +214,62 @@ describe("queue()", () => {
     // (getQueueResult reports which messages were retried, not their delay.)
     expect(result.retryMessages.map((m) => m.msgId)).toEqual(["m-lost"]);
     expect(result.retryBatch.retry).toBe(false);
-    const { results } = await env.DB.prepare("SELECT event_id, status, payload FROM deliveries WHERE tenant_id IN (?, ?)").bind(s.tenant.id, other.tenant.id).all();
-    expect(results).toEqual([{ event_id: ok._event_id, status: "pending", payload: JSON.stringify({ name: "Queued" }) }]);
+    expect((await deliveryRows(s.integrationId)).map(({ tenant_id, event_id, status, payload }) => ({ tenant_id, event_id, status, payload }))).toEqual([
+      { tenant_id: s.tenant.id, event_id: ok._event_id, status: "pending", payload: JSON.stringify({ name: "Queued" }) },
+    ]);
+    // The tenant without subscribers got no endpoint object, so no delivery anywhere.
+    const { results } = await env.DB.prepare("SELECT id FROM outbound_endpoints WHERE tenant_id = ?").bind(other.tenant.id).all();
+    expect(results).toEqual([]);
   });
 
-  it("writes a batch's deliveries together, but one tenant's unwritable deliveries fail only its own message", async () => {
+  it("writes a batch's deliveries per endpoint together, but deliveries an endpoint refuses fail only their own message", async () => {
     const mapping = '{ "name": entity.attributes.full_name }';
     const a = await integration([outboundUseCase("poll", "contact.updated", mapping, { type: "poll" })]);
     const b = await integration([outboundUseCase("poll", "contact.updated", mapping, { type: "poll" })]);
     const entity = (name: string) => ({ entity: { id: newId(), schema: "contact", attributes: { full_name: name }, unique_ids: {}, version: 1, deleted_at: null }, operation: "updated", changes: {} });
     const fromA = envelope(a.tenant.id, "contact.updated", entity("A"));
+    const alsoFromA = envelope(a.tenant.id, "contact.updated", entity("A too"));
     const fromB = envelope(b.tenant.id, "contact.updated", entity("B"));
-    // D1 refuses tenant A's delivery rows (as it would an oversized row): the combined write fails.
-    await env.DB.prepare(`CREATE TRIGGER refuse_a BEFORE INSERT ON deliveries WHEN NEW.tenant_id = '${a.tenant.id}' BEGIN SELECT RAISE(ABORT, 'row refused'); END`).run();
-    try {
-      const batch = createMessageBatch<unknown>("erp-edge-core-events", [
-        { id: "m-a", timestamp: Date.now(), attempts: 1, body: fromA },
-        { id: "m-b", timestamp: Date.now(), attempts: 1, body: fromB },
-      ]);
+    const endpointA = a.endpointId("poll");
+    const batch = (messages: { id: string; attempts: number; body: unknown }[]) => createMessageBatch<unknown>("erp-edge-core-events", messages.map((m) => ({ ...m, timestamp: Date.now() })));
+    const consume = async (messages: MessageBatch<unknown>) => {
       const ctx = createExecutionContext();
-      await queue(batch, env, ctx);
-      const result = await getQueueResult(batch, ctx);
-      expect(result.explicitAcks).toEqual(["m-b"]);
+      await queue(messages, env, ctx);
+      return getQueueResult(messages, ctx);
+    };
+    const stored = async (integrationId: string) => (await deliveryRows(integrationId)).map((d) => ({ tenant_id: d.tenant_id, event_id: d.event_id, payload: d.payload }));
+    // Tenant A's endpoint object refuses the rows of one of its events (as it would a row it cannot
+    // store): the endpoint's write of the batch's two A events fails as a whole.
+    await endpointQuery(endpointA, `CREATE TRIGGER refuse_a BEFORE INSERT ON deliveries WHEN NEW.event_id = '${fromA._event_id}' BEGIN SELECT RAISE(ABORT, 'row refused'); END`);
+    try {
+      const result = await consume(
+        batch([
+          { id: "m-a", attempts: 1, body: fromA },
+          { id: "m-a-too", attempts: 1, body: alsoFromA },
+          { id: "m-b", attempts: 1, body: fromB },
+        ]),
+      );
+      expect(result.explicitAcks.sort()).toEqual(["m-a-too", "m-b"]);
       expect(result.retryMessages.map((m) => m.msgId)).toEqual(["m-a"]);
+      // B's endpoint stored its delivery; A's stored the event it accepts, written alone after the batch's write failed.
+      expect(await stored(b.integrationId)).toEqual([{ tenant_id: b.tenant.id, event_id: fromB._event_id, payload: JSON.stringify({ name: "B" }) }]);
+      expect(await stored(a.integrationId)).toEqual([{ tenant_id: a.tenant.id, event_id: alsoFromA._event_id, payload: JSON.stringify({ name: "A too" }) }]);
     } finally {
-      await env.DB.prepare("DROP TRIGGER refuse_a").run();
+      await endpointQuery(endpointA, "DROP TRIGGER IF EXISTS refuse_a");
     }
-    const { results } = await env.DB.prepare("SELECT tenant_id, event_id FROM deliveries WHERE tenant_id IN (?, ?)").bind(a.tenant.id, b.tenant.id).all();
-    expect(results).toEqual([{ tenant_id: b.tenant.id, event_id: fromB._event_id }]);
+    // The queue redelivers the refused message; the endpoint accepts it now, and nothing is stored twice.
+    const retried = await consume(batch([{ id: "m-a", attempts: 2, body: fromA }]));
+    expect(retried.explicitAcks).toEqual(["m-a"]);
+    expect(retried.retryMessages).toEqual([]);
+    const storedA = await stored(a.integrationId);
+    expect(storedA).toHaveLength(2);
+    expect(storedA).toEqual(
+      expect.arrayContaining([
+        { tenant_id: a.tenant.id, event_id: fromA._event_id, payload: JSON.stringify({ name: "A" }) },
+        { tenant_id: a.tenant.id, event_id: alsoFromA._event_id, payload: JSON.stringify({ name: "A too" }) },
+      ]),
+    );
+    expect(await stored(b.integrationId)).toHaveLength(1);
   });
 
   it("records each dead-lettered core event once, with its tenant, and acks it", async () => {

@@ -1,6 +1,7 @@
 // Every list, sweep and retention statement reads through an index: EXPLAIN QUERY PLAN of the very
-// statements the services run (they export their SQL), in D1 and, for the inbound event log, in a
-// log shard's own SQLite; and the bounded behaviour built on them.
+// statements the services run (they export their SQL), in D1 and, for the inbound event log and the
+// outbound deliveries, in a log shard's or an OutboundEndpoint's own SQLite; and the bounded
+// behaviour built on them.
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -10,20 +11,28 @@ import { eventLog, shardCount, shardOf } from "../../src/inbound/shards";
 import { ENABLED_OUTBOUND_USE_CASES_SQL } from "../../src/integrations/service";
 import { newId } from "../../src/platform/ids";
 import type { MonitoredEventFilter } from "../../src/platform/monitored-events";
-import { applyRetention, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL, traceQuery } from "../../src/monitoring/service";
+import { applyRetention, eventsQuery, RETENTION, RETENTION_SQL, STATS_SAMPLE_SIZE, STATS_SQL } from "../../src/monitoring/service";
 import type { EventQuery } from "../../src/monitoring/schema";
 import {
   ACK_TIMEOUT_SQL,
+  ACKNOWLEDGE_SQL,
   DEAD_LETTERS_SQL,
-  ENDPOINTS_OF_INTEGRATION_SQL,
-  PENDING_WEBHOOKS_OF_EVENTS_SQL,
+  DUE_SQL,
+  EXPIRED_DELIVERIES_SQL,
+  monitoredDeliveries,
+  NEXT_ACK_DEADLINE_SQL,
+  OUTBOUND_STATS_SQL,
+  OUTCOME_SQL,
+  POLL_ACK_SQL,
   POLL_SQL,
-  REDRIVE_PAGE_SIZE,
   REDRIVE_SQL,
-} from "../../src/outbound/service";
+  REPLAY_SQL,
+} from "../../src/outbound/deliveries-log";
+import { ENDPOINTS_OF_INTEGRATION_SQL, REDRIVE_PAGE_SIZE } from "../../src/outbound/service";
 import { AUDIT_LOG_SQL } from "../../src/platform/audit";
 import { api, expectError, tenantWithToken } from "../helpers";
 import { logOf, logQuery } from "../inbound-helpers";
+import { deliveryRows, endpointQuery } from "../outbound-helpers";
 
 /**
  * What a statement may SCAN: a constant row, a subquery or CTE it built (`walk`, `ranked`), json_each.
@@ -44,6 +53,11 @@ async function shardPlan(sql: string, params: unknown[]): Promise<string[]> {
   );
 }
 
+/** The plan of a statement in an outbound endpoint's own SQLite (its schema created by the OutboundEndpoint constructor). */
+async function endpointPlan(sql: string, params: unknown[]): Promise<string[]> {
+  return (await endpointQuery<{ detail: string }>("query-plans/main", `EXPLAIN QUERY PLAN ${sql}`, ...params)).map((r) => r.detail);
+}
+
 /** Asserts the plan scans nothing but harmless sources, and searches by index. */
 function expectIndexed(name: string, lines: string[]) {
   const context = `${name}:\n  ${lines.join("\n  ")}`;
@@ -52,42 +66,64 @@ function expectIndexed(name: string, lines: string[]) {
 }
 
 const page = (q: Partial<EventQuery> & { cursor?: string }) => eventsQuery("i", { limit: 50, ...q } as EventQuery & { limit: number })!;
+const AFTER = btoa(JSON.stringify({ after: "01JD0000000000000000000000" }));
 
+/** D1's statements: configuration, file downloads, the audit log, retention of what D1 still keeps. */
 const STATEMENTS: Record<string, [string, unknown[]]> = {
-  "fan-out: pending webhook deliveries of a batch of events": [PENDING_WEBHOOKS_OF_EVENTS_SQL, [JSON.stringify(["e1", "e2"])]],
   "fan-out: a tenant's outbound use cases": [ENABLED_OUTBOUND_USE_CASES_SQL, ["t"]],
   "retention: next integrations": [RETENTION_SQL.integrations, [20]],
-  "retention: deliveries": [RETENTION_SQL.deliveries, ["i", "2026-01-01", 500]],
   "retention: file_downloads": [RETENTION_SQL.fileDownloads, ["i", "2026-01-01", 500]],
   "retention: audit_log": [RETENTION_SQL.auditLog, ["2026-01-01", 500]],
   "retention: core_event_dead_letters": [RETENTION_SQL.coreEventDeadLetters, ["01JD0000000000000000000000", 500]],
-  "ACK-timeout sweep": [ACK_TIMEOUT_SQL, ["2026-01-01", 1000]],
   "events page": [page({}).sql, page({}).params],
-  "events page after a cursor": [page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).sql, page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).params],
-  "events by correlation id": [page({ correlation_id: "c" }).sql, page({ correlation_id: "c" }).params],
+  "events page after a cursor": [page({ cursor: AFTER }).sql, page({ cursor: AFTER }).params],
   "events by id": [page({ event_id: "01JD0000000000000000000000" }).sql, page({ event_id: "01JD0000000000000000000000" }).params],
   "events in a time range, failed downstream": [page({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }).sql, page({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }).params],
   "file downloads page": [page({ direction: "file" }).sql, page({ direction: "file" }).params],
   "file downloads by status and use case, after a cursor": [
-    page({ direction: "file", status: "error", use_case: "invoices", cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).sql,
-    page({ direction: "file", status: "error", use_case: "invoices", cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }).params,
+    page({ direction: "file", status: "error", use_case: "invoices", cursor: AFTER }).sql,
+    page({ direction: "file", status: "error", use_case: "invoices", cursor: AFTER }).params,
   ],
   "file downloads in a time range": [page({ direction: "file", from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" }).sql, page({ direction: "file", from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" }).params],
-  trace: [traceQuery("i", "c").sql, traceQuery("i", "c").params],
   "stats: counts": [STATS_SQL.counts, ["i", "2026-01-01"]],
-  "stats: acks": [STATS_SQL.acks, ["i", "2026-01-01"]],
-  "stats: outbound percentiles": [STATS_SQL.outboundPercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "stats: file percentiles": [STATS_SQL.filePercentiles, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "audit log": [AUDIT_LOG_SQL.first, ["t", 51]],
   "audit log after a cursor": [AUDIT_LOG_SQL.after, ["t", "01JD0000000000000000000000", 51]],
+  "outbound endpoints of an integration": [ENDPOINTS_OF_INTEGRATION_SQL, ["i"]],
+};
+
+// ---- the deliveries' statements, in an outbound endpoint's own SQLite ------------------------------
+
+/** Copied from src/outbound/endpoint-do.ts (OutboundEndpoint.monitored, not exported): how an endpoint orders and bounds the monitored arm. */
+const ENDPOINT_MONITORED_ORDER = { page: "ORDER BY id DESC", trace: "ORDER BY received_at, id" } as const;
+
+const deliveriesArm = (filter: MonitoredEventFilter, order: keyof typeof ENDPOINT_MONITORED_ORDER = "page"): [string, unknown[]] => {
+  const arm = monitoredDeliveries("i", filter)!;
+  return [`${arm.sql} ${ENDPOINT_MONITORED_ORDER[order]} LIMIT ?`, [...arm.params, 51]];
+};
+
+const ENDPOINT_STATEMENTS: Record<string, [string, unknown[]]> = {
+  "ACK-timeout sweep": [ACK_TIMEOUT_SQL, ["2026-01-01", 1000]],
+  "ACK: the rows of an ack_id": [ACKNOWLEDGE_SQL.update, ["processed", null, "2026-01-01", "a", "t", '["pending"]']],
+  "ACK: the statuses of an ack_id": [ACKNOWLEDGE_SQL.now, ["a", "t"]],
+  "attempt outcome": [OUTCOME_SQL, [200, null, "delivered", "2026-01-01", null, "01JD0000000000000000000000"]],
+  "retention: expired deliveries": [`${EXPIRED_DELIVERIES_SQL} RETURNING id`, ["i", "2026-01-01", 500]],
+  "events page": deliveriesArm({}),
+  "events page after a cursor": deliveriesArm({ before: "01JD0000000000000000000000" }),
+  "events by correlation id": deliveriesArm({ correlation_id: "c" }),
+  "events by id": deliveriesArm({ event_id: "01JD0000000000000000000000" }),
+  "events in a time range, failed downstream": deliveriesArm({ from: "2026-01-01T00:00:00Z", error_category: "downstream" }),
+  trace: deliveriesArm({ correlation_id: "c" }, "trace"),
+  "stats: counts": [OUTBOUND_STATS_SQL.counts, ["i", "2026-01-01"]],
+  "stats: acks": [OUTBOUND_STATS_SQL.acks, ["i", "2026-01-01"]],
+  "stats: durations": [OUTBOUND_STATS_SQL.durations, ["i", "2026-01-01", STATS_SAMPLE_SIZE]],
   "dead letters": [DEAD_LETTERS_SQL, ["i", "", 51]],
-  "redrive by ids": [REDRIVE_SQL.byIds, ["2026-01-01", '["a","b"]', "i"]],
-  "redrive-all page": [REDRIVE_SQL.page, ["2026-01-01", "i", "", REDRIVE_PAGE_SIZE]],
-  "redrive-all: more?": [REDRIVE_SQL.more, ["i", ""]],
+  "redrive by ids": [REDRIVE_SQL, ["2026-01-01", Date.now(), '["a","b"]', "i"]],
+  replay: [REPLAY_SQL, ["01JD0000000000000000000001", "2026-01-01", Date.now(), "t", "01JD0000000000000000000000", "i"]],
   "poll: dead-letter exhausted": [POLL_SQL.deadLetter, ["2026-01-01", "{}", "i", 100]],
   "poll: lease": [POLL_SQL.lease, ["2026-01-01", "{}", "i", 10, "2026-01-02"]],
   "poll: more?": [POLL_SQL.more, ["2026-01-01", "{}", "i", 1]],
-  "outbound endpoints of an integration": [ENDPOINTS_OF_INTEGRATION_SQL, ["i"]],
+  "poll: ack of a leased message": [POLL_ACK_SQL, ["2026-01-01", "01JD0000000000000000000000", "lease"]],
 };
 
 // ---- the event log's statements, in a shard's own SQLite -------------------------------------------
@@ -126,15 +162,20 @@ describe("query plans", () => {
     it(`${name}: no table scan, searched by index`, async () => expectIndexed(name, await plan(sql, params)));
   }
 
-  it("a page of events merges deliveries' and file downloads' (integration_id, id) indexes, sorting nothing", async () => {
-    for (const q of [page({}), page({ cursor: btoa(JSON.stringify({ after: "01JD0000000000000000000000" })) }), page({ status: "error" })]) {
-      const lines = await plan(q.sql, q.params);
-      expect(lines).toContain("MERGE (UNION ALL)");
-      expect(lines.filter((l) => l.includes("TEMP B-TREE")), lines.join("\n")).toEqual([]);
-      for (const index of ["deliveries_integration", "file_downloads_integration"]) {
-        expect(lines.some((l) => l.includes(`USING INDEX ${index} `) || l.includes(`USING COVERING INDEX ${index} `)), `${index}:\n${lines.join("\n")}`).toBe(true);
-      }
+  it("a page of events reads file downloads' (integration_id, id) index in D1 and deliveries' in each endpoint, sorting nothing", async () => {
+    for (const filter of [{}, { before: "01JD0000000000000000000000" }, { status: "error" }] as MonitoredEventFilter[]) {
+      const q = page({ ...(filter.before && { cursor: AFTER }), ...(filter.status && { status: filter.status }) });
+      const d1 = await plan(q.sql, q.params);
+      expect(d1.filter((l) => l.includes("TEMP B-TREE")), d1.join("\n")).toEqual([]);
+      expect(d1.some((l) => /USING (COVERING )?INDEX file_downloads_integration /.test(l)), d1.join("\n")).toBe(true);
+      const endpoint = await endpointPlan(...deliveriesArm(filter));
+      expect(endpoint.filter((l) => l.includes("TEMP B-TREE")), endpoint.join("\n")).toEqual([]);
+      expect(endpoint.some((l) => /^SEARCH deliveries USING (COVERING )?INDEX deliveries_integration /.test(l)), endpoint.join("\n")).toBe(true);
     }
+  });
+
+  it("a correlation id is not looked for in D1: downloads carry none (the log's shards and the endpoints answer)", () => {
+    expect(eventsQuery("i", { limit: 50, correlation_id: "c" } as EventQuery & { limit: number })).toBeNull();
   });
 
   it("a page of file downloads alone walks their (integration_id, id) index, sorting nothing", async () => {
@@ -145,8 +186,67 @@ describe("query plans", () => {
   });
 
   it("statements bounded by LIMIT delete or update through an indexed, limited subquery", async () => {
-    for (const sql of [EXPIRED_EVENTS_SQL, RETENTION_SQL.deliveries, RETENTION_SQL.fileDownloads, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, REDRIVE_SQL.page, POLL_SQL.lease, POLL_SQL.deadLetter]) {
+    for (const sql of [EXPIRED_EVENTS_SQL, EXPIRED_DELIVERIES_SQL, RETENTION_SQL.fileDownloads, RETENTION_SQL.auditLog, ACK_TIMEOUT_SQL, POLL_SQL.lease, POLL_SQL.deadLetter]) {
       expect(sql).toMatch(/WHERE id IN \(\s*SELECT [\s\S]+ LIMIT \?\d?\)/);
+    }
+  });
+});
+
+describe("query plans in an outbound endpoint", () => {
+  for (const [name, [sql, params]] of Object.entries(ENDPOINT_STATEMENTS)) {
+    it(`${name}: no table scan, searched by index`, async () => expectIndexed(name, await endpointPlan(sql, params)));
+  }
+
+  it("each statement reads the index made for it", async () => {
+    const expected: [string, RegExp][] = [
+      ["ACK-timeout sweep", /SEARCH deliveries USING (COVERING )?INDEX deliveries_ack_pending \(completed_at<\?\)/],
+      ["ACK: the rows of an ack_id", /SEARCH deliveries USING (COVERING )?INDEX deliveries_ack \(ack_id=\?\)/],
+      ["ACK: the statuses of an ack_id", /SEARCH deliveries USING (COVERING )?INDEX deliveries_ack \(ack_id=\?\)/],
+      ["retention: expired deliveries", /SEARCH deliveries USING (COVERING )?INDEX deliveries_integration_created \(integration_id=\? AND created_at<\?\)/],
+      ["events by correlation id", /SEARCH deliveries USING (COVERING )?INDEX deliveries_correlation \(integration_id=\? AND correlation_id=\?\)/],
+      ["trace", /SEARCH deliveries USING (COVERING )?INDEX deliveries_correlation \(integration_id=\? AND correlation_id=\?\)/],
+      ["stats: counts", /SEARCH deliveries USING (COVERING )?INDEX deliveries_integration_created \(integration_id=\? AND created_at>\?\)/],
+      ["stats: acks", /SEARCH deliveries USING (COVERING )?INDEX deliveries_integration_created \(integration_id=\? AND created_at>\?\)/],
+      ["stats: durations", /SEARCH deliveries USING (COVERING )?INDEX deliveries_integration_created \(integration_id=\? AND created_at>\?\)/],
+      ["dead letters", /SEARCH deliveries USING (COVERING )?INDEX deliveries_dead_lettered \(integration_id=\? AND id>\?\)/],
+      ["redrive by ids", /SEARCH deliveries USING (COVERING )?INDEX deliveries_dead_lettered \(integration_id=\? AND id=\?\)/],
+      ["poll: dead-letter exhausted", /SEARCH message USING (COVERING )?INDEX deliveries_poll \(integration_id=\? AND type=\? AND status=\? AND visible_at<\?\)/],
+      ["poll: lease", /SEARCH message USING (COVERING )?INDEX deliveries_poll \(integration_id=\? AND type=\? AND status=\? AND visible_at<\?\)/],
+      ["poll: more?", /SEARCH message USING (COVERING )?INDEX deliveries_poll \(integration_id=\? AND type=\? AND status=\? AND visible_at<\?\)/],
+    ];
+    for (const [name, pattern] of expected) {
+      const [sql, params] = ENDPOINT_STATEMENTS[name]!;
+      expect((await endpointPlan(sql, params)).join("\n"), name).toMatch(pattern);
+    }
+    // Under poison_policy block, a message's older pending siblings are found through deliveries_pending_order.
+    for (const name of ["poll: lease", "poll: more?"]) {
+      const [sql, params] = ENDPOINT_STATEMENTS[name]!;
+      expect((await endpointPlan(sql, params)).join("\n"), name).toMatch(/SEARCH older USING (COVERING )?INDEX deliveries_pending_order \(use_case_id=\? AND mapping_id=\? AND id<\?\)/);
+    }
+  });
+
+  it("a page of deliveries walks the (integration_id, id) index newest first, sorting nothing", async () => {
+    for (const [sql, params] of [deliveriesArm({}), deliveriesArm({ status: "error" }), deliveriesArm({ before: "01JD0000000000000000000000" }), deliveriesArm({ use_case: "poll", event_name: "e" })]) {
+      const lines = await endpointPlan(sql, params);
+      const context = lines.join("\n");
+      expect(lines.filter((l) => l.includes("TEMP B-TREE")), context).toEqual([]);
+      expect(lines.some((l) => /^SEARCH deliveries USING (COVERING )?INDEX deliveries_integration \(integration_id=\?( AND id<\?)?\)/.test(l)), context).toBe(true);
+    }
+  });
+
+  it("the due webhooks (ordered and unordered endpoints) and the next ACK deadline walk their partial indexes in order, sorting nothing", async () => {
+    // Scans of a partial index in its own order, ended by the LIMIT: only the rows the index holds
+    // (pending webhooks; deliveries waiting for their ACK), never the table.
+    for (const [sql, params, index] of [
+      [DUE_SQL.ordered, [], "deliveries_webhook_order"],
+      [DUE_SQL.unordered, [25], "deliveries_due"],
+      [NEXT_ACK_DEADLINE_SQL, [], "deliveries_ack_pending"],
+    ] as [string, unknown[], string][]) {
+      expect(sql).toMatch(/ORDER BY [\s\S]+ LIMIT (\?|1)$/);
+      const lines = await endpointPlan(sql, params);
+      const context = lines.join("\n");
+      expect(lines.filter((l) => l.includes("TEMP B-TREE")), context).toEqual([]);
+      expect(lines.filter((l) => l.startsWith("SCAN ") || l.startsWith("SEARCH ")), context).toEqual([expect.stringMatching(new RegExp(`^(SCAN|SEARCH) deliveries USING (COVERING )?INDEX ${index}(\\s|$)`))]);
     }
   });
 });
@@ -219,25 +319,45 @@ async function pollSetup(settings?: Record<string, unknown>) {
 
 const iso = (msFromNow: number) => new Date(Date.now() + msFromNow).toISOString();
 
-/** Deliveries as fan-out (and earlier polls) leave them; `id` sorts as given. */
+/** The endpoint object of a use case's mapping "main" ("<use_case_id>/main"), where its deliveries live. */
+const endpointOfUseCase = (useCaseId: string) => `${useCaseId}/main`;
+
+const DELIVERY_COLUMNS = [
+  "id", "tenant_id", "integration_id", "use_case_id", "use_case_slug", "mapping_id", "type", "event_id", "event_name", "payload", "status",
+  "attempts", "max_attempts", "lease_token", "visible_at", "created_at", "completed_at", "processing_duration_ms", "ack_id", "ack_status",
+];
+
+/**
+ * Deliveries as fan-out (and earlier polls) leave them, in their endpoints' objects, each endpoint
+ * listed in D1's directory (outbound_endpoints) as fan-out registers it; `id` sorts as given.
+ */
 async function insertDeliveries(
   s: { tenantId: string; integrationId: string },
   rows: { id: string; useCase: string; slug: string; type?: "poll" | "webhook"; status?: string; visibleAt?: string; attempts?: number; createdAt?: string; duration?: number; ackStatus?: string }[],
 ) {
-  await env.DB.batch(
-    rows.map((r) =>
-      env.DB.prepare(
-        `INSERT INTO deliveries (id, tenant_id, integration_id, use_case_id, use_case_slug, mapping_id, type, event_id, event_name, payload, status,
-           attempts, max_attempts, lease_token, visible_at, created_at, completed_at, processing_duration_ms, ack_id, ack_status)
-         VALUES (?, ?, ?, ?, ?, 'main', ?, ?, 'contact.created', ?, ?, ?, 3, ?, ?, ?, ?, ?, ?, ?)`,
-      ).bind(
-        r.id, s.tenantId, s.integrationId, r.useCase, r.slug, r.type ?? "poll", `ev-${r.id}`, JSON.stringify({ n: r.id }), r.status ?? "pending",
-        r.attempts ?? 0, r.visibleAt && r.visibleAt > iso(0) ? "lease" : null, r.visibleAt ?? iso(-60_000), r.createdAt ?? iso(-60_000),
-        r.duration === undefined ? null : (r.createdAt ?? iso(-60_000)), r.duration ?? null, r.ackStatus ? `ack-${r.id}` : null, r.ackStatus ?? null,
-      ),
-    ),
-  );
+  const byEndpoint = new Map<string, unknown[][]>();
+  for (const r of rows) {
+    const values = [
+      r.id, s.tenantId, s.integrationId, r.useCase, r.slug, "main", r.type ?? "poll", `ev-${r.id}`, "contact.created", JSON.stringify({ n: r.id }), r.status ?? "pending",
+      r.attempts ?? 0, 3, r.visibleAt && r.visibleAt > iso(0) ? "lease" : null, r.visibleAt ?? iso(-60_000), r.createdAt ?? iso(-60_000),
+      r.duration === undefined ? null : (r.createdAt ?? iso(-60_000)), r.duration ?? null, r.ackStatus ? `ack-${r.id}` : null, r.ackStatus ?? null,
+    ];
+    byEndpoint.set(endpointOfUseCase(r.useCase), [...(byEndpoint.get(endpointOfUseCase(r.useCase)) ?? []), values]);
+  }
+  for (const [endpointId, values] of byEndpoint) {
+    await env.DB.prepare(
+      "INSERT OR IGNORE INTO outbound_endpoints (id, tenant_id, integration_id, use_case_id, mapping_id, updated_at) VALUES (?, ?, ?, ?, 'main', ?)",
+    ).bind(endpointId, s.tenantId, s.integrationId, endpointId.split("/")[0]!, iso(0)).run();
+    await endpointQuery(
+      endpointId,
+      `INSERT INTO deliveries (${DELIVERY_COLUMNS.join(", ")}) SELECT ${DELIVERY_COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ")} FROM json_each(?)`,
+      JSON.stringify(values),
+    );
+  }
 }
+
+/** Runs `sql` in the endpoint of a use case's mapping "main". */
+const inEndpoint = <T extends Record<string, SqlStorageValue>>(useCaseId: string, sql: string, ...params: unknown[]) => endpointQuery<T>(endpointOfUseCase(useCaseId), sql, ...params);
 
 const ulid = (prefix: string, i: number) => `${prefix}${String(i).padStart(26 - prefix.length, "0")}`;
 
@@ -274,18 +394,18 @@ describe("poll", () => {
     ]);
     const poll = async () => (await api("POST", `/v1/integrations/${s.integrationId}/outbound/messages/poll`, { token: s.token, json: { limit: 10 } })).body;
     expect((await poll()).messages.map((m: { id: string }) => m.id)).toEqual([ulid("01JDC", 5)]);
-    const dead = await env.DB.prepare("SELECT id, last_error FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered'").bind(s.integrationId).all();
-    expect(dead.results).toEqual([{ id: ulid("01JDC", 4), last_error: "max_delivery_attempts reached without ack" }]);
+    const dead = (await deliveryRows(s.integrationId)).filter((r) => r.status === "dead_lettered").map((r) => ({ id: r.id, last_error: r.last_error }));
+    expect(dead).toEqual([{ id: ulid("01JDC", 4), last_error: "max_delivery_attempts reached without ack" }]);
 
     // The head's lease runs out: it alone comes back; its followers wait for its ack.
-    await env.DB.prepare("UPDATE deliveries SET visible_at = ? WHERE id = ?").bind(iso(-1000), ulid("01JDC", 1)).run();
+    expect(await inEndpoint(s.useCase.strict!, "UPDATE deliveries SET visible_at = ? WHERE id = ? RETURNING id", iso(-1000), ulid("01JDC", 1))).toHaveLength(1);
     const again = await poll();
     expect(again.messages.map((m: { id: string }) => m.id)).toEqual([ulid("01JDC", 1)]);
     expect(again.has_more).toBe(false);
     // An exhausted head blocks its mapping instead of being dead-lettered.
-    await env.DB.prepare("UPDATE deliveries SET visible_at = ?, attempts = 2 WHERE id = ?").bind(iso(-1000), ulid("01JDC", 1)).run();
+    expect(await inEndpoint(s.useCase.strict!, "UPDATE deliveries SET visible_at = ?, attempts = 2 WHERE id = ? RETURNING id", iso(-1000), ulid("01JDC", 1))).toHaveLength(1);
     expect((await poll()).messages).toEqual([]);
-    expect((await env.DB.prepare("SELECT status FROM deliveries WHERE id = ?").bind(ulid("01JDC", 1)).first())!.status).toBe("pending");
+    expect(await inEndpoint(s.useCase.strict!, "SELECT status FROM deliveries WHERE id = ?", ulid("01JDC", 1))).toEqual([{ status: "pending" }]);
   });
 });
 
@@ -301,13 +421,14 @@ describe("redrive-all", () => {
     expect(first.body).toMatchObject({ redriven: REDRIVE_PAGE_SIZE, has_more: true });
     expect(first.body.ids).toEqual(Array.from({ length: REDRIVE_PAGE_SIZE }, (_, i) => ulid("01JDD", i)));
     // A page redriven and dead-lettered again before the next call is not taken twice in one pass.
-    await env.DB.prepare("UPDATE deliveries SET status = 'dead_lettered' WHERE id = ?").bind(ulid("01JDD", 0)).run();
+    expect(await inEndpoint(s.useCase.poll!, "UPDATE deliveries SET status = 'dead_lettered' WHERE id = ? RETURNING id", ulid("01JDD", 0))).toHaveLength(1);
     const second = await api("POST", url, { token: s.token, json: { cursor: first.body.next_cursor } });
     expect(second.body).toEqual({ redriven: 5, ids: Array.from({ length: 5 }, (_, i) => ulid("01JDD", REDRIVE_PAGE_SIZE + i)), has_more: false, next_cursor: null });
-    const left = await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE integration_id = ? AND status = 'dead_lettered'").bind(s.integrationId).first<{ n: number }>();
-    expect(left!.n).toBe(1);
-    const rows = await env.DB.prepare("SELECT DISTINCT attempts, last_error FROM deliveries WHERE integration_id = ? AND status = 'pending'").bind(s.integrationId).all();
-    expect(rows.results).toEqual([{ attempts: 0, last_error: null }]);
+    const rows = await deliveryRows(s.integrationId);
+    expect(rows.filter((r) => r.status === "dead_lettered").map((r) => r.id)).toEqual([ulid("01JDD", 0)]);
+    const pending = rows.filter((r) => r.status === "pending");
+    expect(pending).toHaveLength(total - 1);
+    expect([...new Set(pending.map((r) => JSON.stringify({ attempts: r.attempts, last_error: r.last_error })))]).toEqual([JSON.stringify({ attempts: 0, last_error: null })]);
 
     expectError(await api("POST", url, { token: s.token, json: { ids: [ulid("01JDD", 0)], cursor: first.body.next_cursor } }), 400, "VALIDATION_FAILED");
     expectError(await api("POST", url, { token: s.token, json: { cursor: "not-ours" } }), 400, "INVALID_CURSOR");
@@ -347,9 +468,8 @@ describe("retention", () => {
       env.DB.prepare("INSERT INTO audit_log (id, tenant_id, actor, action, at) VALUES (?, ?, 'admin', 'integration.updated', ?)").bind(id, s.tenantId, iso(-daysAgo * 86_400_000));
     await env.DB.batch([audit(ulid("01JDAUD", 1), RETENTION.auditDays + 30), audit(ulid("01JDAUD", 2), RETENTION.auditDays + 1), audit(ulid("01JDAUD", 3), 10)]);
 
-    const count = async (sql: string) => (await env.DB.prepare(sql).bind(s.integrationId).first<{ n: number }>())!.n;
     const eventsLeft = async () => (await logQuery<{ id: string }>(s.integrationId, "SELECT id FROM events")).map((r) => r.id).sort();
-    const deliveriesLeft = () => count("SELECT COUNT(*) AS n FROM deliveries WHERE integration_id = ?");
+    const deliveriesLeft = async () => (await deliveryRows(s.integrationId)).length;
 
     const first = await applyRetention(env);
     expect(first).toMatchObject({ events: RETENTION.rowsPerIntegration + 5, deliveries: RETENTION.rowsPerIntegration, audit_log: 2 });
@@ -425,7 +545,7 @@ describe("stats", () => {
 });
 
 describe("events query", () => {
-  it("pages both directions newest first across D1 and the log's shards, with every filter applied to each", async () => {
+  it("pages both directions newest first across the log's shards and the endpoints, with every filter applied to each", async () => {
     const s = await pollSetup();
     const at = (i: number) => new Date(Date.parse("2026-03-01T10:00:00Z") + i).toISOString();
     // Interleaved ids: inbound 1, 3, 5, 7 (in two different shards); outbound 2, 4, 6 (6 failed).
@@ -439,7 +559,7 @@ describe("events query", () => {
       );
     }
     await insertDeliveries(s, [2, 4, 6].map((i) => ({ id: ulid("01JDG", i), useCase: s.useCase.poll!, slug: "poll", status: i === 6 ? "dead_lettered" : "delivered" })));
-    await env.DB.prepare("UPDATE deliveries SET correlation_id = 'order-1' WHERE id = ?").bind(ulid("01JDG", 2)).run();
+    expect(await inEndpoint(s.useCase.poll!, "UPDATE deliveries SET correlation_id = 'order-1' WHERE id = ? RETURNING id", ulid("01JDG", 2))).toHaveLength(1);
     const query = async (q: Record<string, unknown>) => (await api("POST", `/v1/integrations/${s.integrationId}/events`, { token: s.token, json: q })).body;
     const idsOf = (body: { events: { event_id: string }[] }) => body.events.map((e) => e.event_id.slice(-1));
 
