@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { entityWriter } from "../src/entities/service";
+import { entityStore, RoundWriter } from "../src/entities/service";
 import type { NewEvent } from "../src/inbound/events-log";
 import type { EventLog } from "../src/inbound/log-do";
 import { processEvent } from "../src/inbound/process";
@@ -128,7 +128,7 @@ describe("POST /v3/erp/updates/events", () => {
 
     // Processing the finished event again (a redelivery) applies nothing new.
     const row = (await eventRow(integrationId, r!.event_id))!;
-    expect((await processEvent({ ...env, entities: entityWriter(env) }, row, row.started_at!)).outcome).toMatchObject({ status: "done", entities: [{ _id: contactId }] });
+    expect((await processEvent({ ...env, entities: new RoundWriter(env, ["g"]).forEvent(0) }, row, row.started_at!)).outcome).toMatchObject({ status: "done", entities: [{ _id: contactId }] });
     // As if the log died before recording the outcome: the event is unfinished and queued again, and the log runs it once more.
     const log = logOfEvent(integrationId, r!.event_id);
     await runInDurableObject(log, (_instance: EventLog, state) => {
@@ -137,10 +137,10 @@ describe("POST /v3/erp/updates/events", () => {
     await log.enqueue([r!.event_id]);
     await vi.waitFor(async () => expect(await log.pending()).toEqual([]), { timeout: 10_000, interval: 20 });
     expect((await waitFor(token, r!.event_id)).status).toBe("done");
-    const again = await entityWriter(env).apply({
+    const [again] = await entityStore(env, tenant.id, "contact").apply([{
       updateId: `${r!.event_id}#0`, eventId: r!.event_id, tenantId: tenant.id, schema: "contact", entityId: contactId,
       uniqueIds: { external_id: "R1" }, attributes: { _tags: { _append: ["twice"] } }, mode: "upsert",
-    });
+    }]);
     expect(again).toMatchObject({ duplicate: true, operation: "created", version: 1 });
     const contact = (await api("GET", `/v1/entities/contact/${contactId}`, { token })).body;
     expect(contact).toMatchObject({ version: 1, attributes: { _tags: ["once"] } });

@@ -1,6 +1,6 @@
 // The entity store: each tenant's entities of one schema live in one EntityStore Durable Object
 // (identity index, state, history, outbox), named `<tenant>/<schema>`. Writes from event processing
-// are gathered per store and sent as one call per store and turn of the event loop; reads go to the
+// are gathered per store and sent as one call per store and processing round (RoundWriter); reads go to the
 // store that owns the schema. Nothing here touches D1.
 import { AppError } from "../platform/errors";
 import { decodeCursor, decodeVersionCursor, encodeVersionCursor, toPage, type PageQuery } from "../platform/pagination";
@@ -33,62 +33,196 @@ export function canonicalIds(ids: Record<string, unknown>): Record<string, strin
 
 // ---- batched writes from event processing ----------------------------------------------------
 
-/**
- * Calls to one store made in the same turn of the event loop, sent together as one RPC when the turn
- * ends. Event processing runs the groups of a log shard side by side, so their entity updates meet
- * here and a round of many events costs each store one call, whatever the number of events.
- */
-class Batcher<In, Out> {
-  private pending = new Map<string, { items: { input: In; resolve: (o: Out) => void; reject: (e: unknown) => void }[]; send: (inputs: In[]) => Promise<Out[]> }>();
+type Ref = { ids: Record<string, string>; integrationId: string | null };
+type EventState = "running" | "waiting" | "done" | "failed";
+type Queued =
+  | { pos: number; kind: "resolve"; tenantId: string; schema: string; ref: Ref; resolve: (o: { entityId: string } | Ambiguous) => void; reject: (e: unknown) => void }
+  | { pos: number; kind: "commit"; updates: EntityUpdateInput[]; readings: { tenantId: string; readings: MeterReadingWrite[] }; resolve: (o: (EntityUpdateResult | Ambiguous)[]) => void; reject: (e: unknown) => void };
 
-  call(key: string, send: (inputs: In[]) => Promise<Out[]>, input: In): Promise<Out> {
-    return new Promise<Out>((resolve, reject) => {
-      let batch = this.pending.get(key);
-      if (!batch) {
-        batch = { items: [], send };
-        this.pending.set(key, batch);
-        // After the microtasks of this turn: every group that reached an update by then joins in.
-        setTimeout(() => this.flush(key), 0);
+/** A commit held back because an earlier event of its group failed: the group stops there. */
+export class GroupStopped extends Error {
+  override name = "GroupStopped";
+}
+
+/** Longest a queued call waits for the round's other events before it is sent anyway. */
+const MAX_HOLD_MS = 25;
+
+/**
+ * The entity writer of one processing round. The round's events run side by side, those of one group
+ * too; their store calls are held until every running event is waiting on this writer (or MAX_HOLD_MS
+ * passed), then sent as one call per store: a round of many events costs each store about one call.
+ *
+ * Order per group, and so per entity, is kept by the commits: an event's entity updates and meter
+ * readings go in one `commit`, and a commit is sent only in the same flush as, or after, the commits
+ * of its group's earlier events, in their order (so within each store, in one batch, one
+ * transaction). A commit waits while an earlier event of its group is still running or its commit is
+ * in flight, and is refused (GroupStopped) once an earlier one failed. Resolving references claims
+ * ids and creates stubs, which is order-independent, so those go out at once.
+ */
+export class RoundWriter {
+  private readonly state: EventState[];
+  private readonly calls: number[];
+  /** Position of each event's predecessor in its group (-1 for a group's first event). */
+  private readonly previous: number[];
+  private queue: Queued[] = [];
+  private running: number;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private oldest = 0;
+
+  constructor(private readonly env: StoreEnv, groups: string[]) {
+    this.state = groups.map(() => "running");
+    this.calls = groups.map(() => 0);
+    const last = new Map<string, number>();
+    this.previous = groups.map((g, i) => {
+      const before = last.get(g) ?? -1;
+      last.set(g, i);
+      return before;
+    });
+    this.running = groups.length;
+  }
+
+  /** The writer processing of the event at `pos` uses. */
+  forEvent(pos: number): EntityWriter {
+    return {
+      resolve: (tenantId, schema, ids, integrationId) =>
+        this.call<{ entityId: string } | Ambiguous>(pos, (resolve, reject) => ({ pos, kind: "resolve", tenantId, schema, ref: { ids, integrationId }, resolve, reject })),
+      commit: (updates, readings) => this.call<(EntityUpdateResult | Ambiguous)[]>(pos, (resolve, reject) => ({ pos, kind: "commit", updates, readings, resolve, reject })),
+    };
+  }
+
+  /** The event finished (ok) or threw (failed): later events of its group may go on, or stop. */
+  finished(pos: number, ok: boolean): void {
+    if (this.state[pos] === "running") this.running--;
+    this.state[pos] = ok ? "done" : "failed";
+    this.schedule();
+  }
+
+  private call<T>(pos: number, make: (resolve: (o: T) => void, reject: (e: unknown) => void) => Queued): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.calls[pos] = this.calls[pos]! + 1;
+      if (this.calls[pos] === 1 && this.state[pos] === "running") {
+        this.state[pos] = "waiting";
+        this.running--;
       }
-      batch.items.push({ input, resolve, reject });
+      const settle = () => {
+        if (--this.calls[pos]! === 0 && this.state[pos] === "waiting") {
+          this.state[pos] = "running";
+          this.running++;
+        }
+      };
+      if (this.queue.length === 0) this.oldest = Date.now();
+      this.queue.push(make((o) => (settle(), resolve(o as T)), (e) => (settle(), reject(e))));
+      this.schedule();
     });
   }
 
-  private flush(key: string) {
-    const batch = this.pending.get(key);
-    this.pending.delete(key);
-    if (!batch) return;
-    // Through a promise, so a send that throws at once still settles every caller.
-    Promise.resolve()
-      .then(() => batch.send(batch.items.map((i) => i.input)))
-      .then(
-      (outs) => batch.items.forEach((item, i) => item.resolve(outs[i]!)),
-      (err) => batch.items.forEach((item) => item.reject(err)),
-    );
+  /** Checks after this turn's microtasks (an event whose call just returned is running again by then). */
+  private schedule() {
+    if (this.timer !== null || this.queue.length === 0) return;
+    const wait = this.running === 0 ? 0 : Math.max(0, this.oldest + MAX_HOLD_MS - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.queue.length === 0) return;
+      if (this.running === 0 || Date.now() >= this.oldest + MAX_HOLD_MS) this.flush();
+      else this.schedule();
+    }, wait);
+  }
+
+  /** Whether the commit of the event at `pos` may go now, given the commits going in this flush. */
+  private mayCommit(pos: number, sending: Set<number>): "yes" | "wait" | "stop" {
+    for (let q = this.previous[pos]!; q >= 0; q = this.previous[q]!) {
+      if (this.state[q] === "failed") return "stop";
+      if (this.state[q] === "done" || sending.has(q)) continue;
+      return "wait";
+    }
+    return "yes";
+  }
+
+  private flush() {
+    const queued = this.queue.sort((a, b) => a.pos - b.pos);
+    this.queue = [];
+    const resolves = new Map<string, Extract<Queued, { kind: "resolve" }>[]>();
+    const updates = new Map<string, { tenantId: string; schema: string; items: { commit: number; index: number }[]; inputs: EntityUpdateInput[] }>();
+    const readings = new Map<string, { commits: number[]; readings: MeterReadingWrite[] }>();
+    const commits: Extract<Queued, { kind: "commit" }>[] = [];
+    const sending = new Set<number>();
+    for (const item of queued) {
+      if (item.kind === "resolve") {
+        const key = `${item.tenantId}/${item.schema}`;
+        resolves.set(key, [...(resolves.get(key) ?? []), item]);
+        continue;
+      }
+      const may = this.mayCommit(item.pos, sending);
+      if (may === "stop") {
+        item.reject(new GroupStopped("an earlier event of its group failed"));
+        continue;
+      }
+      if (may === "wait") {
+        if (this.queue.length === 0) this.oldest = Date.now();
+        this.queue.push(item);
+        continue;
+      }
+      sending.add(item.pos);
+      const c = commits.push(item) - 1;
+      for (const [index, u] of item.updates.entries()) {
+        const key = `${u.tenantId}/${u.schema}`;
+        const entry = updates.get(key) ?? { tenantId: u.tenantId, schema: u.schema, items: [], inputs: [] };
+        entry.items.push({ commit: c, index });
+        entry.inputs.push(u);
+        updates.set(key, entry);
+      }
+      if (item.readings.readings.length > 0) {
+        const entry = readings.get(item.readings.tenantId) ?? { commits: [], readings: [] };
+        entry.commits.push(c);
+        entry.readings.push(...item.readings.readings);
+        readings.set(item.readings.tenantId, entry);
+      }
+    }
+    for (const items of resolves.values()) {
+      const { tenantId, schema } = items[0]!;
+      Promise.resolve()
+        .then(() => entityStore(this.env, tenantId, schema).resolve(tenantId, schema, items.map((i) => i.ref)))
+        .then(
+          (outs) => items.forEach((item, i) => item.resolve(outs[i]!)),
+          (err) => items.forEach((item) => item.reject(err)),
+        );
+    }
+    // Commits held back here go once an earlier event of their group finishes or commits (finished()
+    // and call() check again), not by polling.
+    if (commits.length === 0) return;
+    // Each commit waits for every store call it has a part in; one failed call fails its commits.
+    const results = commits.map((c) => new Array<EntityUpdateResult | Ambiguous>(c.updates.length));
+    const failed = new Map<number, unknown>();
+    const calls = [
+      ...[...updates.values()].map(({ tenantId, schema, items, inputs }) =>
+        Promise.resolve()
+          // The RPC stub's type cannot express `unknown` attribute values; the inputs are plain JSON.
+          .then(() => entityStore(this.env, tenantId, schema).apply(inputs as never) as Promise<(EntityUpdateResult | Ambiguous)[]>)
+          .then(
+            (outs) => items.forEach(({ commit, index }, i) => (results[commit]![index] = outs[i]!)),
+            (err) => items.forEach(({ commit }) => failed.set(commit, err)),
+          ),
+      ),
+      ...[...readings].map(([tenantId, entry]) =>
+        Promise.resolve()
+          .then(() => putMeterReadings(this.env, tenantId, entry.readings))
+          .then(
+            () => undefined,
+            (err) => entry.commits.forEach((commit) => failed.set(commit, err)),
+          ),
+      ),
+    ];
+    void Promise.all(calls).then(() => commits.forEach((c, i) => (failed.has(i) ? c.reject(failed.get(i)) : c.resolve(results[i]!))));
   }
 }
 
-/**
- * The batched entity writes of one caller. Each EventLog object makes its own: a Durable Object may
- * only await I/O it started itself, so calls from two objects never share a batch.
- */
-export function entityWriter(env: StoreEnv) {
-  const updates = new Batcher<EntityUpdateInput, EntityUpdateResult | Ambiguous>();
-  const references = new Batcher<{ ids: Record<string, string>; integrationId: string | null }, { entityId: string } | Ambiguous>();
-  return {
-    /** Applies one update through its schema's store (batched with the turn's other updates to that store). */
-    apply(input: EntityUpdateInput): Promise<EntityUpdateResult | Ambiguous> {
-      // The RPC stub's type cannot express `unknown` attribute values; the inputs are plain JSON.
-      const send = (batch: EntityUpdateInput[]) => entityStore(env, input.tenantId, input.schema).apply(batch as never) as Promise<(EntityUpdateResult | Ambiguous)[]>;
-      return updates.call(`${input.tenantId}/${input.schema}`, send, input);
-    },
-    /** Finds (or claims, creating a stub) the entity a relation or meter reference names (batched per store). */
-    resolve(tenantId: string, schema: string, ids: Record<string, string>, integrationId: string | null): Promise<{ entityId: string } | Ambiguous> {
-      return references.call(`${tenantId}/${schema}`, (batch) => entityStore(env, tenantId, schema).resolve(tenantId, schema, batch), { ids, integrationId });
-    },
-  };
+/** What processing writes through: a round's writer for one event. */
+export interface EntityWriter {
+  /** Finds (or claims, creating a stub) the entity a relation or meter reference names. */
+  resolve(tenantId: string, schema: string, ids: Record<string, string>, integrationId: string | null): Promise<{ entityId: string } | Ambiguous>;
+  /** Applies an event's entity updates and stores its meter readings, in its group's order; answers each update's result. */
+  commit(updates: EntityUpdateInput[], readings: { tenantId: string; readings: MeterReadingWrite[] }): Promise<(EntityUpdateResult | Ambiguous)[]>;
 }
-export type EntityWriter = ReturnType<typeof entityWriter>;
 
 /** Stores meter readings in the tenant's meter store. */
 export async function putMeterReadings(env: StoreEnv, tenantId: string, readings: MeterReadingWrite[]): Promise<void> {

@@ -21,7 +21,7 @@ import {
   type EventRow,
   type NewEvent,
 } from "./events-log";
-import { entityWriter } from "../entities/service";
+import { GroupStopped, RoundWriter } from "../entities/service";
 import { failedOutcome, processEvent, type ProcessEnv } from "./process";
 
 /** Attempts per event before it is recorded as a system error (its group then moves on). */
@@ -65,8 +65,8 @@ export interface MonitoredRowsQuery {
 
 export class EventLog extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** The bindings processing uses, with this object's own batched entity writer. */
-  private readonly processing: ProcessEnv;
+  /** The bindings processing uses (each round adds its own entity writer). */
+  private readonly processing: Omit<ProcessEnv, "entities">;
   /** The group the last round served last: the next round starts after it (round-robin). */
   private lastGroup: string | null = null;
 
@@ -74,7 +74,7 @@ export class EventLog extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(EVENT_LOG_SCHEMA);
-    this.processing = { ...env, entities: entityWriter(env) };
+    this.processing = env;
     // Defence in depth: a queue with events must always have an alarm.
     void ctx.blockConcurrencyWhile(async () => {
       if (this.sql.exec("SELECT 1 FROM queue LIMIT 1").toArray().length > 0 && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
@@ -196,11 +196,7 @@ export class EventLog extends DurableObject<Env> {
       const events = new Map(
         this.sql.exec<EventRow & Record<string, SqlStorageValue>>("SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))", ids).toArray().map((e) => [e.id, e as EventRow]),
       );
-      const groups = new Map<string, QueueRow[]>();
-      for (const r of run) groups.set(r.group_key, [...(groups.get(r.group_key) ?? []), r]);
-      const finished: Finished[] = [];
-      await Promise.all([...groups.values()].map((group) => this.runGroup(group, events, finished, until)));
-      this.finish(finished);
+      this.finish(await this.runRound(run, events));
     }
     await this.scheduleNext();
   }
@@ -241,33 +237,48 @@ export class EventLog extends DurableObject<Env> {
   }
 
   /**
-   * Runs one group's events in order, collecting what finished; a failure stops the group for this
-   * round and backs it off.
+   * Runs a round's events side by side, those of one group too: their entity writes go through one
+   * RoundWriter, which keeps each group's order and sends one call per store. Then, group by group in
+   * order, collects what finished; a failure stops its group there and backs it off, and the group's
+   * later events get their attempt back (any of their writes that already went out are idempotent per
+   * update id, so running them again changes nothing).
    */
-  private async runGroup(rows: QueueRow[], events: Map<string, EventRow>, finished: Finished[], until: number): Promise<void> {
-    for (const [i, row] of rows.entries()) {
-      // Past the slice's deadline a group starts no further event (a slow group must not hold the
-      // round, and with it the other groups, for long): the rest get their attempts back and wait.
-      if (i > 0 && Date.now() >= until) {
-        this.giveBack(rows.slice(i));
-        return;
-      }
-      const event = events.get(row.event_id);
-      try {
-        const done = event && UNFINISHED.includes(event.status) ? await processEvent(this.processing, event, event.started_at ?? nowIso()) : null;
-        crashPoint("stream.before-dequeue", (why) => this.ctx.abort(why));
-        finished.push({ seq: row.seq, id: row.event_id, done });
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+  private async runRound(rows: QueueRow[], events: Map<string, EventRow>): Promise<Finished[]> {
+    const writer = new RoundWriter(this.env, rows.map((r) => r.group_key));
+    const results = await Promise.all(
+      rows.map(async (row, pos) => {
+        const event = events.get(row.event_id);
+        try {
+          const done = event && UNFINISHED.includes(event.status) ? await processEvent({ ...this.processing, entities: writer.forEvent(pos) }, event, event.started_at ?? nowIso()) : null;
+          writer.finished(pos, true);
+          return { done };
+        } catch (err) {
+          writer.finished(pos, false);
+          return { err };
+        }
+      }),
+    );
+    const groups = new Map<string, { row: QueueRow; result: (typeof results)[number] }[]>();
+    for (const [pos, row] of rows.entries()) groups.set(row.group_key, [...(groups.get(row.group_key) ?? []), { row, result: results[pos]! }]);
+    const finished: Finished[] = [];
+    for (const group of groups.values()) {
+      for (const [i, { row, result }] of group.entries()) {
+        if ("done" in result) {
+          crashPoint("stream.before-dequeue", (why) => this.ctx.abort(why));
+          finished.push({ seq: row.seq, id: row.event_id, done: result.done ?? null });
+          continue;
+        }
+        const message = result.err instanceof Error ? result.err.message : String(result.err);
         const attempts = row.attempts + 1;
-        console.error(JSON.stringify({ level: "error", event_id: row.event_id, attempts, message }));
+        if (!(result.err instanceof GroupStopped)) console.error(JSON.stringify({ level: "error", event_id: row.event_id, attempts, message }));
         // The head blocks its group (order matters): back off before trying it again. Its later events
         // this round were counted an attempt they did not use: give it back.
         this.sql.exec("UPDATE queue SET last_error = ?, next_at = ? WHERE seq = ?", message, Date.now() + Math.min(60_000, 500 * 2 ** attempts), row.seq);
-        this.giveBack(rows.slice(i + 1));
-        return;
+        this.giveBack(group.slice(i + 1).map((g) => g.row));
+        break;
       }
     }
+    return finished;
   }
 
   /** Events of a round that did not start: the attempt recorded for them is taken back. */

@@ -1,9 +1,10 @@
 // Processing of one accepted event: map it, resolve identities and relations, apply each entity
 // update through its Durable Object, store meter readings, and record the outcome. Called by the
-// event's log (EventLog), each group's events one at a time; safe to run again for the same event.
-import type { EntityOperation } from "../entities/store-do";
+// event's log (EventLog), a round's events side by side (their writes in group order, see
+// RoundWriter); safe to run again for the same event.
+import type { EntityOperation, EntityUpdateInput } from "../entities/store-do";
 import type { ResolvedRelation } from "../entities/merge";
-import { canonicalIds, putMeterReadings, type EntityWriter, type MeterReadingWrite } from "../entities/service";
+import { canonicalIds, type EntityWriter, type MeterReadingWrite } from "../entities/service";
 import type { IntegrationSettings, UseCase } from "../integrations/schema";
 import { processingConfiguration } from "../integrations/service";
 import { fileUrlSigner, publicOrigin } from "../file-proxy/service";
@@ -19,7 +20,7 @@ import { redactPayloadText } from "../platform/redact";
 import type { EventOutcome, EventRow } from "./events-log";
 import type { EventEntityResult, EventError } from "./schema";
 
-/** What processing needs: bindings, and the calling log's own batched entity writer. */
+/** What processing needs: bindings, and the writer of the calling log's processing round. */
 export type ProcessEnv = Pick<Env, "DB" | "ENTITY_STORE" | "SECRETS_KEY"> & Partial<Pick<Env, "PUBLIC_URL">> & AppsEnv & { entities: EntityWriter };
 
 class EntityProblem extends Error {
@@ -106,34 +107,29 @@ function relationAttributesOf(config: InboundConfiguration): Map<string, Set<str
   return out;
 }
 
-async function applyUpdate(
+/** An entity update ready to commit: its relations resolved to entity ids. */
+async function prepareUpdate(
   env: ProcessEnv,
   event: EventRow,
   update: EntityUpdate,
   index: number,
   relations: { attributes: Map<string, Set<string>>; budget: { left: number } },
   problems: EventError[],
-): Promise<EventEntityResult | null> {
-  const ids = canonicalIds(update.unique_identifiers);
+): Promise<EntityUpdateInput> {
   const declared = relations.attributes.get(update.entity_slug) ?? new Set<string>();
   const attributes = await resolveRelations(env, event, update.attributes, declared, relations.budget, problems);
-  const result = await env.entities.apply({
+  return {
     updateId: `${event.id}#${index}`,
     eventId: event.id,
     tenantId: event.tenant_id,
     schema: update.entity_slug,
-    uniqueIds: ids,
+    uniqueIds: canonicalIds(update.unique_identifiers),
     integrationId: event.integration_id,
     attributes,
     mode: update.mode,
     sourceTimestamp: event.source_timestamp ?? undefined,
     correlationId: event.correlation_id,
-  });
-  if ("ambiguous" in result) {
-    problems.push(ambiguousIdentifier(update.entity_slug, ids, result.ambiguous));
-    return null;
-  }
-  return { slug: update.entity_slug, _id: result.entityId, operation: result.operation satisfies EntityOperation, unique_ids: ids };
+  };
 }
 
 /** Parsed mapping configurations by their JSON text: parsing compiles every expression, once is enough. */
@@ -205,26 +201,33 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
     throw err;
   }
 
+  // Everything is resolved first, then written in one commit: the event's updates and readings go
+  // to their stores in its group's order, batched with the round's other events (RoundWriter).
   const problems: EventError[] = [];
-  const entities: EventEntityResult[] = [];
-  for (const [i, update] of mapped.entity_updates.entries()) {
-    const applied = await applyUpdate(env, event, update, i, relations, problems);
-    if (applied) entities.push(applied);
-    crashPoint("process.after-entity-update");
-  }
+  const updates: EntityUpdateInput[] = [];
+  for (const [i, update] of mapped.entity_updates.entries()) updates.push(await prepareUpdate(env, event, update, i, relations, problems));
   const readings: MeterReadingWrite[] = [];
+  const readingResults: EventEntityResult[] = [];
   for (const reading of mapped.meter_readings_updates) {
     try {
       const meterId = await resolveReference(env, event, "meter", reading.meter.$entity_unique_ids);
       const counterId = reading.meter_counter ? await resolveReference(env, event, "meter_counter", reading.meter_counter.$entity_unique_ids) : null;
       readings.push({ meterId, counterId, eventId: event.id, mode: reading.mode, attributes: reading.attributes });
-      entities.push({ slug: "meter_reading", _id: meterId, operation: reading.mode === "delete" ? "deleted" : "upserted", unique_ids: { external_id: reading.attributes.external_id } });
+      readingResults.push({ slug: "meter_reading", _id: meterId, operation: reading.mode === "delete" ? "deleted" : "upserted", unique_ids: { external_id: reading.attributes.external_id } });
     } catch (err) {
       if (!(err instanceof EntityProblem)) throw err;
       problems.push(err.error);
     }
   }
-  await putMeterReadings(env, event.tenant_id, readings);
+  const results = updates.length + readings.length > 0 ? await env.entities.commit(updates, { tenantId: event.tenant_id, readings }) : [];
+  crashPoint("process.after-entity-update");
+  const entities: EventEntityResult[] = [];
+  for (const [i, result] of results.entries()) {
+    const update = updates[i]!;
+    if ("ambiguous" in result) problems.push(ambiguousIdentifier(update.schema, update.uniqueIds, result.ambiguous));
+    else entities.push({ slug: update.schema, _id: result.entityId, operation: result.operation satisfies EntityOperation, unique_ids: update.uniqueIds });
+  }
+  entities.push(...readingResults);
 
   const status = problems.length === 0 ? "done" : entities.length > 0 ? "partial" : "error";
   return { status, error_category: problems.length ? "validation" : null, errors: problems, entities, warnings: mapped.warnings };

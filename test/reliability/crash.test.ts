@@ -246,16 +246,40 @@ describe("a crash between two steps of processing", () => {
     expect(state.events[0]!.attempts).toBe(2);
   }, TEST_TIMEOUT_MS);
 
-  it("between the two entity updates of one event: the retry applies the second once and leaves the first alone", async () => {
+  it("after one event's updates to two stores were committed, before its outcome: the retry applies neither again", async () => {
     const p = await pipeline();
     armCrash("process.after-entity-update");
     const [r] = await post(p.token, p.integrationId, [{ use_case_slug: "pairs", payload: { id: "M1", name: "Ada", account: "ACC-1", company: "Lovelace Ltd" } }]);
     await crashHappened("process.after-entity-update");
-    // The contact is applied; the account is not yet.
-    expect((await snapshot(p)).entities.map((e) => e.schema)).toEqual(["contact"]);
+    // The event's updates go in one commit (one call per store): both are applied.
+    expect((await snapshot(p)).entities.map((e) => e.schema).sort()).toEqual(["account", "contact"]);
     await runScheduledAlarm(streamOf(p));
 
     await expectExact(p, { events: [r!.event_id], changes: { "contact:M1": [r!.event_id], "account:ACC-1": [r!.event_id] } });
+  }, TEST_TIMEOUT_MS);
+
+  it("when one of an event's two stores fails its part: the event is retried, the other store's part is not applied twice", async () => {
+    const p = await pipeline();
+    // The account store refuses to write entities (a store failure, not a crash).
+    await storeOf(p, "account").find({}, "", 1);
+    await runInDurableObject(storeOf(p, "account"), (_, state) => {
+      state.storage.sql.exec("CREATE TRIGGER refuse BEFORE INSERT ON entities BEGIN SELECT RAISE(ABORT, 'store refused'); END");
+    });
+    const [r] = await post(p.token, p.integrationId, [{ use_case_slug: "pairs", payload: { id: "M2", name: "Ada", account: "ACC-2", company: "Lovelace Ltd" } }]);
+    const stream = streamOf(p);
+    await vi.waitFor(async () => expect((await stream.pending())[0]?.last_error).toMatch(/store refused/), eventually);
+    // The contact's part went through; the account's did not.
+    expect((await snapshot(p)).entities.map((e) => e.schema)).toEqual(["contact"]);
+
+    await runInDurableObject(storeOf(p, "account"), (_, state) => {
+      state.storage.sql.exec("DROP TRIGGER refuse");
+    });
+    // The backoff is over.
+    await runInDurableObject(stream, (_, state) => {
+      state.storage.sql.exec("UPDATE queue SET next_at = 0");
+    });
+    await runDurableObjectAlarm(stream);
+    await expectExact(p, { events: [r!.event_id], changes: { "contact:M2": [r!.event_id], "account:ACC-2": [r!.event_id] } });
   }, TEST_TIMEOUT_MS);
 
   it("after processing, before the log recorded the outcome and removed the event (one write): the retry finds the update applied and completes the event once", async () => {
