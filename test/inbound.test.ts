@@ -104,6 +104,19 @@ describe("POST /v3/erp/updates/events", () => {
     expect(hot.version).toBe(25);
   });
 
+  it("keeps a group's order when a round runs its events side by side and some wait on relations first", async () => {
+    const { token, integrationId } = await setup();
+    const ts = nextTimestamp();
+    // One request, one group: every event in one round. Every other event names an account, so it
+    // resolves a relation (a store call) before its update; the others reach their commit first.
+    const events = Array.from({ length: 40 }, (_, i) => ({ use_case_slug: "contacts", group_id: "mixed", timestamp: ts, payload: { id: "MIX", tag: `t${i}`, ...(i % 2 === 0 ? { account: `ACC-M${i}` } : {}) } }));
+    const answers = await post(token, integrationId, events);
+    for (const a of answers) expect((await waitFor(token, a.event_id)).status).toBe("done");
+    const mixed = await findOne(token, "contact", "external_id=MIX");
+    expect(mixed.attributes._tags).toEqual(Array.from({ length: 40 }, (_, i) => `t${i}`));
+    expect(mixed.version).toBe(40);
+  });
+
   it("applies events of one stream strictly in the order accepted", async () => {
     const { token, integrationId } = await setup();
     const ts = nextTimestamp();

@@ -67,6 +67,7 @@ export class RoundWriter {
   private queue: Queued[] = [];
   private running: number;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = 0;
   private oldest = 0;
 
   constructor(private readonly env: StoreEnv, groups: string[]) {
@@ -116,16 +117,25 @@ export class RoundWriter {
     });
   }
 
-  /** Checks after this turn's microtasks (an event whose call just returned is running again by then). */
+  /**
+   * Sends the queue once no event is running (checked after this turn's microtasks, when an event
+   * whose call just returned is running again), or MAX_HOLD_MS after its oldest call; an earlier
+   * check replaces a later one.
+   */
   private schedule() {
-    if (this.timer !== null || this.queue.length === 0) return;
-    const wait = this.running === 0 ? 0 : Math.max(0, this.oldest + MAX_HOLD_MS - Date.now());
+    if (this.queue.length === 0) return;
+    const at = this.running === 0 ? Date.now() : this.oldest + MAX_HOLD_MS;
+    if (this.timer !== null) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.queue.length === 0) return;
       if (this.running === 0 || Date.now() >= this.oldest + MAX_HOLD_MS) this.flush();
       else this.schedule();
-    }, wait);
+    }, Math.max(0, at - Date.now()));
   }
 
   /** Whether the commit of the event at `pos` may go now, given the commits going in this flush. */
