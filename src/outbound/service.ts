@@ -392,6 +392,8 @@ export async function signingSecrets(env: Pick<Env, "DB" | "SECRETS_KEY">, endpo
     current = await encryptValue(env.SECRETS_KEY, newWebhookSecret(), secretContext(endpoint.id));
     await env.DB.prepare("UPDATE outbound_endpoints SET secret = COALESCE(secret, ?) WHERE id = ?").bind(current, endpoint.id).run();
     current = (await env.DB.prepare("SELECT secret FROM outbound_endpoints WHERE id = ?").bind(endpoint.id).first<{ secret: string }>())!.secret;
+    // The rest of this run's deliveries sign with it without asking D1 again.
+    endpoint.secret = current;
   }
   const secrets = [await decryptValue(env.SECRETS_KEY, current, secretContext(endpoint.id))];
   if (endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > nowIso()) {
@@ -488,6 +490,20 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
+/** Most bytes of a receiver's answer read to its end (so the connection is kept for the next delivery). */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * Ends a response nobody reads: a small answer of known length is read to its end, which keeps the
+ * connection open for the next delivery (cancelling closes it, and a new connection per delivery
+ * costs more than the delivery); anything else is cancelled.
+ */
+async function discardBody(res: Response): Promise<void> {
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (res.body && Number.isInteger(length) && length >= 0 && length <= DRAIN_LIMIT_BYTES) await res.arrayBuffer();
+  else await res.body?.cancel();
+}
+
 /**
  * One signed POST of a delivery. Network errors, timeouts, 408, 429 and 5xx are retryable. The URL
  * (and an OAuth token_url) is checked again here, on every attempt, and redirects are never followed.
@@ -509,7 +525,7 @@ export async function attemptDelivery(
       ...(await signatureHeaders(delivery.id, delivery.payload, await signingSecrets(env, ctx.endpoint))),
     };
     const res = await fetch(ctx.delivery.url, { method: "POST", headers, body: delivery.payload, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
-    await res.body?.cancel();
+    await discardBody(res);
     if (res.status >= 200 && res.status < 300) return { kind: "delivered", statusCode: res.status };
     if (res.status === 410) return { kind: "gone", statusCode: 410 };
     if (res.status >= 300 && res.status < 400) return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status}: redirects are not followed` };
