@@ -10,6 +10,9 @@ export interface ResolvedRelation {
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/** A value's identity for _append: strings as themselves (cheap on long lists), others as JSON, which never starts with "s". */
+const valueKey = (v: unknown) => (typeof v === "string" ? `s${v}` : JSON.stringify(v));
+
 function appendUnique<T>(existing: T[], items: T[], key: (t: T) => string): T[] {
   const seen = new Set(existing.map(key));
   const out = [...existing];
@@ -41,7 +44,7 @@ export function mergeAttribute(current: unknown, next: unknown): unknown {
     if (ops._append_all) refs = [...refs, ...ops._append_all];
     return refs;
   }
-  if (Array.isArray(next._append)) return appendUnique(existing, next._append, (v) => JSON.stringify(v));
+  if (Array.isArray(next._append)) return appendUnique(existing, next._append, valueKey);
   if (Array.isArray(next._append_all)) return [...existing, ...next._append_all];
   return next;
 }

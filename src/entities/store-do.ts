@@ -162,6 +162,13 @@ export class EntityStore extends DurableObject<Env> {
   private emitted = false;
   /** When this object last looked for expired event bodies (at most hourly). */
   private bodiesSweptAt = 0;
+  /**
+   * During apply(): the entities the batch read or wrote, each read once and written once at the end
+   * of its transaction (a hot entity's many updates in one batch cost one read and one write).
+   */
+  private batch: Map<string, { state: EntityState | null; dirty: boolean }> | null = null;
+  /** Envelopes emitted since the last flush, so flush() sends them without parsing their JSON again. */
+  private readonly emittedEvents = new Map<string, CoreEventEnvelope>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -228,6 +235,25 @@ export class EntityStore extends DurableObject<Env> {
    */
   async apply(updates: EntityUpdateInput[]): Promise<(EntityUpdateResult | Ambiguous)[]> {
     const results = this.ctx.storage.transactionSync(() => {
+      this.batch = new Map();
+      try {
+        const results = this.applyAll(updates);
+        for (const { state, dirty } of this.batch.values()) if (dirty && state) this.writeRow(state);
+        return results;
+      } finally {
+        this.batch = null;
+      }
+    });
+    this.armOutbox();
+    // Durable before anything is sent: a change is never announced that a crash could still undo.
+    await this.ctx.storage.sync();
+    crashPoint("entity.before-flush", (why) => this.ctx.abort(why));
+    if (results.some((r) => "operation" in r && !r.duplicate)) await this.flush();
+    return results;
+  }
+
+  private applyAll(updates: EntityUpdateInput[]): (EntityUpdateResult | Ambiguous)[] {
+    {
       // Which of the batch were applied before: one statement for all of them.
       const seen = new Map(
         this.sql
@@ -243,13 +269,7 @@ export class EntityStore extends DurableObject<Env> {
         if ("operation" in result) seen.set(u.updateId, JSON.stringify(result));
         return result;
       });
-    });
-    this.armOutbox();
-    // Durable before anything is sent: a change is never announced that a crash could still undo.
-    await this.ctx.storage.sync();
-    crashPoint("entity.before-flush", (why) => this.ctx.abort(why));
-    if (results.some((r) => "operation" in r && !r.duplicate)) await this.flush();
-    return results;
+    }
   }
 
   /** Applies one update not applied before (apply() checks `applied` for the whole batch). */
@@ -280,7 +300,7 @@ export class EntityStore extends DurableObject<Env> {
       if (!isNew && !restored && Object.keys(changes).length === 0 && JSON.stringify(uniqueIds) === JSON.stringify(base.unique_ids)) {
         // Nothing to change, but the newer source time still guards against older updates to come.
         result = done("unchanged", base.version);
-        this.sql.exec("UPDATE entities SET source_timestamp = ? WHERE id = ?", maxTimestamp(base.source_timestamp, input.sourceTimestamp), entityId);
+        this.touch({ ...base, source_timestamp: maxTimestamp(base.source_timestamp, input.sourceTimestamp) });
       } else {
         const next: EntityState = {
           ...base, attributes, unique_ids: uniqueIds, version: base.version + 1, is_stub: false,
@@ -406,21 +426,36 @@ export class EntityStore extends DurableObject<Env> {
   }
 
   private read(entityId: string): EntityState | null {
+    const cached = this.batch?.get(entityId);
+    if (cached) return cached.state;
     const row = this.sql.exec<StateRow>("SELECT * FROM entities WHERE id = ?", entityId).toArray()[0];
-    return row ? fromRow(row) : null;
+    const state = row ? fromRow(row) : null;
+    this.batch?.set(entityId, { state, dirty: false });
+    return state;
+  }
+
+  /** A new state of an entity without a new version (in a batch, written with the batch). */
+  private touch(s: EntityState) {
+    if (this.batch) this.batch.set(s.id, { state: s, dirty: true });
+    else this.writeRow(s);
   }
 
   private write(s: EntityState, eventId: string | null, operation: EntityHistoryEntry["operation"], changes: AttributeChanges) {
+    this.touch(s);
+    this.sql.exec("INSERT INTO history (entity_id, version, event_id, operation, changes, at) VALUES (?, ?, ?, ?, ?, ?)", s.id, s.version, eventId, operation, JSON.stringify(changes), s.updated_at);
+  }
+
+  /** The entity's row as `s` says (its created_at included: a re-created purged entity carries its new one). */
+  private writeRow(s: EntityState) {
     this.sql.exec(
       `INSERT INTO entities (id, tenant_id, schema, attributes, unique_ids, version, is_stub, source_timestamp, created_at, updated_at, deleted_at, purged)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET attributes = excluded.attributes, unique_ids = excluded.unique_ids, version = excluded.version,
          is_stub = excluded.is_stub, source_timestamp = excluded.source_timestamp, updated_at = excluded.updated_at,
-         deleted_at = excluded.deleted_at, purged = excluded.purged, created_at = CASE WHEN entities.purged = 1 THEN excluded.created_at ELSE entities.created_at END`,
+         deleted_at = excluded.deleted_at, purged = excluded.purged, created_at = excluded.created_at`,
       s.id, s.tenant_id, s.schema, JSON.stringify(s.attributes), JSON.stringify(s.unique_ids), s.version, s.is_stub ? 1 : 0,
       s.source_timestamp, s.created_at, s.updated_at, s.deleted_at, s.purged ? 1 : 0,
     );
-    this.sql.exec("INSERT INTO history (entity_id, version, event_id, operation, changes, at) VALUES (?, ?, ?, ?, ?, ?)", s.id, s.version, eventId, operation, JSON.stringify(changes), s.updated_at);
   }
 
   // ---- the outbox -----------------------------------------------------------------------------
@@ -444,6 +479,7 @@ export class EntityStore extends DurableObject<Env> {
       { source: "erp-edge.entities", correlationId: input.correlationId },
     );
     this.sql.exec("INSERT INTO outbox (id, entity_id, body) VALUES (?, ?, ?)", event._event_id, s.id, JSON.stringify(event));
+    this.emittedEvents.set(event._event_id, event);
     this.emitted = true;
   }
 
@@ -486,6 +522,8 @@ export class EntityStore extends DurableObject<Env> {
       }
       for (const batch of queueBatches(messages)) await this.send(batch);
     }
+    // Rows not sent now are read back from the outbox next time.
+    this.emittedEvents.clear();
     // Bodies still referenced by a queued or dead-lettered row are kept: a redrive must find them.
     // Looked for at most hourly: bodies are kept for days, and flushes are frequent.
     if (now - this.bodiesSweptAt > 3_600_000) {
@@ -506,6 +544,7 @@ export class EntityStore extends DurableObject<Env> {
   private outgoing(row: OutboxRow): OutgoingMessage {
     const bytes = utf8Length(row.body);
     if (bytes <= INLINE_LIMIT_BYTES) return { id: row.id, entityId: row.entity_id, body: row.body, bytes, attempts: row.attempts };
+    this.emittedEvents.delete(row.id);
     const body = JSON.stringify(referenceTo(JSON.parse(row.body) as CoreEventEnvelope));
     this.sql.exec("INSERT OR IGNORE INTO event_bodies (id, body, created_at) VALUES (?, ?, ?)", row.id, row.body, Date.now());
     this.sql.exec("UPDATE outbox SET body = ? WHERE id = ?", body, row.id);
@@ -515,7 +554,7 @@ export class EntityStore extends DurableObject<Env> {
   /** Sends one batch; when a batch of several fails, each is sent alone so only a failing one waits. */
   private async send(batch: OutgoingMessage[]): Promise<void> {
     try {
-      await this.env.CORE_EVENTS.sendBatch(batch.map((m) => ({ body: JSON.parse(m.body), contentType: "json" as const })));
+      await this.env.CORE_EVENTS.sendBatch(batch.map((m) => ({ body: this.emittedEvents.get(m.id) ?? JSON.parse(m.body), contentType: "json" as const })));
       crashPoint("outbox.after-send", (why) => this.ctx.abort(why));
       this.sql.exec("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(batch.map((m) => m.id)));
     } catch (err) {
