@@ -49,7 +49,11 @@ async function startWorker(receiverPort, archivePort) {
   const logPath = path.join(os.tmpdir(), `erp-edge-bench-wrangler-${process.pid}.log`);
   const log = createWriteStream(logPath);
   const args = [wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level=warn", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CI: "true" }, detached: true });
+  // X_LOCAL_OBSERVABILITY=false: wrangler dev's local trace collector (on by default) records every
+  // invocation, RPC call and alarm into a Durable Object in the same workerd process. That is local
+  // tooling, absent on Cloudflare, and it took about half of the thread and most of the memory growth
+  // here (README, Performance), so the bench measures erp-edge without it.
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CI: "true", X_LOCAL_OBSERVABILITY: "false" }, detached: true });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const base = `http://127.0.0.1:${port}`;
