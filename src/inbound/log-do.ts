@@ -165,7 +165,7 @@ export class EventLog extends DurableObject<Env> {
 
   /**
    * Works through the queue. Each round takes up to SLICE_EVENTS queued events (see nextRound), records an attempt on each before any runs, then runs the
-   * groups side by side, each group's events one after another. An event's attempts count even if
+   * events side by side, their entity writes in each group's order (runRound). An event's attempts count even if
    * its run never returns (the isolate ran out of memory, the runtime restarted): once it has used
    * them up it is parked as a system error without running again. After a crash, events that were
    * already tried run alone, one per round, so a poison event cannot take others down with it.
