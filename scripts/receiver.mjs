@@ -5,6 +5,8 @@
 //                          { "status": 200, "body": { "access_token": "t" } }, { "status": 302, "location": "http://..." }] }
 //   POST /hook/<key>     the webhook target
 //   GET  /_requests/<key>  the recorded requests [{ at, headers, body, status }]
+//   { "status": 200, "stall": true } answers the status with a content-length of 100, sends one byte and
+//   stalls until released (then drops the connection);
 //   POST /_release/<key> answers the requests held by a `hold` step (recorded at once, answered only now),
 //                        so a test can act (e.g. ACK) while the webhook call is still open
 import { createServer } from "node:http";
@@ -37,13 +39,18 @@ export function startReceiver(port = 0, { failFirst = 0, log = false } = {}) {
       }
       if (kind !== "hook") return reply(404);
       const step = (scripts.get(key) ?? []).shift() ?? (failuresLeft-- > 0 ? 500 : 200);
-      const { status, retry_after, hold, body: payload, location } = typeof step === "number" ? { status: step } : step;
+      const { status, retry_after, hold, stall, body: payload, location } = typeof step === "number" ? { status: step } : step;
       const list = requests.get(key) ?? [];
       list.push({ at: Date.now(), headers: req.headers, body, status });
       requests.set(key, list);
       if (log) console.log(`${new Date().toISOString()} ${req.url} -> ${status} webhook-id=${req.headers["webhook-id"]} ${body}`);
       const answer = () => reply(status, payload ?? {}, { ...(retry_after && { "retry-after": String(retry_after) }), ...(location && { location }) });
-      if (hold) held.set(key, [...(held.get(key) ?? []), answer]);
+      if (stall) {
+        // The status and a content-length of 100, then one byte, and nothing more until released.
+        res.writeHead(status, { "content-type": "application/json", "content-length": "100" });
+        res.write("{");
+        held.set(key, [...(held.get(key) ?? []), () => res.destroy()]);
+      } else if (hold) held.set(key, [...(held.get(key) ?? []), answer]);
       else answer();
     });
   });

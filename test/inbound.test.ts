@@ -117,6 +117,35 @@ describe("POST /v3/erp/updates/events", () => {
     expect(mixed.version).toBe(40);
   });
 
+  it("resolves a later event's reference only after its group's earlier updates: an id claimed just before is found, not split off", async () => {
+    const { token, integrationId } = await setup([
+      { name: "Accounts", slug: "accounts", type: "inbound", configuration: { entities: [{ entity_schema: "account", unique_ids: ["customer_number", "email"], fields: [{ attribute: "customer_number", field: "no" }, { attribute: "email", field: "email" }] }] } },
+      {
+        name: "Contacts by email", slug: "contacts-by-email", type: "inbound",
+        configuration: { entities: [{ entity_schema: "contact", unique_ids: ["external_id"], fields: [{ attribute: "external_id", field: "id" }, { attribute: "account", relations: { operation: "_set", items: [{ entity_schema: "account", unique_ids: [{ attribute: "email", field: "account_email" }] }] } }] }] },
+      },
+    ]);
+    // Both use cases' configurations cached, the accounts there without emails.
+    const warm = await post(token, integrationId, [
+      ...Array.from({ length: 10 }, (_, i) => ({ use_case_slug: "accounts", payload: { no: `A${i}` } })),
+      { use_case_slug: "contacts-by-email", payload: { id: "C-WARM" } },
+    ]);
+    for (const w of warm) expect((await waitFor(token, w.event_id)).status).toBe("done");
+    // One round; in each group an account gets its email, then a contact names the account by it.
+    const answers = await post(token, integrationId, Array.from({ length: 10 }, (_, i) => [
+      { use_case_slug: "accounts", group_id: `g${i}`, payload: { no: `A${i}`, email: `a${i}@example.com` } },
+      { use_case_slug: "contacts-by-email", group_id: `g${i}`, payload: { id: `C-REF-${i}`, account_email: `a${i}@example.com` } },
+    ]).flat());
+    for (const a of answers) expect((await waitFor(token, a.event_id)).status).toBe("done");
+    for (let i = 0; i < 10; i++) {
+      const account = await findOne(token, "account", `customer_number=A${i}`);
+      expect(account.attributes.email).toBe(`a${i}@example.com`);
+      const contact = await findOne(token, "contact", `external_id=C-REF-${i}`);
+      expect(contact.attributes.account).toEqual([{ entity_id: account.id, _schema: "account" }]);
+    }
+    expect((await api("GET", "/v1/entities/account?limit=100", { token })).body.entities).toHaveLength(10);
+  });
+
   it("applies events of one stream strictly in the order accepted", async () => {
     const { token, integrationId } = await setup();
     const ts = nextTimestamp();

@@ -154,6 +154,17 @@ describe("webhook delivery", () => {
     expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(950);
   });
 
+  it("records a 2xx as delivered even when the receiver's answer body stalls, without waiting for it", async () => {
+    const key = newKey();
+    await script(key, [{ status: 200, stall: true }]);
+    const s = await outboundSetup([webhookUseCase("push", `${RECEIVER}/hook/${key}`)]);
+    await post(s.token, s.integrationId, [contact("STALL")]);
+    const [delivery] = await eventually(() => s.deliveries("push"), (d) => d[0]?.status === "delivered", "delivery despite the stalled body");
+    expect(delivery).toMatchObject({ status: "delivered", attempts: 1, last_error: null });
+    expect(await received(key)).toHaveLength(1);
+    await fetch(`${RECEIVER}/_release/${key}`, { method: "POST" });
+  });
+
   it("spaces deliveries by the endpoint's rate limit", async () => {
     const key = newKey();
     const s = await outboundSetup([webhookUseCase("push", `${RECEIVER}/hook/${key}`, { rate_limit_per_second: 5 })]);

@@ -37,7 +37,16 @@ type Ref = { ids: Record<string, string>; integrationId: string | null };
 type EventState = "running" | "waiting" | "done" | "failed";
 type Queued =
   | { pos: number; kind: "resolve"; tenantId: string; schema: string; ref: Ref; resolve: (o: { entityId: string } | Ambiguous) => void; reject: (e: unknown) => void }
-  | { pos: number; kind: "commit"; updates: EntityUpdateInput[]; readings: { tenantId: string; readings: MeterReadingWrite[] }; resolve: (o: (EntityUpdateResult | Ambiguous)[]) => void; reject: (e: unknown) => void };
+  | {
+      pos: number;
+      kind: "commit";
+      updates: EntityUpdateInput[];
+      readings: { tenantId: string; readings: MeterReadingWrite[] };
+      /** The event's last store call: later events of its group may go in the same flush. */
+      final: boolean;
+      resolve: (o: (EntityUpdateResult | Ambiguous)[]) => void;
+      reject: (e: unknown) => void;
+    };
 
 /** A commit held back because an earlier event of its group failed: the group stops there. */
 export class GroupStopped extends Error {
@@ -53,11 +62,13 @@ const MAX_HOLD_MS = 25;
  * passed), then sent as one call per store: a round of many events costs each store about one call.
  *
  * Order per group, and so per entity, is kept by the commits: an event's entity updates and meter
- * readings go in one `commit`, and a commit is sent only in the same flush as, or after, the commits
- * of its group's earlier events, in their order (so within each store, in one batch, one
- * transaction). A commit waits while an earlier event of its group is still running or its commit is
- * in flight, and is refused (GroupStopped) once an earlier one failed. Resolving references claims
- * ids and creates stubs, which is order-independent, so those go out at once.
+ * readings go in its `commit`s, and a commit is sent only in the same flush as the final commit of
+ * each of its group's earlier events, or after they finished, in their order (so within each store,
+ * in one batch, one transaction). A commit waits while an earlier event of its group is still
+ * running or its last commit is in flight, and is refused (GroupStopped) once an earlier one failed.
+ * Resolving a reference may claim ids and create stubs, so what it finds depends on what earlier
+ * updates wrote: a resolve waits until every earlier event of its group has finished, and processing
+ * commits an event's own earlier updates before it resolves a later one's references.
  */
 export class RoundWriter {
   private readonly state: EventState[];
@@ -87,7 +98,8 @@ export class RoundWriter {
     return {
       resolve: (tenantId, schema, ids, integrationId) =>
         this.call<{ entityId: string } | Ambiguous>(pos, (resolve, reject) => ({ pos, kind: "resolve", tenantId, schema, ref: { ids, integrationId }, resolve, reject })),
-      commit: (updates, readings) => this.call<(EntityUpdateResult | Ambiguous)[]>(pos, (resolve, reject) => ({ pos, kind: "commit", updates, readings, resolve, reject })),
+      commit: (updates, readings, final = true) =>
+        this.call<(EntityUpdateResult | Ambiguous)[]>(pos, (resolve, reject) => ({ pos, kind: "commit", updates, readings, final, resolve, reject })),
     };
   }
 
@@ -138,14 +150,23 @@ export class RoundWriter {
     }, Math.max(0, at - Date.now()));
   }
 
-  /** Whether the commit of the event at `pos` may go now, given the commits going in this flush. */
-  private mayCommit(pos: number, sending: Set<number>): "yes" | "wait" | "stop" {
+  /**
+   * Whether a call of the event at `pos` may go now: every earlier event of its group finished, or
+   * (for a commit) has its final commit going in this flush, ahead of it in each store's batch.
+   */
+  private mayGo(pos: number, sending: Set<number> | null): "yes" | "wait" | "stop" {
     for (let q = this.previous[pos]!; q >= 0; q = this.previous[q]!) {
       if (this.state[q] === "failed") return "stop";
-      if (this.state[q] === "done" || sending.has(q)) continue;
+      if (this.state[q] === "done" || sending?.has(q)) continue;
       return "wait";
     }
     return "yes";
+  }
+
+  /** Keeps a call for a later flush (it goes once an earlier event of its group finishes or commits). */
+  private hold(item: Queued) {
+    if (this.queue.length === 0) this.oldest = Date.now();
+    this.queue.push(item);
   }
 
   private flush() {
@@ -157,22 +178,21 @@ export class RoundWriter {
     const commits: Extract<Queued, { kind: "commit" }>[] = [];
     const sending = new Set<number>();
     for (const item of queued) {
-      if (item.kind === "resolve") {
-        const key = `${item.tenantId}/${item.schema}`;
-        resolves.set(key, [...(resolves.get(key) ?? []), item]);
-        continue;
-      }
-      const may = this.mayCommit(item.pos, sending);
+      const may = this.mayGo(item.pos, item.kind === "commit" ? sending : null);
       if (may === "stop") {
         item.reject(new GroupStopped("an earlier event of its group failed"));
         continue;
       }
       if (may === "wait") {
-        if (this.queue.length === 0) this.oldest = Date.now();
-        this.queue.push(item);
+        this.hold(item);
         continue;
       }
-      sending.add(item.pos);
+      if (item.kind === "resolve") {
+        const key = `${item.tenantId}/${item.schema}`;
+        resolves.set(key, [...(resolves.get(key) ?? []), item]);
+        continue;
+      }
+      if (item.final) sending.add(item.pos);
       const c = commits.push(item) - 1;
       for (const [index, u] of item.updates.entries()) {
         const key = `${u.tenantId}/${u.schema}`;
@@ -197,7 +217,7 @@ export class RoundWriter {
           (err) => items.forEach((item) => item.reject(err)),
         );
     }
-    // Commits held back here go once an earlier event of their group finishes or commits (finished()
+    // Calls held back here go once an earlier event of their group finishes or commits (finished()
     // and call() check again), not by polling.
     if (commits.length === 0) return;
     // Each commit waits for every store call it has a part in; one failed call fails its commits.
@@ -230,8 +250,11 @@ export class RoundWriter {
 export interface EntityWriter {
   /** Finds (or claims, creating a stub) the entity a relation or meter reference names. */
   resolve(tenantId: string, schema: string, ids: Record<string, string>, integrationId: string | null): Promise<{ entityId: string } | Ambiguous>;
-  /** Applies an event's entity updates and stores its meter readings, in its group's order; answers each update's result. */
-  commit(updates: EntityUpdateInput[], readings: { tenantId: string; readings: MeterReadingWrite[] }): Promise<(EntityUpdateResult | Ambiguous)[]>;
+  /**
+   * Applies entity updates and stores meter readings of an event, in its group's order; answers each
+   * update's result. `final` (the default) says the event makes no further store call.
+   */
+  commit(updates: EntityUpdateInput[], readings: { tenantId: string; readings: MeterReadingWrite[] }, final?: boolean): Promise<(EntityUpdateResult | Ambiguous)[]>;
 }
 
 /** Stores meter readings in the tenant's meter store. */

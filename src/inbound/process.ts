@@ -2,7 +2,7 @@
 // update through its Durable Object, store meter readings, and record the outcome. Called by the
 // event's log (EventLog), a round's events side by side (their writes in group order, see
 // RoundWriter); safe to run again for the same event.
-import type { EntityOperation, EntityUpdateInput } from "../entities/store-do";
+import type { Ambiguous, EntityOperation, EntityUpdateInput, EntityUpdateResult } from "../entities/store-do";
 import type { ResolvedRelation } from "../entities/merge";
 import { canonicalIds, type EntityWriter, type MeterReadingWrite } from "../entities/service";
 import type { IntegrationSettings, UseCase } from "../integrations/schema";
@@ -107,6 +107,12 @@ function relationAttributesOf(config: InboundConfiguration): Map<string, Set<str
   return out;
 }
 
+/** Whether an update names relations (resolving them is a store call that must see earlier writes). */
+function hasRelations(update: EntityUpdate, declared: Map<string, Set<string>>): boolean {
+  const attributes = declared.get(update.entity_slug);
+  return attributes !== undefined && [...attributes].some((a) => Object.hasOwn(update.attributes, a));
+}
+
 /** An entity update ready to commit: its relations resolved to entity ids. */
 async function prepareUpdate(
   env: ProcessEnv,
@@ -201,11 +207,21 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
     throw err;
   }
 
-  // Everything is resolved first, then written in one commit: the event's updates and readings go
-  // to their stores in its group's order, batched with the round's other events (RoundWriter).
+  // An event's updates and readings go to their stores in commits, in its group's order, batched
+  // with the round's other events (RoundWriter). A reference may name ids that this event's earlier
+  // updates write, so those are committed before it is resolved; otherwise everything goes in one
+  // commit at the end.
   const problems: EventError[] = [];
   const updates: EntityUpdateInput[] = [];
-  for (const [i, update] of mapped.entity_updates.entries()) updates.push(await prepareUpdate(env, event, update, i, relations, problems));
+  const results: (EntityUpdateResult | Ambiguous)[] = [];
+  const commitSoFar = async () => {
+    if (updates.length > results.length) results.push(...(await env.entities.commit(updates.slice(results.length), { tenantId: event.tenant_id, readings: [] }, false)));
+  };
+  for (const [i, update] of mapped.entity_updates.entries()) {
+    if (hasRelations(update, relations.attributes)) await commitSoFar();
+    updates.push(await prepareUpdate(env, event, update, i, relations, problems));
+  }
+  if (mapped.meter_readings_updates.length > 0) await commitSoFar();
   const readings: MeterReadingWrite[] = [];
   const readingResults: EventEntityResult[] = [];
   for (const reading of mapped.meter_readings_updates) {
@@ -219,7 +235,8 @@ async function outcomeOf(env: ProcessEnv, event: EventRow, useCase: UseCase | nu
       problems.push(err.error);
     }
   }
-  const results = updates.length + readings.length > 0 ? await env.entities.commit(updates, { tenantId: event.tenant_id, readings }) : [];
+  const rest = updates.slice(results.length);
+  if (rest.length + readings.length > 0) results.push(...(await env.entities.commit(rest, { tenantId: event.tenant_id, readings })));
   crashPoint("process.after-entity-update");
   const entities: EventEntityResult[] = [];
   for (const [i, result] of results.entries()) {

@@ -493,15 +493,39 @@ function retryAfterMs(header: string | null): number | undefined {
 /** Most bytes of a receiver's answer read to its end (so the connection is kept for the next delivery). */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
 
+/** What a receiver's status says: delivered, gone (410), dead (redirects, other 4xx) or retry. */
+function outcomeOfStatus(res: Response): AttemptOutcome {
+  if (res.status >= 200 && res.status < 300) return { kind: "delivered", statusCode: res.status };
+  if (res.status === 410) return { kind: "gone", statusCode: 410 };
+  if (res.status >= 300 && res.status < 400) return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status}: redirects are not followed` };
+  if (res.status === 408 || res.status === 429 || res.status >= 500) {
+    return { kind: "retry", statusCode: res.status, error: `HTTP ${res.status}`, retryAfterMs: retryAfterMs(res.headers.get("retry-after")) };
+  }
+  return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status} (not retried)` };
+}
+
+/** Longest a receiver's answer is read before its connection is given up instead. */
+const DRAIN_MS = 1_000;
+
 /**
- * Ends a response nobody reads: a small answer of known length is read to its end, which keeps the
+ * Ends a response nobody reads, never changing the delivery's outcome (decided by the status
+ * before): a small answer of known length is read to its end within DRAIN_MS, which keeps the
  * connection open for the next delivery (cancelling closes it, and a new connection per delivery
- * costs more than the delivery); anything else is cancelled.
+ * costs more than the delivery); anything else, or a body that does not arrive in time, is dropped.
  */
 async function discardBody(res: Response): Promise<void> {
   const length = Number(res.headers.get("content-length") ?? NaN);
-  if (res.body && Number.isInteger(length) && length >= 0 && length <= DRAIN_LIMIT_BYTES) await res.arrayBuffer();
-  else await res.body?.cancel();
+  if (res.body && Number.isInteger(length) && length >= 0 && length <= DRAIN_LIMIT_BYTES) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      res.arrayBuffer().then(() => true, () => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DRAIN_MS))),
+    ]);
+    clearTimeout(timer ?? null);
+    if (drained) return;
+  }
+  // A body still being read is locked and cannot be cancelled; its fetch's own timeout ends it.
+  await res.body?.cancel().catch(() => undefined);
 }
 
 /**
@@ -525,14 +549,9 @@ export async function attemptDelivery(
       ...(await signatureHeaders(delivery.id, delivery.payload, await signingSecrets(env, ctx.endpoint))),
     };
     const res = await fetch(ctx.delivery.url, { method: "POST", headers, body: delivery.payload, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+    const outcome = outcomeOfStatus(res);
     await discardBody(res);
-    if (res.status >= 200 && res.status < 300) return { kind: "delivered", statusCode: res.status };
-    if (res.status === 410) return { kind: "gone", statusCode: 410 };
-    if (res.status >= 300 && res.status < 400) return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status}: redirects are not followed` };
-    if (res.status === 408 || res.status === 429 || res.status >= 500) {
-      return { kind: "retry", statusCode: res.status, error: `HTTP ${res.status}`, retryAfterMs: retryAfterMs(res.headers.get("retry-after")) };
-    }
-    return { kind: "dead", statusCode: res.status, error: `HTTP ${res.status} (not retried)` };
+    return outcome;
   } catch (err) {
     if (err instanceof RefusedRequest) return { kind: "dead", error: err.message };
     if (err instanceof DestinationLookupError) return { kind: "retry", error: err.message };
@@ -706,9 +725,10 @@ const ACK_CURSOR = jobCursorSql("ack_timeouts");
 export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECONDS" | "OUTBOUND_ENDPOINT">, now = Date.now()): Promise<number> {
   const before = now - Number(env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000;
   const { results } = await env.DB.prepare(`SELECT id FROM outbound_endpoints WHERE id > ${ACK_CURSOR.after} ORDER BY id LIMIT ?`).bind(ACK_SWEEP_ENDPOINTS).all<{ id: string }>();
-  const counts = await Promise.all(results.map((r) => endpointObject(env, r.id).expireAcks(before, ACK_SWEEP_BATCH)));
+  // One endpoint that fails is tried again next round; it does not hold the cursor.
+  const counts = await Promise.allSettled(results.map((r) => endpointObject(env, r.id).expireAcks(before, ACK_SWEEP_BATCH)));
   await env.DB.prepare(ACK_CURSOR.save).bind(results.length < ACK_SWEEP_ENDPOINTS ? "" : results.at(-1)!.id, nowIso()).run();
-  return counts.reduce((n, c) => n + c, 0);
+  return counts.reduce((n, c) => n + (c.status === "fulfilled" ? c.value : 0), 0);
 }
 
 // ---- what monitoring reads and changes ----------------------------------------------------------
