@@ -2,7 +2,7 @@
 // Durable Object (inbound/log-do.ts).
 import { nowIso } from "../platform/ids";
 import { jsonChunks } from "../platform/json";
-import { monitoredWhere, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
+import { monitoredWhere, objectStatsSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { ErrorCategory, EventEntityResult, EventError, EventStatus, InboundEventStatus } from "./schema";
 
 export interface EventRow {
@@ -184,15 +184,8 @@ export function monitoredInboundEvents(integrationId: string, q: MonitoredEventF
   return { sql: `SELECT ${MONITORED_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")}`, params };
 }
 
-/** The inbound halves of monitoring's statistics, run in each shard, bound to (?1 integration id, ?2 since[, ?3 sample size]). */
-export const INBOUND_STATS_SQL = {
-  counts: `SELECT 'inbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
-      FROM events WHERE integration_id = ?1 AND received_at >= ?2 GROUP BY use_case_slug, status`,
-  acks: "SELECT ack_status, COUNT(*) AS n FROM events WHERE integration_id = ?1 AND received_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
-  /** The newest timed events' durations; monitoring merges the shards' samples and ranks them. */
-  durations: `SELECT received_at AS at, processing_duration_ms AS d FROM events
-      WHERE integration_id = ?1 AND received_at >= ?2 AND processing_duration_ms IS NOT NULL ORDER BY received_at DESC LIMIT ?3`,
-};
+/** The inbound halves of monitoring's statistics, run in each shard. */
+export const INBOUND_STATS_SQL = objectStatsSql("inbound", "events", "received_at");
 
 /** Retention: a shard's oldest events received before ?, at most ? of them (index events_received). */
 export const EXPIRED_EVENTS_SQL = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)";

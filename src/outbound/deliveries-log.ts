@@ -3,7 +3,7 @@
 // (tenant and integration included), so monitoring's filters and the poll, redrive and ACK statements
 // are the same SQL, run in the object that owns the rows instead of in the one shared D1 database.
 import { jsonChunks } from "../platform/json";
-import { monitoredWhere, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
+import { monitoredWhere, objectStatsSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { Delivery } from "./schema";
 
 export const DELIVERIES_SCHEMA = `
@@ -250,15 +250,8 @@ export function monitoredDeliveries(integrationId: string, q: MonitoredEventFilt
   return { sql: `SELECT ${MONITORED_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")}`, params };
 }
 
-/** The outbound halves of monitoring's statistics, run in each endpoint, bound to (?1 integration id, ?2 since[, ?3 sample size]). */
-export const OUTBOUND_STATS_SQL = {
-  counts: `SELECT 'outbound' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
-      FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 GROUP BY use_case_slug, status`,
-  acks: "SELECT ack_status, COUNT(*) AS n FROM deliveries WHERE integration_id = ?1 AND created_at >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status",
-  /** The newest timed deliveries' durations; monitoring merges the endpoints' samples and ranks them. */
-  durations: `SELECT created_at AS at, processing_duration_ms AS d FROM deliveries
-      WHERE integration_id = ?1 AND created_at >= ?2 AND processing_duration_ms IS NOT NULL ORDER BY created_at DESC LIMIT ?3`,
-};
+/** The outbound halves of monitoring's statistics, run in each endpoint. */
+export const OUTBOUND_STATS_SQL = objectStatsSql("outbound", "deliveries", "created_at");
 
 /** Retention: the endpoint's oldest deliveries created before ?, at most ? of them (index on (integration_id, created_at)). */
 export const EXPIRED_DELIVERIES_SQL = "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE integration_id = ? AND created_at < ? ORDER BY created_at LIMIT ?)";

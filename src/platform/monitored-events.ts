@@ -62,3 +62,17 @@ export const percentilesSql = (table: string, timeColumn: string) => `
   SELECT MAX(CASE WHEN position = ${rank(50)} THEN d END) AS p50, MAX(CASE WHEN position = ${rank(95)} THEN d END) AS p95,
          MAX(CASE WHEN position = ${rank(99)} THEN d END) AS p99
     FROM ranked`;
+
+/**
+ * A Durable Object's half of monitoring's statistics over its own `table`, each statement bound to
+ * (?1 integration id, ?2 since[, ?3 sample size]): counts per use case and status (with how many are
+ * timed), ACK counts, and the newest timed rows' durations, which monitoring merges over the objects
+ * and ranks (percentilesSql ranks them in D1 for a table kept there).
+ */
+export const objectStatsSql = (direction: "inbound" | "outbound", table: string, timeColumn: string) => ({
+  counts: `SELECT '${direction}' AS direction, use_case_slug, status, COUNT(*) AS n, COUNT(processing_duration_ms) AS timed
+      FROM ${table} WHERE integration_id = ?1 AND ${timeColumn} >= ?2 GROUP BY use_case_slug, status`,
+  acks: `SELECT ack_status, COUNT(*) AS n FROM ${table} WHERE integration_id = ?1 AND ${timeColumn} >= ?2 AND ack_status IS NOT NULL GROUP BY ack_status`,
+  durations: `SELECT ${timeColumn} AS at, processing_duration_ms AS d FROM ${table}
+      WHERE integration_id = ?1 AND ${timeColumn} >= ?2 AND processing_duration_ms IS NOT NULL ORDER BY ${timeColumn} DESC LIMIT ?3`,
+});
