@@ -48,7 +48,7 @@ type Queued =
       reject: (e: unknown) => void;
     };
 
-/** A commit held back because an earlier event of its group failed: the group stops there. */
+/** A commit or reference lookup refused because an earlier event of its group failed: the group stops there. */
 export class GroupStopped extends Error {
   override name = "GroupStopped";
 }

@@ -4,6 +4,7 @@
 // call per store per processing round; each is resolved, applied exactly once, refused when stale,
 // and recorded with its core event in one storage transaction. See docs/STORAGE.md and docs/SCALING.md.
 import { DurableObject } from "cloudflare:workers";
+import { emptyStorage } from "../platform/object-storage";
 import { envelope, type CoreEventEnvelope } from "../platform/core-events";
 import { crashPoint } from "../platform/crash-points";
 import { newId, nowIso } from "../platform/ids";
@@ -252,24 +253,23 @@ export class EntityStore extends DurableObject<Env> {
     return results;
   }
 
+  /** The batch's updates in order, inside apply()'s transaction; one applied before answers its recorded result. */
   private applyAll(updates: EntityUpdateInput[]): (EntityUpdateResult | Ambiguous)[] {
-    {
-      // Which of the batch were applied before: one statement for all of them.
-      const seen = new Map(
-        this.sql
-          .exec<{ update_id: string; result: string }>("SELECT update_id, result FROM applied WHERE update_id IN (SELECT value FROM json_each(?))", JSON.stringify(updates.map((u) => u.updateId)))
-          .toArray()
-          .map((r) => [r.update_id, r.result]),
-      );
-      return updates.map((u) => {
-        const before = seen.get(u.updateId);
-        if (before !== undefined) return { ...(JSON.parse(before) as EntityUpdateResult), duplicate: true };
-        const result = this.applyOne(u);
-        // A repeat of this update later in the same batch answers this result.
-        if ("operation" in result) seen.set(u.updateId, JSON.stringify(result));
-        return result;
-      });
-    }
+    // Which of the batch were applied before: one statement for all of them.
+    const seen = new Map(
+      this.sql
+        .exec<{ update_id: string; result: string }>("SELECT update_id, result FROM applied WHERE update_id IN (SELECT value FROM json_each(?))", JSON.stringify(updates.map((u) => u.updateId)))
+        .toArray()
+        .map((r) => [r.update_id, r.result]),
+    );
+    return updates.map((u) => {
+      const before = seen.get(u.updateId);
+      if (before !== undefined) return { ...(JSON.parse(before) as EntityUpdateResult), duplicate: true };
+      const result = this.applyOne(u);
+      // A repeat of this update later in the same batch answers this result.
+      if ("operation" in result) seen.set(u.updateId, JSON.stringify(result));
+      return result;
+    });
   }
 
   /** Applies one update not applied before (apply() checks `applied` for the whole batch). */
@@ -370,12 +370,7 @@ export class EntityStore extends DurableObject<Env> {
 
   /** The tenant is gone: its entities of this schema go too. */
   async purge(): Promise<void> {
-    // No other call runs between the delete and the schema: a late read finds an empty store, not missing tables.
-    await this.ctx.blockConcurrencyWhile(async () => {
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      this.sql.exec(STORE_SCHEMA);
-    });
+    await emptyStorage(this.ctx, STORE_SCHEMA);
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // Durable Object (inbound/log-do.ts).
 import { nowIso } from "../platform/ids";
 import { jsonChunks } from "../platform/json";
+import { insertRows } from "../platform/object-storage";
 import { monitoredWhere, objectStatsSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { ErrorCategory, EventEntityResult, EventError, EventStatus, InboundEventStatus } from "./schema";
 
@@ -71,8 +72,10 @@ export const EVENT_LOG_SCHEMA = `
   CREATE INDEX IF NOT EXISTS queue_group ON queue(group_key, seq);
   CREATE INDEX IF NOT EXISTS queue_waiting ON queue(next_at) WHERE next_at > 0;`;
 
-const COLUMNS =
-  "id, tenant_id, integration_id, use_case_id, use_case_slug, event_name, correlation_id, group_id, deduplication_id, source_timestamp, format, payload, status, error_category, errors, warnings, received_at, replay_of";
+const COLUMNS = [
+  "id", "tenant_id", "integration_id", "use_case_id", "use_case_slug", "event_name", "correlation_id", "group_id", "deduplication_id", "source_timestamp",
+  "format", "payload", "status", "error_category", "errors", "warnings", "received_at", "replay_of",
+];
 
 function values(e: NewEvent) {
   return [
@@ -104,11 +107,10 @@ export function duplicateHolder(sql: SqlStorage, e: NewEvent): string | null {
   return sql.exec<{ id: string }>(KEY_SEEN_SQL, e.idempotency_key, e.use_case_id, since).toArray()[0]?.id ?? null;
 }
 
-const FROM_JSON = COLUMNS.split(",").map((_, i) => `value ->> '$[${i}]'`).join(", ");
 
 /** Inserts many events in as few statements as fit (a statement costs more than its rows). */
 export function insertEvents(sql: SqlStorage, events: NewEvent[]): void {
-  for (const chunk of jsonChunks(events.map(values))) sql.exec(`INSERT INTO events (${COLUMNS}) SELECT ${FROM_JSON} FROM json_each(?)`, chunk);
+  insertRows(sql, "INSERT INTO events", COLUMNS, events.map(values));
 }
 
 export function loadEvent(sql: SqlStorage, id: string): EventRow | null {

@@ -4,6 +4,7 @@
 // object's own storage, so an accepted event cannot be stored without being queued, and nothing on
 // this path touches D1. Work is driven by alarms, which the runtime re-runs after a crash or restart.
 import { DurableObject } from "cloudflare:workers";
+import { emptyStorage } from "../platform/object-storage";
 import { crashPoint } from "../platform/crash-points";
 import { nowIso } from "../platform/ids";
 import type { MonitoredEventFilter } from "../platform/monitored-events";
@@ -155,12 +156,7 @@ export class EventLog extends DurableObject<Env> {
 
   /** The integration is gone: its events go too. */
   async purge(): Promise<void> {
-    // No other call runs between the delete and the schema: a late read finds an empty log, not missing tables.
-    await this.ctx.blockConcurrencyWhile(async () => {
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      this.sql.exec(EVENT_LOG_SCHEMA);
-    });
+    await emptyStorage(this.ctx, EVENT_LOG_SCHEMA);
   }
 
   /**
@@ -283,10 +279,9 @@ export class EventLog extends DurableObject<Env> {
 
   /** Events of a round that did not start: the attempt recorded for them is taken back. */
   private giveBack(rows: QueueRow[]): void {
-    for (const row of rows) {
-      this.sql.exec("UPDATE queue SET attempts = attempts - 1 WHERE seq = ?", row.seq);
-      this.sql.exec("UPDATE events SET attempts = attempts - 1 WHERE id = ? AND status = 'processing'", row.event_id);
-    }
+    if (rows.length === 0) return;
+    this.sql.exec("UPDATE queue SET attempts = attempts - 1 WHERE seq IN (SELECT value FROM json_each(?))", JSON.stringify(rows.map((r) => r.seq)));
+    this.sql.exec("UPDATE events SET attempts = attempts - 1 WHERE id IN (SELECT value FROM json_each(?)) AND status = 'processing'", JSON.stringify(rows.map((r) => r.event_id)));
   }
 
   /**

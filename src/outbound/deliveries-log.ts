@@ -2,7 +2,7 @@
 // schema and every statement that reads or changes them. The rows keep the columns the D1 table had
 // (tenant and integration included), so monitoring's filters and the poll, redrive and ACK statements
 // are the same SQL, run in the object that owns the rows instead of in the one shared D1 database.
-import { jsonChunks } from "../platform/json";
+import { insertRows } from "../platform/object-storage";
 import { monitoredWhere, objectStatsSql, type MonitoredArm, type MonitoredEventFilter } from "../platform/monitored-events";
 import type { Delivery } from "./schema";
 
@@ -110,23 +110,16 @@ const INSERT_COLUMNS = [
   "id", "tenant_id", "integration_id", "use_case_id", "use_case_slug", "mapping_id", "type", "event_id", "event_name", "correlation_id",
   "payload", "status", "ack_id", "max_attempts", "last_error", "visible_at", "due_at", "created_at", "completed_at",
 ];
-const FROM_JSON = INSERT_COLUMNS.map((_, i) => `value ->> '$[${i}]'`).join(", ");
-
 /**
  * Inserts new deliveries in as few statements as fit; a delivery whose event this endpoint already
  * has is ignored (UNIQUE event_id), so a fan-out repeated by the queue creates nothing twice.
- * Answers how many were inserted.
  */
-export function insertDeliveries(sql: SqlStorage, meta: EndpointMeta, rows: NewDelivery[], now: number): number {
-  let inserted = 0;
+export function insertDeliveries(sql: SqlStorage, meta: EndpointMeta, rows: NewDelivery[], now: number): void {
   const values = rows.map((r) => [
     r.id, meta.tenant_id, meta.integration_id, meta.use_case_id, r.use_case_slug, meta.mapping_id, meta.type, r.event_id, r.event_name, r.correlation_id,
     r.payload, r.status, r.ack_id, r.max_attempts, r.last_error, r.created_at, r.status === "pending" && meta.type === "webhook" ? now : null, r.created_at, r.completed_at,
   ]);
-  for (const chunk of jsonChunks(values)) {
-    inserted += sql.exec(`INSERT OR IGNORE INTO deliveries (${INSERT_COLUMNS.join(", ")}) SELECT ${FROM_JSON} FROM json_each(?) RETURNING id`, chunk).toArray().length;
-  }
-  return inserted;
+  insertRows(sql, "INSERT OR IGNORE INTO deliveries", INSERT_COLUMNS, values);
 }
 
 /** Due webhook deliveries: the endpoint's oldest pending one when ordered (it holds the rest back), else the earliest due. */

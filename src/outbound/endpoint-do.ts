@@ -4,6 +4,7 @@
 // A webhook endpoint delivers its queue: signed POSTs, retries with backoff and jitter, Retry-After,
 // a per-endpoint rate limit, one-at-a-time order when `ordered`, 410 disabling, a circuit breaker.
 import { DurableObject } from "cloudflare:workers";
+import { emptyStorage } from "../platform/object-storage";
 import { auditStatementIf } from "../platform/audit";
 import { nowIso } from "../platform/ids";
 import { envelope } from "../platform/core-events";
@@ -73,16 +74,15 @@ export class OutboundEndpoint extends DurableObject<Env> {
 
   /**
    * Stores the deliveries fan-out made for this mapping (one transaction; an event it already has a
-   * delivery for is ignored) and wakes a webhook endpoint to send them. Answers how many were new.
+   * delivery for is ignored) and wakes a webhook endpoint to send them.
    */
-  async add(meta: EndpointMeta, rows: NewDelivery[]): Promise<number> {
+  async add(meta: EndpointMeta, rows: NewDelivery[]): Promise<void> {
     const now = Date.now();
-    const inserted = this.ctx.storage.transactionSync(() => {
+    this.ctx.storage.transactionSync(() => {
       this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('endpoint', ?)", JSON.stringify(meta));
-      return insertDeliveries(this.sql, meta, rows, now);
+      insertDeliveries(this.sql, meta, rows, now);
     });
     if (meta.type === "webhook" && rows.some((r) => r.status === "pending")) await this.wakeBy(now);
-    return inserted;
   }
 
   /** Wakes the endpoint (after it was re-enabled). */
@@ -182,12 +182,7 @@ export class OutboundEndpoint extends DurableObject<Env> {
 
   /** The integration or tenant is gone: its deliveries go too. */
   async purge(): Promise<void> {
-    // No other call runs between the delete and the schema: a late read finds an empty endpoint, not missing tables.
-    await this.ctx.blockConcurrencyWhile(async () => {
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      this.sql.exec(DELIVERIES_SCHEMA);
-    });
+    await emptyStorage(this.ctx, DELIVERIES_SCHEMA);
   }
 
   // ---- sending ----------------------------------------------------------------------------------

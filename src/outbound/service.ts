@@ -140,15 +140,14 @@ async function readSubscriptions(db: D1Database, tenantId: string): Promise<Outb
   });
 }
 
+/** The wall clock of one transform run. */
+export const TRANSFORM_TIMEOUT_MS = 2000;
 
 /**
  * A mapping's transform: the app action's output is the body. A failed run dead-letters the delivery
  * with the app's error (a redrive after fixing the app or its grants sends it); an app the tenant
  * removed does the same.
  */
-/** The wall clock of one transform run. */
-export const TRANSFORM_TIMEOUT_MS = 2000;
-
 async function transformed(env: OutboundEnv, event: CoreEventEnvelope, sub: OutboundSubscription, ref: { app: string; action: string }, body: unknown) {
   try {
     // Transforms run inside the queue consumer that serves every tenant: a short wall clock keeps one
@@ -162,16 +161,16 @@ async function transformed(env: OutboundEnv, event: CoreEventEnvelope, sub: Outb
   }
 }
 
-/**
- * The delivery rows one core event creates: one per enabled mapping of each subscribed use case
- * whose filter passes (a failing filter or mapping dead-letters its row with the error). Nothing is
- * written here; `fanOutMany` writes a whole queue batch's rows at once.
- */
 /** A mapped body larger than this is dead-lettered with that error instead of stored (objects keep rows under 2 MB). */
 export const MAX_DELIVERY_BYTES = 1_000_000;
 
 type PreparedDelivery = { meta: EndpointMeta; row: NewDelivery };
 
+/**
+ * The deliveries one core event creates: one per enabled mapping of each subscribed use case whose
+ * filter passes (a failing filter or mapping dead-letters its delivery with the error). Nothing is
+ * stored here; `fanOutMany` stores a whole queue batch's deliveries at once.
+ */
 async function deliveriesOf(env: OutboundEnv, received: CoreEventEnvelope, subscriptions: OutboundSubscription[]): Promise<PreparedDelivery[]> {
   const subs = subscriptions.filter((s) => s.config.event_catalog_event === received._event_name);
   if (subs.length === 0) return [];
@@ -725,7 +724,7 @@ const ACK_CURSOR = jobCursorSql("ack_timeouts");
 export async function sweepAckTimeouts(env: Pick<Env, "DB" | "ACK_TIMEOUT_SECONDS" | "OUTBOUND_ENDPOINT">, now = Date.now()): Promise<number> {
   const before = now - Number(env.ACK_TIMEOUT_SECONDS ?? 3600) * 1000;
   const { results } = await env.DB.prepare(`SELECT id FROM outbound_endpoints WHERE id > ${ACK_CURSOR.after} ORDER BY id LIMIT ?`).bind(ACK_SWEEP_ENDPOINTS).all<{ id: string }>();
-  // One endpoint that fails is tried again next round; it does not hold the cursor.
+  // An endpoint that fails is tried again on the next visit; it does not hold the cursor.
   const counts = await Promise.allSettled(results.map((r) => endpointObject(env, r.id).expireAcks(before, ACK_SWEEP_BATCH)));
   await env.DB.prepare(ACK_CURSOR.save).bind(results.length < ACK_SWEEP_ENDPOINTS ? "" : results.at(-1)!.id, nowIso()).run();
   return counts.reduce((n, c) => n + (c.status === "fulfilled" ? c.value : 0), 0);
