@@ -17,7 +17,7 @@ import { applyRetention } from "./monitoring/service";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
 import { endpointsOfIntegrations, fanOutMany, purgeEndpoints, recordDeadCoreEvent, sweepAckTimeouts } from "./outbound/service";
-import type { CoreEventEnvelope } from "./platform/core-events";
+import { eventsOfMessage, type CoreEventEnvelope, type CoreEventMessage } from "./platform/core-events";
 import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
 import { AppError, errorResponse, onError } from "./platform/errors";
@@ -107,15 +107,23 @@ export { FileProxyTokens } from "./file-proxy/tokens-do";
 export { OutboundEndpoint } from "./outbound/endpoint-do";
 export { RateLimiter } from "./platform/rate-limiter-do";
 
-/** Records each core event the queue gave up on; one that cannot be recorded now is retried. */
+/**
+ * Records each core event the queue gave up on, each event of a pack on its own (as message
+ * `<message id>/<index>`); a message that cannot be recorded now is retried.
+ */
 async function recordDeadLetters(batch: MessageBatch<unknown>, env: Env) {
   for (const message of batch.messages) {
-    const body = message.body as Partial<CoreEventEnvelope> | null;
-    console.error(
-      JSON.stringify({ level: "error", message: "core event dead-lettered by the queue", queue: batch.queue, message_id: message.id, tenant_id: body?._org_id, event_id: body?._event_id, event_name: body?._event_name }),
-    );
+    const events = eventsOfMessage(message.body);
+    const packed = !(events.length === 1 && events[0] === message.body);
     try {
-      await recordDeadCoreEvent(env.DB, { queue: batch.queue, id: message.id, attempts: message.attempts, body: message.body });
+      for (const [i, event] of events.entries()) {
+        const body = event as Partial<CoreEventEnvelope> | null;
+        const id = packed ? `${message.id}/${i}` : message.id;
+        console.error(
+          JSON.stringify({ level: "error", message: "core event dead-lettered by the queue", queue: batch.queue, message_id: id, tenant_id: body?._org_id, event_id: body?._event_id, event_name: body?._event_name }),
+        );
+        await recordDeadCoreEvent(env.DB, { queue: batch.queue, id, attempts: message.attempts, body: event });
+      }
       message.ack();
     } catch (err) {
       console.error(JSON.stringify({ level: "error", message: "dead-lettered core event not recorded; retrying", message_id: message.id, error: String((err as Error)?.message ?? err) }));
@@ -127,41 +135,43 @@ async function recordDeadLetters(batch: MessageBatch<unknown>, env: Env) {
 export default {
   fetch: app.fetch,
   /**
-   * Core events (entity changes, business events) fan out to outbound use cases. Each message's
-   * deliveries are prepared on its own: one that fails is retried alone, and one whose body cannot
-   * even be read (it can never succeed) is logged and acknowledged, so it cannot make the rest of its
-   * batch, other tenants' events among them, retry or be dropped. The prepared deliveries of the
-   * whole batch are written together; when that write fails, each event's are written on its own,
-   * and only an event whose own write fails is retried (fanOutMany). What fails max_retries times goes to the
-   * dead-letter queue, whose messages are recorded in D1 (core_event_dead_letters) and logged.
+   * Core events (entity changes, business events) fan out to outbound use cases. A message holds
+   * one event or a pack of them (CoreEventPack). Each event's deliveries are prepared on its own: an
+   * event whose body cannot even be read (it can never succeed) is logged and skipped, so it cannot
+   * make the rest of its batch, other tenants' events among them, retry or be dropped. The prepared
+   * deliveries of the whole batch are written together; when that write fails, each event's are
+   * written on its own (fanOutMany), and only a message with an event that failed is retried. A pack
+   * is retried whole: its events that had fanned out create nothing twice, since endpoints keep one
+   * delivery per event. What fails max_retries times goes to the dead-letter queue, whose events are
+   * recorded in D1 (core_event_dead_letters) and logged.
    */
   async queue(batch, env) {
     if (batch.queue === CORE_EVENTS_DLQ) return recordDeadLetters(batch, env);
-    const readable: { message: Message<CoreEventEnvelope>; body: CoreEventEnvelope }[] = [];
+    const readable: { message: Message<CoreEventMessage>; events: CoreEventEnvelope[] }[] = [];
     for (const message of batch.messages) {
-      try {
-        const body = message.body;
-        if (typeof body?._org_id !== "string") throw new Error("message has no _org_id");
-        readable.push({ message, body });
-      } catch (err) {
-        console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: String((err as Error)?.message ?? err) }));
-        message.ack();
+      const events: CoreEventEnvelope[] = [];
+      for (const event of eventsOfMessage(message.body)) {
+        if (typeof (event as Partial<CoreEventEnvelope> | null)?._org_id === "string") events.push(event as CoreEventEnvelope);
+        else console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: "event has no _org_id" }));
       }
+      if (events.length > 0) readable.push({ message, events });
+      else message.ack();
     }
-    const retry = (message: Message<CoreEventEnvelope>, body: CoreEventEnvelope, err: unknown) => {
-      console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: body._event_id, attempts: message.attempts, error: String((err as Error)?.message ?? err) }));
+    const retry = (message: Message<CoreEventMessage>, event: CoreEventEnvelope, err: unknown) => {
+      console.error(JSON.stringify({ level: "error", message: "fan-out failed", message_id: message.id, event_id: event._event_id, attempts: message.attempts, error: String((err as Error)?.message ?? err) }));
       message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
     };
     try {
-      // The batch's deliveries are written together; an event that cannot be fanned out is retried alone.
-      const { failed } = await fanOutMany(env, readable.map((r) => r.body));
+      // The batch's deliveries are written together; an event that cannot be fanned out fails alone.
+      const { failed } = await fanOutMany(env, readable.flatMap((r) => r.events));
       crashPoint("queue.after-fan-out");
-      for (const { message, body } of readable) {
-        if (failed.has(body)) retry(message, body, failed.get(body));
+      for (const { message, events } of readable) {
+        const failing = events.find((e) => failed.has(e));
+        if (failing) retry(message, failing, failed.get(failing));
         else message.ack();
       }
     } catch (err) {
-      for (const { message, body } of readable) retry(message, body, err);
+      for (const { message, events } of readable) retry(message, events[0]!, err);
     }
   },
   /**
@@ -179,4 +189,4 @@ export default {
     }
     if (failed.length > 0) throw new Error(`scheduled jobs failed: ${failed.join(", ")}`);
   },
-} satisfies ExportedHandler<Env, CoreEventEnvelope>;
+} satisfies ExportedHandler<Env, CoreEventMessage>;

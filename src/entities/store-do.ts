@@ -5,14 +5,19 @@
 // and recorded with its core event in one storage transaction. See docs/STORAGE.md and docs/SCALING.md.
 import { DurableObject } from "cloudflare:workers";
 import { emptyStorage } from "../platform/object-storage";
-import { envelope, type CoreEventEnvelope } from "../platform/core-events";
+import { envelope, MAX_PACK_EVENTS, type CoreEventEnvelope, type CoreEventMessage } from "../platform/core-events";
 import { crashPoint } from "../platform/crash-points";
 import { newId, nowIso } from "../platform/ids";
 import { mergeAttributes, type AttributeChanges } from "./merge";
 
 // Cloudflare Queues take messages of up to 128 KB (about 100 bytes of it metadata) and sendBatch
 // calls of up to 100 messages and 256 KB. Messages go as JSON, so their size is their UTF-8 length.
+// Events travel in packs (CoreEventPack) of up to MAX_PACK_EVENTS and MAX_MESSAGE_BYTES: a queue
+// takes about 5,000 messages/s, and each message costs the local queue emulator memory and the
+// consumer an invocation's share, so one message per event would cap and slow the whole platform.
 const MAX_MESSAGE_BYTES = 127_000;
+/** A pack's JSON around its events: `{"_events":[` … `]}` and the commas. */
+const PACK_OVERHEAD_BYTES = 16;
 const MAX_BATCH_BYTES = 256_000;
 const MESSAGE_OVERHEAD_BYTES = 200;
 const MAX_BATCH_MESSAGES = 100;
@@ -515,7 +520,7 @@ export class EntityStore extends DurableObject<Env> {
         if (m.bytes > MAX_MESSAGE_BYTES) this.deadLetter(m, `message of ${m.bytes} bytes exceeds the queue's limit even as a reference`);
         else messages.push(m);
       }
-      for (const batch of queueBatches(messages)) await this.send(batch);
+      for (const batch of queueBatches(packs(messages))) await this.send(batch);
     }
     // Rows not sent now are read back from the outbox next time.
     this.emittedEvents.clear();
@@ -546,18 +551,26 @@ export class EntityStore extends DurableObject<Env> {
     return { id: row.id, entityId: row.entity_id, body, bytes: utf8Length(body), attempts: row.attempts };
   }
 
-  /** Sends one batch; when a batch of several fails, each is sent alone so only a failing one waits. */
-  private async send(batch: OutgoingMessage[]): Promise<void> {
+  /**
+   * Sends one batch of packs. When the queue refuses a batch of several packs, each pack is sent
+   * alone, and a refused pack of several events is sent one event at a time, so only a failing
+   * event waits.
+   */
+  private async send(batch: OutgoingMessage[][]): Promise<void> {
     try {
-      await this.env.CORE_EVENTS.sendBatch(batch.map((m) => ({ body: this.emittedEvents.get(m.id) ?? JSON.parse(m.body), contentType: "json" as const })));
+      await this.env.CORE_EVENTS.sendBatch(batch.map((pack) => ({ body: this.messageOf(pack), contentType: "json" as const })));
       crashPoint("outbox.after-send", (why) => this.ctx.abort(why));
-      this.sql.exec("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(batch.map((m) => m.id)));
+      this.sql.exec("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", JSON.stringify(batch.flat().map((m) => m.id)));
     } catch (err) {
       if (batch.length > 1) {
-        for (const m of batch) await this.send([m]);
+        for (const pack of batch) await this.send([pack]);
         return;
       }
-      const m = batch[0]!;
+      if (batch[0]!.length > 1) {
+        for (const m of batch[0]!) await this.send([[m]]);
+        return;
+      }
+      const m = batch[0]![0]!;
       const error = String((err as Error)?.message ?? err);
       const attempts = m.attempts + 1;
       if (attempts >= MAX_SEND_ATTEMPTS) return this.deadLetter({ ...m, attempts }, error);
@@ -565,6 +578,12 @@ export class EntityStore extends DurableObject<Env> {
       this.sql.exec("UPDATE outbox SET sending_since = NULL, attempts = ?, last_error = ?, next_at = ? WHERE id = ?", attempts, error, retryAt, m.id);
       console.error(JSON.stringify({ level: "warn", message: "core event send failed; retrying", entity_id: m.entityId, event_id: m.id, attempts, retry_at: new Date(retryAt).toISOString(), error }));
     }
+  }
+
+  /** The queue message of a pack: its lone event as is, or several as a CoreEventPack. */
+  private messageOf(pack: OutgoingMessage[]): CoreEventMessage {
+    const events = pack.map((m) => this.emittedEvents.get(m.id) ?? (JSON.parse(m.body) as CoreEventEnvelope));
+    return events.length === 1 ? events[0]! : { _events: events };
   }
 
   /** Moves an event the queue would not take aside, so later events flow; redriveOutbox() sends it again. */
@@ -640,24 +659,31 @@ function fromRow(row: StateRow): EntityState {
 const encoder = new TextEncoder();
 const utf8Length = (text: string) => encoder.encode(text).byteLength;
 
-/** Messages in order, cut into sendBatch calls within the queue's count and size limits. */
-function queueBatches(messages: OutgoingMessage[]): OutgoingMessage[][] {
-  const batches: OutgoingMessage[][] = [];
-  let current: OutgoingMessage[] = [];
+/** Items in order, cut into runs of at most `count` items and `limit` bytes (an item over the limit runs alone). */
+function runs<T>(items: T[], sizeOf: (item: T) => number, count: number, limit: number): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
   let bytes = 0;
-  for (const m of messages) {
-    const size = m.bytes + MESSAGE_OVERHEAD_BYTES;
-    if (current.length > 0 && (current.length === MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES)) {
-      batches.push(current);
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (current.length > 0 && (current.length === count || bytes + size > limit)) {
+      out.push(current);
       current = [];
       bytes = 0;
     }
-    current.push(m);
+    current.push(item);
     bytes += size;
   }
-  if (current.length > 0) batches.push(current);
-  return batches;
+  if (current.length > 0) out.push(current);
+  return out;
 }
+
+/** Events in order, cut into packs (one queue message each) within a message's size and MAX_PACK_EVENTS. */
+const packs = (messages: OutgoingMessage[]) => runs(messages, (m) => m.bytes + 1, MAX_PACK_EVENTS, MAX_MESSAGE_BYTES - PACK_OVERHEAD_BYTES);
+
+/** Packs in order, cut into sendBatch calls within the queue's count and size limits. */
+const packBytes = (pack: OutgoingMessage[]) => pack.reduce((n, m) => n + m.bytes + 1, PACK_OVERHEAD_BYTES);
+const queueBatches = (packed: OutgoingMessage[][]) => runs(packed, (p) => packBytes(p) + MESSAGE_OVERHEAD_BYTES, MAX_BATCH_MESSAGES, MAX_BATCH_BYTES);
 
 /**
  * An entity event without its attributes and changes: the envelope fields, the entity's identity and

@@ -34,3 +34,24 @@ export function envelope(tenantId: string, name: string, payload: Record<string,
     ...payload,
   };
 }
+
+/**
+ * Several core events in one queue message, in the order they happened: an entity store's outbox
+ * sends its events this way, so a queue message (and a queue operation) carries up to
+ * MAX_PACK_EVENTS of them instead of one. Business events still travel alone, as an envelope.
+ */
+export interface CoreEventPack {
+  _events: CoreEventEnvelope[];
+}
+
+/** What the core-events queue carries: one envelope, or a pack of them. */
+export type CoreEventMessage = CoreEventEnvelope | CoreEventPack;
+
+/** The most events one pack holds, whatever their size (the queue's 128 KB also bounds it). */
+export const MAX_PACK_EVENTS = 50;
+
+/** The events of a queue message's body, as sent: a pack's events, or the body itself. Unchecked. */
+export function eventsOfMessage(body: unknown): unknown[] {
+  const events = (body as Partial<CoreEventPack> | null)?._events;
+  return Array.isArray(events) ? events : [body];
+}

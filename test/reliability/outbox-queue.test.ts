@@ -8,7 +8,7 @@ import { entityStore } from "../../src/entities/service";
 import type { EntityStore } from "../../src/entities/store-do";
 import worker from "../../src/index";
 import { sweepAckTimeouts } from "../../src/outbound/service";
-import { envelope, type CoreEventEnvelope } from "../../src/platform/core-events";
+import { envelope, eventsOfMessage, type CoreEventEnvelope, type CoreEventMessage } from "../../src/platform/core-events";
 import { newId } from "../../src/platform/ids";
 import { api, tenantWithToken } from "../helpers";
 import { contactMapping, findOne, post, waitFor } from "../inbound-helpers";
@@ -56,19 +56,22 @@ const alarmOf = (stub: DurableObjectStub<EntityStore>) => runInDurableObject(stu
 
 /**
  * The queue binding as the platform would behave when it refuses some messages: sends whose batch
- * holds a refused message throw, the rest reach the real queue. Installed on one EntityStore.
+ * holds a refused event throw, the rest reach the real queue. Installed on one EntityStore; `sent`
+ * gets the ids of the events sent, and `calls` (when given) the events of each message of each call.
  */
-function refusingQueue(real: Queue, refuse: (body: CoreEventEnvelope) => boolean, sent: string[]): Queue {
-  const pass = (bodies: CoreEventEnvelope[]) => {
-    if (bodies.some(refuse)) throw new Error("Queue send failed: injected refusal");
-    sent.push(...bodies.map((b) => b._event_id));
+function refusingQueue(real: Queue, refuse: (body: CoreEventEnvelope) => boolean, sent: string[], calls?: string[][][]): Queue {
+  const pass = (bodies: CoreEventMessage[]) => {
+    const messages = bodies.map((b) => eventsOfMessage(b) as CoreEventEnvelope[]);
+    if (messages.flat().some(refuse)) throw new Error("Queue send failed: injected refusal");
+    sent.push(...messages.flat().map((b) => b._event_id));
+    calls?.push(messages.map((m) => m.map((b) => b._event_id)));
   };
   return {
-    async send(body: CoreEventEnvelope, options?: QueueSendOptions) {
+    async send(body: CoreEventMessage, options?: QueueSendOptions) {
       pass([body]);
       return real.send(body, options);
     },
-    async sendBatch(messages: Iterable<MessageSendRequest<CoreEventEnvelope>>, options?: QueueSendBatchOptions) {
+    async sendBatch(messages: Iterable<MessageSendRequest<CoreEventMessage>>, options?: QueueSendBatchOptions) {
       const list = [...messages];
       pass(list.map((m) => m.body));
       return real.sendBatch(list, options);
@@ -192,6 +195,33 @@ describe("entity outbox", () => {
   });
 });
 
+describe("entity outbox packs", () => {
+  it("sends a batch's events in packs of at most 50 per message, in order, and the queue's consumer fans each one out", async () => {
+    const s = await integration([outboundUseCase("poll", "contact.created", '{ "n": entity.attributes.n }', { type: "poll" })]);
+    const stub = contacts(s.tenant.id);
+    const sent: string[] = [];
+    const calls: string[][][] = [];
+    await runInDurableObject(stub, (instance) => {
+      const target = instance as unknown as { env: Env };
+      target.env = { ...target.env, CORE_EVENTS: refusingQueue(target.env.CORE_EVENTS, () => false, sent, calls) };
+    });
+    const eventId = newId();
+    const updates = Array.from({ length: 120 }, (_, n) => ({ updateId: `${eventId}#${n}`, eventId, tenantId: s.tenant.id, schema: "contact", uniqueIds: { external_id: `PACK-${n}` }, attributes: { n }, mode: "upsert" as const }));
+    await stub.apply(updates);
+    // 120 events, in the order they were applied: three messages (50, 50, 20) in as few sendBatch calls as 256 KB allow.
+    expect(calls.flat().map((m) => m.length)).toEqual([50, 50, 20]);
+    expect(calls.length).toBeLessThanOrEqual(2);
+    const rows = await vi.waitFor(async () => {
+      const d = await deliveryRows(s.integrationId);
+      expect(d).toHaveLength(120);
+      return d;
+    }, eventually);
+    expect(rows.map((d) => d.event_id).sort()).toEqual([...sent].sort());
+    expect(rows.map((d) => JSON.parse(d.payload).n).sort((a, b) => a - b)).toEqual(updates.map((_, n) => n));
+    expect(await stub.outboxStatus()).toEqual({ pending: [], dead: [] });
+  }, E2E_TIMEOUT_MS);
+});
+
 describe("queue()", () => {
   it("acks fanned-out and unreadable messages and retries a failed fan-out alone", async () => {
     const s = await integration([outboundUseCase("poll", "contact.updated", '{ "name": entity.attributes.full_name }', { type: "poll" })]);
@@ -201,22 +231,41 @@ describe("queue()", () => {
     const elsewhere = envelope(other.tenant.id, "contact.updated", entity("No subscribers"));
     // A reference to an event no entity store keeps: fan-out cannot map it now.
     const lost = { ...envelope(s.tenant.id, "contact.updated", entity("Lost")), _truncated: true, _entity_id: newId(), _entity_version: 1 };
+    const packed = envelope(s.tenant.id, "contact.updated", entity("Packed"));
+    const packedWithLost = envelope(s.tenant.id, "contact.updated", entity("Packed with a lost one"));
+    const lostToo = { ...envelope(s.tenant.id, "contact.updated", entity("Lost too")), _truncated: true, _entity_id: newId(), _entity_version: 1 };
     const batch = createMessageBatch<unknown>("erp-edge-core-events", [
       { id: "m-ok", timestamp: Date.now(), attempts: 1, body: ok },
       { id: "m-unreadable", timestamp: Date.now(), attempts: 1, body: "not an envelope" },
       { id: "m-lost", timestamp: Date.now(), attempts: 3, body: lost },
       { id: "m-elsewhere", timestamp: Date.now(), attempts: 1, body: elsewhere },
+      // Packs: an unreadable event in one is skipped alone; one event that cannot be fanned out retries its whole pack.
+      { id: "m-pack", timestamp: Date.now(), attempts: 1, body: { _events: [packed, "not an envelope", null] } },
+      { id: "m-pack-lost", timestamp: Date.now(), attempts: 1, body: { _events: [packedWithLost, lostToo] } },
+      { id: "m-pack-empty", timestamp: Date.now(), attempts: 1, body: { _events: [] } },
     ]);
     const ctx = createExecutionContext();
     await queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
-    expect(result.explicitAcks.sort()).toEqual(["m-elsewhere", "m-ok", "m-unreadable"]);
+    expect(result.explicitAcks.sort()).toEqual(["m-elsewhere", "m-ok", "m-pack", "m-pack-empty", "m-unreadable"]);
     // (getQueueResult reports which messages were retried, not their delay.)
-    expect(result.retryMessages.map((m) => m.msgId)).toEqual(["m-lost"]);
+    expect(result.retryMessages.map((m) => m.msgId).sort()).toEqual(["m-lost", "m-pack-lost"]);
     expect(result.retryBatch.retry).toBe(false);
-    expect((await deliveryRows(s.integrationId)).map(({ tenant_id, event_id, status, payload }) => ({ tenant_id, event_id, status, payload }))).toEqual([
-      { tenant_id: s.tenant.id, event_id: ok._event_id, status: "pending", payload: JSON.stringify({ name: "Queued" }) },
-    ]);
+    const rows = (await deliveryRows(s.integrationId)).map(({ tenant_id, event_id, status, payload }) => ({ tenant_id, event_id, status, payload }));
+    expect(rows).toHaveLength(3);
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { tenant_id: s.tenant.id, event_id: ok._event_id, status: "pending", payload: JSON.stringify({ name: "Queued" }) },
+        { tenant_id: s.tenant.id, event_id: packed._event_id, status: "pending", payload: JSON.stringify({ name: "Packed" }) },
+        // The retried pack's event that could be fanned out is stored now, and once only when the pack comes back.
+        { tenant_id: s.tenant.id, event_id: packedWithLost._event_id, status: "pending", payload: JSON.stringify({ name: "Packed with a lost one" }) },
+      ]),
+    );
+    const again = createMessageBatch<unknown>("erp-edge-core-events", [{ id: "m-pack-lost", timestamp: Date.now(), attempts: 2, body: { _events: [packedWithLost, lostToo] } }]);
+    const retryCtx = createExecutionContext();
+    await queue(again, env, retryCtx);
+    expect((await getQueueResult(again, retryCtx)).retryMessages.map((m) => m.msgId)).toEqual(["m-pack-lost"]);
+    expect(await deliveryRows(s.integrationId)).toHaveLength(3);
     // The tenant without subscribers got no endpoint object, so no delivery anywhere.
     const { results } = await env.DB.prepare("SELECT id FROM outbound_endpoints WHERE tenant_id = ?").bind(other.tenant.id).all();
     expect(results).toEqual([]);
@@ -275,22 +324,26 @@ describe("queue()", () => {
   it("records each dead-lettered core event once, with its tenant, and acks it", async () => {
     const { tenant } = await tenantWithToken();
     const event = envelope(tenant.id, "contact.updated", { entity: { id: newId() }, operation: "updated" });
+    const [first, second] = [envelope(tenant.id, "contact.created", { entity: { id: newId() } }), envelope(tenant.id, "contact.updated", { entity: { id: newId() } })];
     const deliver = async () => {
       const batch = createMessageBatch<unknown>("erp-edge-core-events-dlq", [
         { id: "dlq-1", timestamp: Date.now(), attempts: 1, body: event },
         { id: "dlq-2", timestamp: Date.now(), attempts: 1, body: "garbage" },
+        { id: "dlq-3", timestamp: Date.now(), attempts: 1, body: { _events: [first, second] } },
       ]);
       const ctx = createExecutionContext();
       await queue(batch, env, ctx);
       return getQueueResult(batch, ctx);
     };
-    expect((await deliver()).explicitAcks.sort()).toEqual(["dlq-1", "dlq-2"]);
-    // Delivered again (at least once): still one record per message.
-    expect((await deliver()).explicitAcks.sort()).toEqual(["dlq-1", "dlq-2"]);
-    const { results } = await env.DB.prepare("SELECT message_id, tenant_id, event_id, event_name, body FROM core_event_dead_letters WHERE message_id IN ('dlq-1', 'dlq-2') ORDER BY message_id").all();
+    expect((await deliver()).explicitAcks.sort()).toEqual(["dlq-1", "dlq-2", "dlq-3"]);
+    // Delivered again (at least once): still one record per message, and per event of a pack.
+    expect((await deliver()).explicitAcks.sort()).toEqual(["dlq-1", "dlq-2", "dlq-3"]);
+    const { results } = await env.DB.prepare("SELECT message_id, tenant_id, event_id, event_name, body FROM core_event_dead_letters WHERE message_id LIKE 'dlq-%' ORDER BY message_id").all();
     expect(results).toEqual([
       { message_id: "dlq-1", tenant_id: tenant.id, event_id: event._event_id, event_name: "contact.updated", body: JSON.stringify(event) },
       { message_id: "dlq-2", tenant_id: null, event_id: null, event_name: null, body: '"garbage"' },
+      { message_id: "dlq-3/0", tenant_id: tenant.id, event_id: first._event_id, event_name: "contact.created", body: JSON.stringify(first) },
+      { message_id: "dlq-3/1", tenant_id: tenant.id, event_id: second._event_id, event_name: "contact.updated", body: JSON.stringify(second) },
     ]);
   });
 });
