@@ -24,6 +24,9 @@ import { AppError, errorResponse, onError } from "./platform/errors";
 import { configWrites, limitBody, requestIds, requireJsonBodies } from "./platform/middleware";
 import { requireAdmin } from "./platform/auth";
 import { registryRoutes } from "./registry/routes";
+import { managedCallRoutes } from "./managed-calls/routes";
+import { typeGenerationRoutes } from "./type-generation/routes";
+import { webhookConfigRoutes } from "./webhook-configs/routes";
 import { tenantRoutes } from "./tenants/routes";
 
 import { VERSION } from "./platform/version";
@@ -48,17 +51,18 @@ app.post("/__bench/bare", async (c, next) => {
 
 // Per-event data lives in Durable Objects, not in D1 rows that cascade: deleting an integration
 // deletes its event log and endpoints' deliveries, deleting a tenant also its entity stores (after the D1 delete succeeded).
-app.delete("/v2/integrations/:id", async (c, next) => {
+// v1 and v2 delete alike (epilot serves both).
+app.delete("/:version{v[12]}/integrations/:id", async (c, next) => {
   // The endpoint directory is read before the D1 delete cascades it away (ids only, nothing else).
   const endpoints = await endpointsOfIntegrations(c.env.DB, [c.req.param("id")]);
   await next();
-  if (c.res.status === 204) c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, [c.req.param("id")]), purgeEndpoints(c.env, endpoints.map((e) => e.id))]));
+  if (c.res.ok) c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, [c.req.param("id")]), purgeEndpoints(c.env, endpoints.map((e) => e.id))]));
 });
 app.delete("/v1/tenants/:id", requireAdmin, async (c, next) => {
   // Read before the D1 delete cascades them away; only for the operator (requireAdmin first).
   const locations = await tenantDataLocations(c.env.DB, c.req.param("id"));
   await next();
-  if (c.res.status !== 204) return;
+  if (!c.res.ok) return;
   c.executionCtx.waitUntil(
     Promise.all([purgeEventLogs(c.env, locations.integrationIds), purgeEndpoints(c.env, locations.endpointIds), purgeEntityStores(c.env, c.req.param("id"), locations.schemas)]),
   );
@@ -75,6 +79,9 @@ app.route("/", registryRoutes);
 app.route("/", marketplaceRoutes);
 app.route("/", appRoutes);
 app.route("/", fileProxyRoutes);
+app.route("/", webhookConfigRoutes);
+app.route("/", managedCallRoutes);
+app.route("/", typeGenerationRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
@@ -92,7 +99,7 @@ app.doc31("/openapi.json", {
   info: {
     title: "erp-edge API",
     version: VERSION,
-    description: "ERP integration platform on Cloudflare's edge. Errors always use the envelope `{ error: { code, message, details } }`.",
+    description: "ERP integration platform on Cloudflare's edge. Errors always use the envelope `{ code, message, error: { code, message, details } }` (`code` and `message` at the top as in epilot's APIs).",
   },
 });
 app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "erp-edge API reference" }));
@@ -150,9 +157,14 @@ export default {
     const readable: { message: Message<CoreEventMessage>; events: CoreEventEnvelope[] }[] = [];
     for (const message of batch.messages) {
       const events: CoreEventEnvelope[] = [];
-      for (const event of eventsOfMessage(message.body)) {
-        if (typeof (event as Partial<CoreEventEnvelope> | null)?._org_id === "string") events.push(event as CoreEventEnvelope);
-        else console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: "event has no _org_id" }));
+      try {
+        // Reading the body can throw (a message too deep to deserialise): that message alone is dropped.
+        for (const event of eventsOfMessage(message.body)) {
+          if (typeof (event as Partial<CoreEventEnvelope> | null)?._org_id === "string") events.push(event as CoreEventEnvelope);
+          else console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: "event has no _org_id" }));
+        }
+      } catch (err) {
+        console.error(JSON.stringify({ level: "error", message: "unreadable core event dropped", message_id: message.id, error: String((err as Error)?.message ?? err) }));
       }
       if (events.length > 0) readable.push({ message, events });
       else message.ack();

@@ -476,7 +476,7 @@ describe("the registry Worker behind the host", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ error: { code: "INTERNAL", message: "The registry is unavailable; retry later" } });
+    expect(JSON.parse(text)).toEqual({ code: "INTERNAL", message: "The registry is unavailable; retry later", error: { code: "INTERNAL", message: "The registry is unavailable; retry later" } });
     expect(text).not.toContain("ECONNREFUSED");
     const failing = { ...env, REGISTRY: { fetch: async () => new Response("stack trace at registry/src/service.ts:42", { status: 500 }) } };
     const res500 = await app.request("/v1/registry/packages", { headers: { authorization: `Bearer ${p.token}` } }, failing, createExecutionContext());

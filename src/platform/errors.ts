@@ -47,11 +47,17 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * `error` is erp-edge's envelope; `code` and `message` repeat at the top, where epilot's APIs put
+ * them (their ErrorResponseBase), so an epilot client reads them too.
+ */
 export interface ErrorEnvelope {
+  code: ErrorCode;
+  message: string;
   error: { code: ErrorCode; message: string; details?: unknown };
 }
 
-/** An expected failure: becomes `{ error: { code, message, details } }` with the code's status. */
+/** An expected failure: becomes `{ code, message, error: { code, message, details } }` with the code's status. */
 export class AppError extends Error {
   readonly status: ContentfulStatusCode;
   constructor(
@@ -82,7 +88,7 @@ export function validationError(error: ZodError, where = "request body"): AppErr
 }
 
 export function errorResponse(c: Context, err: AppError): Response {
-  const body: ErrorEnvelope = { error: { code: err.code, message: err.message } };
+  const body: ErrorEnvelope = { code: err.code, message: err.message, error: { code: err.code, message: err.message } };
   if (err.details !== undefined) body.error.details = err.details;
   return c.json(body, err.status, err.headers);
 }

@@ -2,13 +2,12 @@
 import { z } from "@hono/zod-openapi";
 import { ERROR_CODES } from "./errors";
 
+const ErrorCode = z.enum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES, ...(keyof typeof ERROR_CODES)[]]);
 export const ErrorEnvelope = z
   .object({
-    error: z.object({
-      code: z.enum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES, ...(keyof typeof ERROR_CODES)[]]),
-      message: z.string(),
-      details: z.unknown().optional(),
-    }),
+    code: ErrorCode.openapi({ description: "The error code, where epilot's APIs put it" }),
+    message: z.string(),
+    error: z.object({ code: ErrorCode, message: z.string(), details: z.unknown().optional() }),
   })
   .openapi("ErrorEnvelope");
 

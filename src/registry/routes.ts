@@ -53,7 +53,8 @@ async function forward(c: Context<AppEnv>, path: string, init: { method?: string
   } else if (init.contentType) headers.set("content-type", init.contentType);
   const unavailable = (detail: Record<string, unknown>) => {
     console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), message: "registry unavailable", path, ...detail }));
-    const envelope: ErrorBody = { error: { code: "INTERNAL", message: "The registry is unavailable; retry later" } };
+    const message = "The registry is unavailable; retry later";
+    const envelope: ErrorBody = { code: "INTERNAL", message, error: { code: "INTERNAL", message } };
     return c.json(envelope, 503, { "retry-after": "5" }) as never;
   };
   let res: Response;
