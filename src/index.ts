@@ -14,9 +14,11 @@ import { purgeEntityStores } from "./entities/service";
 import { mappingRoutes } from "./mapping/routes";
 import { marketplaceRoutes } from "./marketplace/routes";
 import { applyRetention } from "./monitoring/service";
+import { accessLog, purgeAccessLogs } from "./monitoring/access-log";
 import { monitoringRoutes } from "./monitoring/routes";
 import { outboundRoutes } from "./outbound/routes";
-import { endpointsOfIntegrations, fanOutMany, purgeEndpoints, recordDeadCoreEvent, sweepAckTimeouts } from "./outbound/service";
+import { configEndpointId, endpointsOfIntegrations, fanOutMany, purgeEndpoints, recordDeadCoreEvent, sweepAckTimeouts } from "./outbound/service";
+import { configIdsOfTenant } from "./webhook-configs/service";
 import { eventsOfMessage, type CoreEventEnvelope, type CoreEventMessage } from "./platform/core-events";
 import { crashPoint } from "./platform/crash-points";
 import type { AppEnv } from "./platform/app";
@@ -35,7 +37,7 @@ const CORE_EVENTS_DLQ = "erp-edge-core-events-dlq";
 
 export const app = new OpenAPIHono<AppEnv>();
 
-app.use(requestIds, limitBody, requireJsonBodies, configWrites);
+app.use(requestIds, limitBody, requireJsonBodies, configWrites, accessLog);
 
 app.get("/", (c) =>
   c.json({ name: "erp-edge", version: VERSION, openapi: "/openapi.json", docs: "/docs" }),
@@ -52,23 +54,37 @@ app.post("/__bench/bare", async (c, next) => {
 // Per-event data lives in Durable Objects, not in D1 rows that cascade: deleting an integration
 // deletes its event log and endpoints' deliveries, deleting a tenant also its entity stores (after the D1 delete succeeded).
 // v1 and v2 delete alike (epilot serves both).
-app.delete("/:version{v[12]}/integrations/:id", async (c, next) => {
-  // The endpoint directory is read before the D1 delete cascades it away (ids only, nothing else).
-  const endpoints = await endpointsOfIntegrations(c.env.DB, [c.req.param("id")]);
-  await next();
-  if (c.res.ok) c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, [c.req.param("id")]), purgeEndpoints(c.env, endpoints.map((e) => e.id))]));
-});
+for (const path of ["/v1/integrations/:id", "/v2/integrations/:id"]) {
+  app.delete(path, async (c, next) => {
+    // The endpoint directory is read before the D1 delete cascades it away (ids only, nothing else).
+    const endpoints = await endpointsOfIntegrations(c.env.DB, [c.req.param("id")!]);
+    await next();
+    if (c.res.ok) {
+      const ids = [c.req.param("id")!];
+      c.executionCtx.waitUntil(Promise.all([purgeEventLogs(c.env, ids), purgeEndpoints(c.env, endpoints.map((e) => e.id)), purgeAccessLogs(c.env, ids)]));
+    }
+  });
+}
 app.delete("/v1/tenants/:id", requireAdmin, async (c, next) => {
   // Read before the D1 delete cascades them away; only for the operator (requireAdmin first).
   const locations = await tenantDataLocations(c.env.DB, c.req.param("id"));
+  // A webhook configuration's own trigger events live in an endpoint object of their own.
+  const configEndpoints = (await configIdsOfTenant(c.env.DB, c.req.param("id"))).map(configEndpointId);
   await next();
   if (!c.res.ok) return;
   c.executionCtx.waitUntil(
-    Promise.all([purgeEventLogs(c.env, locations.integrationIds), purgeEndpoints(c.env, locations.endpointIds), purgeEntityStores(c.env, c.req.param("id"), locations.schemas)]),
+    Promise.all([
+      purgeEventLogs(c.env, locations.integrationIds),
+      purgeEndpoints(c.env, [...locations.endpointIds, ...configEndpoints]),
+      purgeEntityStores(c.env, c.req.param("id"), locations.schemas),
+      purgeAccessLogs(c.env, locations.integrationIds),
+    ]),
   );
 });
 
 app.route("/", tenantRoutes);
+// Before integrationRoutes: /v1/integrations/secure-proxies is not /v1/integrations/{id}.
+app.route("/", managedCallRoutes);
 app.route("/", integrationRoutes);
 app.route("/", mappingRoutes);
 app.route("/", inboundRoutes);
@@ -80,7 +96,6 @@ app.route("/", marketplaceRoutes);
 app.route("/", appRoutes);
 app.route("/", fileProxyRoutes);
 app.route("/", webhookConfigRoutes);
-app.route("/", managedCallRoutes);
 app.route("/", typeGenerationRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
@@ -107,6 +122,7 @@ app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "erp-edge API referen
 app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError(onError);
 
+export { AccessLog } from "./monitoring/access-log-do";
 export { AppState } from "./apps/state-do";
 export { EntityStore } from "./entities/store-do";
 export { EventLog } from "./inbound/log-do";

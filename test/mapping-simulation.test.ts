@@ -200,6 +200,31 @@ describe("mapping simulation endpoints", () => {
     expect(created.body.use_cases[0].configuration.entities.map((e: { entity_schema: string }) => e.entity_schema)).toEqual(["contact", "account", "meter"]);
   });
 
+  it("takes epilot's v1.0 defaults and forms: no version, unique ids as a payload-key map; and v2.0 mapping.events", async () => {
+    const { token } = await tenantWithToken();
+    const objects = {
+      Partner: {
+        unique_ids: { contact: { partner_id: "customer_number" } },
+        fields: [{ entity: "contact", attribute: "first_name", field: "first" }],
+      },
+    };
+    const v1 = "/v1/erp/updates/mapping_simulation";
+    const res = await api("POST", v1, { token, json: { mapping_configuration: { mapping: { objects } }, object_type: "Partner", format: "json", payload: { partner_id: "P1", first: "Ada" } } });
+    expect(res.status).toBe(200);
+    expect(res.body.entity_updates).toEqual([
+      { entity_slug: "contact", unique_identifiers: { customer_number: "P1" }, attributes: { customer_number: "P1", first_name: "Ada" }, mode: "upsert" },
+    ]);
+    // A map naming a prototype key is refused, not walked.
+    const hostile = { Partner: { ...objects.Partner, unique_ids: { contact: { "__proto__.polluted": "customer_number" } } } };
+    expectError(await api("POST", v1, { token, json: { mapping_configuration: { version: "1.0", mapping: { objects: hostile } }, object_type: "Partner", payload: {} } }), 422, "UNPROCESSABLE");
+
+    const events = { version: "2.0", mapping: { events: { PartnerChanged: config } } };
+    const v2 = await api("POST", v1, { token, json: { mapping_configuration: events, object_type: "PartnerChanged", payload: { id: "X1" } } });
+    expect(v2.body.entity_updates).toEqual([{ entity_slug: "contact", unique_identifiers: { external_id: "X1" }, attributes: { external_id: "X1" }, mode: "upsert" }]);
+    const details = expectError(await api("POST", v1, { token, json: { mapping_configuration: events, object_type: "toString", payload: {} } }), 422, "UNPROCESSABLE");
+    expect(details).toMatchObject({ path: "object_type", known: ["PartnerChanged"] });
+  });
+
   it("refuses a broken mapping when a use case is saved", async () => {
     const { token } = await tenantWithToken();
     const broken = { entities: [{ entity_schema: "contact", unique_ids: ["external_id"], fields: [{ attribute: "x", jsonataExpression: "a.(" }] }] };

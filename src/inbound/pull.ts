@@ -5,7 +5,9 @@
 // by their deduplication_id.
 import { z } from "@hono/zod-openapi";
 import { acceptEvents, NOT_STORED } from "./service";
-import { getIntegration } from "../integrations/service";
+import { getIntegration, integrationForEvents, tenantIntegrationIds } from "../integrations/service";
+import type { Integration, UseCase } from "../integrations/schema";
+import type { TriggerErpActionRequest, TriggerWebhookResp } from "./schema";
 import { AppError, zodIssues } from "../platform/errors";
 import { nowIso } from "../platform/ids";
 import { nextRun, PullConfiguration } from "../integrations/pull-configuration";
@@ -42,6 +44,13 @@ export async function runPull(env: PullEnv, tenantId: string, integrationId: str
   const integration = await getIntegration(env.DB, tenantId, integrationId);
   const useCase = integration.use_cases.find((u) => u.slug === slug);
   if (!useCase) throw new AppError("NOT_FOUND", `No use case '${slug}' in integration ${integrationId}`);
+  return runPullUseCase(env, tenantId, integration, useCase);
+}
+
+/** Runs one of an integration's use cases as a pull (UNPROCESSABLE when it is not one). */
+async function runPullUseCase(env: PullEnv, tenantId: string, integration: Integration, useCase: UseCase): Promise<PullRunResult> {
+  const integrationId = integration.id;
+  const slug = useCase.slug ?? useCase.id;
   if (useCase.type !== "pull") throw new AppError("UNPROCESSABLE", `Use case '${slug}' is ${useCase.type}, not pull`);
   const parsed = PullConfiguration.safeParse(useCase.configuration);
   // Saved before a check that now refuses it: the operator must save it again, nothing runs.
@@ -58,7 +67,7 @@ export async function runPull(env: PullEnv, tenantId: string, integrationId: str
     throw new AppError("APP_OUTPUT_INVALID", `A pull action returns { events: [...] } with at most ${MAX_PULLED_EVENTS} events`, { run_id: run.run_id });
   }
   // The target is the use case's, whatever an event says: a pull cannot feed another use case.
-  const events = output.data.events.map((e) => (e && typeof e === "object" && !Array.isArray(e) ? { ...e, use_case_slug: target.slug, event_name: undefined } : e));
+  const events = output.data.events.map((e) => (e && typeof e === "object" && !Array.isArray(e) ? { ...e, use_case_slug: config.target_use_case, event_name: undefined } : e));
   const results: PullRunResult["results"] = [];
   for (let i = 0; i < events.length; i += BATCH) {
     const batch = await acceptEvents(env, tenantId, { integration_id: integrationId, events: events.slice(i, i + BATCH) });
@@ -75,12 +84,63 @@ export async function runPull(env: PullEnv, tenantId: string, integrationId: str
   return {
     run_id: run.run_id,
     use_case_slug: slug,
-    target_use_case: target.slug,
+    target_use_case: config.target_use_case,
     events: { received: events.length, accepted, refused: results.length - accepted },
     results,
     logs: run.result.logs,
     duration_ms: run.result.duration_ms,
   };
+}
+
+/**
+ * POST /v1/erp/trigger whose `webhook_id` names no webhook configuration (outbound's triggerErp
+ * tries that first): an erp-edge extension where it names a pull use case of the caller's (by id),
+ * which runs now as POST /v1/integrations/{id}/use-cases/{slug}/run runs it;
+ * the answer is epilot's TriggerWebhookResp. A run that fails (the app threw, returned junk, the log
+ * refused events) answers `status: "failed"` with its code: the trigger reached the ERP side, it is
+ * the run that failed. What cannot run at all (no such use case, another org, not a pull) is a 400.
+ */
+export async function triggerPull(env: PullEnv, tenantId: string, request: TriggerErpActionRequest): Promise<TriggerWebhookResp> {
+  const invalid = (path: string, message: string) => new AppError("BAD_REQUEST", message, { path });
+  if (request.org_id !== tenantId) throw invalid("org_id", "org_id is not the caller's organisation (its tenant id)");
+  let target: { integration: Integration; useCase: UseCase } | undefined;
+  for (const integrationId of await tenantIntegrationIds(env.DB, tenantId)) {
+    const integration = await integrationForEvents(env.DB, tenantId, integrationId);
+    const useCase = integration.use_cases.find((u) => u.id === request.webhook_id);
+    if (useCase) {
+      if (useCase.type !== "pull") throw invalid("webhook_id", `Use case '${request.webhook_id}' is ${useCase.type}; only a pull use case can be triggered`);
+      if (!useCase.enabled) throw invalid("webhook_id", `Use case '${request.webhook_id}' is disabled`);
+      target = { integration, useCase };
+      break;
+    }
+  }
+  if (!target) throw invalid("webhook_id", `No use case '${request.webhook_id}' to trigger`);
+  const start = nowIso();
+  try {
+    const run = await runPullUseCase(env, tenantId, target.integration, target.useCase);
+    return {
+      status: "succeeded",
+      status_code: "200",
+      message: `Pulled ${run.events.received} events: ${run.events.accepted} accepted, ${run.events.refused} refused`,
+      body: run,
+      start_date: start,
+      end_date: nowIso(),
+      event_id: run.run_id,
+    };
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    const details = (err.details ?? {}) as { run_id?: unknown };
+    return {
+      status: "failed",
+      status_code: String(err.status),
+      code: err.code,
+      message: err.message,
+      body: err.details !== undefined && typeof err.details === "object" ? (err.details as Record<string, unknown>) : {},
+      start_date: start,
+      end_date: nowIso(),
+      event_id: typeof details.run_id === "string" ? details.run_id : request.execution_id,
+    };
+  }
 }
 
 interface ScheduleRow {

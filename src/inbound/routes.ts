@@ -1,9 +1,16 @@
-// Inbound routes: the v3 events API, event status, and signed webhooks.
+// Inbound routes: the events API (v3, and epilot's deprecated v1 and v2), event status, signed
+// webhooks, pull runs and the ERP trigger.
 import { createRoute, z } from "@hono/zod-openapi";
 import { callerTenant, createRouter } from "../platform/app";
 import { requireScope } from "../platform/auth";
 import { errors, json, jsonBody, pathParams } from "../platform/openapi";
-import { EventsBatch, EventsBatchResult, InboundEventStatus } from "./schema";
+import {
+  ErpUpdatesEventsV1Request,
+  ErpUpdatesEventsV2Request,
+  EventsBatch,
+  EventsBatchResult,
+  InboundEventStatus,
+} from "./schema";
 import { PullRunResult, runPull } from "./pull";
 import * as service from "./service";
 
@@ -20,6 +27,31 @@ inboundRoutes.openapi(
     responses: { 200: json(EventsBatchResult, "One result per event, in request order"), ...errors(400, 401, 403, 404, 413, 415, 429) },
   }),
   async (c) => c.json(await service.acceptEvents(c.env, callerTenant(c.get("caller")), c.req.valid("json")), 200),
+);
+
+inboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v2/erp/updates/events", tags, security, middleware: [requireScope("events:write")] as const, deprecated: true,
+    summary: "Post ERP events in epilot's v2 form (object_type for event_name, event_type ignored); as v3 otherwise",
+    request: jsonBody(ErpUpdatesEventsV2Request),
+    responses: { 200: json(EventsBatchResult, "One result per event, in request order"), ...errors(400, 401, 403, 404, 413, 415, 429) },
+  }),
+  async (c) => c.json(await service.acceptLegacyEvents(c.env, callerTenant(c.get("caller")), c.req.valid("json")), 200),
+);
+
+inboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/erp/updates/events", tags, security, middleware: [requireScope("events:write")] as const, deprecated: true,
+    summary: "Post ERP events in epilot's v1 form: the integration is the one the app_id is mapped to; as v2 otherwise",
+    request: jsonBody(ErpUpdatesEventsV1Request),
+    responses: { 200: json(EventsBatchResult, "One result per event, in request order"), ...errors(400, 401, 403, 404, 413, 415, 429) },
+  }),
+  async (c) => {
+    const tenantId = callerTenant(c.get("caller"));
+    const { app_id, component_id, meta, events } = c.req.valid("json");
+    const integrationId = await service.integrationIdForApp(c.env, tenantId, app_id, component_id);
+    return c.json(await service.acceptLegacyEvents(c.env, tenantId, { integration_id: integrationId, correlation_id: meta.correlation_id, events }), 200);
+  },
 );
 
 inboundRoutes.openapi(

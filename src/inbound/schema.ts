@@ -1,4 +1,5 @@
-// The inbound events API (epilot's v3 contract) and event status.
+// The inbound events API (epilot's v3 contract, and its deprecated v1 and v2 forms), the ERP trigger,
+// and event status.
 import { z } from "@hono/zod-openapi";
 import { SLUG_PATTERN } from "../integrations/schema";
 
@@ -8,8 +9,15 @@ export const WEBHOOK_DEDUP_PREFIXES = ["xsig-", "whsw-"] as const;
 
 export const InboundEvent = z
   .object({
-    use_case_slug: z.string().max(128).regex(SLUG_PATTERN).optional(),
-    event_name: z.string().min(1).max(255).optional(),
+    use_case_slug: z
+      .string()
+      .max(255)
+      .regex(SLUG_PATTERN)
+      .optional()
+      .openapi({ description: "The use case to route to; takes precedence over event_name" }),
+    event_name: z.string().min(1).max(255).optional().openapi({
+      description: "Routed to the enabled inbound use case listing it in configuration.event_names, else the one of that name, else of that slug",
+    }),
     timestamp: z.iso.datetime({ offset: true }).openapi({ description: "When the change happened in the ERP (ISO 8601)" }),
     format: z.enum(["json", "xml"]).default("json"),
     payload: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]),
@@ -39,13 +47,90 @@ export const EventsBatch = z
   .openapi("InboundEventsBatch");
 export type EventsBatch = z.infer<typeof EventsBatch>;
 
+// ---- epilot's deprecated v1 and v2 event APIs ---------------------------------------------------
+
+/**
+ * An event of the v1 and v2 APIs: v3's with `object_type` where v3 has `event_name`, and an
+ * `event_type` that epilot's own v3 dropped as unused. Converted to a v3 event (legacyEventToV3).
+ */
+export const ErpEventV1 = z
+  .object({
+    event_type: z.enum(["CREATE", "UPDATE", "DELETE"]).openapi({ description: "Validated, then not used (epilot's v3 drops it as unused)" }),
+    object_type: z.string().min(1).max(255).openapi({ description: "The event name: routed like v3's event_name" }),
+    timestamp: z.string(),
+    format: z.enum(["json", "xml"]).default("json"),
+    payload: z.unknown(),
+    deduplication_id: z.string().optional(),
+  })
+  .openapi("ErpEvent");
+
+const legacyEvents = z.array(z.unknown()).min(1).max(100).openapi({ description: "1..100 ErpEvent objects, each validated on its own" });
+
+/** POST /v2/erp/updates/events (deprecated by epilot, still served). */
+export const ErpUpdatesEventsV2Request = z
+  .object({
+    integration_id: z.string().min(1).max(64),
+    correlation_id: z.string().min(1).max(255).optional(),
+    group_id: z.string().min(1).max(128).optional(),
+    events: legacyEvents,
+  })
+  .openapi("ErpUpdatesEventsV2Request");
+export type ErpUpdatesEventsV2Request = z.infer<typeof ErpUpdatesEventsV2Request>;
+
+/** POST /v1/erp/updates/events (deprecated by epilot, still served): the integration is found by its app mapping. */
+export const ErpUpdatesEventsV1Request = z
+  .object({
+    app_id: z.uuid(),
+    component_id: z.uuid(),
+    meta: z
+      .object({ correlation_id: z.string().min(1).max(255).optional() })
+      .loose()
+      .openapi({ description: "Metadata of the request; its correlation_id is every event's" }),
+    events: legacyEvents,
+  })
+  .openapi("ErpUpdatesEventsV1Request");
+export type ErpUpdatesEventsV1Request = z.infer<typeof ErpUpdatesEventsV1Request>;
+
+// ---- POST /v1/erp/trigger -----------------------------------------------------------------------
+
+/** What an automation's "trigger ERP" action posts: `webhook_id` names what to run. */
+export const TriggerErpActionRequest = z
+  .object({
+    execution_id: z.string().min(1).max(255),
+    org_id: z.string().min(1).max(255),
+    webhook_id: z.string().min(1).max(255).openapi({ description: "The pull use case to run (its id)" }),
+    flow_id: z.string().min(1).max(255),
+    created_at: z.iso.datetime({ offset: true }),
+    action_id: z.string().min(1).max(255),
+    flow_action_id: z.string().min(1).max(255),
+    flow_name: z.string().max(1000),
+    activity_id: z.string().min(1).max(255),
+    entity_id: z.string().min(1).max(255),
+  })
+  .openapi("TriggerErpActionRequest");
+export type TriggerErpActionRequest = z.infer<typeof TriggerErpActionRequest>;
+
+export const TriggerWebhookResp = z
+  .object({
+    status: z.enum(["succeeded", "failed"]),
+    status_code: z.string().openapi({ description: "The HTTP status the run amounts to, as a string (epilot's shape)" }),
+    message: z.string(),
+    code: z.string().optional().openapi({ description: "The error code of a failed run" }),
+    body: z.record(z.string(), z.unknown()).openapi({ description: "The pull run: events received, accepted and refused, per-event results" }),
+    start_date: z.string(),
+    end_date: z.string(),
+    event_id: z.string().openapi({ description: "The run's id" }),
+  })
+  .openapi("TriggerWebhookResp");
+export type TriggerWebhookResp = z.infer<typeof TriggerWebhookResp>;
+
 export const EventResultStatus = z.enum(["success", "error", "skipped", "ignored"]);
 
 export const EventsBatchResult = z
   .object({
     results: z.array(z.object({ event_id: z.string(), status: EventResultStatus, message: z.string() })),
   })
-  .openapi("InboundEventsResult");
+  .openapi("InboundEventsResult", { description: "epilot's ERPUpdatesResponse" });
 export type EventsBatchResult = z.infer<typeof EventsBatchResult>;
 
 export const EventStatus = z.enum(["accepted", "processing", "done", "partial", "error", "ignored"]);

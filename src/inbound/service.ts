@@ -1,7 +1,7 @@
 // Accepting inbound events: validate, route, deduplicate and store each one durably, hand it to its
 // ordering stream, and answer before any mapping happens.
 import type { Integration, UseCase } from "../integrations/schema";
-import { findIntegrationForWebhook, integrationForEvents, resolveEnvironmentValue, tenantIntegrationIds } from "../integrations/service";
+import { findIntegrationForWebhook, integrationForEvents, integrationIdForAppComponent, resolveEnvironmentValue, tenantIntegrationIds } from "../integrations/service";
 import { evaluateExpression } from "../mapping/expression";
 import { parsePayload, PayloadError } from "../mapping/payload";
 import type { InboundConfiguration } from "../mapping/schema";
@@ -12,20 +12,32 @@ import { redactPayloadText } from "../platform/redact";
 import { parseJsonBytes } from "../platform/json";
 import { toEventStatus, type EventRow, type NewEvent } from "./events-log";
 import { eventLog, eventLogs, integrationTag, locate, newEventId, shardCount, shardOf } from "./shards";
-import { InboundEvent, TERMINAL_STATUSES, WEBHOOK_DEDUP_PREFIXES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
+import { ErpEventV1, InboundEvent, TERMINAL_STATUSES, WEBHOOK_DEDUP_PREFIXES, type EventsBatch, type EventsBatchResult, type InboundEventStatus } from "./schema";
 import { verifyStandardWebhook, verifyXSignature, type SignatureCheck } from "./signatures";
 
 type InboundEnv = Pick<Env, "DB" | "EVENT_LOG"> & Partial<Pick<Env, "EVENT_MAX_FUTURE_SKEW_SECONDS" | "EVENT_LOG_SHARDS">>;
 
+type Issue = ReturnType<typeof zodIssues>[number];
 type Candidate = { event: NewEvent; result: EventsBatchResult["results"][number]; accept: boolean };
 
 const inboundConfig = (uc: UseCase) => uc.configuration as InboundConfiguration;
 
-/** The use case an event goes to: by slug, else the inbound use case declaring its event name. */
+/**
+ * The enabled inbound use case an event goes to. A `use_case_slug` decides alone (epilot: it "takes
+ * precedence over event_name"). An `event_name` goes first to the use case listing it in
+ * `configuration.event_names` (erp-edge's explicit routing), else to the one whose name is that event
+ * name (epilot's rule: the event name is the use case's "Event Name" in its integration UI, e.g.
+ * `business_partner`), else to the one with that slug (portable across environments).
+ */
 function route(integration: Integration, slug: string | undefined, eventName: string | undefined): UseCase | undefined {
   const inbound = integration.use_cases.filter((uc) => uc.type === "inbound" && uc.enabled);
   if (slug !== undefined) return inbound.find((uc) => uc.slug === slug);
-  return inbound.find((uc) => eventName !== undefined && inboundConfig(uc).event_names?.includes(eventName));
+  if (eventName === undefined) return undefined;
+  return (
+    inbound.find((uc) => inboundConfig(uc).event_names?.includes(eventName)) ??
+    inbound.find((uc) => uc.name === eventName) ??
+    inbound.find((uc) => uc.slug === eventName)
+  );
 }
 
 /** The answer of an event whose log shard refused it: nothing of it is stored, so it may be posted again as is. */
@@ -97,15 +109,20 @@ function candidateOf(
   receivedAt: string,
   maxFutureMs: number,
   shards: number,
-  /** Only the signed-webhook route sets this: its own deduplication ids carry the reserved prefixes. */
-  webhook = false,
+  options: {
+    /** Only the signed-webhook route sets this: its own deduplication ids carry the reserved prefixes. */
+    webhook?: boolean;
+    /** What a caller's own checks found wrong with the event before conversion (the v1 and v2 APIs). */
+    issues?: Issue[];
+  } = {},
 ): Candidate {
+  const { webhook = false } = options;
   const parsed = InboundEvent.safeParse(raw);
   // The id names the log shard the event is stored in: its group's (a refused event's group is unknown: ''), see shards.ts.
   const group = parsed.success ? (parsed.data.group_id ?? batch.group_id ?? null) : null;
   const id = newEventId(integration.id, shardOf(group, shards));
   const base = { id, tenant_id: tenantId, integration_id: integration.id, received_at: receivedAt };
-  const issues = parsed.success ? [] : zodIssues(parsed.error);
+  const issues = [...(options.issues ?? []), ...(parsed.success ? [] : zodIssues(parsed.error))];
   // An id posted through the API or returned by a pull must never pass for a webhook's (an X-Signature
   // webhook's Idempotency-Key is checked against events with them).
   const dedup = parsed.success ? parsed.data.deduplication_id : undefined;
@@ -174,6 +191,50 @@ export async function acceptEvents(env: InboundEnv, tenantId: string, batch: Eve
   const integration = await integrationForEvents(env.DB, tenantId, batch.integration_id);
   const receivedAt = nowIso();
   const candidates = batch.events.map((raw) => candidateOf(raw, tenantId, integration, batch, receivedAt, maxFutureSkewMs(env), shardCount(env)));
+  await store(env, candidates);
+  return { results: candidates.map((c) => c.result) };
+}
+
+/**
+ * A v1/v2 event as the v3 event it stands for: `object_type` is the event name, and `event_type`,
+ * which epilot's own v3 dropped as unused, is checked and then not kept. Anything else the event
+ * carries (including erp-edge's use_case_slug and group_id) goes on as is, to be validated as v3.
+ */
+export function legacyEventToV3(raw: unknown): { raw: unknown; issues: Issue[] } {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return { raw, issues: [] };
+  const { event_type, object_type, ...rest } = raw as Record<string, unknown>;
+  const checked = LegacyEventFields.safeParse({ event_type, object_type });
+  return { raw: { ...rest, ...(typeof object_type === "string" && { event_name: object_type }) }, issues: checked.success ? [] : zodIssues(checked.error) };
+}
+const LegacyEventFields = ErpEventV1.pick({ event_type: true, object_type: true });
+
+/**
+ * The integration a v1 request's app and component stand for: the one epilot's
+ * PUT /v1/integrations/{id}/app-mapping mapped them to, else the integration listing the app in its
+ * `app_ids` (epilot's Integration field). Reads only the cached configuration; NOT_FOUND when none is.
+ */
+export async function integrationIdForApp(env: InboundEnv, tenantId: string, appId: string, componentId: string): Promise<string> {
+  const mapped = await integrationIdForAppComponent(env.DB, tenantId, appId, componentId);
+  if (mapped) return mapped;
+  for (const id of await tenantIntegrationIds(env.DB, tenantId)) {
+    const integration = (await integrationForEvents(env.DB, tenantId, id)) as Integration & { app_ids?: string[] };
+    if (integration.app_ids?.includes(appId)) return id;
+  }
+  throw new AppError("NOT_FOUND", `No integration is mapped to app_id '${appId}' and component_id '${componentId}'`, { path: "app_id" });
+}
+
+/**
+ * POST /v1 and /v2/erp/updates/events (deprecated by epilot, still served): the same path as v3
+ * (stored durably before the answer, deduplicated, in order, no D1 write), each event converted by
+ * legacyEventToV3 and validated on its own.
+ */
+export async function acceptLegacyEvents(env: InboundEnv, tenantId: string, batch: Omit<EventsBatch, "events"> & { events: unknown[] }): Promise<EventsBatchResult> {
+  const integration = await integrationForEvents(env.DB, tenantId, batch.integration_id);
+  const receivedAt = nowIso();
+  const candidates = batch.events.map((event) => {
+    const { raw, issues } = legacyEventToV3(event);
+    return candidateOf(raw, tenantId, integration, batch, receivedAt, maxFutureSkewMs(env), shardCount(env), { issues });
+  });
   await store(env, candidates);
   return { results: candidates.map((c) => c.result) };
 }
@@ -316,7 +377,7 @@ export async function acceptWebhook(
     // as `_correlation_id` of the core events this delivery causes.
     ...(idempotency && "key" in idempotency && { correlation_id: idempotency.key }),
   };
-  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env), shardCount(env), true);
+  const candidate = candidateOf(raw, found.tenantId, found.integration, {}, nowIso(), maxFutureSkewMs(env), shardCount(env), { webhook: true });
   if (idempotency && "key" in idempotency && candidate.accept) candidate.event.idempotency_key = idempotency.key;
   const warnings = [nameWarning, idempotency && "ignored" in idempotency ? { code: "IDEMPOTENCY_KEY_IGNORED", message: idempotency.ignored } : undefined].filter((w) => w !== undefined);
   if (warnings.length > 0) candidate.event.warnings = warnings;

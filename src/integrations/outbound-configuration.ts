@@ -5,6 +5,7 @@ import { z } from "@hono/zod-openapi";
 import { AppActionRef } from "../platform/app-ref";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { AppError } from "../platform/errors";
+import { newUuid } from "../platform/ids";
 import { checkDestination, DestinationLookupError, destinationPolicy, parseDestination, type DestinationEnv, type Resolver } from "../platform/destination";
 
 const Expression = z.string().min(1).max(50_000);
@@ -33,10 +34,19 @@ export const WebhookAuth = z.discriminatedUnion("type", [
 ]);
 export type WebhookAuth = z.infer<typeof WebhookAuth>;
 
+/**
+ * Where a webhook mapping delivers: epilot's form names a webhook configuration by `webhook_id`
+ * (src/webhook-configs, resolved to its URL when a delivery is made); erp-edge's own form gives the
+ * `url` inline. Exactly one of the two (checked by OutboundConfiguration, which reports the path). `webhook_name` and `webhook_url` are epilot's display caches,
+ * stored and returned as given, never called.
+ */
 export const WebhookDelivery = z
   .object({
     type: z.literal("webhook"),
-    url: DestinationUrl,
+    webhook_id: z.string().uuid().optional().openapi({ description: "A webhook configuration of this tenant (epilot's form)" }),
+    webhook_name: z.string().max(255).optional().openapi({ description: "Cached webhook name, for display only" }),
+    webhook_url: z.string().max(2048).optional().openapi({ description: "Cached webhook URL, for display only (never called)" }),
+    url: DestinationUrl.optional().openapi({ description: "The URL to deliver to (erp-edge's inline form, instead of webhook_id)" }),
     auth: WebhookAuth.optional(),
     max_attempts: z.number().int().min(1).max(100).default(8),
     rate_limit_per_second: z.number().min(0.1).max(1000).optional(),
@@ -57,12 +67,19 @@ export type PollDelivery = z.infer<typeof PollDelivery>;
 
 export const OutboundMapping = z
   .object({
-    id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+    // epilot's mapping id is optional: one is minted when absent, then kept (clients send it back).
+    id: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]{1,64}$/)
+      .default(() => newUuid())
+      .openapi({ description: "Stable id of the mapping (a UUID is minted when absent)" }),
     name: z.string().min(1).max(255),
     jsonata_expression: Expression.openapi({ description: "Maps the core event envelope to the body sent to the ERP" }),
     enabled: z.boolean().default(true),
     delivery: z.discriminatedUnion("type", [WebhookDelivery, PollDelivery]),
     transform: AppActionRef.optional().openapi({ description: "An app action applied to the JSONata result; its output is the body sent" }),
+    created_at: z.string().datetime({ offset: true }).optional().openapi({ description: "epilot's mapping timestamp, stored as given" }),
+    updated_at: z.string().datetime({ offset: true }).optional().openapi({ description: "epilot's mapping timestamp, stored as given" }),
   })
   .openapi("OutboundMapping");
 export type OutboundMapping = z.infer<typeof OutboundMapping>;
@@ -88,6 +105,9 @@ export const OutboundConfiguration = z
     const ids = new Set<string>();
     config.mappings.forEach((m, i) => {
       check(["mappings", i, "jsonata_expression"], m.jsonata_expression);
+      if (m.delivery.type === "webhook" && (m.delivery.url === undefined) === (m.delivery.webhook_id === undefined)) {
+        ctx.addIssue({ code: "custom", path: ["mappings", i, "delivery", "webhook_id"], message: "give exactly one of webhook_id (a webhook configuration) and url" });
+      }
       if (ids.has(m.id)) ctx.addIssue({ code: "custom", path: ["mappings", i, "id"], message: `duplicate mapping id '${m.id}'` });
       ids.add(m.id);
     });
@@ -115,7 +135,8 @@ export async function assertSafeOutboundConfiguration(
   const urls: { at: (string | number)[]; url: string }[] = [];
   config.mappings.forEach((m, i) => {
     if (m.delivery.type !== "webhook") return;
-    urls.push({ at: [...path, "mappings", i, "delivery", "url"], url: m.delivery.url });
+    // A webhook_id delivery has no URL yet: its webhook configuration's URL is checked where it is saved and when called.
+    if (m.delivery.url !== undefined) urls.push({ at: [...path, "mappings", i, "delivery", "url"], url: m.delivery.url });
     if (m.delivery.auth?.type === "oauth2_client_credentials") urls.push({ at: [...path, "mappings", i, "delivery", "auth", "token_url"], url: m.delivery.auth.token_url });
   });
   const issues = [];
@@ -137,7 +158,7 @@ export async function assertSafeOutboundConfiguration(
  * `use_cases`), reporting paths as `use_cases.<i>.configuration...`.
  */
 export async function assertSafeOutboundUseCases(
-  useCases: readonly ({ type: "outbound"; configuration: OutboundConfiguration } | { type: "inbound" | "file_proxy" | "pull" })[],
+  useCases: readonly ({ type: "outbound"; configuration: OutboundConfiguration } | { type: "inbound" | "file_proxy" | "pull" | "managed_call" | "secure_proxy" })[],
   env: DestinationEnv,
   path: (string | number)[] = ["use_cases"],
 ): Promise<void> {

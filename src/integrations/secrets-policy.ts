@@ -4,7 +4,8 @@
 // send time the value is decrypted and sent to the delivery's URL (or OAuth token URL, or archive). Whoever can save such a
 // configuration can point it at a host they control and read the secret there. An inbound
 // use case's `webhook.secret_env` makes a value the key that signed webhooks are checked against,
-// which turns the webhook route into an oracle for guessing it. Saving either needs the
+// which turns the webhook route into an oracle for guessing it. A managed call's configuration and an
+// integration's connector_config send `{{env.KEY}}` to a host the same caller sets. Saving any of these needs the
 // `secrets:use` scope on top of `integrations:write`. Tokens for day-to-day configuration work
 // (mappings, filters) do not need it; the operator issues it to whoever owns the credentials.
 import type { Caller } from "../platform/app";
@@ -29,9 +30,20 @@ export function environmentReferences(config: OutboundConfiguration): string[] {
   return [...keys];
 }
 
-/** The environment keys a use case uses as secrets: sent by outbound deliveries, or a webhook's signing key. */
+/**
+ * Every `{{env.KEY}}` anywhere in a managed call's configuration or an integration's connector_config:
+ * its path, headers, query and auth are all sent to the partner's host, which the same caller sets.
+ */
+function environmentKeysIn(value: unknown): string[] {
+  const keys = new Set<string>();
+  for (const match of JSON.stringify(value ?? null).matchAll(/\{\{\s*env\.([A-Za-z0-9_.-]+)\s*\}\}/g)) keys.add(match[1]!);
+  return [...keys];
+}
+
+/** The environment keys a use case uses as secrets: sent by outbound deliveries or managed calls, or a webhook's signing key. */
 function secretsUsedBy(uc: { type: string; configuration?: unknown }): string[] {
   if (uc.type === "outbound" && uc.configuration) return environmentReferences(uc.configuration as OutboundConfiguration);
+  if (uc.type === "managed_call") return environmentKeysIn(uc.configuration);
   if (uc.type === "file_proxy" && uc.configuration) return fileProxyEnvironmentKeys(uc.configuration as FileProxyConfiguration);
   const webhook = uc.type === "inbound" ? (uc.configuration as { webhook?: { secret_env?: unknown } } | undefined)?.webhook : undefined;
   return typeof webhook?.secret_env === "string" ? [webhook.secret_env] : [];
@@ -52,5 +64,17 @@ export function assertMayUseSecrets(caller: Caller, useCases: readonly { type: s
         environment_keys: keys,
       });
     }
+  }
+}
+
+/** Refuses (403) saving an integration whose connector_config sends `{{env.*}}` values, unless the caller holds `secrets:use`. */
+export function assertMayUseConnectorSecrets(caller: Caller, connectorConfig: unknown): void {
+  if (caller.scopes.includes(SECRETS_SCOPE)) return;
+  const keys = environmentKeysIn(connectorConfig);
+  if (keys.length > 0) {
+    throw new AppError("FORBIDDEN", `connector_config uses environment values as secrets (${keys.join(", ")}); saving it needs the '${SECRETS_SCOPE}' scope`, {
+      required_scope: SECRETS_SCOPE,
+      environment_keys: keys,
+    });
   }
 }

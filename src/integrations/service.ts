@@ -1,8 +1,8 @@
 // Integrations, use cases, their history and environment values: plain functions over D1.
 import { decryptValue, encryptValue } from "../platform/crypto";
 import { atomically } from "../platform/db";
-import { AppError } from "../platform/errors";
-import { newId, nowIso } from "../platform/ids";
+import { AppError, validationError } from "../platform/errors";
+import { newUuid, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { hasPrototypeSegment } from "../platform/paths";
 import { auditStatement } from "../platform/audit";
@@ -10,9 +10,18 @@ import { tenantRateLimitOf } from "../tenants/service";
 import { cachedConfig } from "../platform/config-cache";
 import { nextRun } from "./pull-configuration";
 import {
+  EpilotIntegrationFields,
   IntegrationSettings,
   MASK,
+  UseCaseInput,
+  type AppMapping,
   type CreateIntegration,
+  type CreateIntegrationV1,
+  type DeleteAppMapping,
+  type IntegrationPatch,
+  type IntegrationSummary,
+  type SetAppMapping,
+  type UseCasePatch,
   type DeclaredUseCase,
   type EnvironmentConfigEntry,
   type EnvironmentValues,
@@ -20,7 +29,6 @@ import {
   type PutIntegration,
   type UseCase,
   type UseCaseHistoryEntry,
-  type UseCaseInput,
 } from "./schema";
 
 interface IntegrationRow {
@@ -30,6 +38,7 @@ interface IntegrationRow {
   description: string | null;
   environment_config: string;
   settings: string;
+  epilot_fields: string;
   version: number;
   created_at: string;
   updated_at: string;
@@ -46,6 +55,7 @@ interface UseCaseRow {
   configuration: string;
   change_description: string | null;
   version: number;
+  extra: string;
   created_at: string;
   updated_at: string;
 }
@@ -61,14 +71,30 @@ interface HistoryRow {
   changed_at: string;
 }
 
+// ---- ids and cursors ----------------------------------------------------------------------------
+
+/** A UUID, the form of epilot's ids (and of erp-edge's since 0014; older rows keep their ULIDs). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+
+/** Fields a use case stores besides its configuration (managed_call's type annotations), in use_cases.extra. */
+const USE_CASE_EXTRA_KEYS = ["type_annotations", "types_locked"] as const;
+
+function useCaseExtra(uc: object): Record<string, unknown> {
+  const source = uc as Record<string, unknown>;
+  return Object.fromEntries(USE_CASE_EXTRA_KEYS.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
+}
+
 function fromUseCaseRow(row: UseCaseRow): UseCase {
   return {
     id: row.id,
+    integrationId: row.integration_id,
     name: row.name,
     slug: row.slug,
     type: row.type,
     enabled: row.enabled === 1,
     configuration: JSON.parse(row.configuration),
+    ...(JSON.parse(row.extra ?? "{}") as Record<string, unknown>),
     ...(row.change_description !== null && { change_description: row.change_description }),
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -86,28 +112,50 @@ function storedSettings(text: string | undefined): IntegrationSettings {
   return parsed.success ? parsed.data : IntegrationSettings.parse({});
 }
 
-function fromIntegrationRow(row: IntegrationRow, useCases: UseCase[]): Integration {
+/** epilot's stored fields, read leniently like the settings: what no longer validates is left out. */
+function storedEpilotFields(text: string | undefined): EpilotIntegrationFields {
+  const parsed = EpilotIntegrationFields.safeParse(JSON.parse(text ?? "{}"));
+  return parsed.success ? parsed.data : {};
+}
+
+/** The epilot fields of an input, as stored in integrations.epilot_fields. */
+const epilotFieldsOf = (input: EpilotIntegrationFields) => JSON.stringify(EpilotIntegrationFields.parse(input));
+
+function fromIntegrationSummaryRow(row: IntegrationRow): IntegrationSummary {
   return {
     id: row.id,
+    orgId: row.tenant_id,
     name: row.name,
     ...(row.description !== null && { description: row.description }),
     environment_config: JSON.parse(row.environment_config) as EnvironmentConfigEntry[],
     settings: storedSettings(row.settings),
-    use_cases: useCases,
+    ...storedEpilotFields(row.epilot_fields),
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
 }
 
+function fromIntegrationRow(row: IntegrationRow, useCases: UseCase[]): Integration {
+  const { created_at, updated_at, ...summary } = fromIntegrationSummaryRow(row);
+  return { ...summary, use_cases: useCases, created_at, updated_at };
+}
+
+/** A history row in epilot's shape (the use case as it was then, flat) beside erp-edge's fields. */
 function fromHistoryRow(row: HistoryRow): UseCaseHistoryEntry {
+  const snapshot = { ...(JSON.parse(row.snapshot) as UseCase), integrationId: row.integration_id };
+  const { id: _useCaseId, integrationId: _integrationId, change_description: _description, ...state } = snapshot;
   return {
+    ...state,
     id: row.id,
+    useCaseId: row.use_case_id,
+    integrationId: row.integration_id,
+    ...(row.change_description !== null && { change_description: row.change_description }),
+    history_created_at: row.changed_at,
     use_case_id: row.use_case_id,
     action: row.action,
-    change_description: row.change_description,
     changed_by: row.changed_by,
     changed_at: row.changed_at,
-    snapshot: JSON.parse(row.snapshot) as UseCase,
+    snapshot,
   };
 }
 
@@ -116,20 +164,20 @@ function fromHistoryRow(row: HistoryRow): UseCaseHistoryEntry {
 function insertUseCaseStmt(db: D1Database, tenantId: string, integrationId: string, uc: UseCase) {
   return db
     .prepare(
-      `INSERT INTO use_cases (id, integration_id, tenant_id, name, slug, type, enabled, configuration, change_description, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO use_cases (id, integration_id, tenant_id, name, slug, type, enabled, configuration, change_description, extra, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(uc.id, integrationId, tenantId, uc.name, uc.slug, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.created_at, uc.updated_at);
+    .bind(uc.id, integrationId, tenantId, uc.name, uc.slug, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, JSON.stringify(useCaseExtra(uc)), uc.created_at, uc.updated_at);
 }
 
 /** Updates a use case and moves its version on; with `expected`, only from that version (see claimVersion). */
 function updateUseCaseStmt(db: D1Database, uc: UseCase, expected?: number) {
   return db
     .prepare(
-      `UPDATE use_cases SET name = ?, type = ?, enabled = ?, configuration = ?, change_description = ?, updated_at = ?,
+      `UPDATE use_cases SET name = ?, type = ?, enabled = ?, configuration = ?, change_description = ?, extra = ?, updated_at = ?,
        version = ${expected === undefined ? "version + 1" : "CASE version WHEN ? THEN version + 1 END"} WHERE id = ?`,
     )
-    .bind(uc.name, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, uc.updated_at, ...(expected === undefined ? [] : [expected]), uc.id);
+    .bind(uc.name, uc.type, uc.enabled ? 1 : 0, JSON.stringify(uc.configuration), uc.change_description ?? null, JSON.stringify(useCaseExtra(uc)), uc.updated_at, ...(expected === undefined ? [] : [expected]), uc.id);
 }
 
 function historyStmt(db: D1Database, integrationId: string, action: HistoryRow["action"], uc: UseCase, changedBy: string, at: string) {
@@ -138,7 +186,7 @@ function historyStmt(db: D1Database, integrationId: string, action: HistoryRow["
       `INSERT INTO use_case_history (id, use_case_id, integration_id, action, snapshot, change_description, changed_by, changed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(newId(), uc.id, integrationId, action, JSON.stringify(uc), uc.change_description ?? null, changedBy, at);
+    .bind(newUuid(), uc.id, integrationId, action, JSON.stringify(uc), uc.change_description ?? null, changedBy, at);
 }
 
 /** A use case changed: so did the integration that embeds it (its updated_at and its version). */
@@ -311,37 +359,112 @@ function assertUniqueSlugs(useCases: { slug: string }[]) {
   });
 }
 
-function newUseCase(input: UseCaseInput | DeclaredUseCase, at: string): UseCase {
-  const { id: _ignored, ...fields } = input as DeclaredUseCase;
-  return { ...fields, id: newId(), created_at: at, updated_at: at } as UseCase;
+/**
+ * A slug for a use case created without one (epilot's slug is optional): its name in lowercase
+ * letters, digits, '-' and '_', made unique among `taken` with -2, -3, ... (and added to it).
+ * @example slugFor("Sync Contacts (SAP)", new Set(["sync-contacts-sap"])) // "sync-contacts-sap-2"
+ */
+export function slugFor(name: string, taken: Set<string>): string {
+  const base =
+    name
+      .normalize("NFKD")
+      .replace(/[\u0300-\u036f]/g, "")
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, "-")
+      .replace(/^[-_]+/, "")
+      .slice(0, 64)
+      .replace(/-+$/, "") || "use-case";
+  let slug = base;
+  for (let n = 2; taken.has(slug); n++) slug = `${base}-${n}`;
+  taken.add(slug);
+  return slug;
 }
 
-/** The use case after applying `input`; slug is immutable. */
+/** Slugs for the inputs that have none, unique among the given slugs and `taken`. */
+function withSlugs<T extends { name: string; slug?: string }>(inputs: T[], taken: Iterable<string> = []): (T & { slug: string })[] {
+  const used = new Set([...taken, ...inputs.flatMap((uc) => (uc.slug === undefined ? [] : [uc.slug]))]);
+  return inputs.map((uc) => (uc.slug === undefined ? { ...uc, slug: slugFor(uc.name, used) } : (uc as T & { slug: string })));
+}
+
+function newUseCase(input: UseCaseInput | DeclaredUseCase, integrationId: string, at: string, id = newUuid()): UseCase {
+  const { id: _ignored, ...fields } = input as DeclaredUseCase;
+  return { ...fields, id, integrationId, created_at: at, updated_at: at } as UseCase;
+}
+
+/** The use case after applying `input`; slug is immutable (an input without one keeps it). */
 function updatedUseCase(existing: UseCase, input: UseCaseInput | DeclaredUseCase, at: string, path: string): UseCase {
-  if (input.slug !== existing.slug) {
+  if (input.slug !== undefined && input.slug !== existing.slug) {
     throw new AppError("IMMUTABLE_FIELD", `The slug of use case '${existing.id}' cannot change (is '${existing.slug}')`, {
       path,
       slug: existing.slug,
     });
   }
   const { id: _ignored, ...fields } = input as DeclaredUseCase;
-  return { ...fields, id: existing.id, created_at: existing.created_at, updated_at: at } as UseCase;
+  return { ...fields, slug: existing.slug, id: existing.id, integrationId: existing.integrationId, created_at: existing.created_at, updated_at: at } as UseCase;
 }
 
-const comparable = (uc: UseCase) =>
-  JSON.stringify([uc.name, uc.type, uc.enabled, uc.configuration, uc.change_description ?? null]);
+/** What makes two states of a use case different; change_description describes a change and is none by itself. */
+const comparable = (uc: UseCase) => JSON.stringify([uc.name, uc.type, uc.enabled, uc.configuration, useCaseExtra(uc)]);
+
+const invalid = (path: string, message: string, code: string) => new AppError("VALIDATION_FAILED", "Invalid request body", [{ path, message, code }]);
+
+/**
+ * Decides what each declared use case is (epilot's EmbeddedUseCaseRequest): with the id of one of
+ * `existing` it updates it, with a new id it creates one with that id (a UUID, not used by any other
+ * use case), without one it creates one with a new id. Slugs are derived where missing. Returns the
+ * use cases as they will be stored, in the order declared.
+ */
+async function declaredUseCases(db: D1Database, integrationId: string, existing: UseCase[], declared: DeclaredUseCase[], at: string): Promise<UseCase[]> {
+  const byId = new Map(existing.map((uc) => [uc.id, uc]));
+  const seen = new Set<string>();
+  const ids = declared.map((uc, i) => {
+    if (uc.id === undefined) return undefined;
+    const id = UUID.test(uc.id) ? uc.id.toLowerCase() : uc.id;
+    if (seen.has(id)) throw invalid(`use_cases.${i}.id`, `use case '${uc.id}' is declared twice`, "duplicate_id");
+    seen.add(id);
+    if (!byId.has(id) && !UUID.test(id)) throw invalid(`use_cases.${i}.id`, `no use case '${uc.id}' in this integration; a new use case's id must be a UUID (or omit id)`, "unknown_id");
+    return id;
+  });
+  const fresh = ids.filter((id): id is string => id !== undefined && !byId.has(id));
+  if (fresh.length > 0) {
+    const taken = await db.prepare("SELECT id FROM use_cases WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(fresh)).first<{ id: string }>();
+    if (taken) throw new AppError("CONFLICT", `Use case id '${taken.id}' is already used by another use case`, { path: `use_cases.${ids.indexOf(taken.id)}.id`, id: taken.id });
+  }
+  // Updated use cases keep their slugs; the others may take any slug still free.
+  const kept = declared.map((uc, i) => (ids[i] !== undefined && byId.has(ids[i]!) ? (uc.slug ?? byId.get(ids[i]!)!.slug) : undefined));
+  const slugged = withSlugs(declared.map((uc, i) => ({ ...uc, slug: uc.slug ?? kept[i] })));
+  return slugged.map((uc, i) => {
+    const id = ids[i];
+    const before = id === undefined ? undefined : byId.get(id);
+    return before ? updatedUseCase(before, uc, at, `use_cases.${i}.slug`) : newUseCase(uc, integrationId, at, id);
+  });
+}
 
 // ---- integrations -----------------------------------------------------------------------------
 
-export async function createIntegration(db: D1Database, changedBy: string, tenantId: string, input: CreateIntegration): Promise<{ integration: Integration; etag: string }> {
-  assertUniqueSlugs(input.use_cases);
+/** The INSERT of a new integration row. */
+function insertIntegrationStmt(db: D1Database, tenantId: string, id: string, input: CreateIntegrationV1, at: string) {
+  return db
+    .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, epilot_fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), epilotFieldsOf(input), at, at);
+}
+
+/**
+ * Creates an integration with its use cases (epilot's createIntegrationV2; createIntegration for v1
+ * passes none). A new integration gets a UUIDv7, unless `id` names one (a PUT of a new id).
+ */
+export async function createIntegration(
+  db: D1Database,
+  changedBy: string,
+  tenantId: string,
+  input: CreateIntegration,
+  id = newUuid(),
+): Promise<{ integration: Integration; etag: string }> {
   const at = nowIso();
-  const id = newId();
-  const useCases = input.use_cases.map((uc) => newUseCase(uc, at));
+  const useCases = await declaredUseCases(db, id, [], input.use_cases, at);
+  assertUniqueSlugs(useCases);
   await atomically(db, [
-    db
-      .prepare("INSERT INTO integrations (id, tenant_id, name, description, environment_config, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(id, tenantId, input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, at),
+    insertIntegrationStmt(db, tenantId, id, input, at),
     ...useCases.flatMap((uc) => [insertUseCaseStmt(db, tenantId, id, uc), historyStmt(db, id, "created", uc, changedBy, at)]),
     ...derivedStatements(db, tenantId, id, [], useCases),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.created", target: id, details: { name: input.name, use_cases: useCases.map((u) => u.slug) } }),
@@ -350,19 +473,36 @@ export async function createIntegration(db: D1Database, changedBy: string, tenan
   return { integration, etag };
 }
 
-export async function listIntegrations(db: D1Database, tenantId: string, page: PageQuery) {
+async function integrationPage(db: D1Database, tenantId: string, page: PageQuery) {
   const { results } = await db
     .prepare("SELECT * FROM integrations WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?")
     .bind(tenantId, decodeCursor(page.cursor), page.limit + 1)
     .all<IntegrationRow>();
+  return results;
+}
+
+export async function listIntegrations(db: D1Database, tenantId: string, page: PageQuery) {
+  const results = await integrationPage(db, tenantId, page);
   const rows = results.slice(0, page.limit);
   const useCases = await useCasesOf(db, rows.map((r) => r.id));
   const { items, next_cursor } = toPage(results, page.limit, (row) => fromIntegrationRow(row, useCases.get(row.id) ?? []));
   return { integrations: items, next_cursor };
 }
 
+/** A page of integrations without their use cases (epilot's v1 listIntegrations). */
+export async function listIntegrationSummaries(db: D1Database, tenantId: string, page: PageQuery) {
+  const { items, next_cursor } = toPage(await integrationPage(db, tenantId, page), page.limit, fromIntegrationSummaryRow);
+  return { integrations: items, next_cursor };
+}
+
 export async function getIntegration(db: D1Database, tenantId: string, id: string): Promise<Integration> {
   return (await getVersionedIntegration(db, tenantId, id)).integration;
+}
+
+/** An integration without its use cases (epilot's v1 Integration). */
+export function summaryOf(integration: Integration): IntegrationSummary {
+  const { use_cases: _useCases, ...summary } = integration;
+  return summary;
 }
 
 /**
@@ -381,9 +521,11 @@ export async function getVersionedIntegration(db: D1Database, tenantId: string, 
 }
 
 /**
- * Declarative replace: use cases with a known `id` are updated, those without one are created, and
- * existing ones missing from the body are deleted, all in one transaction. The transaction claims
- * the version it was decided on, so a concurrent change makes it 412 (with If-Match) or decide again.
+ * Declarative replace (epilot's updateIntegrationV2): use cases with a known `id` are updated, those
+ * with a new id or none are created, and existing ones missing from the body are deleted, all in one
+ * transaction. The transaction claims the version it was decided on, so a concurrent change makes it
+ * 412 (with If-Match) or decide again. The integration id is client-provided in epilot's contract: a
+ * PUT (without If-Match) of a UUID no integration has yet creates the integration with it.
  */
 export async function replaceIntegration(
   db: D1Database,
@@ -392,40 +534,58 @@ export async function replaceIntegration(
   id: string,
   input: PutIntegration,
   ifMatch?: string,
+): Promise<{ integration: Integration; etag: string; created: boolean }> {
+  if (ifMatch === undefined && UUID.test(id) && !(await db.prepare("SELECT 1 FROM integrations WHERE id = ?").bind(id.toLowerCase()).first())) {
+    // A concurrent PUT creating the same id loses with 409 (atomically turns the UNIQUE failure into CONFLICT).
+    return { ...(await createIntegration(db, changedBy, tenantId, input, id.toLowerCase())), created: true };
+  }
+  await withVersionClaim(ifMatch, `Integration '${id}'`, async () => {
+    const { integration: current, version, etag } = await getVersionedIntegration(db, tenantId, id);
+    assertIfMatch(ifMatch, etag, `Integration '${id}'`);
+    await atomically(db, [...claimVersion(db, "integrations", id, version), ...(await replaceStatements(db, changedBy, tenantId, current, input))]);
+  });
+  const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
+  return { integration, etag, created: false };
+}
+
+/**
+ * A partial update of the integration's own fields (epilot's v1 updateIntegration): the fields
+ * given replace the stored ones (settings key by key), the others and the use cases are kept.
+ */
+export async function patchIntegration(
+  db: D1Database,
+  changedBy: string,
+  tenantId: string,
+  id: string,
+  patch: IntegrationPatch,
+  ifMatch?: string,
 ): Promise<{ integration: Integration; etag: string }> {
   await withVersionClaim(ifMatch, `Integration '${id}'`, async () => {
     const { integration: current, version, etag } = await getVersionedIntegration(db, tenantId, id);
     assertIfMatch(ifMatch, etag, `Integration '${id}'`);
-    await atomically(db, [...claimVersion(db, "integrations", id, version), ...replaceStatements(db, changedBy, tenantId, current, input)]);
+    const { id: _id, orgId: _orgId, created_at: _c, updated_at: _u, use_cases, ...fields } = current;
+    const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    const target = {
+      ...fields,
+      ...given,
+      settings: IntegrationSettings.parse({ ...current.settings, ...patch.settings }),
+      use_cases: use_cases as DeclaredUseCase[],
+    } as PutIntegration;
+    await atomically(db, [...claimVersion(db, "integrations", id, version), ...(await replaceStatements(db, changedBy, tenantId, current, target))]);
   });
   const { integration, etag } = await getVersionedIntegration(db, tenantId, id);
   return { integration, etag };
 }
 
 /** The writes that turn `current` into `input`; they run after the version claim, in one batch. */
-function replaceStatements(db: D1Database, changedBy: string, tenantId: string, current: Integration, input: PutIntegration): D1PreparedStatement[] {
+async function replaceStatements(db: D1Database, changedBy: string, tenantId: string, current: Integration, input: PutIntegration): Promise<D1PreparedStatement[]> {
   const id = current.id;
   const existing = new Map(current.use_cases.map((uc) => [uc.id, uc]));
   const at = nowIso();
   const statements: D1PreparedStatement[] = [];
-  const kept = new Set<string>();
 
-  const declared = input.use_cases.map((uc, i) => {
-    if (uc.id === undefined) return newUseCase(uc, at);
-    const before = existing.get(uc.id);
-    if (!before) {
-      throw new AppError("VALIDATION_FAILED", "Invalid request body", [
-        { path: `use_cases.${i}.id`, message: `no use case '${uc.id}' in this integration; omit id to create one`, code: "unknown_id" },
-      ]);
-    }
-    if (kept.has(uc.id)) {
-      throw new AppError("VALIDATION_FAILED", "Invalid request body", [
-        { path: `use_cases.${i}.id`, message: `use case '${uc.id}' is declared twice`, code: "duplicate_id" },
-      ]);
-    }
-    kept.add(uc.id);
-    return updatedUseCase(before, uc, at, `use_cases.${i}.slug`);
-  });
+  const declared = await declaredUseCases(db, id, current.use_cases, input.use_cases, at);
+  const kept = new Set(declared.filter((uc) => existing.has(uc.id)).map((uc) => uc.id));
   assertUniqueSlugs(declared);
 
   // Deletes go first so a slug freed by a deleted use case can be taken by a new one in the same call.
@@ -446,8 +606,8 @@ function replaceStatements(db: D1Database, changedBy: string, tenantId: string, 
   const keptKeys = input.environment_config.filter((e) => !(secretBefore.has(e.key) && e.type !== "SecretString")).map((e) => e.key);
   statements.push(
     db
-      .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, settings = ?, updated_at = ? WHERE id = ?")
-      .bind(input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), at, id),
+      .prepare("UPDATE integrations SET name = ?, description = ?, environment_config = ?, settings = ?, epilot_fields = ?, updated_at = ? WHERE id = ?")
+      .bind(input.name, input.description ?? null, JSON.stringify(input.environment_config), JSON.stringify(input.settings), epilotFieldsOf(input), at, id),
     auditStatement(db, { tenantId, actor: changedBy, action: "integration.replaced", target: id, details: { name: input.name, use_cases: declared.map((u) => u.slug) } }),
     // Values of keys no longer declared (or no longer secret) are removed with the declaration.
     db
@@ -504,10 +664,13 @@ export async function createUseCase(
   input: UseCaseInput,
 ): Promise<{ useCase: UseCase; etag: string }> {
   await integrationRow(db, tenantId, integrationId);
-  const taken = await db.prepare("SELECT 1 FROM use_cases WHERE integration_id = ? AND slug = ?").bind(integrationId, input.slug).first();
-  if (taken) throw new AppError("CONFLICT", `Use case slug '${input.slug}' already exists in this integration`, { path: "slug", slug: input.slug });
+  const { results } = await db.prepare("SELECT slug FROM use_cases WHERE integration_id = ?").bind(integrationId).all<{ slug: string }>();
+  const slugs = new Set(results.map((r) => r.slug));
+  if (input.slug !== undefined && slugs.has(input.slug)) throw new AppError("CONFLICT", `Use case slug '${input.slug}' already exists in this integration`, { path: "slug", slug: input.slug });
   const at = nowIso();
-  const uc = newUseCase(input, at);
+  const [slugged] = withSlugs([input], slugs);
+  const uc = newUseCase(slugged!, integrationId, at);
+  // The same slug taken by a concurrent create fails the batch: atomically answers it with 409.
   await atomically(db, [
     insertUseCaseStmt(db, tenantId, integrationId, uc),
     historyStmt(db, integrationId, "created", uc, changedBy, at),
@@ -518,19 +681,42 @@ export async function createUseCase(
   return { useCase: uc, etag: etagOf(uc.id, 1) };
 }
 
-/** Updates a use case; with If-Match, only while it is still the version named (412 otherwise). */
+/**
+ * The use case a partial update asks for: the fields given replace the stored ones (a new
+ * configuration replaces the whole configuration), and the result is validated as a whole, so a
+ * configuration is checked against the type. change_description describes only this change.
+ */
+function patchedUseCase(before: UseCase, patch: UseCasePatch): UseCaseInput {
+  const { id: _id, integrationId: _integrationId, created_at: _c, updated_at: _u, change_description: _d, ...stored } = before;
+  if (patch.type !== undefined && patch.type !== before.type && patch.configuration === undefined) {
+    throw invalid("configuration", `changing the type to '${patch.type}' needs a configuration for it`, "required");
+  }
+  const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  const parsed = UseCaseInput.safeParse({ ...stored, ...given });
+  if (!parsed.success) throw validationError(parsed.error);
+  return parsed.data;
+}
+
+/**
+ * Updates a use case with the fields given (epilot's partial UpdateUseCaseRequest); with If-Match,
+ * only while it is still the version named (412 otherwise). `check` sees the use case as it will be
+ * stored before anything is written (the caller's secrets and destination checks).
+ */
 export async function updateUseCase(
   db: D1Database,
   changedBy: string,
   tenantId: string,
   integrationId: string,
   useCaseId: string,
-  input: UseCaseInput,
+  patch: UseCasePatch,
   ifMatch?: string,
+  check?: (useCase: UseCaseInput) => Promise<void> | void,
 ): Promise<{ useCase: UseCase; etag: string }> {
   return withVersionClaim(ifMatch, `Use case '${useCaseId}'`, async () => {
     const { useCase: before, version, etag } = await getVersionedUseCase(db, tenantId, integrationId, useCaseId);
     assertIfMatch(ifMatch, etag, `Use case '${useCaseId}'`);
+    const input = patchedUseCase(before, patch);
+    await check?.({ ...input, slug: before.slug });
     const at = nowIso();
     const uc = updatedUseCase(before, input, at, "slug");
     if (comparable(before) === comparable(uc)) return { useCase: before, etag };
@@ -576,7 +762,83 @@ export async function useCaseHistory(db: D1Database, tenantId: string, integrati
     .all<HistoryRow>();
   if (results.length === 0 && !after) throw new AppError("NOT_FOUND", `Use case '${useCaseId}' not found in integration '${integrationId}'`);
   const { items, next_cursor } = toPage(results, page.limit, fromHistoryRow);
-  return { history: items, next_cursor };
+  // epilot's history answer leaves next_cursor out on the last page (a string when present, never null).
+  return { history: items, ...(next_cursor !== null && { next_cursor }) };
+}
+
+// ---- app mapping ------------------------------------------------------------------------------
+// epilot's integration apps: a component (app_id, component_id) of an installed app points at one
+// integration of the tenant. Stored in integration_app_mappings; it goes with its integration.
+
+interface AppMappingRow {
+  app_id: string;
+  component_id: string;
+  integration_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+const fromAppMappingRow = (row: AppMappingRow): AppMapping => ({
+  integration_id: row.integration_id,
+  app_id: row.app_id,
+  component_id: row.component_id,
+  created_at: row.created_at,
+  updated_at: row.updated_at,
+});
+
+/**
+ * Points an app component at the integration. An existing mapping of the component (to this or
+ * another integration of the tenant) is a 409 unless `overwrite` is set.
+ */
+export async function setAppMapping(db: D1Database, changedBy: string, tenantId: string, integrationId: string, input: SetAppMapping): Promise<AppMapping> {
+  await integrationRow(db, tenantId, integrationId);
+  const appId = input.app_id.toLowerCase();
+  const componentId = input.component_id.toLowerCase();
+  const key = [tenantId, appId, componentId];
+  const existing = await db.prepare("SELECT 1 FROM integration_app_mappings WHERE tenant_id = ? AND app_id = ? AND component_id = ?").bind(...key).first();
+  if (existing && !input.overwrite) {
+    throw new AppError("CONFLICT", "This app component is already mapped to an integration; send overwrite: true to replace the mapping", { app_id: appId, component_id: componentId });
+  }
+  const at = nowIso();
+  // Without overwrite, a mapping created since the check fails the INSERT: atomically answers 409.
+  await atomically(db, [
+    db
+      .prepare(
+        `INSERT INTO integration_app_mappings (tenant_id, app_id, component_id, integration_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ${input.overwrite ? "ON CONFLICT (tenant_id, app_id, component_id) DO UPDATE SET integration_id = excluded.integration_id, updated_at = excluded.updated_at" : ""}`,
+      )
+      .bind(...key, integrationId, at, at),
+    auditStatement(db, { tenantId, actor: changedBy, action: "app_mapping.set", target: integrationId, details: { app_id: appId, component_id: componentId, overwrite: input.overwrite } }),
+  ]);
+  const row = await db
+    .prepare("SELECT * FROM integration_app_mappings WHERE tenant_id = ? AND app_id = ? AND component_id = ?")
+    .bind(tenantId, appId, componentId)
+    .first<AppMappingRow>();
+  if (!row) throw new AppError("NOT_FOUND", `Integration '${integrationId}' not found`);
+  return fromAppMappingRow(row);
+}
+
+/** Removes an app component's mapping, which must point at this integration (404 otherwise). */
+export async function deleteAppMapping(db: D1Database, changedBy: string, tenantId: string, integrationId: string, input: DeleteAppMapping): Promise<void> {
+  await integrationRow(db, tenantId, integrationId);
+  const appId = input.app_id.toLowerCase();
+  const componentId = input.component_id.toLowerCase();
+  const [result] = await atomically(db, [
+    db
+      .prepare("DELETE FROM integration_app_mappings WHERE tenant_id = ? AND app_id = ? AND component_id = ? AND integration_id = ?")
+      .bind(tenantId, appId, componentId, integrationId),
+    auditStatement(db, { tenantId, actor: changedBy, action: "app_mapping.deleted", target: integrationId, details: { app_id: appId, component_id: componentId } }),
+  ]);
+  if ((result?.meta.changes ?? 0) === 0) throw new AppError("NOT_FOUND", "No mapping of this app component to this integration");
+}
+
+/** The app components mapped to an integration. */
+export async function appMappingsOf(db: D1Database, tenantId: string, integrationId: string): Promise<AppMapping[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM integration_app_mappings WHERE tenant_id = ? AND integration_id = ? ORDER BY app_id, component_id")
+    .bind(tenantId, integrationId)
+    .all<AppMappingRow>();
+  return results.map(fromAppMappingRow);
 }
 
 // ---- environment ------------------------------------------------------------------------------
@@ -686,6 +948,21 @@ export async function integrationForEvents(db: D1Database, tenantId: string, id:
   const found = await eventPathIntegration(db, id);
   if (!found || found.tenantId !== tenantId) throw new AppError("NOT_FOUND", `Integration '${id}' not found`);
   return found.integration;
+}
+
+/**
+ * The integration an epilot app component is mapped to (PUT /v1/integrations/{id}/app-mapping),
+ * cached like the rest of the event path's configuration; null when none is. Ids are stored lowercase.
+ */
+export function integrationIdForAppComponent(db: D1Database, tenantId: string, appId: string, componentId: string): Promise<string | null> {
+  const [app, component] = [appId.toLowerCase(), componentId.toLowerCase()];
+  return cachedConfig(`app-mapping:${tenantId}:${app}:${component}`, async () => {
+    const row = await db
+      .prepare("SELECT integration_id FROM integration_app_mappings WHERE tenant_id = ? AND app_id = ? AND component_id = ?")
+      .bind(tenantId, app, component)
+      .first<{ integration_id: string }>();
+    return row?.integration_id ?? null;
+  });
 }
 
 /** The ids of a tenant's integrations (cached): where its events can be. */

@@ -10,26 +10,31 @@ const Payload = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(
   description: "The ERP payload: an object, or a string of JSON or XML",
 });
 
+/** epilot's MappingSimulationV2Request, plus erp-edge's optional integration_id. */
 const SimulationV2 = z
   .object({
-    event_configuration: z.unknown().openapi({ description: "An inbound use case's configuration (mapping v2 or legacy v1.0)" }),
+    event_configuration: z.unknown().openapi({ description: "An inbound use case's configuration (epilot's InboundIntegrationEventConfiguration, or legacy v1.0)" }),
     format: Format,
     payload: Payload,
-    integration_id: z.string().max(64).optional().openapi({ description: "Used in file_proxy_url results" }),
+    integration_id: z.string().max(64).optional().openapi({ description: "erp-edge extension: used in file_proxy_url results" }),
   })
-  .openapi("MappingSimulationV2");
+  .openapi("MappingSimulationV2Request");
 
+/** epilot's MappingSimulationRequest: a v1.0 or v2.0 mapping configuration and the payload's object type. */
 const SimulationV1 = z
   .object({
-    mapping_configuration: z.unknown().openapi({ description: "A legacy v1.0 mapping configuration" }),
-    object_type: z.string().min(1).max(255),
+    mapping_configuration: z.unknown().openapi({
+      description: "v1.0 ({ version?: '1.0', mapping: { objects } }) or v2.0 ({ version: '2.0', mapping: { events } })",
+    }),
+    object_type: z.string().min(1).max(255).openapi({ description: "A key of mapping.objects (v1.0) or mapping.events (v2.0)" }),
     format: Format,
     payload: Payload,
-    integration_id: z.string().max(64).optional(),
+    integration_id: z.string().max(64).optional().openapi({ description: "erp-edge extension: used in file_proxy_url results" }),
   })
-  .openapi("MappingSimulationV1");
+  .openapi("MappingSimulationRequest");
 
 const EntityRef = z.object({ $entity_unique_ids: z.record(z.string(), z.unknown()), _schema: z.string().optional(), _tags: z.array(z.string()).optional() });
+/** epilot's MappingSimulationResponse; `mode` and the warnings' `code` and indexes are erp-edge's additions. */
 const SimulationResult = z
   .object({
     entity_updates: z.array(
@@ -43,9 +48,18 @@ const SimulationResult = z
     meter_readings_updates: z.array(
       z.object({ meter: EntityRef, meter_counter: EntityRef.optional(), attributes: z.record(z.string(), z.unknown()), mode: z.enum(["upsert", "delete"]) }),
     ),
-    warnings: z.array(z.object({ code: z.string(), message: z.string() }).loose()),
+    warnings: z.array(
+      z
+        .object({
+          entity_schema: z.string().openapi({ description: "The entity schema the warning is about ('meter_reading' for a reading)" }),
+          field: z.string().openapi({ description: "The attribute (or unique ids) that caused it; '' when it is about the whole entity" }),
+          message: z.string(),
+          code: z.string(),
+        })
+        .loose(),
+    ),
   })
-  .openapi("MappingSimulationResult");
+  .openapi("MappingSimulationResponse");
 
 const tags = ["Mapping"];
 const security = [{ tenantToken: [] }];
@@ -71,13 +85,13 @@ mappingRoutes.openapi(
 mappingRoutes.openapi(
   createRoute({
     method: "post", path: "/v1/erp/updates/mapping_simulation", tags, security, middleware: [read] as const,
-    summary: "Simulate a legacy v1.0 mapping for one object type",
+    summary: "Simulate a v1.0 or v2.0 mapping configuration for one object type (event name)",
     request: jsonBody(SimulationV1),
     responses: { 200: json(SimulationResult, "What the mapping produces"), ...errors(400, 401, 403, 413, 415, 422) },
   }),
   async (c) => {
     const body = c.req.valid("json");
-    const config = service.parseLegacyConfiguration(body.mapping_configuration, body.object_type);
+    const config = service.parseSimulationConfiguration(body.mapping_configuration, body.object_type);
     const ctx = { baseUrl: new URL(c.req.url).origin, integrationId: body.integration_id };
     return c.json(await service.simulate(config, body.format, body.payload, ctx), 200);
   },

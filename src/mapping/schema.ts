@@ -158,13 +158,20 @@ const LegacyField = z
   .object({ entity: SchemaSlug, attribute: Attribute, field: z.string().min(1).optional(), jsonataExpression: Expression.optional() })
   .refine((f) => f.field !== undefined || f.jsonataExpression !== undefined, { message: "needs field or jsonataExpression" });
 
+const LegacyUniqueIds = z.array(Attribute).min(1).max(20);
+/** epilot's map form of an entity's unique ids: payload key (remote) to entity attribute (local). */
+const LegacyUniqueIdMap = z
+  .record(z.string().min(1).max(1000).refine((key) => !hasPrototypeSegment(key), "must not name __proto__, constructor or prototype"), Attribute)
+  .refine((map) => Object.keys(map).length > 0, "needs at least one unique id");
+
 const LegacyObject = z.object({
-  unique_ids: z.union([z.array(Attribute).min(1).max(20), z.record(SchemaSlug, z.array(Attribute).min(1).max(20))]),
+  unique_ids: z.union([LegacyUniqueIds, z.record(SchemaSlug, z.union([LegacyUniqueIds, LegacyUniqueIdMap]))]),
   fields: z.array(LegacyField).min(1).max(500),
 });
 
 export const LegacyMappingV1 = z
   .object({
+    // epilot's IntegrationConfigurationV1 defaults the version to "1.0"; erp-edge's use cases name it.
     version: z.literal("1.0"),
     mapping: z.object({ objects: z.record(z.string().min(1), LegacyObject) }),
   })
@@ -184,14 +191,31 @@ export function convertLegacyMapping(legacy: LegacyMappingV1, objectType?: strin
       list.push(jsonataExpression !== undefined ? { attribute, jsonataExpression } : { attribute, field });
       bySchema.set(entity, list);
     }
-    return [...bySchema].map(([schema, fields]) => ({
-      entity_schema: schema,
-      unique_ids: Array.isArray(object.unique_ids) ? object.unique_ids : (object.unique_ids[schema] ?? []),
-      fields,
-    }));
+    // An entity named only in the map form of unique_ids still gets its unique-id fields.
+    if (!Array.isArray(object.unique_ids)) for (const schema of Object.keys(object.unique_ids)) if (!bySchema.has(schema)) bySchema.set(schema, []);
+    return [...bySchema].map(([schema, fields]) => {
+      const ids = Array.isArray(object.unique_ids) ? object.unique_ids : (object.unique_ids[schema] ?? []);
+      if (Array.isArray(ids)) return { entity_schema: schema, unique_ids: ids, fields };
+      // Map form: each remote key is read from the payload into its local attribute, unless a field sets it.
+      const idFields = Object.entries(ids)
+        .filter(([, local]) => !fields.some((f) => f.attribute === local))
+        .map(([remote, local]) => ({ attribute: local, field: remote }));
+      return { entity_schema: schema, unique_ids: Object.values(ids), fields: [...idFields, ...fields] };
+    });
   });
   return { entities };
 }
+
+/**
+ * epilot's v2.0 mapping configuration for the v1 simulation: one inbound configuration per event
+ * name, under `mapping.events`. Each is validated as an InboundConfiguration when it is simulated.
+ */
+export const MappingConfigurationV2Events = z
+  .object({
+    version: z.literal("2.0"),
+    mapping: z.object({ events: z.record(z.string().min(1).max(255), z.unknown()) }),
+  })
+  .openapi("IntegrationConfigurationV2");
 
 // ---- expression checks ------------------------------------------------------------------------
 

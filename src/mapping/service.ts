@@ -1,9 +1,9 @@
 // Mapping simulation: validate a configuration, parse a payload, run the mapping, nothing stored.
 import type { z } from "@hono/zod-openapi";
 import { AppError, zodIssues } from "../platform/errors";
-import { MappingError, runMapping, type MappingContext, type MappingResult } from "./engine";
+import { MappingError, runMapping, type EntityUpdate, type MappingContext, type MappingWarning, type MeterReadingUpdate } from "./engine";
 import { parsePayload, PayloadError, type PayloadFormat } from "./payload";
-import { convertLegacyMapping, InboundConfiguration, LegacyMappingV1 } from "./schema";
+import { convertLegacyMapping, InboundConfiguration, LegacyMappingV1, MappingConfigurationV2Events } from "./schema";
 
 function invalidConfiguration(error: z.ZodError, field: string): AppError {
   const details = zodIssues(error).map((issue) => ({ ...issue, path: issue.path ? `${field}.${issue.path}` : field }));
@@ -22,7 +22,12 @@ export function parseMappingConfiguration(input: unknown, field = "event_configu
  * (with `limit` and `value` in the details) when a bound of docs/mapping-limits.md stopped it,
  * UNPROCESSABLE otherwise. The result is bounded in size by runMapping, as in the event pipeline.
  */
-export async function simulate(config: InboundConfiguration, format: PayloadFormat, payload: unknown, ctx: MappingContext): Promise<MappingResult> {
+export async function simulate(
+  config: InboundConfiguration,
+  format: PayloadFormat,
+  payload: unknown,
+  ctx: MappingContext,
+): Promise<{ entity_updates: EntityUpdate[]; meter_readings_updates: MeterReadingUpdate[]; warnings: SimulationWarning[] }> {
   let input: unknown;
   try {
     input = parsePayload(format, payload);
@@ -32,18 +37,51 @@ export async function simulate(config: InboundConfiguration, format: PayloadForm
   }
   try {
     const { entity_updates, meter_readings_updates, warnings } = await runMapping(config, input, ctx);
-    return { entity_updates, meter_readings_updates, warnings };
+    return { entity_updates, meter_readings_updates, warnings: warnings.map((w) => simulationWarning(config, w)) };
   } catch (err) {
     if (err instanceof MappingError) throw new AppError(err.limit ? "MAPPING_LIMIT_EXCEEDED" : "UNPROCESSABLE", err.message, err.details);
     throw err;
   }
 }
 
-/** The v1 simulation: a legacy configuration, one of whose object types the payload is. */
+/** A simulation warning as epilot's MappingSimulationWarning: `entity_schema`, `field` and `message` always there. */
+export type SimulationWarning = MappingWarning & { entity_schema: string; field: string };
+
+/**
+ * Names what a warning is about in epilot's terms: the entity schema (`meter_reading` for a reading)
+ * and the field, which is the attribute when there is one, else the entity's unique ids (a warning
+ * about a skipped entity is about them), else "" (a warning about a whole schema or reading).
+ */
+function simulationWarning(config: InboundConfiguration, w: MappingWarning): SimulationWarning {
+  const entity = w.entity_index !== undefined ? config.entities[w.entity_index] : undefined;
+  const schema = w.entity_schema ?? entity?.entity_schema ?? (w.meter_reading_index !== undefined ? "meter_reading" : "");
+  const field = w.attribute ?? (w.code === "MISSING_UNIQUE_ID" && entity ? entity.unique_ids.join(",") : "");
+  return { ...w, entity_schema: schema, field };
+}
+
+/**
+ * The v1 simulation: a v1.0 configuration (`mapping.objects`, version "1.0" or absent) or a v2.0 one
+ * (`version: "2.0"`, `mapping.events`), and the object type (event name) of the payload.
+ */
+export function parseSimulationConfiguration(input: unknown, objectType: string): InboundConfiguration {
+  const version = input && typeof input === "object" && !Array.isArray(input) ? (input as { version?: unknown }).version : undefined;
+  if (version !== "2.0") return parseLegacyConfiguration(version === undefined && input && typeof input === "object" ? { ...input, version: "1.0" } : input, objectType);
+  const v2 = MappingConfigurationV2Events.safeParse(input);
+  if (!v2.success) throw invalidConfiguration(v2.error, "mapping_configuration");
+  if (!Object.hasOwn(v2.data.mapping.events, objectType)) {
+    throw new AppError("UNPROCESSABLE", `object_type '${objectType}' is not in mapping_configuration.mapping.events`, {
+      path: "object_type",
+      known: Object.keys(v2.data.mapping.events),
+    });
+  }
+  return parseMappingConfiguration(v2.data.mapping.events[objectType], `mapping_configuration.mapping.events.${objectType}`);
+}
+
+/** The v1 simulation of a v1.0 configuration, one of whose object types the payload is. */
 export function parseLegacyConfiguration(input: unknown, objectType: string): InboundConfiguration {
   const legacy = LegacyMappingV1.safeParse(input);
   if (!legacy.success) throw invalidConfiguration(legacy.error, "mapping_configuration");
-  if (!legacy.data.mapping.objects[objectType]) {
+  if (!Object.hasOwn(legacy.data.mapping.objects, objectType)) {
     throw new AppError("UNPROCESSABLE", `object_type '${objectType}' is not in mapping_configuration.mapping.objects`, {
       path: "object_type",
       known: Object.keys(legacy.data.mapping.objects),

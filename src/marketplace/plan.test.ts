@@ -35,7 +35,7 @@ const at = "2026-01-01T00:00:00.000Z";
 
 /** A stored integration as the integrations service reads it back. */
 const stored = (state: IntegrationState, version = 1): IntegrationSnapshot => ({
-  integration: { ...state, created_at: at, updated_at: at },
+  integration: { ...state, orgId: "tenant-1", created_at: at, updated_at: at },
   version,
   environment: [],
 });

@@ -8,9 +8,11 @@ import { AUDIT_RETENTION_SQL, deleteExpiredAuditStatement, listAuditLog } from "
 import { jobCursorSql } from "../platform/db";
 import { AppError } from "../platform/errors";
 import type { MonitoredArm, MonitoredEventFilter } from "../platform/monitored-events";
-import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
+import { decodeCursor, type PageQuery } from "../platform/pagination";
 import { deleteExpiredCoreEventDeadLettersStatement, EXPIRED_CORE_EVENT_DEAD_LETTERS_SQL, endpointObject, endpointsOfIntegrations, replayDelivery } from "../outbound/service";
-import type { EventQuery } from "./schema";
+import { expireAccessLog, type AccessLogEnv } from "./access-log";
+import { EVENT_TYPE, inboundEventOf } from "./epilot-views";
+import type { EventQuery, EventsQuery } from "./schema";
 
 /** What only a file download row has; null on the other directions' rows. */
 export interface FileDetails {
@@ -69,7 +71,7 @@ function filterOf(q: Partial<EventQuery> & { before?: string }): MonitoredEventF
   };
 }
 
-const wanted = (q: Partial<EventQuery>, direction: NonNullable<EventQuery["direction"]>) => q.direction === undefined || q.direction === direction;
+const wanted = (q: Pick<EventQuery, "direction">, direction: NonNullable<EventQuery["direction"]>) => q.direction === undefined || q.direction === direction;
 
 /** The D1 directions' arms for a query; an arm the filters exclude is null. */
 function d1Arms(integrationId: string, q: Partial<EventQuery> & { before?: string }): D1Arms {
@@ -109,19 +111,44 @@ async function outboundRows(env: EventsEnv, integrationId: string, filter: Monit
 const byIdDesc = (a: MonitoredRow, b: MonitoredRow) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 const byTimeThenId = (a: MonitoredRow, b: MonitoredRow) => (a.received_at < b.received_at ? -1 : a.received_at > b.received_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-export async function queryEvents(env: EventsEnv, tenantId: string, integrationId: string, q: EventQuery & PageQuery) {
+/**
+ * A page of every direction, newest first, in erp-edge's shape (`events`) and epilot's (`data`: the
+ * page's inbound events with their payloads, `has_more`, an object `next_cursor`). epilot's
+ * `object_type` is erp-edge's `event_name`; its `event_type` filters `data` (erp-edge's events are
+ * all UPDATEs, see EVENT_TYPE).
+ */
+export async function queryEvents(env: EventsEnv, tenantId: string, integrationId: string, q: EventsQuery) {
   await getIntegration(env.DB, tenantId, integrationId);
-  const query = eventsQuery(integrationId, q);
-  const filter = filterOf({ ...q, before: decodeCursor(q.cursor) });
-  const [stored, inbound, outbound] = await Promise.all([
-    query ? env.DB.prepare(query.sql).bind(...query.params).all<MonitoredRow>().then((r) => r.results) : [],
+  const before = typeof q.cursor === "string" ? decodeCursor(q.cursor) : (q.cursor?.event_id ?? "");
+  const query: EventQuery & { before: string } = { ...q, event_name: q.event_name ?? q.object_type, cursor: undefined, before };
+  const stored = unified(d1Arms(integrationId, query), "ORDER BY id DESC LIMIT ?", [q.limit + 1]);
+  const filter = filterOf(query);
+  const [file, inbound, outbound] = await Promise.all([
+    stored ? env.DB.prepare(stored.sql).bind(...stored.params).all<MonitoredRow>().then((r) => r.results) : [],
     wanted(q, "inbound") ? inboundRows(env, integrationId, filter, "page", q.limit + 1) : [],
     wanted(q, "outbound") ? outboundRows(env, integrationId, filter, "page", q.limit + 1) : [],
   ]);
-  const merged = [...stored, ...inbound, ...outbound].sort(byIdDesc).slice(0, q.limit + 1);
-  const { items, next_cursor } = toPage(merged, q.limit, toMonitoredEvent);
-  return { events: items, next_cursor };
+  const merged = [...file, ...inbound, ...outbound].sort(byIdDesc).slice(0, q.limit + 1);
+  const more = merged.length > q.limit;
+  const page = merged.slice(0, q.limit);
+  const last = page[page.length - 1];
+  const erpEvents = q.event_type === undefined || q.event_type === EVENT_TYPE ? page.filter((r) => r.direction === "inbound") : [];
+  const received = await Promise.all(erpEvents.map((r) => inboundEventOf(env, integrationId, r.id)));
+  const data = erpEvents.flatMap((r, i) => {
+    const event = received[i];
+    if (!event) return [];
+    const { event_type, object_type, timestamp, format, payload, deduplication_id } = event;
+    return [{ event_type, object_type, timestamp, format, payload, ...(deduplication_id !== undefined && { deduplication_id }), ...toMonitoredEvent(r) }];
+  }) as ErpEventItem[];
+  return {
+    data,
+    has_more: more,
+    next_cursor: more && last ? { event_time: last.received_at, event_id: last.id } : null,
+    events: page.map(toMonitoredEvent),
+  };
 }
+
+type ErpEventItem = MonitoredEvent & { event_type: "UPDATE"; object_type: string; timestamp: string; format: "json" | "xml"; payload: string | Record<string, unknown>; deduplication_id?: string };
 
 /** Replays inbound events (through today's configuration) and outbound deliveries (sent again). */
 export async function replay(env: EventsEnv, tenantId: string, integrationId: string, eventIds: string[]) {
@@ -141,7 +168,7 @@ export async function replay(env: EventsEnv, tenantId: string, integrationId: st
     }
     results.push({ event_id: eventId, status: "replayed", replay_event_id: copied.id, message: "Delivery queued again" });
   }
-  return { replayed: results.filter((r) => r.status === "replayed").length, results };
+  return { replayed: results.filter((r) => r.status === "replayed").length, results, event_ids: eventIds };
 }
 
 export const WINDOWS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
@@ -258,13 +285,13 @@ export const RETENTION_SQL = {
 const EXPIRED_PER_INTEGRATION = [deleteExpiredDownloadsStatement] as const;
 
 /**
- * One bounded retention run: deletes events, deliveries and file downloads older than their
+ * One bounded retention run: deletes events, deliveries, file downloads and access-log entries older than their
  * integration's retention_days, and audit entries older than RETENTION.auditDays, within RETENTION's
  * row limits (events and deliveries: that many per object); what is left is deleted by the next runs.
  * D1 takes four round trips, each visited integration's log shards and endpoints one call each.
  * Answers what it deleted.
  */
-export async function applyRetention(env: EventsEnv, now = Date.now()) {
+export async function applyRetention(env: EventsEnv & AccessLogEnv, now = Date.now()) {
   const db = env.DB;
   const [cursor, picked] = await db.batch<Record<string, unknown>>([db.prepare(RETENTION_SQL.cursor), db.prepare(RETENTION_SQL.integrations).bind(RETENTION.integrationsPerRun)]);
   const position = (cursor!.results[0] as { position: string } | undefined)?.position ?? "";
@@ -273,7 +300,7 @@ export async function applyRetention(env: EventsEnv, now = Date.now()) {
   const cutoff = (days: number) => new Date(now - days * 86_400_000).toISOString();
   const deletes = integrations.flatMap((i) => EXPIRED_PER_INTEGRATION.map((statement) => statement(db, i.id, cutoff(i.days), limit)));
   const endpoints = await endpointsOfIntegrations(db, integrations.map((i) => i.id));
-  const [results, events, deliveries] = await Promise.all([
+  const [results, events, deliveries, accessLogs] = await Promise.all([
     db.batch([
       ...deletes,
       deleteExpiredAuditStatement(db, cutoff(RETENTION.auditDays), RETENTION.auditRowsPerRun),
@@ -283,11 +310,12 @@ export async function applyRetention(env: EventsEnv, now = Date.now()) {
     Promise.all(
       integrations.map((i) => Promise.all(endpoints.filter((e) => e.integration_id === i.id).map((e) => endpointObject(env, e.id).expire(i.id, cutoff(i.days), limit)))),
     ),
+    Promise.all(integrations.map((i) => expireAccessLog(env, i.id, cutoff(i.days), limit))),
   ]);
   const changes = (i: number) => results[i]!.meta.changes;
   const changesOf = (integration: number, table: number) => changes(EXPIRED_PER_INTEGRATION.length * integration + table);
   // Continue next run at the first integration that may have more; else after the last one, or from the start.
-  const unfinished = integrations.findIndex((_, i) => events[i]!.some((n) => n >= limit) || deliveries[i]!.some((n) => n >= limit) || EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
+  const unfinished = integrations.findIndex((_, i) => events[i]!.some((n) => n >= limit) || deliveries[i]!.some((n) => n >= limit) || accessLogs[i]! >= limit || EXPIRED_PER_INTEGRATION.some((_, table) => changesOf(i, table) >= limit));
   const next = unfinished === 0 ? position : unfinished > 0 ? integrations[unfinished - 1]!.id : integrations.length < RETENTION.integrationsPerRun ? "" : integrations.at(-1)!.id;
   await db.prepare(RETENTION_SQL.saveCursor).bind(next, new Date(now).toISOString()).run();
   const sum = (table: number) => integrations.reduce((n, _, i) => n + changesOf(i, table), 0);
@@ -298,5 +326,6 @@ export async function applyRetention(env: EventsEnv, now = Date.now()) {
     file_downloads: sum(0),
     audit_log: changes(deletes.length),
     core_event_dead_letters: changes(deletes.length + 1),
+    access_logs: accessLogs.reduce((n, m) => n + m, 0),
   };
 }

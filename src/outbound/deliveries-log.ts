@@ -224,6 +224,26 @@ export const REPLAY_SQL = `INSERT INTO deliveries (id, tenant_id, integration_id
     'pending', ack_id, max_attempts, ?2, CASE WHEN type = 'webhook' THEN ?3 END, ?2, id
   FROM deliveries WHERE id = ?5 AND tenant_id = ?4 AND integration_id = ?6 RETURNING type`;
 
+// ---- webhook configurations' events ------------------------------------------------------------
+
+/** A query over an endpoint's deliveries as a webhook configuration's events. */
+export interface WebhookEventQuery {
+  /** Delivery statuses to include; null or absent = all. */
+  statuses?: string[] | null;
+  /** Only ids below this one (the keyset cursor: the last id of the previous page). */
+  before?: string | null;
+  from?: string | null;
+  to?: string | null;
+  eventId?: string | null;
+  limit: number;
+}
+
+/** ?1 statuses (JSON array or null), ?2 id below, ?3 created from, ?4 created to, ?5 id, ?6 limit; newest first. */
+export const WEBHOOK_EVENTS_SQL = `SELECT * FROM deliveries
+  WHERE (?1 = 'null' OR status IN (SELECT value FROM json_each(?1)))
+    AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at <= ?4) AND (?5 IS NULL OR id = ?5)
+  ORDER BY id DESC LIMIT ?6`;
+
 // ---- what monitoring reads --------------------------------------------------------------------
 
 /** The outbound arm of monitoring's unified events view (the monitored-event row shape). */

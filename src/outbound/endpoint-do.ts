@@ -27,7 +27,9 @@ import {
   POLL_SQL,
   REDRIVE_SQL,
   REPLAY_SQL,
+  WEBHOOK_EVENTS_SQL,
   type DeliveryRow,
+  type WebhookEventQuery,
   type EndpointMeta,
   type FinalStatus,
   type NewDelivery,
@@ -159,6 +161,31 @@ export class OutboundEndpoint extends DurableObject<Env> {
     return copied ?? null;
   }
 
+  /** One delivery by id, or null. */
+  async delivery(id: string): Promise<DeliveryRow | null> {
+    return (this.sql.exec("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0] as unknown as DeliveryRow | undefined) ?? null;
+  }
+
+  /**
+   * Deliveries as a webhook configuration's events, newest first: of the given statuses, created in
+   * [from, to], ids below `before` (the keyset cursor), at most `limit`.
+   */
+  async webhookEvents(q: WebhookEventQuery): Promise<DeliveryRow[]> {
+    return this.sql.exec(WEBHOOK_EVENTS_SQL, JSON.stringify(q.statuses ?? null), q.before ?? null, q.from ?? null, q.to ?? null, q.eventId ?? null, q.limit).toArray() as unknown as DeliveryRow[];
+  }
+
+  /**
+   * A delivery already attempted once (a synchronous trigger): stored with that attempt's outcome in
+   * one transaction, so the alarm never sends it again.
+   */
+  async recordAttempt(meta: EndpointMeta, row: NewDelivery, outcome: { statusCode: number | null; error: string | null; final: FinalStatus; at: string }): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('endpoint', ?)", JSON.stringify(meta));
+      insertDeliveries(this.sql, meta, [row], Date.now());
+      this.sql.exec(OUTCOME_SQL, outcome.statusCode, outcome.error, outcome.final, outcome.at, null, row.id);
+    });
+  }
+
   async monitored(integrationId: string, q: { filter: MonitoredEventFilter; order: "page" | "trace"; limit: number }): Promise<Row[]> {
     const arm = monitoredDeliveries(integrationId, q.filter);
     if (!arm) return [];
@@ -191,7 +218,7 @@ export class OutboundEndpoint extends DurableObject<Env> {
     const meta = this.meta();
     if (!meta) return;
     await this.expireAcks(Date.now() - this.ackTimeoutMs());
-    if (meta.type === "webhook") await this.deliver(meta.endpoint_id);
+    if (meta.type === "webhook") await this.deliver(meta);
     await this.armAckTimeout();
   }
 
@@ -203,12 +230,19 @@ export class OutboundEndpoint extends DurableObject<Env> {
     return { ready, wakeAt };
   }
 
-  private async deliver(endpointId: string): Promise<void> {
+  private async deliver(meta: EndpointMeta): Promise<void> {
+    const endpointId = meta.endpoint_id;
     const until = Date.now() + SLICE_MS;
-    const ctx = await endpointContext(this.env.DB, endpointId);
+    const ctx = await endpointContext(this.env.DB, endpointId, { secretsKey: this.env.SECRETS_KEY, tenantId: meta.tenant_id });
     if (!ctx) {
       // The use case or mapping was removed: its queued deliveries can never go out.
       this.sql.exec(ORPHANED_SQL, nowIso(), "outbound use case or mapping no longer exists");
+      return;
+    }
+    if (ctx.unavailable) {
+      // The webhook configuration it sends through is gone, disabled or has no url: say so on each
+      // delivery (a redrive after fixing the configuration sends them), never send blindly.
+      this.sql.exec(ORPHANED_SQL, nowIso(), ctx.unavailable);
       return;
     }
     const { endpoint, delivery: config } = ctx;
@@ -279,8 +313,10 @@ export class OutboundEndpoint extends DurableObject<Env> {
         return;
       }
     }
-    // Written only when it changed: a healthy endpoint costs D1 nothing per alarm here.
-    if (failures !== endpoint.consecutive_failures || endpoint.state !== "active" || endpoint.paused_until !== null) {
+    // Written only when it changed: a healthy endpoint costs D1 nothing per alarm here. A webhook
+    // configuration's own trigger endpoint has no directory row to write.
+    const inDirectory = ctx.integrationId !== null;
+    if (inDirectory && (failures !== endpoint.consecutive_failures || endpoint.state !== "active" || endpoint.paused_until !== null)) {
       await this.env.DB.prepare("UPDATE outbound_endpoints SET consecutive_failures = ?, state = 'active', paused_until = NULL WHERE id = ? AND state != 'disabled'").bind(failures, endpointId).run();
     }
     if ((await this.ctx.storage.getAlarm()) === null && this.sql.exec("SELECT 1 FROM deliveries WHERE status = 'pending' AND type = 'webhook' LIMIT 1").toArray().length > 0) {

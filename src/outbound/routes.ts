@@ -6,6 +6,15 @@ import { errors, json, jsonBody, pathParams } from "../platform/openapi";
 import { PageQuery } from "../platform/pagination";
 import {
   Acknowledgement,
+  AcknowledgementResult,
+  BatchReplayRequest,
+  ExecutionPayload,
+  TestOAuthResult,
+  TriggerWebhookResult,
+  WebhookEvent,
+  WebhookEventList,
+  WebhookEventListV1,
+  WebhookEventSearch,
   AckRequest,
   AckResult,
   BusinessEvent,
@@ -18,6 +27,7 @@ import {
   Redrive,
   RedriveResult,
 } from "./schema";
+import { TriggerErpActionRequest, TriggerWebhookResp } from "../inbound/schema";
 import * as service from "./service";
 
 const security = [{ tenantToken: [] }];
@@ -132,10 +142,126 @@ outboundRoutes.openapi(
     method: "post", path: "/v1/erp/tracking/acknowledgement", tags: ["ACK tracking"], security, middleware: [write] as const,
     summary: "The ERP acknowledges it processed an event (outbound by _ack_id, or inbound by event id)",
     request: jsonBody(Acknowledgement),
-    responses: {
-      200: json(z.object({ ack_id: z.string(), status: z.string(), direction: z.enum(["inbound", "outbound"]), acknowledged: z.number().int() }), "Recorded"),
-      ...errors(400, 401, 403, 404, 415, 429),
-    },
+    responses: { 200: json(AcknowledgementResult, "Recorded"), ...errors(400, 401, 403, 404, 415, 429) },
   }),
   async (c) => c.json(await service.acknowledge(c.env, callerTenant(c.get("caller")), c.req.valid("json")), 200),
+);
+
+// ---- webhook configurations: their deliveries (epilot's Webhooks API) ------------------------------
+// The configurations themselves are src/webhook-configs; what touches the deliveries made through
+// them is here, with the delivery machinery. Layout of /v1/webhooks/...: docs/webhook-configs.md.
+
+const webhookTags = ["Webhook configurations"];
+const ConfigParams = pathParams("configId");
+const ConfigEventParams = pathParams("configId", "eventId");
+const configsRead = requireScope("integrations:read");
+const configsWrite = requireScope("integrations:write");
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "delete", path: "/v1/webhooks/configs/{configId}", tags: webhookTags, security, middleware: [configsWrite] as const,
+    summary: "Delete a webhook configuration (mappings naming it then dead-letter their deliveries, saying so)",
+    request: { params: ConfigParams },
+    responses: { 204: { description: "Deleted" }, ...errors(401, 403, 404, 429) },
+  }),
+  async (c) => {
+    await service.deleteWebhookConfig(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId);
+    return c.body(null, 204);
+  },
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/webhooks/configs/{configId}/test-oauth", tags: webhookTags, security, middleware: [configsWrite] as const,
+    summary: "Try the configuration's OAuth client-credentials exchange (nothing is sent to its url)",
+    request: { params: ConfigParams },
+    responses: { 200: json(TestOAuthResult, "Token exchange succeeded"), ...errors(400, 401, 403, 404, 429, 500) },
+  }),
+  async (c) => c.json(await service.testOAuth(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId), 200),
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/webhooks/configs/{configId}/trigger", tags: webhookTags, security, middleware: [write] as const,
+    summary: "Send a payload through the configuration: queued with its retry policy, or (sync=true) once now with the receiver's answer",
+    request: { params: ConfigParams, query: z.object({ sync: z.enum(["true", "false"]).optional() }), ...jsonBody(ExecutionPayload) },
+    responses: { 200: json(TriggerWebhookResult, "Triggered"), ...errors(400, 401, 403, 404, 413, 415, 429) },
+  }),
+  async (c) => {
+    const body = c.req.valid("json") as { metadata: Record<string, unknown> } & Record<string, unknown>;
+    return c.json(await service.triggerWebhook(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId, body, c.req.valid("query").sync === "true"), 200);
+  },
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "get", path: "/v1/webhooks/configs/{configId}/events", tags: webhookTags, security, middleware: [configsRead] as const,
+    summary: "The configuration's events, newest first (deprecated by epilot: use POST /v2/webhooks/configs/{configId}/events)",
+    deprecated: true,
+    request: { params: ConfigParams, query: z.object({ status: z.enum(["succeeded", "failed", "in_progress"]).optional(), cursor: z.string().max(200).optional() }) },
+    responses: { 200: json(WebhookEventListV1, "A page of events"), ...errors(400, 401, 403, 404, 429) },
+  }),
+  async (c) => c.json(await service.listConfigEvents(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId, c.req.valid("query")), 200),
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v2/webhooks/configs/{configId}/events", tags: webhookTags, security, middleware: [configsRead] as const,
+    summary: "The configuration's events, newest first, filtered by status, time range or id",
+    request: { params: ConfigParams, body: { required: false, content: { "application/json": { schema: WebhookEventSearch } } } },
+    responses: { 200: json(WebhookEventList, "A page of events"), ...errors(400, 401, 403, 404, 415, 429) },
+  }),
+  async (c) => {
+    // The body is optional: none means the first page of everything.
+    const search = (c.req.valid("json") as WebhookEventSearch | undefined) ?? WebhookEventSearch.parse({});
+    return c.json(await service.searchConfigEvents(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId, search), 200);
+  },
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/webhooks/configs/{configId}/events/replay-batch", tags: webhookTags, security, middleware: [write] as const,
+    summary: "Send events again (up to 100); answers the ids enqueued",
+    request: { params: ConfigParams, ...jsonBody(BatchReplayRequest) },
+    responses: { 202: json(z.object({ replayed_event_ids: z.array(z.string()) }), "Enqueued"), ...errors(400, 401, 403, 404, 415, 429) },
+  }),
+  async (c) => c.json(await service.replayConfigEvents(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId, c.req.valid("json").eventIds), 202),
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "get", path: "/v1/webhooks/configs/{configId}/events/{eventId}", tags: webhookTags, security, middleware: [configsRead] as const,
+    summary: "One of the configuration's events",
+    request: { params: ConfigEventParams },
+    responses: { 200: json(WebhookEvent, "The event"), ...errors(401, 403, 404, 429) },
+  }),
+  async (c) => {
+    const { configId, eventId } = c.req.valid("param");
+    return c.json(await service.getConfigEvent(c.env, callerTenant(c.get("caller")), configId, eventId), 200);
+  },
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/webhooks/configs/{configId}/events/{eventId}/replay", tags: webhookTags, security, middleware: [write] as const,
+    summary: "Send an event again, as a new delivery through today's configuration",
+    request: { params: ConfigEventParams },
+    responses: { 204: { description: "Enqueued" }, ...errors(401, 403, 404, 429) },
+  }),
+  async (c) => {
+    const { configId, eventId } = c.req.valid("param");
+    await service.replayConfigEvent(c.env, callerTenant(c.get("caller")), configId, eventId);
+    return c.body(null, 204);
+  },
+);
+
+outboundRoutes.openapi(
+  createRoute({
+    method: "post", path: "/v1/erp/trigger", tags: ["ACK tracking"], security, middleware: [requireScope("integrations:write")] as const,
+    operationId: "triggerErp",
+    summary: "An automation's ERP trigger: sends the activity through the webhook configuration webhook_id names (or runs the pull use case it names, an erp-edge extension) and answers how it went",
+    request: jsonBody(TriggerErpActionRequest),
+    responses: { 200: json(TriggerWebhookResp, "Sent or run: succeeded, or failed with the receiver's status or the run's code"), ...errors(400, 401, 403, 413, 415, 429) },
+  }),
+  async (c) => c.json(await service.triggerErp(c.env, callerTenant(c.get("caller")), c.req.valid("json")), 200),
 );

@@ -10,6 +10,7 @@ export {
   WebhookDelivery,
 } from "../integrations/outbound-configuration";
 import { NextCursor } from "../platform/pagination";
+import { Metadata } from "../webhook-configs/schema";
 
 export const BusinessEvent = z
   .object({
@@ -84,7 +85,7 @@ export const AckResult = z
   .openapi("PollAckResult");
 
 export const Acknowledgement = z
-  .object({ ack_id: z.string().min(1).max(64), status: z.enum(["processed", "failed"]).default("processed"), message: z.string().max(2000).optional() })
+  .object({ ack_id: z.string().min(1).max(255), status: z.enum(["processed", "failed"]).default("processed"), message: z.string().max(2000).optional() })
   .openapi("Acknowledgement");
 
 export const EndpointSecret = z
@@ -95,7 +96,8 @@ export const Endpoint = z
     id: z.string(),
     use_case_id: z.string(),
     mapping_id: z.string(),
-    url: z.string(),
+    url: z.string().nullable().openapi({ description: "The inline url; null when the mapping delivers through a webhook configuration (webhook_id)" }),
+    webhook_id: z.string().optional().openapi({ description: "The webhook configuration the mapping delivers through" }),
     state: z.enum(["active", "paused", "disabled"]),
     has_secret: z.boolean(),
     consecutive_failures: z.number().int(),
@@ -103,3 +105,81 @@ export const Endpoint = z
     disabled_reason: z.string().nullable(),
   })
   .openapi("OutboundEndpoint");
+
+/** acknowledgeTracking's answer: epilot's `message`, with erp-edge's fields beside it. */
+export const AcknowledgementResult = z
+  .object({
+    message: z.string(),
+    ack_id: z.string(),
+    status: z.string().openapi({ description: "erp-edge extension: the ACK status now recorded" }),
+    direction: z.enum(["inbound", "outbound"]).openapi({ description: "erp-edge extension" }),
+    acknowledged: z.number().int().openapi({ description: "erp-edge extension: rows this ACK changed" }),
+  })
+  .openapi("AcknowledgementResult");
+
+// ---- the deliveries of webhook configurations (epilot's Webhooks API) -----------------------------
+
+
+export const WebhookEvent = z
+  .object({
+    event_id: z.string(),
+    org_id: z.string(),
+    webhook_config_id: z.string(),
+    url: z.string().optional(),
+    created_at: z.string(),
+    event_name: z.string(),
+    http_response: z.object({ status_code: z.number().int().optional(), message: z.string().optional() }).optional(),
+    metadata: Metadata,
+    status: z.enum(["succeeded", "failed", "in_progress", "skipped"]),
+    http_method: z.enum(["GET", "POST", "PUT"]).optional(),
+    payload: z.string().openapi({ description: "The body sent, as text" }),
+    retry_attempt: z.number().int(),
+    delivery_status: z.enum(["pending", "delivered", "failed", "dead_lettered"]).openapi({ description: "erp-edge extension: the delivery's own status" }),
+    attempts: z.number().int().openapi({ description: "erp-edge extension" }),
+    use_case_id: z.string().optional().openapi({ description: "erp-edge extension: the outbound use case whose mapping sent it (absent for a trigger)" }),
+    mapping_id: z.string().optional().openapi({ description: "erp-edge extension" }),
+    ack_status: z.string().nullable().openapi({ description: "erp-edge extension" }),
+  })
+  .openapi("WebhookEvent");
+export type WebhookEvent = z.infer<typeof WebhookEvent>;
+
+const EventCursor = z.object({ created_at: z.string().max(64).optional(), event_id: z.string().max(64).optional() });
+const IsoTime = z.string().datetime({ offset: true });
+
+export const WebhookEventSearch = z
+  .object({
+    limit: z.number().int().min(1).max(25).default(25),
+    cursor: EventCursor.optional(),
+    timestamp: z.object({ from: IsoTime.optional(), to: IsoTime.optional() }).optional(),
+    event_id: z.string().min(1).max(64).optional(),
+    status: z.enum(["succeeded", "failed", "skipped"]).optional(),
+  })
+  .openapi("WebhookEventSearch");
+export type WebhookEventSearch = z.infer<typeof WebhookEventSearch>;
+
+export const WebhookEventList = z
+  .object({ data: z.array(WebhookEvent), next_cursor: EventCursor.nullable(), has_more: z.boolean() })
+  .openapi("WebhookEventList");
+
+export const WebhookEventListV1 = z.object({ data: z.array(WebhookEvent), cursor: z.string().optional() }).openapi("WebhookEventListV1");
+
+export const ExecutionPayload = z.object({ metadata: Metadata }).passthrough().openapi("WebhookExecutionPayload");
+
+export const TriggerWebhookResult = z
+  .object({
+    event_id: z.string(),
+    status_code: z.string().optional(),
+    message: z.string().optional(),
+    body: z.record(z.string(), z.unknown()).optional(),
+    code: z.string().optional(),
+    status: z.enum(["succeeded", "failed"]).optional(),
+    start_date: z.string().optional(),
+    end_date: z.string().optional(),
+  })
+  .openapi("TriggerWebhookResult");
+
+export const BatchReplayRequest = z.object({ eventIds: z.array(z.string().min(1).max(64)).min(1).max(100) }).openapi("WebhookBatchReplayRequest");
+
+export const TestOAuthResult = z
+  .object({ success: z.boolean(), expires_in: z.number().optional(), token_type: z.string().optional(), message: z.string() })
+  .openapi("WebhookTestOAuthResult");

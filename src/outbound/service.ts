@@ -2,6 +2,8 @@
 // signing secrets, dead-letter queue, poll leases and ACK tracking.
 import { runInstalled, type AppsEnv } from "../apps/service";
 import { referencedCoreEvent } from "../entities/service";
+import { triggerPull, type PullEnv } from "../inbound/pull";
+import type { TriggerErpActionRequest, TriggerWebhookResp } from "../inbound/schema";
 import { acknowledgeInboundEvent } from "../inbound/service";
 import { cachedConfig } from "../platform/config-cache";
 import { enabledOutboundUseCases, getIntegration, outboundUseCase, resolveEnvironment } from "../integrations/service";
@@ -12,11 +14,14 @@ import { newId, nowIso, ulidFloor } from "../platform/ids";
 import { decodeCursor, encodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { ownValue } from "../platform/paths";
 import { checkDestination, DestinationLookupError, destinationPolicy, type DestinationEnv, type DestinationPolicy, type Resolver } from "../platform/destination";
-import { newWebhookSecret, signatureHeaders } from "./signing";
-import { OutboundConfiguration, type WebhookAuth, type WebhookDelivery } from "./schema";
+import { configSignatureHeaders, newWebhookSecret, signatureHeaders } from "./signing";
+import { deleteConfig, deliveryTarget, getConfig, type DeliveryTarget } from "../webhook-configs/service";
+import type { WebhookConfig } from "../webhook-configs/schema";
+import type { Auth as ConfigAuth } from "../webhook-configs/schema";
+import { OutboundConfiguration, type WebhookAuth, type WebhookDelivery, type WebhookEvent, type WebhookEventSearch } from "./schema";
 import { envelope, type CoreEventEnvelope } from "../platform/core-events";
 import { jobCursorSql } from "../platform/db";
-import { fromDeliveryRow, type EndpointMeta, type NewDelivery } from "./deliveries-log";
+import { fromDeliveryRow, type DeliveryRow, type EndpointMeta, type NewDelivery, type WebhookEventQuery } from "./deliveries-log";
 import { existingTenantId } from "../tenants/service";
 
 // ---- core events ------------------------------------------------------------------------------
@@ -344,8 +349,54 @@ export interface EndpointRow {
   disabled_reason: string | null;
 }
 
-/** Everything a delivery attempt needs about its endpoint; null when its use case or mapping is gone. */
-export async function endpointContext(db: D1Database, endpointId: string) {
+/** The endpoint that holds the deliveries a webhook configuration's trigger makes (not a mapping's). */
+export const configEndpointId = (configId: string) => `webhook-config/${configId}`;
+const CONFIG_ENDPOINT_PREFIX = "webhook-config/";
+
+/** A mapping's webhook delivery as stored: an inline `url`, or (epilot's form) a `webhook_id` naming a webhook configuration. */
+type StoredWebhookDelivery = Omit<WebhookDelivery, "url"> & { url?: string; webhook_id?: string };
+
+/** Everything a delivery attempt needs about its endpoint. */
+export interface EndpointContext {
+  endpoint: EndpointRow;
+  delivery: { url: string; auth?: WebhookAuth; ordered: boolean; rate_limit_per_second?: number };
+  tenantId: string;
+  /** The integration whose environment `{{env.KEY}}` references read; null for a configuration's own trigger endpoint. */
+  integrationId: string | null;
+  /** Set when the deliveries go through a webhook configuration: its method, headers, auth and signing secret. */
+  target?: DeliveryTarget;
+  /** Why nothing can be sent now (a referenced configuration is missing, disabled or has no url): pending deliveries are dead-lettered with it. */
+  unavailable?: string;
+}
+
+/** Why a configuration cannot receive deliveries now, or null when it can. */
+function unavailability(target: DeliveryTarget | null, configId: string): string | null {
+  if (!target) return `webhook configuration '${configId}' not found`;
+  if (!target.enabled) return `webhook configuration '${configId}' is disabled`;
+  if (!target.url) return `webhook configuration '${configId}' has no url`;
+  return null;
+}
+
+/**
+ * Everything a delivery attempt needs about its endpoint, read fresh (a changed mapping or webhook
+ * configuration applies to the next attempt); null when its use case or mapping is gone. `tenantId`
+ * (`through.tenantId`) is needed for a configuration's own trigger endpoint (`webhook-config/<id>`),
+ * which has no mapping; `through.secretsKey` unseals a configuration's auth and signing secret.
+ */
+export async function endpointContext(db: D1Database, endpointId: string, through: { secretsKey: string; tenantId?: string } = { secretsKey: "" }): Promise<EndpointContext | null> {
+  const env = { DB: db, SECRETS_KEY: through.secretsKey };
+  const tenantId = through.tenantId;
+  if (endpointId.startsWith(CONFIG_ENDPOINT_PREFIX)) {
+    if (!tenantId) return null;
+    const configId = endpointId.slice(CONFIG_ENDPOINT_PREFIX.length);
+    const target = await deliveryTarget(env, tenantId, configId);
+    const endpoint: EndpointRow = {
+      id: endpointId, tenant_id: tenantId, integration_id: "", use_case_id: "", mapping_id: "", state: "active", secret: null, previous_secret: null,
+      previous_secret_expires_at: null, consecutive_failures: 0, paused_until: null, disabled_reason: null,
+    };
+    const unavailable = unavailability(target, configId);
+    return { endpoint, delivery: { url: target?.url ?? "", ordered: false }, tenantId, integrationId: null, ...(target && { target }), ...(unavailable && { unavailable }) };
+  }
   const [useCaseId, mappingId] = endpointId.split("/") as [string, string];
   const uc = await outboundUseCase(db, useCaseId);
   if (!uc) return null;
@@ -361,7 +412,15 @@ export async function endpointContext(db: D1Database, endpointId: string) {
       .run();
     endpoint = (await read())!;
   }
-  return { endpoint, delivery: mapping.delivery as WebhookDelivery, tenantId: uc.tenantId, integrationId: uc.integrationId };
+  const delivery = mapping.delivery as StoredWebhookDelivery;
+  const base = { endpoint, tenantId: uc.tenantId, integrationId: uc.integrationId };
+  const shape = { ordered: delivery.ordered, ...(delivery.rate_limit_per_second !== undefined && { rate_limit_per_second: delivery.rate_limit_per_second }) };
+  if (delivery.webhook_id) {
+    const target = await deliveryTarget(env, uc.tenantId, delivery.webhook_id);
+    const unavailable = unavailability(target, delivery.webhook_id);
+    return { ...base, delivery: { ...shape, url: target?.url ?? "" }, ...(target && { target }), ...(unavailable && { unavailable }) };
+  }
+  return { ...base, delivery: { ...shape, url: delivery.url ?? "", ...(delivery.auth && { auth: delivery.auth }) } };
 }
 
 const secretContext = (endpointId: string) => `endpoint/${endpointId}`;
@@ -373,7 +432,7 @@ const secretContext = (endpointId: string) => `endpoint/${endpointId}`;
 export async function rotateSecret(env: Pick<Env, "DB" | "SECRETS_KEY">, tenantId: string, integrationId: string, useCaseId: string, mappingId: string, overlapSeconds: number) {
   await getIntegration(env.DB, tenantId, integrationId);
   const endpointId = endpointIdOf(useCaseId, mappingId);
-  const ctx = await endpointContext(env.DB, endpointId);
+  const ctx = await endpointContext(env.DB, endpointId, { secretsKey: env.SECRETS_KEY });
   if (!ctx || ctx.integrationId !== integrationId) throw new AppError("NOT_FOUND", `No webhook mapping '${mappingId}' in outbound use case '${useCaseId}'`);
   const secret = newWebhookSecret();
   const until = ctx.endpoint.secret && overlapSeconds > 0 ? new Date(Date.now() + overlapSeconds * 1000).toISOString() : null;
@@ -416,7 +475,9 @@ export async function listEndpoints(db: D1Database, tenantId: string, integratio
       const id = endpointIdOf(uc.id, m.id);
       const row = rows.get(id);
       out.push({
-        id, use_case_id: uc.id, mapping_id: m.id, url: (m.delivery as WebhookDelivery).url, state: row?.state ?? "active", has_secret: Boolean(row?.secret),
+        id, use_case_id: uc.id, mapping_id: m.id, url: (m.delivery as StoredWebhookDelivery).url ?? null,
+        ...((m.delivery as StoredWebhookDelivery).webhook_id && { webhook_id: (m.delivery as StoredWebhookDelivery).webhook_id }),
+        state: row?.state ?? "active", has_secret: Boolean(row?.secret),
         consecutive_failures: row?.consecutive_failures ?? 0, paused_until: row?.paused_until ?? null, disabled_reason: row?.disabled_reason ?? null,
       });
     }
@@ -446,7 +507,7 @@ const TIMEOUT_MS = 15_000;
 
 /** `{{env.KEY}}` as the environment's own value of KEY (never an inherited property such as `constructor`). */
 function resolveRef(value: string, environment: Record<string, string>): string {
-  const m = value.match(/^\{\{env\.(.+)\}\}$/);
+  const m = value.match(/^\{\{\s*env\.(.+?)\s*\}\}$/);
   if (!m) return value;
   const resolved = ownValue(environment, m[1]!);
   return typeof resolved === "string" ? resolved : "";
@@ -520,42 +581,157 @@ async function discardBody(res: Response): Promise<void> {
       res.arrayBuffer().then(() => true, () => false),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DRAIN_MS))),
     ]);
-    clearTimeout(timer ?? null);
+    if (timer !== undefined) clearTimeout(timer);
     if (drained) return;
   }
   // A body still being read is locked and cannot be cancelled; its fetch's own timeout ends it.
   await res.body?.cancel().catch(() => undefined);
 }
 
+/** A receiver's answer as the trigger of a webhook configuration reports it (sync mode). */
+export interface CapturedResponse {
+  statusCode: number;
+  body: unknown;
+}
+
+/** Reads up to DRAIN_LIMIT_BYTES of a response as JSON (or text), for a synchronous trigger's answer. */
+async function captureBody(res: Response): Promise<unknown> {
+  const reader = res.body?.getReader();
+  if (!reader) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < DRAIN_LIMIT_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  const text = new TextDecoder().decode(concatBytes(chunks).slice(0, DRAIN_LIMIT_BYTES));
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+const concatBytes = (chunks: Uint8Array[]) => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+};
+
 /**
- * One signed POST of a delivery. Network errors, timeouts, 408, 429 and 5xx are retryable. The URL
+ * One signed request of a delivery. Network errors, timeouts, 408, 429 and 5xx are retryable. The URL
  * (and an OAuth token_url) is checked again here, on every attempt, and redirects are never followed.
+ * Through a webhook configuration, its method, custom headers, auth and signing secret apply, and the
+ * platform's Ed25519 `v1a` signature goes beside the HMAC one. `capture` receives the answer's body.
  */
 export async function attemptDelivery(
   env: Pick<Env, "DB" | "SECRETS_KEY"> & DestinationEnv,
-  ctx: NonNullable<Awaited<ReturnType<typeof endpointContext>>>,
+  ctx: EndpointContext,
   delivery: { id: string; payload: string },
   resolve?: Resolver,
+  capture?: (response: CapturedResponse) => void,
 ): Promise<AttemptOutcome> {
   const policy = destinationPolicy(env, resolve);
   try {
+    if (ctx.unavailable) throw new RefusedRequest(ctx.unavailable);
     await assertDestination(ctx.delivery.url, policy, "destination");
-    const environment = ctx.delivery.auth && ctx.delivery.auth.type !== "none" ? await resolveEnvironment(env, ctx.tenantId, ctx.integrationId) : {};
+    const target = ctx.target;
+    const needsEnvironment = target ? Boolean(target.auth && target.auth.authType !== "NONE") || Object.keys(target.headers).length > 0 : Boolean(ctx.delivery.auth && ctx.delivery.auth.type !== "none");
+    const environment = needsEnvironment && ctx.integrationId ? await resolveEnvironment(env, ctx.tenantId, ctx.integrationId) : {};
+    const method = target?.httpMethod ?? "POST";
+    const withBody = method !== "GET" && method !== "HEAD";
     const headers = {
       "content-type": "application/json",
       "user-agent": "erp-edge-webhooks/1",
-      ...(await authHeaders(ctx.delivery.auth, environment, policy)),
-      ...(await signatureHeaders(delivery.id, delivery.payload, await signingSecrets(env, ctx.endpoint))),
+      ...(target ? Object.fromEntries(Object.entries(target.headers).map(([k, v]) => [k.toLowerCase(), resolveRef(v, environment)])) : {}),
+      ...(target ? await configAuthHeaders(target.auth, environment, policy) : await authHeaders(ctx.delivery.auth, environment, policy)),
+      ...(target
+        ? await configSignatureHeaders(env.SECRETS_KEY, delivery.id, delivery.payload, target.signingSecret)
+        : await signatureHeaders(delivery.id, delivery.payload, await signingSecrets(env, ctx.endpoint))),
     };
-    const res = await fetch(ctx.delivery.url, { method: "POST", headers, body: delivery.payload, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+    const res = await fetch(ctx.delivery.url, { method, headers, ...(withBody && { body: delivery.payload }), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
     const outcome = outcomeOfStatus(res);
-    await discardBody(res);
+    if (capture) capture({ statusCode: res.status, body: await captureBody(res) });
+    else await discardBody(res);
     return outcome;
   } catch (err) {
     if (err instanceof RefusedRequest) return { kind: "dead", error: err.message };
     if (err instanceof DestinationLookupError) return { kind: "retry", error: err.message };
     const timeout = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
     return { kind: "retry", error: timeout ? `timed out after ${TIMEOUT_MS} ms` : `network error: ${(err as Error).message}` };
+  }
+}
+
+/** Headers of a webhook configuration's auth (epilot's Auth): Basic, an API key header, or an OAuth bearer token. */
+async function configAuthHeaders(auth: ConfigAuth | null, environment: Record<string, string>, policy: DestinationPolicy): Promise<Record<string, string>> {
+  if (!auth || auth.authType === "NONE") return {};
+  if (auth.authType === "BASIC" && auth.basicAuthConfig) {
+    const { username, password } = auth.basicAuthConfig;
+    return { authorization: `Basic ${btoa(`${resolveRef(username, environment)}:${resolveRef(password ?? "", environment)}`)}` };
+  }
+  if (auth.authType === "API_KEY" && auth.apiKeyConfig) return { [auth.apiKeyConfig.keyName.toLowerCase()]: resolveRef(auth.apiKeyConfig.keyValue ?? "", environment) };
+  if (auth.authType === "OAUTH_CLIENT_CREDENTIALS" && auth.oauthConfig) {
+    const token = await configOAuthToken(auth.oauthConfig, environment, policy);
+    return { authorization: `${/^bearer$/i.test(token.token_type ?? "bearer") ? "Bearer" : token.token_type} ${token.access_token}` };
+  }
+  return {};
+}
+
+/**
+ * A client-credentials token exchange as a webhook configuration's oauthConfig describes it: its
+ * method, and its custom parameters in the body, query or headers. The endpoint passes the same
+ * destination rules as webhook URLs; redirects are refused.
+ */
+async function configOAuthToken(oauth: NonNullable<ConfigAuth["oauthConfig"]>, environment: Record<string, string>, policy: DestinationPolicy) {
+  await assertDestination(oauth.endpoint, policy, "OAuth endpoint");
+  const url = new URL(oauth.endpoint);
+  const form = new URLSearchParams({ grant_type: "client_credentials", client_id: resolveRef(oauth.clientId, environment), client_secret: resolveRef(oauth.clientSecret ?? "", environment) });
+  const headers: Record<string, string> = {};
+  for (const p of oauth.customParameterList ?? []) {
+    const value = resolveRef(p.value, environment);
+    if (p.type === "query") url.searchParams.set(p.key, value);
+    else if (p.type === "header") headers[p.key.toLowerCase()] = value;
+    else form.set(p.key, value);
+  }
+  const withBody = oauth.httpMethod !== "GET" && oauth.httpMethod !== "HEAD";
+  if (!withBody) for (const [k, v] of form) url.searchParams.set(k, v);
+  const res = await fetch(url, { method: oauth.httpMethod, headers, ...(withBody && { body: form }), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel();
+    throw new RefusedRequest(`token endpoint answered HTTP ${res.status}: redirects are not followed`);
+  }
+  const body = res.ok ? ((await res.json().catch(() => ({}))) as { access_token?: unknown; expires_in?: unknown; token_type?: unknown }) : (await res.body?.cancel(), {});
+  if (typeof body.access_token !== "string" || body.access_token === "") throw new Error(`token endpoint answered ${res.status}${res.ok ? " without an access_token" : ""}`);
+  return {
+    access_token: body.access_token,
+    ...(typeof body.expires_in === "number" && { expires_in: body.expires_in }),
+    ...(typeof body.token_type === "string" && { token_type: body.token_type }),
+  };
+}
+
+/**
+ * testOAuth: a token exchange with a configuration's oauthConfig, nothing sent to its url. A
+ * configuration without OAuth is 400; a failed exchange is 500 (epilot's status), saying why.
+ */
+export async function testOAuth(env: Pick<Env, "DB" | "SECRETS_KEY"> & DestinationEnv, tenantId: string, configId: string, resolve?: Resolver) {
+  await getConfig(env, tenantId, configId);
+  const target = (await deliveryTarget(env, tenantId, configId))!;
+  if (target.auth?.authType !== "OAUTH_CLIENT_CREDENTIALS" || !target.auth.oauthConfig) {
+    throw new AppError("BAD_REQUEST", `Webhook configuration '${configId}' does not use OAuth client credentials`);
+  }
+  try {
+    const token = await configOAuthToken(target.auth.oauthConfig, {}, destinationPolicy(env, resolve));
+    return { success: true, ...(token.expires_in !== undefined && { expires_in: token.expires_in }), token_type: token.token_type ?? "Bearer", message: "OAuth token exchange successful" };
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new AppError("INTERNAL", `OAuth token exchange failed: ${why}`, { success: false });
   }
 }
 
@@ -694,11 +870,11 @@ export async function acknowledge(
   }
   if (answers.length > 0) {
     const statuses = answers.flatMap((a) => a.statuses.map((ack_status) => ({ ack_status })));
-    return { ack_id: input.ack_id, status: latestAckStatus(statuses), direction: "outbound" as const, acknowledged: answers.reduce((n, a) => n + a.acknowledged, 0) };
+    return { message: "Acknowledged", ack_id: input.ack_id, status: latestAckStatus(statuses), direction: "outbound" as const, acknowledged: answers.reduce((n, a) => n + a.acknowledged, 0) };
   }
   const inbound = await acknowledgeInboundEvent(env, tenantId, input, before, at);
   if (inbound) {
-    return { ack_id: input.ack_id, status: latestAckStatus(inbound.statuses.map((ack_status) => ({ ack_status }))), direction: "inbound" as const, acknowledged: inbound.acknowledged };
+    return { message: "Acknowledged", ack_id: input.ack_id, status: latestAckStatus(inbound.statuses.map((ack_status) => ({ ack_status }))), direction: "inbound" as const, acknowledged: inbound.acknowledged };
   }
   throw new AppError("NOT_FOUND", `Unknown ack_id '${input.ack_id}'`);
 }
@@ -746,4 +922,229 @@ export async function replayDelivery(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">,
   const id = newId();
   const copies = await Promise.all((await endpointIdsOf(env.DB, integrationId)).map((endpointId) => endpointObject(env, endpointId).replay(tenantId, integrationId, deliveryId, id)));
   return copies.some((c) => c !== null) ? { id } : null;
+}
+
+// ---- webhook configurations: their deliveries (epilot's Webhooks API) ----------------------------
+
+/**
+ * The endpoints holding a configuration's deliveries: its own trigger endpoint, and every webhook
+ * mapping of the tenant's enabled outbound use cases that names it by webhook_id.
+ */
+async function configEndpointIds(db: D1Database, tenantId: string, configId: string): Promise<string[]> {
+  const ids = [configEndpointId(configId)];
+  for (const uc of await enabledOutboundUseCases(db, tenantId)) {
+    const config = OutboundConfiguration.safeParse(uc.configuration);
+    for (const m of config.success ? config.data.mappings : []) {
+      if (m.delivery.type === "webhook" && (m.delivery as StoredWebhookDelivery).webhook_id === configId) ids.push(endpointIdOf(uc.id, m.id));
+    }
+  }
+  return ids;
+}
+
+const EVENT_STATUSES = { succeeded: ["delivered"], failed: ["failed", "dead_lettered"], in_progress: ["pending"], skipped: [] } as const;
+const WEBHOOK_EVENT_STATUS = { delivered: "succeeded", failed: "failed", dead_lettered: "failed", pending: "in_progress" } as const;
+
+/** A delivery as epilot's WebhookEvent, with erp-edge's own fields beside it. */
+function toWebhookEvent(row: DeliveryRow, config: WebhookConfig): WebhookEvent {
+  const method = config.httpMethod ?? "POST";
+  return {
+    event_id: row.id,
+    org_id: row.tenant_id,
+    webhook_config_id: config.id,
+    ...(config.url !== undefined && { url: config.url }),
+    created_at: row.created_at,
+    event_name: row.event_name,
+    ...((row.last_status_code !== null || row.last_error !== null) && {
+      http_response: { ...(row.last_status_code !== null && { status_code: row.last_status_code }), ...(row.last_error !== null && { message: row.last_error }) },
+    }),
+    metadata: {
+      organization_id: row.tenant_id,
+      webhook_id: config.id,
+      webhook_name: config.name,
+      origin: row.use_case_id ? "outbound_mapping" : "trigger",
+      ...(row.correlation_id !== null && { correlation_id: row.correlation_id }),
+    },
+    status: WEBHOOK_EVENT_STATUS[row.status],
+    ...((method === "GET" || method === "POST" || method === "PUT") && { http_method: method }),
+    payload: row.payload,
+    retry_attempt: Math.max(0, row.attempts - 1),
+    delivery_status: row.status,
+    attempts: row.attempts,
+    ...(row.use_case_id && { use_case_id: row.use_case_id, mapping_id: row.mapping_id }),
+    ack_status: row.ack_status,
+  };
+}
+
+const byIdDescending = (a: { id: string }, b: { id: string }) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+/** A page of a configuration's events, newest first, merged over its endpoints; one more than `limit` says whether more follow. */
+async function configEventPage(env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, q: WebhookEventQuery) {
+  const config = await getConfig(env, tenantId, configId);
+  const endpoints = await configEndpointIds(env.DB, tenantId, configId);
+  const rows = (await Promise.all(endpoints.map((id) => endpointObject(env, id).webhookEvents({ ...q, limit: q.limit + 1 })))).flat().filter((r) => r.tenant_id === tenantId).sort(byIdDescending);
+  const page = rows.slice(0, q.limit);
+  return { config, data: page.map((r) => toWebhookEvent(r, config)), hasMore: rows.length > q.limit, last: page.at(-1) };
+}
+
+/** getWebhookEventsV2: a configuration's events filtered by status, time and id; cursor `{ created_at, event_id }` of the last event. */
+export async function searchConfigEvents(env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, search: WebhookEventSearch) {
+  const iso = (t: string | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  const { data, hasMore, last } = await configEventPage(env, tenantId, configId, {
+    statuses: search.status ? [...EVENT_STATUSES[search.status]] : null,
+    before: search.cursor?.event_id ?? null,
+    from: iso(search.timestamp?.from),
+    to: iso(search.timestamp?.to),
+    eventId: search.event_id ?? null,
+    limit: search.limit,
+  });
+  return { data, next_cursor: hasMore && last ? { created_at: last.created_at, event_id: last.id } : null, has_more: hasMore };
+}
+
+/** Events per page of the deprecated v1 list. */
+export const V1_EVENTS_PAGE = 25;
+
+/** getWehookEvents (v1, deprecated): newest first, by status, with an opaque cursor. */
+export async function listConfigEvents(env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, q: { status?: "succeeded" | "failed" | "in_progress"; cursor?: string }) {
+  const { data, hasMore, last } = await configEventPage(env, tenantId, configId, {
+    statuses: q.status ? [...EVENT_STATUSES[q.status]] : null,
+    before: q.cursor === undefined ? null : decodeCursor(q.cursor),
+    limit: V1_EVENTS_PAGE,
+  });
+  return { data, ...(hasMore && last && { cursor: encodeCursor(last.id) }) };
+}
+
+/** The endpoint holding one of a configuration's deliveries, with the delivery; null when none does. */
+async function findConfigDelivery(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, eventId: string) {
+  for (const endpointId of await configEndpointIds(env.DB, tenantId, configId)) {
+    const row = await endpointObject(env, endpointId).delivery(eventId);
+    if (row && row.tenant_id === tenantId) return { endpointId, row };
+  }
+  return null;
+}
+
+/** getEventById: one of a configuration's events; 404 when the configuration or the event is not there. */
+export async function getConfigEvent(env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, eventId: string): Promise<WebhookEvent> {
+  const config = await getConfig(env, tenantId, configId);
+  const found = await findConfigDelivery(env, tenantId, configId, eventId);
+  if (!found) throw new AppError("NOT_FOUND", `Webhook event '${eventId}' not found`);
+  return toWebhookEvent(found.row, config);
+}
+
+/** replayEvent: the event is sent again as a new delivery (linked by replay_of), through today's configuration. */
+export async function replayConfigEvent(env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, eventId: string): Promise<string> {
+  await getConfig(env, tenantId, configId);
+  const copy = await replayFound(env, tenantId, await findConfigDelivery(env, tenantId, configId, eventId));
+  if (!copy) throw new AppError("NOT_FOUND", `Webhook event '${eventId}' not found`);
+  return copy;
+}
+
+async function replayFound(env: Pick<Env, "OUTBOUND_ENDPOINT">, tenantId: string, found: { endpointId: string; row: DeliveryRow } | null): Promise<string | null> {
+  if (!found || found.row.type !== "webhook") return null;
+  const copyId = newId();
+  const copied = await endpointObject(env, found.endpointId).replay(tenantId, found.row.integration_id, found.row.id, copyId);
+  return copied ? copyId : null;
+}
+
+/** batchReplayEvents: each event found is sent again; answers the ids of those enqueued (unknown ids are left out). */
+export async function replayConfigEvents(env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string, eventIds: string[]) {
+  await getConfig(env, tenantId, configId);
+  const replayed: string[] = [];
+  for (const eventId of new Set(eventIds)) {
+    if (await replayFound(env, tenantId, await findConfigDelivery(env, tenantId, configId, eventId))) replayed.push(eventId);
+  }
+  return { replayed_event_ids: replayed };
+}
+
+/** deleteConfig: the configuration, and the deliveries its triggers made (mappings' deliveries stay with their mappings). */
+export async function deleteWebhookConfig(env: Pick<Env, "DB" | "OUTBOUND_ENDPOINT">, tenantId: string, configId: string): Promise<void> {
+  await deleteConfig(env.DB, tenantId, configId);
+  await endpointObject(env, configEndpointId(configId)).purge();
+}
+
+/**
+ * triggerWebhook: sends an ExecutionPayload through a configuration (its jsonataExpression applied).
+ * Asynchronously (default) it becomes a pending delivery of the configuration's own endpoint, with
+ * its retry policy; synchronously it is sent once now and the receiver's answer reported. Either
+ * way it is one of the configuration's events. metadata.organization_id is always the tenant.
+ */
+export async function triggerWebhook(
+  env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT"> & DestinationEnv,
+  tenantId: string,
+  configId: string,
+  input: { metadata: Record<string, unknown> } & Record<string, unknown>,
+  sync: boolean,
+) {
+  const target = await deliveryTarget(env, tenantId, configId);
+  if (!target) throw new AppError("NOT_FOUND", `Webhook configuration '${configId}' not found`);
+  const id = newId();
+  const at = nowIso();
+  const metadata: Record<string, unknown> = { ...input.metadata, organization_id: tenantId, webhook_id: configId, webhook_name: target.name, creation_timestamp: (input.metadata.creation_timestamp as string | undefined) ?? at };
+  let body: unknown = { ...input, metadata };
+  if (target.jsonataExpression !== undefined) {
+    try {
+      body = await evaluateExpression(target.jsonataExpression, body);
+    } catch (err) {
+      throw new AppError("BAD_REQUEST", `The configuration's jsonataExpression failed: ${(err as Error).message}`);
+    }
+  }
+  const payload = JSON.stringify(body ?? null);
+  if (payload.length > MAX_DELIVERY_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `The webhook body is ${payload.length} bytes; a delivery may be at most ${MAX_DELIVERY_BYTES}`);
+  const meta: EndpointMeta = { endpoint_id: configEndpointId(configId), tenant_id: tenantId, integration_id: "", use_case_id: "", mapping_id: "", type: "webhook" };
+  const correlation = typeof metadata.correlation_id === "string" ? metadata.correlation_id : null;
+  const row: NewDelivery = {
+    id, use_case_slug: "", event_id: id, event_name: target.eventName, correlation_id: correlation, payload, status: "pending", ack_id: null,
+    max_attempts: sync ? 1 : target.maxAttempts, last_error: null, created_at: at, completed_at: null,
+  };
+  const endpoint = endpointObject(env, meta.endpoint_id);
+  if (!sync) {
+    await endpoint.add(meta, [row]);
+    return { event_id: id, message: "Webhook event queued" };
+  }
+  const ctx = (await endpointContext(env.DB, meta.endpoint_id, { secretsKey: env.SECRETS_KEY, tenantId }))!;
+  let answer: CapturedResponse | undefined;
+  const outcome = await attemptDelivery(env, ctx, { id, payload }, undefined, (r) => (answer = r));
+  const end = nowIso();
+  const delivered = outcome.kind === "delivered";
+  const error = delivered ? null : outcome.kind === "gone" ? "HTTP 410: endpoint gone" : outcome.error;
+  const statusCode = "statusCode" in outcome ? (outcome.statusCode ?? null) : null;
+  await endpoint.recordAttempt(meta, row, { statusCode, error, final: delivered ? "delivered" : "failed", at: end });
+  const answered = answer?.body;
+  return {
+    event_id: id,
+    status: delivered ? ("succeeded" as const) : ("failed" as const),
+    ...(statusCode !== null && { status_code: String(statusCode) }),
+    message: error ?? "Webhook delivered",
+    ...(answered !== null && typeof answered === "object" && !Array.isArray(answered) && { body: answered as Record<string, unknown> }),
+    start_date: at,
+    end_date: end,
+  };
+}
+
+/**
+ * POST /v1/erp/trigger (epilot's triggerErp): an automation step tells the ERP about an entity
+ * activity. `webhook_id` names a webhook configuration, as in epilot: the trigger's context goes
+ * through it now (triggerWebhook, synchronously, one attempt) and the receiver's answer is reported,
+ * `failed` with its status when it refused. As an erp-edge extension `webhook_id` may instead name
+ * a pull use case, which then runs now (inbound/pull.ts). Neither, or another org: 400.
+ */
+export async function triggerErp(
+  env: Pick<Env, "DB" | "SECRETS_KEY" | "OUTBOUND_ENDPOINT"> & DestinationEnv & PullEnv,
+  tenantId: string,
+  request: TriggerErpActionRequest,
+): Promise<TriggerWebhookResp> {
+  if (request.org_id !== tenantId) throw new AppError("BAD_REQUEST", "org_id is not the caller's organisation (its tenant id)", { path: "org_id" });
+  if (!(await deliveryTarget(env, tenantId, request.webhook_id))) return triggerPull(env, tenantId, request);
+  const { execution_id, flow_id, flow_name, action_id, flow_action_id, activity_id, entity_id, created_at } = request;
+  const metadata = { action_id, automation_id: flow_id, flow_name, execution_id, flow_action_id, activity_id, entity_id, creation_timestamp: created_at };
+  const sent = await triggerWebhook(env, tenantId, request.webhook_id, { metadata, entity_id, activity_id }, true);
+  const at = nowIso();
+  return {
+    status: "status" in sent ? sent.status : "succeeded",
+    status_code: "status_code" in sent && sent.status_code !== undefined ? sent.status_code : "",
+    message: sent.message,
+    body: ("body" in sent && sent.body) || {},
+    start_date: "start_date" in sent ? sent.start_date : at,
+    end_date: "end_date" in sent ? sent.end_date : at,
+    event_id: sent.event_id,
+  };
 }

@@ -42,6 +42,12 @@ export const ERROR_CODES = {
   ARCHIVE_ERROR: 502,
   ARCHIVE_HOST_REFUSED: 502,
   ARCHIVE_TIMEOUT: 504,
+  // Managed calls and the secure proxy (docs/managed-calls.md), with epilot's codes: the target
+  // refused or failed, an address that may not be called, the target did not answer in time.
+  EXTERNAL_API_ERROR: 502,
+  SSRF_BLOCKED: 400,
+  MANAGED_CALL_EXECUTION_ERROR: 502,
+  UPSTREAM_TIMEOUT: 504,
   INTERNAL: 500,
 } as const satisfies Record<string, ContentfulStatusCode>;
 

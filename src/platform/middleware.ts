@@ -43,7 +43,7 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json(\s*;.*)?$/i;
  * Signed webhooks take the sender's own body as is; the signature, not the media type, decides.
  * A package upload is multipart/form-data: its route checks the media type, the registry the fields.
  */
-const RAW_BODY_ROUTES = /^\/v1\/webhooks\//;
+const RAW_BODY_ROUTES = /^\/v1\/webhooks\/(?!configs(\/|$)|\.well-known\/|configured-events$)[^/]+\/[^/]+$/;
 
 /**
  * Bodies of POST/PUT/PATCH must be JSON: anything else is 415 before a handler sees it. A JSON body
@@ -74,7 +74,7 @@ export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
  * (POST/PUT/PATCH/DELETE) may change configuration the event path caches.
  */
 const EVENT_TRAFFIC =
-  /^\/(v3\/erp\/updates\/events|v1\/webhooks\/|v1\/erp\/tracking\/acknowledgement|v1\/files\/|v1\/events$|v1\/integrations\/[^/]+\/events(\/replay)?$|v1\/integrations\/[^/]+\/outbound\/(messages|dlq)\/|v[12]\/erp\/updates\/mapping_simulation$|__bench\/)/;
+  /^\/(v[123]\/erp\/updates\/events|v1\/erp\/trigger$|v1\/webhooks\/(?!configs(\/|$))|v1\/erp\/tracking\/acknowledgement|v1\/files\/|v1\/events$|v1\/integrations\/[^/]+\/events(\/replay)?$|v1\/integrations\/[^/]+\/outbound\/(messages|dlq)\/|v[12]\/erp\/updates\/mapping_simulation$|__bench\/)/;
 
 /** Clears this isolate's configuration cache after any configuration write (platform/config-cache.ts). */
 export const configWrites = createMiddleware<AppEnv>(async (c, next) => {

@@ -1,4 +1,5 @@
-// Cursor pagination over ULID-keyed rows: the cursor is the opaque form of the last id returned.
+// Cursor pagination over rows keyed by ULIDs or UUIDv7s (both sort by creation, and every UUIDv7
+// minted now sorts after every ULID): the cursor is the opaque form of the last id returned.
 import { z } from "@hono/zod-openapi";
 import { AppError } from "./errors";
 
@@ -11,6 +12,7 @@ export type PageQuery = z.infer<typeof PageQuery>;
 export const NextCursor = z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last page" });
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const encode = (position: Record<string, unknown>) => btoa(JSON.stringify(position)).replace(/=+$/, "");
 
@@ -31,7 +33,7 @@ export const encodeCursor = (lastId: string) => encode({ after: lastId });
 export function decodeCursor(cursor: string | undefined): string {
   if (!cursor) return "";
   const { after } = decode(cursor);
-  if (typeof after === "string" && ULID.test(after)) return after;
+  if (typeof after === "string" && (ULID.test(after) || UUID.test(after))) return after;
   throw new AppError("INVALID_CURSOR", "cursor is not one this API issued");
 }
 

@@ -177,11 +177,11 @@ describe("ETag and If-Match on /v2/integrations/{id}", () => {
 
     expectError(await api("DELETE", path, { token, headers: { "if-match": next } }), 412, "PRECONDITION_FAILED");
     expect((await api("GET", path, { token })).status).toBe(200);
-    expect((await api("DELETE", path, { token, headers: { "if-match": current } })).status).toBe(204);
+    expect((await api("DELETE", path, { token, headers: { "if-match": current } })).status).toBe(200);
     expectError(await api("GET", path, { token }), 404, "NOT_FOUND");
 
     const other = await integrationWithToken();
-    expect((await api("DELETE", `/v2/integrations/${other.created.id}`, { token: other.token })).status).toBe(204);
+    expect((await api("DELETE", `/v2/integrations/${other.created.id}`, { token: other.token })).status).toBe(200);
   });
 
   it("lets only one of two PUTs based on the same version win, even when both pass the check before either writes", async () => {
@@ -251,10 +251,10 @@ describe("ETag and If-Match on /v1/integrations/{id}/use-cases/{use_case_id}", (
     const current = (await api("GET", path, { token })).headers.get("etag")!;
     expect((await api("PUT", path, { token, json: useCase("contacts", "no precondition") })).status).toBe(200);
     expectError(await api("DELETE", path, { token, headers: { "if-match": current } }), 412, "PRECONDITION_FAILED");
-    expect((await api("DELETE", path, { token, headers: { "if-match": "*" } })).status).toBe(204);
+    expect((await api("DELETE", path, { token, headers: { "if-match": "*" } })).status).toBe(200);
     expectError(await api("GET", path, { token }), 404, "NOT_FOUND");
     const [, orders] = created.use_cases;
-    expect((await api("DELETE", `/v1/integrations/${created.id}/use-cases/${orders.id}`, { token })).status).toBe(204);
+    expect((await api("DELETE", `/v1/integrations/${created.id}/use-cases/${orders.id}`, { token })).status).toBe(200);
   });
 
   it("lets only one of two use case PUTs based on the same version win", async () => {
@@ -439,7 +439,7 @@ describe("a write racing a delete", () => {
     const path = `/v1/integrations/${created.id}/use-cases/${contacts.id}`;
     const etag = (await api("GET", path, { token })).headers.get("etag")!;
     const input = UseCaseInput.parse({ ...useCase("contacts"), name: "renamed" });
-    const deleteFirst = async () => expect((await api("DELETE", path, { token })).status).toBe(204);
+    const deleteFirst = async () => expect((await api("DELETE", path, { token })).status).toBe(200);
     const lost = await appErrorOf(updateUseCase(racing(env.DB, /UPDATE use_cases/, deleteFirst), `token:${tokenId}`, tenant.id, created.id, contacts.id, input, etag));
     expect(lost).toMatchObject({ status: 412 });
     expect((await api("GET", path, { token })).status).toBe(404);
@@ -448,14 +448,14 @@ describe("a write racing a delete", () => {
 
     const [, orders] = created.use_cases;
     const ordersPath = `/v1/integrations/${created.id}/use-cases/${orders.id}`;
-    const deleteOrders = async () => expect((await api("DELETE", ordersPath, { token })).status).toBe(204);
+    const deleteOrders = async () => expect((await api("DELETE", ordersPath, { token })).status).toBe(200);
     const unconditional = await appErrorOf(updateUseCase(racing(env.DB, /UPDATE use_cases/, deleteOrders), `token:${tokenId}`, tenant.id, created.id, orders.id, UseCaseInput.parse({ ...useCase("orders"), name: "x" })));
     expect(unconditional).toMatchObject({ status: 404 });
   });
 
   it("answers a PUT of an integration deleted meanwhile with 404, not 500", async () => {
     const { tenant, tokenId, token, created } = await integrationWithToken();
-    const deleteFirst = async () => expect((await api("DELETE", `/v2/integrations/${created.id}`, { token })).status).toBe(204);
+    const deleteFirst = async () => expect((await api("DELETE", `/v2/integrations/${created.id}`, { token })).status).toBe(200);
     const lost = await appErrorOf(replaceIntegration(racing(env.DB, /UPDATE integrations/, deleteFirst), `token:${tokenId}`, tenant.id, created.id, PutIntegration.parse(putBody(created, "late"))));
     expect(lost).toMatchObject({ status: 404 });
   });

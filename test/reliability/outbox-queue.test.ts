@@ -364,7 +364,7 @@ describe("ACK status", () => {
     }, eventually);
     const ackId = JSON.parse(request!.body).ack;
     const ack = await api("POST", "/v1/erp/tracking/acknowledgement", { token: s.token, json: { ack_id: ackId, status: "processed" } });
-    expect(ack.body).toEqual({ ack_id: ackId, status: "processed", direction: "outbound", acknowledged: 1 });
+    expect(ack.body).toEqual({ message: "Acknowledged", ack_id: ackId, status: "processed", direction: "outbound", acknowledged: 1 });
     await release(key);
 
     const [delivery] = await vi.waitFor(async () => {
@@ -376,7 +376,7 @@ describe("ACK status", () => {
     // Neither the timeout sweep nor a contradicting ACK moves it back.
     await sweepAckTimeouts(env, Date.now() + 2 * 3600_000);
     const again = await api("POST", "/v1/erp/tracking/acknowledgement", { token: s.token, json: { ack_id: ackId, status: "failed" } });
-    expect(again.body).toEqual({ ack_id: ackId, status: "processed", direction: "outbound", acknowledged: 0 });
+    expect(again.body).toEqual({ message: "Acknowledged", ack_id: ackId, status: "processed", direction: "outbound", acknowledged: 0 });
     expect((await s.deliveries("push"))[0]!.ack_status).toBe("processed");
   }, E2E_TIMEOUT_MS);
 });
