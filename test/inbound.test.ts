@@ -43,7 +43,10 @@ describe("POST /v3/erp/updates/events", () => {
     const count = async () => (await logQuery(integrationId, "SELECT id FROM events")).length;
     const ev = { use_case_slug: "contacts", timestamp: nextTimestamp(), payload: {} };
     expectError(await api("POST", "/v3/erp/updates/events", { token, json: { events: [ev] } }), 400, "VALIDATION_FAILED");
-    expectError(await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events: [] } }), 400, "VALIDATION_FAILED");
+    // An empty batch is valid (epilot's schema allows it): nothing stored, no results.
+    const empty = await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events: [] } });
+    expect(empty.status).toBe(200);
+    expect(empty.body.results).toEqual([]);
     expectError(await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, events: Array(101).fill(ev) } }), 400, "VALIDATION_FAILED");
     expectError(await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: integrationId, group_id: "g".repeat(129), events: [ev] } }), 400, "VALIDATION_FAILED");
     expectError(await api("POST", "/v3/erp/updates/events", { token, json: { integration_id: "01JD0000000000000000000000", events: [ev] } }), 404, "NOT_FOUND");

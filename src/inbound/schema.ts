@@ -42,7 +42,7 @@ export const EventsBatch = z
     correlation_id: z.string().min(1).max(255).optional(),
     group_id: z.string().min(1).max(128).optional(),
     // Validated one by one, so that one bad event does not refuse its batch.
-    events: z.array(z.unknown()).min(1).max(100).openapi({ description: "1..100 InboundEvent objects, each validated on its own" }),
+    events: z.array(z.unknown()).max(100).openapi({ description: "Up to 100 InboundEvent objects, each validated on its own (an empty batch stores nothing and answers no results, as epilot allows)" }),
   })
   .openapi("InboundEventsBatch");
 export type EventsBatch = z.infer<typeof EventsBatch>;
@@ -64,7 +64,7 @@ export const ErpEventV1 = z
   })
   .openapi("ErpEvent");
 
-const legacyEvents = z.array(z.unknown()).min(1).max(100).openapi({ description: "1..100 ErpEvent objects, each validated on its own" });
+const legacyEvents = z.array(z.unknown()).max(100).openapi({ description: "Up to 100 ErpEvent objects, each validated on its own" });
 
 /** POST /v2/erp/updates/events (deprecated by epilot, still served). */
 export const ErpUpdatesEventsV2Request = z

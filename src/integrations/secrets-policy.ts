@@ -10,6 +10,7 @@
 // (mappings, filters) do not need it; the operator issues it to whoever owns the credentials.
 import type { Caller } from "../platform/app";
 import { AppError } from "../platform/errors";
+import { templateNames } from "../platform/template";
 import { fileProxyEnvironmentKeys, type FileProxyConfiguration } from "./file-proxy-configuration";
 import type { OutboundConfiguration } from "./outbound-configuration";
 
@@ -36,7 +37,23 @@ export function environmentReferences(config: OutboundConfiguration): string[] {
  */
 function environmentKeysIn(value: unknown): string[] {
   const keys = new Set<string>();
-  for (const match of JSON.stringify(value ?? null).matchAll(/\{\{\s*env\.([A-Za-z0-9_.-]+)\s*\}\}/g)) keys.add(match[1]!);
+  const visit = (v: unknown): void => {
+    if (typeof v === "string") {
+      if (!v.includes("{{")) return;
+      // Parsed as the template engine parses it, so every form counts: {{env.X}}, {{&env.X}},
+      // {{{env.X}}}, a section {{#env.X}}…{{/env.X}} or {{#env}}{{X}}{{/env}}. A string the engine
+      // cannot parse is refused at save anyway; it counts as reading the whole environment here.
+      let names: string[];
+      try {
+        names = templateNames(v);
+      } catch {
+        names = /env/.test(v) ? ["env"] : [];
+      }
+      for (const name of names) if (name === "env" || name.startsWith("env.")) keys.add(name === "env" ? "*" : name.slice(4));
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === "object") Object.values(v).forEach(visit);
+  };
+  visit(value);
   return [...keys];
 }
 

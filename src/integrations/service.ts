@@ -427,7 +427,17 @@ async function declaredUseCases(db: D1Database, integrationId: string, existing:
   });
   const fresh = ids.filter((id): id is string => id !== undefined && !byId.has(id));
   if (fresh.length > 0) {
-    const taken = await db.prepare("SELECT id FROM use_cases WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(fresh)).first<{ id: string }>();
+    // Taken is also an id another integration ever used: its deleted use case may have left an
+    // outbound endpoint (row, signing secret, deliveries, named "<use case id>/<mapping id>") that a
+    // new use case with the same id would inherit.
+    const taken = await db
+      .prepare(
+        `SELECT value AS id FROM json_each(?1) WHERE value IN (SELECT id FROM use_cases)
+           OR value IN (SELECT use_case_id FROM use_case_history WHERE integration_id != ?2)
+           OR EXISTS (SELECT 1 FROM outbound_endpoints WHERE id > value || '/' AND id < value || '0' AND integration_id != ?2)`,
+      )
+      .bind(JSON.stringify(fresh), integrationId)
+      .first<{ id: string }>();
     if (taken) throw new AppError("CONFLICT", `Use case id '${taken.id}' is already used by another use case`, { path: `use_cases.${ids.indexOf(taken.id)}.id`, id: taken.id });
   }
   // Updated use cases keep their slugs; the others may take any slug still free.
@@ -786,6 +796,9 @@ const fromAppMappingRow = (row: AppMappingRow): AppMapping => ({
   updated_at: row.updated_at,
 });
 
+/** Most app components one tenant may map (configuration: a hostile tenant must not fill D1). */
+const MAX_APP_MAPPINGS_PER_TENANT = 1_000;
+
 /**
  * Points an app component at the integration. An existing mapping of the component (to this or
  * another integration of the tenant) is a 409 unless `overwrite` is set.
@@ -798,6 +811,10 @@ export async function setAppMapping(db: D1Database, changedBy: string, tenantId:
   const existing = await db.prepare("SELECT 1 FROM integration_app_mappings WHERE tenant_id = ? AND app_id = ? AND component_id = ?").bind(...key).first();
   if (existing && !input.overwrite) {
     throw new AppError("CONFLICT", "This app component is already mapped to an integration; send overwrite: true to replace the mapping", { app_id: appId, component_id: componentId });
+  }
+  if (!existing) {
+    const { n } = (await db.prepare("SELECT COUNT(*) AS n FROM integration_app_mappings WHERE tenant_id = ?").bind(tenantId).first<{ n: number }>())!;
+    if (n >= MAX_APP_MAPPINGS_PER_TENANT) throw new AppError("CONFLICT", `A tenant may map at most ${MAX_APP_MAPPINGS_PER_TENANT} app components; delete a mapping first`);
   }
   const at = nowIso();
   // Without overwrite, a mapping created since the check fails the INSERT: atomically answers 409.

@@ -1,6 +1,7 @@
 // Blueprint installs: trusted publishers, plan-first installs, three-way-merge upgrades, rollbacks
 // and removals. The integrations themselves are written through integrations/service.ts statements,
 // in the same D1 batch as the install record and the audit entry, so each change is all or nothing.
+import { purgeAccessLogs, type AccessLogEnv } from "../monitoring/access-log";
 import semver from "semver";
 import { readManifest, resolveConfigurations, unpackBundle } from "../../apps-sdk/src/blueprint/bundle";
 import { PackageError, type BlueprintManifest } from "../../apps-sdk/src/blueprint/manifest";
@@ -815,8 +816,8 @@ export async function uninstall(env: Env, caller: Caller, tenantId: string, name
 
 /**
  * Deleted integrations take their per-event data along (Durable Objects, not cascading D1 rows):
- * their event logs and the deliveries of their endpoints (read before the D1 delete).
+ * their event logs, the deliveries of their endpoints (read before the D1 delete) and their access logs.
  */
-async function purgeIntegrationData(env: Pick<Env, "EVENT_LOG" | "OUTBOUND_ENDPOINT"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>, integrationIds: string[], endpoints: { id: string }[]) {
-  await Promise.all([purgeEventLogs(env, integrationIds), purgeEndpoints(env, endpoints.map((e) => e.id))]);
+async function purgeIntegrationData(env: Pick<Env, "EVENT_LOG" | "OUTBOUND_ENDPOINT"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">> & AccessLogEnv, integrationIds: string[], endpoints: { id: string }[]) {
+  await Promise.all([purgeEventLogs(env, integrationIds), purgeEndpoints(env, endpoints.map((e) => e.id)), purgeAccessLogs(env, integrationIds)]);
 }

@@ -1086,6 +1086,11 @@ export async function triggerWebhook(
     } catch (err) {
       throw new AppError("BAD_REQUEST", `The configuration's jsonataExpression failed: ${(err as Error).message}`);
     }
+    // The platform key signs what goes out (v1a): a transform must not make it claim another tenant.
+    if (body !== null && typeof body === "object" && !Array.isArray(body) && Object.hasOwn(body, "metadata")) {
+      const meta = (body as { metadata: unknown }).metadata;
+      (body as { metadata: unknown }).metadata = { ...(meta !== null && typeof meta === "object" && !Array.isArray(meta) ? meta : {}), organization_id: tenantId };
+    }
   }
   const payload = JSON.stringify(body ?? null);
   if (payload.length > MAX_DELIVERY_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `The webhook body is ${payload.length} bytes; a delivery may be at most ${MAX_DELIVERY_BYTES}`);

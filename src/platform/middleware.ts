@@ -73,8 +73,12 @@ export const requireJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
  * Requests that carry events or downloads, not configuration: everything else that writes
  * (POST/PUT/PATCH/DELETE) may change configuration the event path caches.
  */
-const EVENT_TRAFFIC =
-  /^\/(v[123]\/erp\/updates\/events|v1\/erp\/trigger$|v1\/webhooks\/(?!configs(\/|$))|v1\/erp\/tracking\/acknowledgement|v1\/files\/|v1\/events$|v1\/integrations\/[^/]+\/events(\/replay)?$|v1\/integrations\/[^/]+\/outbound\/(messages|dlq)\/|v[12]\/erp\/updates\/mapping_simulation$|__bench\/)/;
+const EVENT_TRAFFIC = new RegExp(
+  String.raw`^\/(v[123]\/erp\/updates\/events|v1\/erp\/trigger$|v1\/webhooks\/(?!configs(\/|$))|v1\/erp\/tracking\/acknowledgement|v1\/files\/|v1\/events$|v1\/integrations\/[^/]+\/events(\/replay)?$|v1\/integrations\/[^/]+\/outbound\/(messages|dlq)\/|v[12]\/erp\/updates\/mapping_simulation$|__bench\/` +
+    // Reads and calls that POST (monitoring queries, managed calls, type previews, webhook triggers and replays).
+    String.raw`|v1\/integrations\/[^/]+\/monitoring\/|v2\/integrations\/[^/]+\/monitoring\/|v1\/secure-proxy$|v1\/managed-call\/|v1\/integrations\/[^/]+\/generate-types(-preview)?$` +
+    String.raw`|v[12]\/webhooks\/configs\/[^/]+\/(trigger|events|example|test-oauth)(\/|$))`,
+);
 
 /** Clears this isolate's configuration cache after any configuration write (platform/config-cache.ts). */
 export const configWrites = createMiddleware<AppEnv>(async (c, next) => {

@@ -197,6 +197,9 @@ export async function generateTypes(db: D1Database, tenantId: string, integratio
   return { package_name: req.package_name, version: req.version, files, ...(warnings.length > 0 && { warnings }) };
 }
 
+/** Committed versions one integration keeps (each holds its shapes: a hostile tenant must not fill D1). */
+const MAX_COMMITS_PER_INTEGRATION = 200;
+
 /**
  * Records a reviewed package: its name, version, annotations and the use cases' descriptors as they
  * are now (the next preview compares against them). A version is committed once per integration.
@@ -207,6 +210,8 @@ export async function commitTypes(db: D1Database, changedBy: string, tenantId: s
   const { warnings } = packageFiles(integration, typed, req);
   const previous = await latestCommit(db, integrationId);
   if (previous && previous.packageName !== req.package_name) warnings.push(`the package was committed as '${previous.packageName}' before`);
+  const { n } = (await db.prepare("SELECT COUNT(*) AS n FROM integration_type_commits WHERE integration_id = ?").bind(integrationId).first<{ n: number }>())!;
+  if (n >= MAX_COMMITS_PER_INTEGRATION) throw new AppError("CONFLICT", `An integration keeps at most ${MAX_COMMITS_PER_INTEGRATION} committed type versions`);
   const at = nowIso();
   try {
     await atomically(db, [

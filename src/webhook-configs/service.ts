@@ -81,11 +81,17 @@ function mergedAuth(sent: Auth | undefined, stored: Auth | null): { auth: Auth |
   return { auth: out as unknown as Auth, kept };
 }
 
-/** Whether an auth sends environment values anywhere. */
-function usesEnvironment(auth: Auth | null): boolean {
-  if (!auth) return false;
-  const values = [auth.basicAuthConfig?.username, auth.basicAuthConfig?.password, auth.oauthConfig?.clientId, auth.oauthConfig?.clientSecret, auth.apiKeyConfig?.keyValue];
-  return values.some((v) => environmentKeyOf(v) !== null) || Boolean(auth.basicAuthConfig?.passwordIsEnvVar || auth.oauthConfig?.clientSecretIsEnvVar || auth.apiKeyConfig?.keyValueIsEnvVar);
+/**
+ * Whether a configuration sends environment values anywhere: its auth, its OAuth request's custom
+ * parameters, or its custom headers (outbound resolves `{{env.KEY}}` in each of them at send time).
+ */
+export function usesEnvironment(auth: Auth | null, customHeaders: Record<string, string> | undefined): boolean {
+  const values = [
+    auth?.basicAuthConfig?.username, auth?.basicAuthConfig?.password, auth?.oauthConfig?.clientId, auth?.oauthConfig?.clientSecret, auth?.apiKeyConfig?.keyValue,
+    ...(auth?.oauthConfig?.customParameterList ?? []).map((p) => p.value),
+    ...Object.values(customHeaders ?? {}),
+  ];
+  return values.some((v) => environmentKeyOf(v) !== null) || Boolean(auth?.basicAuthConfig?.passwordIsEnvVar || auth?.oauthConfig?.clientSecretIsEnvVar || auth?.apiKeyConfig?.keyValueIsEnvVar);
 }
 
 async function fromRow(env: Pick<Env, "SECRETS_KEY">, row: ConfigRow): Promise<WebhookConfig> {
@@ -134,9 +140,9 @@ async function assertSafeDestinations(input: WebhookConfigInput, env: Destinatio
   if (issues.length > 0) throw new AppError("VALIDATION_FAILED", "Invalid request body", issues);
 }
 
-function assertMaySend(auth: Auth | null, keptSecretsToNewHost: boolean, maySendSecrets: boolean) {
+function assertMaySend(auth: Auth | null, customHeaders: Record<string, string> | undefined, keptSecretsToNewHost: boolean, maySendSecrets: boolean) {
   if (maySendSecrets) return;
-  if (usesEnvironment(auth)) {
+  if (usesEnvironment(auth, customHeaders)) {
     throw new AppError("FORBIDDEN", `This webhook configuration sends environment values; saving it needs the '${SECRETS_SCOPE}' scope`, { required_scope: SECRETS_SCOPE });
   }
   if (keptSecretsToNewHost) {
@@ -158,7 +164,9 @@ const sealAuth = async (env: Pick<Env, "SECRETS_KEY">, id: string, auth: Auth | 
 export async function createConfig(env: ConfigEnv, tenantId: string, input: WebhookConfigInput, opts: { maySendSecrets: boolean; resolve?: Resolver }): Promise<WebhookConfig> {
   await assertSafeDestinations(input, env, opts.resolve);
   const { auth } = mergedAuth(input.auth, null);
-  assertMaySend(auth, false, opts.maySendSecrets);
+  assertMaySend(auth, input.payloadConfiguration?.custom_headers, false, opts.maySendSecrets);
+  const { n } = (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_configs WHERE tenant_id = ?").bind(tenantId).first<{ n: number }>())!;
+  if (n >= MAX_CONFIGS_PER_TENANT) throw new AppError("CONFLICT", `A tenant may have at most ${MAX_CONFIGS_PER_TENANT} webhook configurations; delete one first`);
   const id = newUuid();
   const at = nowIso();
   const secret = newSigningSecret();
@@ -174,7 +182,7 @@ export async function createConfig(env: ConfigEnv, tenantId: string, input: Webh
   return { ...(await fromRow(env, row)), signingSecret: secret };
 }
 
-/** Most configurations one tenant may have: they are configuration, read whole by the list. */
+/** Most configurations one tenant may have (createConfig refuses more): they are configuration, read whole by the list. */
 export const MAX_CONFIGS_PER_TENANT = 500;
 
 /** getConfigs: the tenant's configurations, oldest first, optionally of one event name. */
@@ -207,7 +215,7 @@ export async function updateConfig(env: ConfigEnv, tenantId: string, id: string,
   const { auth, kept } = mergedAuth(input.auth, stored);
   const previousFields = JSON.parse(row.config) as StoredFields;
   const hostChanged = (input.url ?? null) !== row.url || auth?.oauthConfig?.endpoint !== stored?.oauthConfig?.endpoint;
-  assertMaySend(auth, kept && hostChanged, opts.maySendSecrets);
+  assertMaySend(auth, input.payloadConfiguration?.custom_headers, kept && hostChanged, opts.maySendSecrets);
   const fields = storedFields({ ...input, retryPolicy: input.retryPolicy ?? previousFields.retryPolicy });
   const updated: ConfigRow = {
     ...row, name: input.name, event_name: input.eventName, enabled: input.enabled === false ? 0 : 1, url: input.url ?? null,
