@@ -6,7 +6,8 @@ import { HttpMethod, SLUG } from "./configuration";
 /** A UUID as epilot's schema says; erp-edge ids minted before they became UUIDs (ULIDs) still name their rows. */
 export const ResourceId = z
   .string()
-  .regex(/^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9A-HJKMNP-TV-Z]{26})$/i, "a UUID")
+  // No /i flag: the OpenAPI document carries the pattern's text, where a flag cannot go.
+  .regex(/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26})$/, "a UUID")
   .openapi({ format: "uuid" });
 const Uuid = ResourceId;
 

@@ -70,7 +70,7 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
     .then(async (integrationId) => {
       // Only the caller's own integrations: another tenant's id (refused by the route, or a 400
       // before any lookup) must not put rows into that integration's log. The list is cached.
-      if (integrationId && (await tenantIntegrationIds(c.env.DB, tenantId)).includes(integrationId)) await gather(ns, integrationId, record);
+      if (integrationId && (await tenantIntegrationIds(c.env.DB, tenantId)).includes(integrationId)) await accessLogOf(ns, integrationId).record([record]);
     })
     .catch((err: unknown) => console.error(JSON.stringify({ msg: "access log write failed", request_id: record.request_id, error: String(err) })));
   try {
@@ -79,48 +79,6 @@ export const accessLog = createMiddleware<AppEnv>(async (c, next) => {
     // No execution context (app.request in a unit test): the write runs on without it.
   }
 });
-
-/** Records gathered per integration in this isolate, written together: one object call per FLUSH_MS, not per request. */
-interface Gathered {
-  records: AccessRecord[];
-  /** Resolves once the records are written. */
-  written: Promise<void>;
-  /** Writes them now instead of at the end of FLUSH_MS. */
-  flushNow: () => void;
-}
-const pending = new Map<string, Gathered>();
-const FLUSH_MS = 250;
-const FLUSH_AT = 100;
-
-/**
- * Adds a record to its integration's next write and waits for that write (the request's waitUntil
- * keeps the isolate until then). A busy integration costs its AccessLog one call per quarter second
- * or per 100 requests, so the log adds no object call per ingest request. Entries are monitoring
- * data: an isolate that dies within those 250 ms loses its gathered entries, never an event.
- */
-function gather(ns: DurableObjectNamespace<AccessLog>, integrationId: string, record: AccessRecord): Promise<void> {
-  let batch = pending.get(integrationId);
-  if (!batch) {
-    const records: AccessRecord[] = [];
-    let flushNow!: () => void;
-    const due = new Promise<void>((resolve) => {
-      flushNow = resolve;
-      setTimeout(resolve, FLUSH_MS);
-    });
-    const written = due.then(() => {
-      if (pending.get(integrationId)?.records === records) pending.delete(integrationId);
-      return accessLogOf(ns, integrationId).record(records);
-    });
-    batch = { records, written, flushNow };
-    pending.set(integrationId, batch);
-  }
-  batch.records.push(record);
-  if (batch.records.length >= FLUSH_AT) {
-    pending.delete(integrationId);
-    batch.flushNow();
-  }
-  return batch.written;
-}
 
 /** A page of the calls made against an integration by its own tenant, newest first. */
 export async function queryAccessLogs(env: Pick<Env, "DB"> & AccessLogEnv, tenantId: string, integrationId: string, q: AccessLogQuery) {

@@ -213,7 +213,8 @@ outboundRoutes.openapi(
   }),
   async (c) => {
     // The body is optional: none means the first page of everything.
-    const search = (c.req.valid("json") as WebhookEventSearch | undefined) ?? WebhookEventSearch.parse({});
+    // Without a body the validator may hand over `{}` unvalidated, so the defaults are applied here.
+    const search = WebhookEventSearch.parse((c.req.valid("json") as WebhookEventSearch | undefined) ?? {});
     return c.json(await service.searchConfigEvents(c.env, callerTenant(c.get("caller")), c.req.valid("param").configId, search), 200);
   },
 );

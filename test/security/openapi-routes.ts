@@ -1,6 +1,6 @@
 // Reads the Worker's own /openapi.json into operations, and builds the tenants, ids and valid bodies
 // the generated hostile suites (route-matrix, bad-input-corpus) fill those operations with.
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { packBundle } from "../../apps-sdk/src/blueprint/bundle";
 import { generatePublisherKey, type PublicKeyJwk } from "../../apps-sdk/src/blueprint/signing";
@@ -46,6 +46,7 @@ interface RawOperation {
   requestBody?: { required?: boolean; content: Record<string, { schema: JsonSchema }> };
   summary?: string;
   description?: string;
+  responses?: Record<string, unknown>;
 }
 
 export interface OpenApiDocument {
@@ -71,6 +72,8 @@ export interface Operation {
   queryParams: Parameter[];
   /** The JSON request body, when the document declares one. */
   body: { schema: JsonSchema; required: boolean } | null;
+  /** The response statuses the document lists. */
+  statuses: number[];
 }
 
 const SECURITY_SCHEMES: Record<string, Guard> = { adminToken: "admin", tenantToken: "tenant" };
@@ -91,6 +94,7 @@ export const PUBLIC_OPERATIONS: Record<string, string> = {
  */
 export const OPEN_OPERATIONS: Record<string, string> = {
   "GET /v1/registry/schema/blueprint.json": "the package format's JSON Schema, for editors and the CLI: the same document for everyone",
+  "GET /v1/webhooks/.well-known/public-key": "the platform's Ed25519 key verifying v1a webhook signatures: the same for everyone",
 };
 
 /**
@@ -151,6 +155,7 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
         pathParams: (op.parameters ?? []).filter((p) => p.in === "path"),
         queryParams: (op.parameters ?? []).filter((p) => p.in === "query"),
         body: json ? { schema: json.schema, required: op.requestBody?.required ?? false } : null,
+        statuses: Object.keys(op.responses ?? {}).map(Number).filter(Number.isInteger),
       });
     }
   }
@@ -345,6 +350,8 @@ const LEGACY_MAPPING = {
   mapping: { objects: { Customer: { unique_ids: { contact: ["customer_number"] }, fields: [{ entity: "contact", attribute: "customer_number", field: "id" }] } } },
 };
 
+let typesVersion = 0;
+
 /** Bodies with meaning, by the component name of the request schema; `params` are the path's values. */
 const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, string>) => unknown> = {
   CreateTenant: () => ({ name: "probe tenant" }),
@@ -352,6 +359,12 @@ const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, s
   CreateIntegration: () => ({ name: "probe integration", use_cases: [] }),
   PutIntegration: (fx) => ({ name: fx.integrationName, environment_config: fx.environmentConfig, use_cases: fx.declaredUseCases }),
   // Updating keeps the use case's own slug and type (both immutable); creating adds a new one.
+  CreateIntegrationV1: () => ({ name: "probe integration" }),
+  IntegrationPatch: () => ({ description: "probe" }),
+  UseCasePatch: () => ({ enabled: true }),
+  // The fixture maps its own app component (ids of its own, so no other tenant's v1 events reach it).
+  SetIntegrationAppMappingRequest: (fx) => ({ ...fx.appMapping, overwrite: true }),
+  DeleteIntegrationAppMappingRequest: (fx) => ({ ...fx.appMapping }),
   UseCaseInput: (fx, params) => {
     const existing = fx.declaredUseCases.find((u) => (u as { id: string }).id === params.use_case_id);
     if (!existing) return { name: "probe", slug: "probe", type: "inbound", configuration: CONTACT_AND_METER_MAPPING };
@@ -374,6 +387,36 @@ const BODY_EXAMPLES: Record<string, (fx: TenantFixture, params: Record<string, s
   FileUrlRequest: (fx) => ({ integration_id: fx.integrationId, use_case_slug: "files", params: { document_id: "probe" } }),
   MappingSimulationV2: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
   MappingSimulationV1: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
+  // The same bodies under the component names the document now gives them.
+  MappingSimulationV2Request: () => ({ event_configuration: CONTACT_AND_METER_MAPPING, payload: { id: "P1", name: "probe", meter: "PM1" } }),
+  MappingSimulationRequest: () => ({ mapping_configuration: LEGACY_MAPPING, object_type: "Customer", payload: { id: "P1" } }),
+  ErpUpdatesEventsV2Request: (fx) => ({
+    integration_id: fx.integrationId,
+    events: [{ event_type: "UPDATE", object_type: "ContactChanged", timestamp: new Date().toISOString(), format: "json", payload: JSON.stringify({ id: "P2", name: "probe", meter: "PM2" }) }],
+  }),
+  // epilot's v1 names the integration by its app component: the fixture's mapping.
+  ErpUpdatesEventsV1Request: (fx) => ({
+    ...fx.appMapping,
+    meta: { correlation_id: "probe-v1" },
+    events: [{ event_type: "UPDATE", object_type: "ContactChanged", timestamp: new Date().toISOString(), format: "json", payload: JSON.stringify({ id: "P3", name: "probe", meter: "PM3" }) }],
+  }),
+  // The connector's partner API (the fake archive on loopback, which the test Worker may reach).
+  SecureProxyRequest: (fx) => ({ integration_id: fx.connector.integrationId, use_case_id: fx.connector.secureProxy.id, url: `${env.ARCHIVE_URL}/_stats`, method: "GET" }),
+  ManagedCallExecuteRequest: (fx) => ({ integration_id: fx.connector.integrationId }),
+  // A webhook configuration delivering to the test receiver; PUT keeps the fixture's own target.
+  WebhookConfigInput: (fx) => ({ name: "probe webhook", eventName: "SecurityMatrixNeverEmitted", url: fx.webhookUrl, httpMethod: "POST", enabled: true }),
+  WebhookExecutionPayload: (fx) => ({ metadata: { organization_id: fx.tenantId, correlation_id: "probe" }, probe: true }),
+  WebhookBatchReplayRequest: (fx) => ({ eventIds: [fx.webhookEventId] }),
+  // webhook_id names the fixture's webhook configuration (the trigger sends through it); org_id is the caller's.
+  TriggerErpActionRequest: (fx) => ({
+    execution_id: "probe-exec", org_id: fx.tenantId, webhook_id: fx.webhookConfigId, flow_id: "probe-flow", created_at: new Date().toISOString(),
+    action_id: "probe-action", flow_action_id: "probe-flow-action", flow_name: "probe flow", activity_id: "probe-activity", entity_id: "probe-entity",
+  }),
+  GetMonitoringTimeSeriesRequest: () => ({ from_date: new Date(Date.now() - 3_600_000).toISOString(), interval: "5m" }),
+  GetMonitoringTimeSeriesV2Request: () => ({ from_date: new Date(Date.now() - 3_600_000).toISOString(), interval: "5m" }),
+  // A fresh version each time, so committing is not refused as a repeat.
+  GenerateTypesRequest: () => ({ package_name: "@probe/erp-types", version: `1.0.${++typesVersion}` }),
+  CommitTypesRequest: () => ({ package_name: "@probe/erp-types", version: `1.0.${++typesVersion}` }),
   InboundEventsBatch: (fx) => ({
     integration_id: fx.integrationId,
     events: [{ event_name: "ContactChanged", timestamp: new Date().toISOString(), payload: { id: "P1", name: "probe", meter: "PM1" } }],
@@ -426,6 +469,14 @@ export interface TenantFixture {
   useCases: { inbound: UseCaseRef; outbound: UseCaseRef; file_proxy: UseCaseRef; pull: UseCaseRef };
   declaredUseCases: unknown[];
   webhookMappingId: string;
+  /** A webhook configuration (epilot's Webhooks API) delivering to the test receiver, its URL, and one event sent through it. */
+  webhookConfigId: string;
+  webhookUrl: string;
+  webhookEventId: string;
+  /** The app component the integration is mapped to (PUT …/app-mapping), which epilot's v1 events name. */
+  appMapping: { app_id: string; component_id: string };
+  /** A connector integration with a managed call and a secure proxy against the fake archive. */
+  connector: { integrationId: string; integrationName: string; managedCall: UseCaseRef; secureProxy: UseCaseRef };
   eventId: string;
   correlationId: string;
   contactId: string;
@@ -542,7 +593,35 @@ export async function createFixture(label: string, receiverUrl: string): Promise
     return e._id;
   };
   await ok("install", api("POST", "/v1/blueprints/install", { token, json: { name: `${registry.publisher}/${registry.name}`, version: registry.version, environment: { ERP_URL: "https://erp.example.com" } } }));
+
+  const appMapping = { app_id: crypto.randomUUID(), component_id: crypto.randomUUID() };
+  await ok("app mapping", api("PUT", `/v1/integrations/${integration.id}/app-mapping`, { token, json: { ...appMapping, overwrite: true } }));
+  const webhookUrl = `${receiverUrl}/hook/${tag}-config`;
+  const config = await ok("webhook config", api("POST", "/v1/webhooks/configs", { token, json: { name: `${tag} webhook`, eventName: "SecurityMatrixNeverEmitted", url: webhookUrl, httpMethod: "POST", enabled: true } }));
+  const sent = await ok("webhook trigger", api("POST", `/v1/webhooks/configs/${config.id}/trigger?sync=true`, { token, json: { metadata: { organization_id: tenant.id, correlation_id: `${tag}-webhook` }, probe: true } }));
+  if (typeof sent.event_id !== "string") throw new Error(`fixture webhook trigger: no event_id in ${JSON.stringify(sent)}`);
+
+  // Slugs of the fixture's own, so another tenant naming them addresses nothing of theirs.
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const connectorName = `${tag} connector`;
+  const connector = await ok("connector", api("POST", "/v2/integrations", {
+    token,
+    json: {
+      name: connectorName, integration_type: "connector", connector_config: { base_url: env.ARCHIVE_URL },
+      use_cases: [
+        { name: `${tag} managed call`, slug: `stats-${suffix}`, type: "managed_call", enabled: true, configuration: { operation: { method: "GET", path: "/_stats" }, response_mapping: "$" } },
+        { name: `${tag} secure proxy`, slug: `proxy-${suffix}`, type: "secure_proxy", enabled: true, configuration: { vpc_mode: "static_ip" } },
+      ],
+    },
+  }));
+  const connectorUseCase = (type: string): UseCaseRef => {
+    const uc = (connector.use_cases as { id: string; slug: string; name: string; type: string }[]).find((u) => u.type === type);
+    if (!uc) throw new Error(`fixture: no ${type} use case in ${JSON.stringify(connector.use_cases)}`);
+    return { id: uc.id, slug: uc.slug, name: uc.name };
+  };
   return {
+    webhookConfigId: config.id, webhookUrl, webhookEventId: sent.event_id, appMapping,
+    connector: { integrationId: connector.id, integrationName: connectorName, managedCall: connectorUseCase("managed_call"), secureProxy: connectorUseCase("secure_proxy") },
     label, tenantId: tenant.id, tenantName, token, tokenId, integrationId: integration.id, integrationName, environmentConfig, registry,
     useCases: { inbound: ref("inbound"), outbound: ref("outbound"), file_proxy: ref("file_proxy"), pull: ref("pull") },
     declaredUseCases: created.map(({ id, name, slug, type }) => ({ id, name, slug, type, configuration: useCaseInputs.find((u) => u.slug === slug)!.configuration })),
@@ -577,12 +656,18 @@ const PATH_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
   "apps/{scope}": (fx) => [fx.registry.publisher],
   "actions/{action}": () => ["echo"],
   "use-cases/{slug}": (fx) => [fx.useCases.pull.slug],
+  "integrations/{integrationId}": (fx) => [fx.integrationId],
+  "configs/{configId}": (fx) => [fx.webhookConfigId],
+  "events/{eventId}": (fx) => [fx.webhookEventId],
+  "managed-call/{slug}": (fx) => [fx.connector.managedCall.slug],
 };
 
 /** Where a parameter's value differs by route: keyed by "<route path> {name}" (the app routes name the fixture's app). */
 const ROUTE_PARAM_SOURCES: Record<string, (fx: TenantFixture) => string[]> = {
   "/v1/apps/installed/{scope}/{name} {name}": (fx) => [fx.registry.app],
   "/v1/apps/{scope}/{name}/actions/{action}/invoke {name}": (fx) => [fx.registry.app],
+  // A monitoring event is the inbound event's (the webhook configurations' events are their own).
+  "/v2/integrations/{integrationId}/monitoring/events/{eventId}/associated {eventId}": (fx) => [fx.eventId],
 };
 
 /** The real values for each path parameter of `op` in `fx`; throws for a parameter nobody taught us. */
@@ -617,6 +702,8 @@ export function markersOf(fx: TenantFixture): string[] {
   return [
     fx.tenantId, fx.tenantName, fx.tokenId, fx.integrationId, fx.integrationName, fx.eventId, fx.correlationId, fx.contactId,
     fx.contactName, fx.meterId, fx.secretValue, ...Object.values(fx.useCases).flatMap((u) => [u.id, u.name]),
+    fx.webhookConfigId, fx.webhookUrl, fx.webhookEventId, fx.connector.integrationId, fx.connector.integrationName,
+    ...[fx.connector.managedCall, fx.connector.secureProxy].flatMap((u) => [u.id, u.slug, u.name]),
   ];
 }
 
