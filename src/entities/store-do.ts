@@ -8,6 +8,7 @@ import { emptyStorage } from "../platform/object-storage";
 import { envelope, MAX_PACK_EVENTS, type CoreEventEnvelope, type CoreEventMessage } from "../platform/core-events";
 import { crashPoint } from "../platform/crash-points";
 import { newId, nowIso } from "../platform/ids";
+import { subscribedEventNames } from "../integrations/service";
 import { mergeAttributes, type AttributeChanges } from "./merge";
 
 // Cloudflare Queues take messages of up to 128 KB (about 100 bytes of it metadata) and sendBatch
@@ -166,6 +167,11 @@ export class EntityStore extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Rows were added to the outbox since the alarm was last armed for them. */
   private emitted = false;
+  /**
+   * During apply(): the core-event names the tenant's outbound use cases take (subscribedEventNames);
+   * emit() queues no other. Null (other calls, or configuration unreadable): every event is queued.
+   */
+  private subscribed: Set<string> | null = null;
   /** When this object last looked for expired event bodies (at most hourly). */
   private bodiesSweptAt = 0;
   /**
@@ -240,14 +246,19 @@ export class EntityStore extends DurableObject<Env> {
    * its core events queued in the outbox in that same transaction and sent right after.
    */
   async apply(updates: EntityUpdateInput[]): Promise<(EntityUpdateResult | Ambiguous)[]> {
+    // Read before the transaction (which is synchronous, so no other call runs between the two). When
+    // configuration cannot be read, every event is queued, as before this check: none is lost.
+    const subscribed = updates.length > 0 ? await subscribedEventNames(this.env.DB, updates[0]!.tenantId).catch(() => null) : null;
     const results = this.ctx.storage.transactionSync(() => {
       this.batch = new Map();
+      this.subscribed = subscribed;
       try {
         const results = this.applyAll(updates);
         for (const { state, dirty } of this.batch.values()) if (dirty && state) this.writeRow(state);
         return results;
       } finally {
         this.batch = null;
+        this.subscribed = null;
       }
     });
     this.armOutbox();
@@ -463,10 +474,12 @@ export class EntityStore extends DurableObject<Env> {
   /**
    * Queues the core event of a change in the same storage transaction as the change (an outbox), so
    * a change is never applied without its event: flush() sends it, and the alarm sends it if flush()
-   * never runs (the object stopped first) or fails.
+   * never runs (the object stopped first) or fails. In apply(), an event no outbound use case of the
+   * tenant takes is not queued: fan-out would drop it (see `subscribed`).
    */
   private emit(s: EntityState, operation: EntityOperation, changes: AttributeChanges, input: { eventId: string | null; correlationId?: string | null }) {
     const kind = operation === "created" ? "created" : operation === "deleted" || operation === "purged" ? "deleted" : "updated";
+    if (this.subscribed && !this.subscribed.has(`${s.schema}.${kind}`)) return;
     const event = envelope(
       s.tenant_id,
       `${s.schema}.${kind}`,

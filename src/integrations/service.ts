@@ -1026,6 +1026,20 @@ export async function enabledOutboundUseCases(db: D1Database, tenantId: string):
   return results.map((r) => ({ id: r.id, integrationId: r.integration_id, slug: r.slug, configuration: JSON.parse(r.configuration) as unknown }));
 }
 
+/**
+ * The core-event names a tenant's enabled outbound use cases take (their `event_catalog_event`, read
+ * from the stored configuration as fan-out matches it), cached like the rest of the event path's
+ * configuration: an entity store queues only the events some use case takes, so a tenant without
+ * outbound use cases costs the queue nothing. A use case saved through this isolate counts at once,
+ * elsewhere within CONFIG_TTL_MS, as fan-out's own view of the subscriptions does.
+ */
+export function subscribedEventNames(db: D1Database, tenantId: string): Promise<Set<string>> {
+  return cachedConfig(`subscribed-events:${tenantId}`, async () => {
+    const names = (await enabledOutboundUseCases(db, tenantId)).map((uc) => (uc.configuration as { event_catalog_event?: unknown } | null)?.event_catalog_event);
+    return new Set(names.filter((n): n is string => typeof n === "string"));
+  });
+}
+
 /** An outbound use case by id alone, enabled or not, with its stored configuration unvalidated; null when there is none. */
 export async function outboundUseCase(db: D1Database, id: string) {
   const row = await db

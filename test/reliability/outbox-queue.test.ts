@@ -50,6 +50,12 @@ const outboundUseCase = (slug: string, event: string, expression: string, delive
   configuration: { event_catalog_event: event, mappings: [{ id: "main", name: "to ERP", jsonata_expression: expression, delivery }], ...extra },
 });
 
+/** The integration's use cases as a declarative PUT body, with one more. */
+async function withUseCase(s: { token: string; integrationId: string }, extra: Record<string, unknown>) {
+  const current = (await api("GET", `/v2/integrations/${s.integrationId}`, { token: s.token })).body;
+  return { name: current.name, use_cases: [...current.use_cases.map(({ id, name, slug, type, enabled, configuration }: Record<string, unknown>) => ({ id, name, slug, type, enabled, configuration })), extra] };
+}
+
 /** The store holding a tenant's contacts (its outbox carries every contact's core events). */
 const contacts = (tenantId: string) => entityStore(env, tenantId, "contact");
 const alarmOf = (stub: DurableObjectStub<EntityStore>) => runInDurableObject(stub, (_, state) => state.storage.getAlarm());
@@ -147,7 +153,9 @@ describe("entity outbox", () => {
   }, E2E_TIMEOUT_MS);
 
   it("retries a refused send with backoff without holding back later events, dead-letters it after 12 attempts, and redrives it", async () => {
-    const { tenant } = await tenantWithToken();
+    // A store queues only events some outbound use case takes: this tenant takes both.
+    const mapping = '{ "n": entity.attributes.n }';
+    const { tenant } = await integration([outboundUseCase("created", "contact.created", mapping, { type: "poll" }), outboundUseCase("updated", "contact.updated", mapping, { type: "poll" })]);
     const entityId = newId();
     const stub = contacts(tenant.id);
     const sent: string[] = [];
@@ -192,6 +200,30 @@ describe("entity outbox", () => {
     expect(await stub.outboxStatus()).toEqual({ pending: [], dead: [] });
     expect(sent.at(-1)).toBe(poison!.event_id);
     expect(await alarmOf(stub)).toBeNull();
+  });
+});
+
+describe("entity outbox without subscribers", () => {
+  it("queues no core event for a tenant whose outbound use cases take none of the store's events", async () => {
+    const s = await integration([outboundUseCase("poll", "meter.updated", '{ "a": 1 }', { type: "poll" })]);
+    const stub = contacts(s.tenant.id);
+    const sent: string[] = [];
+    await runInDurableObject(stub, (instance) => {
+      const target = instance as unknown as { env: Env };
+      target.env = { ...target.env, CORE_EVENTS: refusingQueue(target.env.CORE_EVENTS, () => false, sent) };
+    });
+    const eventId = newId();
+    const [result] = await stub.apply([{ updateId: `${eventId}#0`, eventId, tenantId: s.tenant.id, schema: "contact", uniqueIds: { external_id: "NOSUB-1" }, attributes: { n: 1 }, mode: "upsert" }]);
+    expect(result).toMatchObject({ operation: "created" });
+    expect(sent).toEqual([]);
+    expect(await stub.outboxStatus()).toEqual({ pending: [], dead: [] });
+    expect(await alarmOf(stub)).toBeNull();
+    // Once a use case takes contact.updated, the next change is queued (the save cleared this isolate's cache).
+    const added = await api("PUT", `/v2/integrations/${s.integrationId}`, { token: s.token, json: await withUseCase(s, outboundUseCase("contacts-out", "contact.updated", '{ "a": 1 }', { type: "poll" })) });
+    expect(added.status).toBe(200);
+    const next = newId();
+    await stub.apply([{ updateId: `${next}#0`, eventId: next, tenantId: s.tenant.id, schema: "contact", uniqueIds: { external_id: "NOSUB-1" }, attributes: { n: 2 }, mode: "upsert" }]);
+    expect(sent).toHaveLength(1);
   });
 });
 
