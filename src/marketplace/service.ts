@@ -25,7 +25,7 @@ import { callerLabel, type Caller } from "../platform/app";
 import { auditStatement } from "../platform/audit";
 import { atomically } from "../platform/db";
 import { AppError } from "../platform/errors";
-import { newId, nowIso } from "../platform/ids";
+import { newId, newUuid, nowIso } from "../platform/ids";
 import { decodeCursor, toPage, type PageQuery } from "../platform/pagination";
 import { VERSION } from "../platform/version";
 import { fetchPackage } from "../registry/client";
@@ -454,7 +454,7 @@ export async function installVerified(env: Env, caller: Caller, tenantId: string
   const apps = await appEntries(env, null, pkg.manifest);
 
   const at = nowIso();
-  const changes = planChanges({ base: emptyModel(), incoming: model, resources: emptyResources(), current: new Map(), newId, at });
+  const changes = planChanges({ base: emptyModel(), incoming: model, resources: emptyResources(), current: new Map(), newId: newUuid, at });
   const secret = secretKeys(model.environment);
   const environment = changes.creates.length > 0 ? environmentEntries({}, values, secret) : [];
   const result: PlanResult = {
@@ -553,7 +553,7 @@ export async function upgradeVerified(env: Env, caller: Caller, tenantId: string
     const resources = resourcesOf(row);
     const current = await integrationSnapshots(env.DB, tenantId, Object.values(resources.integrations));
     const at = nowIso();
-    const changes = planChanges({ base: modelOf(baseManifest, true).model, incoming: model, resources, current, newId, at });
+    const changes = planChanges({ base: modelOf(baseManifest, true).model, incoming: model, resources, current, newId: newUuid, at });
     const apps = await appEntries(env, baseManifest, pkg.manifest);
 
     // Environment values after the upgrade, per integration: what is stored (less keys no longer
