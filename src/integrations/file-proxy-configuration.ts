@@ -8,26 +8,11 @@ import { assertParses, ExpressionError } from "../mapping/expression";
 import { RESERVED_FILE_PARAMS } from "../mapping/schema";
 import { hostEntryCovers, parseDestination } from "../platform/destination";
 import { isPrototypeKey } from "../platform/paths";
-import { MAX_TEMPLATE_LENGTH, templateNames, templateProblem } from "../platform/template";
+import { HeaderName, templateField, templateMap, templateNames } from "../platform/template";
 
-const Template = z
-  .string()
-  .max(MAX_TEMPLATE_LENGTH)
-  .superRefine((text, ctx) => {
-    const problem = templateProblem(text);
-    if (problem) ctx.addIssue({ code: "custom", message: `template: ${problem}` });
-  })
-  .openapi({ description: "A mustache template over { params, steps, env, auth } (docs/file-proxy.md)" });
-
-const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "an HTTP header name");
-const TemplateMap = z
-  .record(HeaderName, Template)
-  .refine((m) => Object.keys(m).length <= 50, "at most 50 entries")
-  .refine((m) => !Object.keys(m).some(isPrototypeKey), "must not name __proto__, constructor or prototype");
-const FormMap = z
-  .record(z.string().min(1).max(128), Template)
-  .refine((m) => Object.keys(m).length <= 50, "at most 50 entries")
-  .refine((m) => !Object.keys(m).some(isPrototypeKey), "must not name __proto__, constructor or prototype");
+const Template = templateField("A mustache template over { params, steps, env, auth } (docs/file-proxy.md)");
+const TemplateMap = templateMap(HeaderName, Template);
+const FormMap = templateMap(z.string().min(1).max(128), Template);
 
 const Expression = z
   .string()

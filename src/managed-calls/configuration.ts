@@ -5,26 +5,12 @@
 import { z } from "@hono/zod-openapi";
 import { assertParses, ExpressionError } from "../mapping/expression";
 import { parseDestination } from "../platform/destination";
-import { isPrototypeKey } from "../platform/paths";
-import { MAX_TEMPLATE_LENGTH, templateNames, templateProblem } from "../platform/template";
+import { HeaderName, templateField, templateMap, templateNames } from "../platform/template";
 
 export const SLUG = /^[a-z0-9][a-z0-9_-]*$/;
 
-const Template = z
-  .string()
-  .max(MAX_TEMPLATE_LENGTH)
-  .superRefine((text, ctx) => {
-    const problem = templateProblem(text);
-    if (problem) ctx.addIssue({ code: "custom", message: `template: ${problem}` });
-  })
-  .openapi({ description: "A mustache template over the request payload and `env` (docs/managed-calls.md)" });
-
-const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "an HTTP header name");
-const TemplateMap = <K extends z.ZodString>(key: K) =>
-  z
-    .record(key, Template)
-    .refine((m) => Object.keys(m).length <= 50, "at most 50 entries")
-    .refine((m) => !Object.keys(m).some(isPrototypeKey), "must not name __proto__, constructor or prototype");
+const Template = templateField("A mustache template over the request payload and `env` (docs/managed-calls.md)");
+const TemplateMap = (key: z.ZodString) => templateMap(key, Template);
 
 const Expression = z
   .string()

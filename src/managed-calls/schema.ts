@@ -1,5 +1,6 @@
 // Request and response shapes of the secure-proxy and managed-call operations (epilot's
 // SecureProxyRequest/Response, SecureProxySummary, ManagedCallExecuteRequest/Response).
+import { HeaderName } from "../platform/template";
 import { z } from "@hono/zod-openapi";
 import { HttpMethod, SLUG } from "./configuration";
 
@@ -29,7 +30,7 @@ export type SecureProxySummary = z.infer<typeof SecureProxySummary>;
 export const SecureProxyList = z.object({ secure_proxies: z.array(SecureProxySummary) }).openapi("SecureProxyList");
 
 const HeaderMap = z
-  .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "an HTTP header name"), z.string().max(8192).regex(/^[^\r\n\0]*$/, "no line breaks"))
+  .record(HeaderName, z.string().max(8192).regex(/^[^\r\n\0]*$/, "no line breaks"))
   .refine((m) => Object.keys(m).length <= 50, "at most 50 headers");
 
 export const SecureProxyRequest = z

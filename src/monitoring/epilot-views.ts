@@ -8,31 +8,14 @@ import type { Integration } from "../integrations/schema";
 import { AppError } from "../platform/errors";
 import type { MonitoredEventFilter } from "../platform/monitored-events";
 import { endpointObject, endpointsOfIntegrations, listEndpoints } from "../outbound/service";
+import type { MonitoredRow } from "./service";
 import type { EventsV2Query, InboundMonitoringQuery, Interval, Level, OutboundMonitoringQuery, StatsQuery, StatsV2Query, TimeSeriesQuery, TimeSeriesV2Query, UseCaseKind } from "./schema";
 
 export type Direction = "inbound" | "outbound" | "file";
 const DIRECTIONS: Direction[] = ["inbound", "outbound", "file"];
 
 /** A monitored-event row as the owners' arms select it, with the endpoint a delivery belongs to. */
-export interface ViewRow {
-  id: string;
-  event_id: string;
-  direction: Direction;
-  event_name: string | null;
-  use_case_slug: string | null;
-  status: string;
-  error_category: string | null;
-  correlation_id: string | null;
-  received_at: string;
-  completed_at: string | null;
-  processing_duration_ms: number | null;
-  attempts: number;
-  last_error: string | null;
-  ack_status: string | null;
-  replay_of: string | null;
-  file_details: string | null;
-  endpoint_id: string | null;
-}
+export type ViewRow = MonitoredRow & { endpoint_id: string | null };
 
 type ViewEnv = Pick<Env, "DB" | "EVENT_LOG" | "OUTBOUND_ENDPOINT"> & Partial<Pick<Env, "EVENT_LOG_SHARDS">>;
 

@@ -42,7 +42,7 @@ export interface MonitoredEvent {
 }
 
 /** A row of the unified view as the arms select it: `id` orders pages, `file_details` is JSON text. */
-type MonitoredRow = Omit<MonitoredEvent, "file"> & { id: string; file_details: string | null };
+export type MonitoredRow = Omit<MonitoredEvent, "file"> & { id: string; file_details: string | null };
 
 const toMonitoredEvent = ({ id: _, file_details, ...row }: MonitoredRow): MonitoredEvent => ({
   ...row,

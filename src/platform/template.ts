@@ -3,6 +3,7 @@
 // out), run through a context of our own that reads own properties only and never calls anything,
 // with a budget on sections, and with secrets as placeholders until the request is sent. The subset
 // and its rules are documented in docs/file-proxy.md.
+import { z } from "@hono/zod-openapi";
 import Mustache from "mustache";
 import { isPrototypeKey } from "./paths";
 
@@ -242,3 +243,26 @@ export function renderTemplate(template: string, view: Record<string, unknown>, 
     rendering = null;
   }
 }
+
+// ---- configuration schemas --------------------------------------------------------------------
+
+/** A template field of a configuration: at most MAX_TEMPLATE_LENGTH, refused at save when templateProblem finds one. */
+export const templateField = (description: string) =>
+  z
+    .string()
+    .max(MAX_TEMPLATE_LENGTH)
+    .superRefine((text, ctx) => {
+      const problem = templateProblem(text);
+      if (problem) ctx.addIssue({ code: "custom", message: `template: ${problem}` });
+    })
+    .openapi({ description });
+
+/** An HTTP header name (an RFC 9110 token). */
+export const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, "an HTTP header name");
+
+/** Names (headers, form fields, query parameters) to templates: at most 50, none a prototype key. */
+export const templateMap = (key: z.ZodString, template: z.ZodString) =>
+  z
+    .record(key, template)
+    .refine((m) => Object.keys(m).length <= 50, "at most 50 entries")
+    .refine((m) => !Object.keys(m).some(isPrototypeKey), "must not name __proto__, constructor or prototype");
