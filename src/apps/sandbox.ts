@@ -1,6 +1,7 @@
 // Runs one action of a partner's app in a Worker Loader isolate: no bindings, no network but the
 // per-run gateway, metered code, a host-side wall clock, size caps, and every failure classified.
 // Guarantees and measured limits: docs/apps.md.
+import { sha256Hex } from "../platform/crypto";
 import type { DestinationPolicy } from "../platform/destination";
 import { jsonDepth, MAX_JSON_DEPTH } from "../platform/json";
 import { RunGateway } from "./gateway";
@@ -53,10 +54,7 @@ interface Runner {
 }
 
 /** Hex SHA-256 of a bundle: the identity of an app version's code. */
-export async function bundleDigest(source: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(source));
-  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+export const bundleDigest = (source: string): Promise<string> => sha256Hex(source);
 
 /**
  * The isolate id for an app version in a tenant: one warm isolate per (bundle, tenant), so an app's

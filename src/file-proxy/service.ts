@@ -1,6 +1,7 @@
 // The file proxy (issue #13, docs/file-proxy.md): a download runs the use case's steps against the
 // archive, each URL checked against the use case's allowed hosts and the address rules before it is
 // called, and streams the chosen step's body to the client without holding the file.
+import { sha256Hex } from "../platform/crypto";
 import { effectiveAllowedHosts, FileProxyConfiguration, hostAllowed, type FileProxyStep } from "../integrations/file-proxy-configuration";
 import { fileProxyUseCase, resolveEnvironment } from "../integrations/service";
 import { ExpressionError, evaluateExpression } from "../mapping/expression";
@@ -471,7 +472,7 @@ async function authorization(
     headers[k.toLowerCase()] = value;
   }
   const request: TokenRequest = { url: tokenUrl.toString(), headers, body: form.toString(), timeoutMs: p.timeoutMs };
-  const key = await digest(JSON.stringify([request.url, request.headers, request.body]));
+  const key = await sha256Hex(JSON.stringify([request.url, request.headers, request.body]));
   const stub = env.FILE_PROXY_TOKENS.get(env.FILE_PROXY_TOKENS.idFromName(integrationId));
   let current = "";
   let cached = false;
@@ -496,11 +497,6 @@ async function authorization(
     return true;
   };
   return { header: "authorization", value: () => slot, renew };
-}
-
-async function digest(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Evaluates one of the response's JSONata expressions over { params, steps } (never env or auth). */

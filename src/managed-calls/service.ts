@@ -3,6 +3,7 @@
 // and redirect checked against the hosts the configuration names and the address rules before it is
 // called, secrets written in only as the request is sent and masked everywhere else, every answer
 // bounded in time and size.
+import { sha256Hex } from "../platform/crypto";
 import { checkDestination, DestinationLookupError, destinationPolicy, hostEntryCovers, parseDestination, type CanonicalDestination, type DestinationPolicy } from "../platform/destination";
 import { AppError, type ErrorCode } from "../platform/errors";
 import { newUuid } from "../platform/ids";
@@ -268,7 +269,7 @@ async function credentials(env: ManagedCallEnv, integrationId: string, auth: Man
     headers[k.toLowerCase()] = value;
   }
   const request: TokenRequest = { url: tokenUrl.toString(), headers, body: form.toString(), timeoutMs };
-  const key = await digest(JSON.stringify(["managed-call", request.url, request.headers, request.body]));
+  const key = await sha256Hex(JSON.stringify(["managed-call", request.url, request.headers, request.body]));
   const stub = env.FILE_PROXY_TOKENS.get(env.FILE_PROXY_TOKENS.idFromName(integrationId));
   let current = "";
   let cached = false;
@@ -287,11 +288,6 @@ async function credentials(env: ManagedCallEnv, integrationId: string, auth: Man
     return true;
   };
   return { header: "authorization", value: () => slot, renew };
-}
-
-async function digest(text: string): Promise<string> {
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Failures of our own as they are; a template over its budget as the configuration's; anything else logged and told as an execution error. */
