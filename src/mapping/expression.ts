@@ -87,7 +87,7 @@ export interface StepBudget {
  * Thrown through JSONata's evaluator, which adds position and token, and rewrites `message` for
  * codes it knows (D1011, D1012, D2015): ours is kept in `text`. Becomes an ExpressionError.
  */
-class Refusal {
+export class Refusal {
   position?: number;
   token?: string;
   message: string;
@@ -101,7 +101,7 @@ class Refusal {
   }
 }
 
-function refuse(limit: LimitName, value: number, what: string): Refusal {
+export function refuse(limit: LimitName, value: number, what: string): Refusal {
   return new Refusal(LIMIT_CODES[limit], `${what} (limit ${limit} = ${value})`, limit, value);
 }
 
@@ -113,7 +113,7 @@ const CHARS_PER_STEP = 16;
 /** Array elements of native (non-callback) work per cost unit. */
 const ITEMS_PER_STEP = 8;
 
-interface Meter {
+export interface Meter {
   steps: number;
   limit: number;
   limitName: "max_steps" | "max_total_steps";
@@ -121,7 +121,7 @@ interface Meter {
   c: CompiledState;
 }
 
-const METER = Symbol("erp-edge.meter");
+export const METER = Symbol("erp-edge.meter");
 /** The binding that hands the meter to the evaluation; its value shows as `{}` to expressions. */
 const METER_BINDING = "__erp_edge_meter";
 const METER_HANDLE = Symbol("erp-edge.meter-handle");
@@ -135,7 +135,7 @@ interface Base extends Frame {
   RegexEngine?: unknown;
 }
 
-function charge(m: Meter, units: number): void {
+export function charge(m: Meter, units: number): void {
   m.steps += units;
   if (m.steps > m.limit) {
     const what = m.limitName === "max_steps" ? "Expression exceeded its evaluation budget (runaway or too costly expression?)" : "Mapping exceeded its total evaluation budget";
@@ -143,8 +143,8 @@ function charge(m: Meter, units: number): void {
   }
 }
 
-const chars = (n: number) => 1 + Math.floor(n / CHARS_PER_STEP);
-const items = (n: number) => 1 + Math.floor(n / ITEMS_PER_STEP);
+export const chars = (n: number) => 1 + Math.floor(n / CHARS_PER_STEP);
+export const items = (n: number) => 1 + Math.floor(n / ITEMS_PER_STEP);
 
 function newMeter(c: CompiledState, budget?: StepBudget): Meter {
   const remaining = budget ? Math.max(0, budget.limit - budget.used) : Infinity;
@@ -164,7 +164,7 @@ function isFunctionValue(v: object): boolean {
  * Approximate length of `JSON.stringify(value)` (escapes not counted), refusing past `cap` or past
  * `maxDepth` levels; iterative, so a deep value cannot overflow the stack. Charges the walk to `m`.
  */
-function measure(value: unknown, cap: number, limit: LimitName, maxDepth: number, m?: Meter, pretty = false): number {
+export function measure(value: unknown, cap: number, limit: LimitName, maxDepth: number, m?: Meter, pretty = false): number {
   let size = 0;
   let nodes = 0;
   const stack: unknown[] = [value];
@@ -290,7 +290,7 @@ function linearPattern(re: RegExp): LinearPattern | string {
   return compiled;
 }
 
-function linearPatternOrRefuse(re: RegExp): LinearPattern {
+export function linearPatternOrRefuse(re: RegExp): LinearPattern {
   const compiled = linearPattern(re);
   if (typeof compiled !== "string") return compiled;
   throw new Refusal(
@@ -300,7 +300,7 @@ function linearPatternOrRefuse(re: RegExp): LinearPattern {
 }
 
 /** The subset of RegExp JSONata's regex closures use: `exec` from `lastIndex`, as with the g flag. */
-class LinearRegExp {
+export class LinearRegExp {
   lastIndex = 0;
   private subject?: string;
   private matcher?: ReturnType<RE2JS["matcher"]>;
@@ -437,28 +437,28 @@ function inspect(node: AstNode, c: CompiledState): void {
 // ---------------------------------------------------------------------------------------------
 // Built-ins whose cost grows with their input: shadowed per expression by metered versions.
 
-interface Focus {
+export interface Focus {
   environment: Frame;
   input: unknown;
   createSequence: () => unknown[];
 }
-type Implementation = (this: Focus, ...args: any[]) => unknown;
-interface BuiltIn {
+export type Implementation = (this: Focus, ...args: any[]) => unknown;
+export interface BuiltIn {
   _jsonata_function: true;
   implementation: Implementation;
   signature: unknown;
 }
 
-function meterOf(focus: Focus): Meter {
+export function meterOf(focus: Focus): Meter {
   const m = focus.environment.base[METER];
   if (!m) throw new Error("JSONata built-in called outside a metered evaluation");
   return m;
 }
 
-const lengthOf = (v: unknown) => (Array.isArray(v) ? v.length : v === undefined ? 0 : 1);
-const strLength = (v: unknown) => (typeof v === "string" ? v.length : 0);
-const keyCount = (v: unknown) => (v !== null && typeof v === "object" ? Object.keys(v).length : 0);
-const keyCountAll = (v: unknown) => (Array.isArray(v) ? v.reduce((n: number, x) => n + keyCount(x), 0) : keyCount(v));
+export const lengthOf = (v: unknown) => (Array.isArray(v) ? v.length : v === undefined ? 0 : 1);
+export const strLength = (v: unknown) => (typeof v === "string" ? v.length : 0);
+export const keyCount = (v: unknown) => (v !== null && typeof v === "object" ? Object.keys(v).length : 0);
+export const keyCountAll = (v: unknown) => (Array.isArray(v) ? v.reduce((n: number, x) => n + keyCount(x), 0) : keyCount(v));
 
 /** Charges `cost(args)` before delegating to JSONata's own implementation. */
 const chargeFirst =
@@ -497,7 +497,7 @@ function pad(this: Focus, str: string | undefined, width: number, char?: string)
   return width > 0 ? str + padding : padding + str;
 }
 
-function isNumericValue(v: unknown): boolean {
+export function isNumericValue(v: unknown): boolean {
   if (typeof v !== "number" || Number.isNaN(v)) return false;
   if (!Number.isFinite(v)) throw { code: "D1001", value: v, stack: new Error().stack };
   return true;
@@ -612,7 +612,7 @@ function cappedList(original: Implementation, name: "split" | "match", noun: str
   };
 }
 
-const WRAPPERS: Record<string, (original: Implementation) => Implementation> = {
+export const WRAPPERS: Record<string, (original: Implementation) => Implementation> = {
   sort: () => sort,
   distinct: () => distinct,
   pad: () => pad,
@@ -747,7 +747,7 @@ const jsonataBuiltIns: Frame = (() => {
   return frame;
 })();
 
-function jsonataBuiltIn(name: string): BuiltIn {
+export function jsonataBuiltIn(name: string): BuiltIn {
   const builtIn = jsonataBuiltIns.lookup(name) as BuiltIn | undefined;
   if (!builtIn?.implementation) throw new Error(`JSONata has no built-in $${name}`);
   return builtIn;
@@ -772,15 +772,15 @@ function withResultCheck(implementation: Implementation): Implementation {
   };
 }
 
-const meteredBuiltIns: [string, BuiltIn][] = Object.entries(WRAPPERS).map(([name, wrap]) => {
+export const meteredBuiltIns: [string, BuiltIn][] = Object.entries(WRAPPERS).map(([name, wrap]) => {
   const builtIn = jsonataBuiltIn(name);
   return [name, { ...builtIn, implementation: sameShape(withResultCheck(wrap(builtIn.implementation)), builtIn.implementation) }];
 });
 
-const stringify = jsonataBuiltIn("string").implementation;
+export const stringify = jsonataBuiltIn("string").implementation;
 
 /** A value for an error message: JSONata's messages JSON-stringify the value they quote. */
-function preview(value: unknown): unknown {
+export function preview(value: unknown): unknown {
   try {
     measure(value, 200, "max_string_length", 20);
     return value;
@@ -851,7 +851,7 @@ const guards: [symbol, BuiltIn][] = [
 const ROOT_PREFIX = "($$ := $__payload;\n";
 const ROOT_SUFFIX = "\n)";
 
-interface CompiledState {
+export interface CompiledState {
   bounds: EvaluationBounds;
   offset: number;
   /** The text uses order-by: every sequence is held to maxOrderByLength (JSONata's sort is quadratic). */
