@@ -11,6 +11,7 @@ import { integrationRoutes } from "./integrations/routes";
 import { tenantDataLocations } from "./integrations/service";
 import { purgeEventLogs } from "./inbound/service";
 import { purgeEntityStores } from "./entities/service";
+import { configureMapping } from "./mapping/expression";
 import { mappingRoutes } from "./mapping/routes";
 import { marketplaceRoutes } from "./marketplace/routes";
 import { applyRetention } from "./monitoring/service";
@@ -37,6 +38,10 @@ const CORE_EVENTS_DLQ = "erp-edge-core-events-dlq";
 
 export const app = new OpenAPIHono<AppEnv>();
 
+app.use(async (c, next) => {
+  configureMapping(c.env);
+  await next();
+});
 app.use(requestIds, limitBody, requireJsonBodies, configWrites, accessLog);
 
 app.get("/", (c) =>
@@ -169,6 +174,7 @@ export default {
    * recorded in D1 (core_event_dead_letters) and logged.
    */
   async queue(batch, env) {
+    configureMapping(env);
     if (batch.queue === CORE_EVENTS_DLQ) return recordDeadLetters(batch, env);
     const readable: { message: Message<CoreEventMessage>; events: CoreEventEnvelope[] }[] = [];
     for (const message of batch.messages) {
@@ -208,6 +214,7 @@ export default {
    * platform's cron metrics show it (a job hidden in waitUntil would fail unseen).
    */
   async scheduled(_controller, env) {
+    configureMapping(env);
     const jobs = { run_due_pulls: runDuePulls(env), sweep_ack_timeouts: sweepAckTimeouts(env), apply_retention: applyRetention(env), expire_app_runs: deleteExpiredRuns(env.DB) };
     const outcomes = await Promise.allSettled(Object.values(jobs));
     const failed = Object.keys(jobs).filter((_, i) => outcomes[i]!.status === "rejected");

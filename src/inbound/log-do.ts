@@ -3,6 +3,7 @@
 // in the order accepted, the groups side by side. Storing and queueing an event is one write to this
 // object's own storage, so an accepted event cannot be stored without being queued, and nothing on
 // this path touches D1. Work is driven by alarms, which the runtime re-runs after a crash or restart.
+import { configureMapping } from "../mapping/expression";
 import { DurableObject } from "cloudflare:workers";
 import { emptyStorage } from "../platform/object-storage";
 import { crashPoint } from "../platform/crash-points";
@@ -73,6 +74,7 @@ export class EventLog extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    configureMapping(env);
     this.sql = ctx.storage.sql;
     this.sql.exec(EVENT_LOG_SCHEMA);
     this.processing = env;

@@ -1,6 +1,8 @@
 // JSONata through one door: compiled once per text, every evaluation bounded in depth, cost and size.
 import jsonata from "jsonata";
 import { RE2JS } from "re2js";
+import { compileText, runCompiled } from "./compiled/compiler";
+import type { CompileResult, Evaluator, Host } from "./compiled/types";
 
 /**
  * What one evaluation may do; docs/mapping-limits.md says why each exists. workerd's clock does not
@@ -861,11 +863,55 @@ export interface CompiledState {
 }
 
 interface Compiled extends CompiledState {
+  /** JSONata's interpreter, hooked for metering: the reference semantics and the fallback. */
   expression: jsonata.Expression;
+  /** The same text compiled to closures (src/mapping/compiled/), once first asked for. */
+  closures?: CompileResult;
+  /** Touched on every hit, for least-recently-used eviction without reordering the map per call. */
+  lastUsed: number;
+  /** The text as evaluated: with the root-binding block around it where the caller asked for one. */
+  source: string;
 }
 
 const CACHE_LIMIT = 1000;
-const cache = new Map<string, Compiled>();
+/** Entries under the default bounds, keyed by text alone (the hot path builds no key). */
+const defaultCache = { P: new Map<string, Compiled>(), R: new Map<string, Compiled>() };
+/** Entries under other bounds, keyed by bounds and text. */
+const boundedCache = new Map<string, Compiled>();
+let useClock = 0;
+
+function cacheSize(): number {
+  return defaultCache.P.size + defaultCache.R.size + boundedCache.size;
+}
+
+/** Evicts the least recently used entry of the three maps: a scan, paid only when inserting into a full cache. */
+function evictOne(): void {
+  let oldest: { map: Map<string, Compiled>; key: string; at: number } | undefined;
+  for (const map of [defaultCache.P, defaultCache.R, boundedCache]) {
+    for (const [key, entry] of map) if (!oldest || entry.lastUsed < oldest.at) oldest = { map, key, at: entry.lastUsed };
+  }
+  if (oldest) oldest.map.delete(oldest.key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The closure compiler switch: on by default; off runs every expression in the interpreter, for
+// diagnosis (results must not change; the test suite checks they do not).
+
+let compilation = true;
+
+/** Turns the closure compiler on or off for this isolate (the `MAPPING_COMPILER` setting). */
+export function setMappingCompilation(enabled: boolean): void {
+  compilation = enabled;
+}
+
+export function mappingCompilationEnabled(): boolean {
+  return compilation;
+}
+
+/** Applies the deployment's `MAPPING_COMPILER` setting; called where the isolate first sees its env. */
+export function configureMapping(env: { MAPPING_COMPILER?: string }): void {
+  compilation = env.MAPPING_COMPILER !== "off";
+}
 
 function resolveBounds(bounds?: Partial<EvaluationBounds>): EvaluationBounds {
   return bounds ? { ...DEFAULT_BOUNDS, ...bounds } : DEFAULT_BOUNDS;
@@ -894,14 +940,14 @@ function installHooks(expression: jsonata.Expression, c: CompiledState): void {
 
 /** Compiles (or fetches from the cache) an expression; throws ExpressionError on a syntax error. */
 export function compileExpression(text: string, options: { rootBinding?: boolean; bounds?: Partial<EvaluationBounds> } = {}): Compiled {
-  const bounds = resolveBounds(options.bounds);
-  const key = `${options.rootBinding ? "R" : "P"}${Object.values(bounds).join("/")}\u0000${text}`;
-  const hit = cache.get(key);
+  const map = options.bounds ? boundedCache : defaultCache[options.rootBinding ? "R" : "P"];
+  const key = options.bounds ? `${options.rootBinding ? "R" : "P"}${Object.values(resolveBounds(options.bounds)).join("/")}\u0000${text}` : text;
+  const hit = map.get(key);
   if (hit) {
-    cache.delete(key);
-    cache.set(key, hit);
+    hit.lastUsed = ++useClock;
     return hit;
   }
+  const bounds = resolveBounds(options.bounds);
   const source = options.rootBinding ? ROOT_PREFIX + text + ROOT_SUFFIX : text;
   const offset = options.rootBinding ? ROOT_PREFIX.length : 0;
   // JSONata keeps this object and reads it on every evaluation, so `sequence` can be set after parsing.
@@ -923,10 +969,28 @@ export function compileExpression(text: string, options: { rootBinding?: boolean
     arrayLimit: orderBy && bounds.maxOrderByLength < bounds.maxArrayLength ? "max_order_by_length" : "max_array_length",
   };
   installHooks(expression, state);
-  const compiled = { ...state, expression };
-  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-  cache.set(key, compiled);
+  const compiled: Compiled = { ...state, expression, source, lastUsed: ++useClock };
+  if (cacheSize() >= CACHE_LIMIT) evictOne();
+  map.set(key, compiled);
   return compiled;
+}
+
+/** The closure-compiled form of an entry, compiled on first use (a refusal is remembered too). */
+function closuresOf(compiled: Compiled): CompileResult {
+  if (!compiled.closures) {
+    try {
+      compiled.closures = compileText(compiled.source);
+    } catch (err) {
+      compiled.closures = { ok: false, reason: `compiler error: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+  return compiled.closures;
+}
+
+/** Whether `text` runs compiled to closures, or why it runs in the interpreter. Throws ExpressionError on a syntax error. */
+export function compiledStatus(text: string, options: { rootBinding?: boolean } = {}): { compiled: true } | { compiled: false; reason: string } {
+  const closures = closuresOf(compileExpression(text, options));
+  return closures.ok ? { compiled: true } : { compiled: false, reason: closures.reason };
 }
 
 /** Throws ExpressionError when `text` does not parse. */
@@ -942,15 +1006,82 @@ export interface EvaluateOptions {
   bounds?: Partial<EvaluationBounds>;
   /** Shared by several evaluations (one mapping run): the steps used are added to it. */
   budget?: StepBudget;
+  /** Run compiled to closures where the compiler supports the text (default: the isolate's switch). */
+  compile?: boolean;
 }
 
 /** Evaluates a JSONata expression; `undefined` means "no value" (the attribute is omitted). */
 export async function evaluateExpression(text: string, input: unknown, options: EvaluateOptions = {}): Promise<unknown> {
+  return evaluateNow(text, input, options);
+}
+
+/**
+ * evaluateExpression, answering at once when the expression runs compiled (the mapping engine's
+ * path: no microtask per expression) and with a promise when the interpreter runs it. Throws
+ * ExpressionError synchronously when a compiled evaluation reaches a bound.
+ */
+export function evaluateNow(text: string, input: unknown, options: EvaluateOptions = {}): unknown {
   const rootBinding = options.root !== undefined;
-  const compiled = compileExpression(text, { rootBinding, bounds: options.bounds });
+  const compiled = compileExpression(text, rootBinding ? { rootBinding, bounds: options.bounds } : options.bounds ? { bounds: options.bounds } : NO_OPTIONS);
+  if (options.compile ?? compilation) {
+    const closures = closuresOf(compiled);
+    if (closures.ok) {
+      try {
+        return runClosures(compiled, closures.evaluate, input, options);
+      } catch (err) {
+        // A bound stops the evaluation as it is. Any other failure is evaluated again by the
+        // interpreter, which words JSONata's message exactly (and is the reference, should they differ).
+        if (limitBehind(err, compiled)) throw toExpressionError(err, compiled.offset, compiled);
+      }
+    }
+  }
+  return interpret(compiled, input, options);
+}
+
+const NO_OPTIONS = Object.freeze({});
+
+/** The compiled path only, errors as the compiled run raised them: for the conformance gate and fuzzing. */
+export async function evaluateCompiledOnly(text: string, input: unknown, options: EvaluateOptions = {}): Promise<unknown> {
+  const compiled = compileExpression(text, { rootBinding: options.root !== undefined, bounds: options.bounds });
+  const closures = closuresOf(compiled);
+  if (!closures.ok) throw new Error(`not compiled: ${closures.reason}`);
+  try {
+    return runClosures(compiled, closures.evaluate, input, options);
+  } catch (err) {
+    throw toExpressionError(err, compiled.offset, compiled);
+  }
+}
+
+/** The RegExp-like engine of one compiled evaluation: linear time, charged to its meter. */
+function meteredRegexEngine(meter: Meter) {
+  return function MeteredRegExp(re: RegExp) {
+    return new LinearRegExp(linearPatternOrRefuse(re), meter);
+  } as unknown as Host["RegexEngine"];
+}
+
+function runClosures(compiled: Compiled, evaluate: Evaluator, input: unknown, options: EvaluateOptions): unknown {
+  const meter = newMeter(compiled, options.budget);
+  const bindings = options.root !== undefined ? { ...options.bindings, __payload: options.root } : (options.bindings ?? NO_OPTIONS);
+  try {
+    const host: Host = {
+      meter,
+      arrayCap: compiled.arrayCap,
+      maxDepth: compiled.bounds.maxDepth,
+      maxStringLength: compiled.bounds.maxStringLength,
+      RegexEngine: meteredRegexEngine(meter),
+    };
+    const result = runCompiled(evaluate, input, bindings, host);
+    measure(result, compiled.bounds.maxResultSize, "max_result_size", compiled.bounds.maxDepth);
+    return normalise(result);
+  } finally {
+    if (options.budget) options.budget.used += meter.steps;
+  }
+}
+
+async function interpret(compiled: Compiled, input: unknown, options: EvaluateOptions): Promise<unknown> {
   const meter = newMeter(compiled, options.budget);
   const bindings: Record<string, unknown> = { ...options.bindings, [METER_BINDING]: { [METER_HANDLE]: meter } };
-  if (rootBinding) bindings.__payload = options.root;
+  if (options.root !== undefined) bindings.__payload = options.root;
   try {
     const result = await compiled.expression.evaluate(input, bindings);
     measure(result, compiled.bounds.maxResultSize, "max_result_size", compiled.bounds.maxDepth);

@@ -58,6 +58,9 @@ const SimulationResult = z
         })
         .loose(),
     ),
+    expressions: z
+      .array(z.object({ path: z.string(), compiled: z.boolean(), reason: z.string().optional() }))
+      .openapi({ description: "erp-edge extension: each JSONata expression of the configuration, and whether it runs compiled to closures or (with the reason) in the JSONata interpreter" }),
   })
   .openapi("MappingSimulationResponse");
 

@@ -1,7 +1,8 @@
 // Mapping simulation: validate a configuration, parse a payload, run the mapping, nothing stored.
 import type { z } from "@hono/zod-openapi";
 import { AppError, zodIssues } from "../platform/errors";
-import { MappingError, runMapping, type EntityUpdate, type MappingContext, type MappingWarning, type MeterReadingUpdate } from "./engine";
+import { configuredExpressions, MappingError, runMapping, type EntityUpdate, type MappingContext, type MappingWarning, type MeterReadingUpdate } from "./engine";
+import { compiledStatus, ExpressionError, mappingCompilationEnabled } from "./expression";
 import { parsePayload, PayloadError, type PayloadFormat } from "./payload";
 import { convertLegacyMapping, InboundConfiguration, LegacyMappingV1, MappingConfigurationV2Events } from "./schema";
 
@@ -27,7 +28,7 @@ export async function simulate(
   format: PayloadFormat,
   payload: unknown,
   ctx: MappingContext,
-): Promise<{ entity_updates: EntityUpdate[]; meter_readings_updates: MeterReadingUpdate[]; warnings: SimulationWarning[] }> {
+): Promise<{ entity_updates: EntityUpdate[]; meter_readings_updates: MeterReadingUpdate[]; warnings: SimulationWarning[]; expressions: ExpressionReport[] }> {
   let input: unknown;
   try {
     input = parsePayload(format, payload);
@@ -37,11 +38,29 @@ export async function simulate(
   }
   try {
     const { entity_updates, meter_readings_updates, warnings } = await runMapping(config, input, ctx);
-    return { entity_updates, meter_readings_updates, warnings: warnings.map((w) => simulationWarning(config, w)) };
+    return { entity_updates, meter_readings_updates, warnings: warnings.map((w) => simulationWarning(config, w)), expressions: expressionReports(config, ctx.compile) };
   } catch (err) {
     if (err instanceof MappingError) throw new AppError(err.limit ? "MAPPING_LIMIT_EXCEEDED" : "UNPROCESSABLE", err.message, err.details);
     throw err;
   }
+}
+
+/** erp-edge's addition to the simulation: how each expression of the configuration runs. */
+export type ExpressionReport = { path: string; compiled: true } | { path: string; compiled: false; reason: string };
+
+/** Whether each expression runs compiled to closures or in the JSONata interpreter, and why. */
+export function expressionReports(config: InboundConfiguration, compile = mappingCompilationEnabled()): ExpressionReport[] {
+  return configuredExpressions(config).map(({ path, expression, rootBinding }) => {
+    if (!compile) return { path, compiled: false, reason: "compilation is turned off (MAPPING_COMPILER=off)" };
+    try {
+      const status = compiledStatus(expression, { rootBinding });
+      return status.compiled ? { path, compiled: true } : { path, compiled: false, reason: status.reason };
+    } catch (err) {
+      // Unreachable for a saved or validated configuration (expressions are parsed then); kept total.
+      if (err instanceof ExpressionError) return { path, compiled: false, reason: `syntax error ${err.code}: ${err.message}` };
+      throw err;
+    }
+  });
 }
 
 /** A simulation warning as epilot's MappingSimulationWarning: `entity_schema`, `field` and `message` always there. */

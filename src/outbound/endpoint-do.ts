@@ -3,6 +3,7 @@
 // letters and retention, in the object's own SQLite, so no delivery writes the shared D1 database.
 // A webhook endpoint delivers its queue: signed POSTs, retries with backoff and jitter, Retry-After,
 // a per-endpoint rate limit, one-at-a-time order when `ordered`, 410 disabling, a circuit breaker.
+import { configureMapping } from "../mapping/expression";
 import { DurableObject } from "cloudflare:workers";
 import { emptyStorage } from "../platform/object-storage";
 import { auditStatementIf } from "../platform/audit";
@@ -55,6 +56,7 @@ export class OutboundEndpoint extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    configureMapping(env);
     this.sql = ctx.storage.sql;
     this.sql.exec(DELIVERIES_SCHEMA);
   }
