@@ -176,24 +176,16 @@ class Mapper {
     this.budget = { used: 0, limit: this.limits.maxTotalSteps };
   }
 
-  *evaluate(text: string, scope: Scope, at: string, attribute?: string): Step<unknown> {
+  /**
+   * The expression's value, at once when it runs compiled, else a promise (the caller yields it to
+   * the driver). Failures come out as MappingErrors saying where, either way.
+   */
+  evaluate(text: string, scope: Scope, at: string, attribute?: string): unknown {
     try {
       const value = evaluateNow(text, scope.input, { root: scope.root, bounds: this.ctx.bounds, budget: this.budget, compile: this.ctx.compile });
-      // A compiled expression answers at once; the interpreter (fallback, or compilation off) is awaited by the driver.
-      return value instanceof Promise ? yield value : value;
+      return value instanceof Promise ? value.catch((err: unknown) => Promise.reject(mappingError(err, text, scope, at, attribute))) : value;
     } catch (err) {
-      if (!(err instanceof ExpressionError)) throw err;
-      const where = [scope.entity_schema, attribute].filter(Boolean).join(".");
-      throw new MappingError(`${where ? `${where}: ` : ""}JSONata ${err.code} at position ${err.position ?? 0} of ${at}: ${err.message}`, {
-        path: at,
-        entity_schema: scope.entity_schema,
-        attribute,
-        expression: text,
-        jsonata_code: err.code,
-        position: err.position,
-        item_index: scope.item_index,
-        ...(err.limit && { limit: err.limit, value: err.value }),
-      });
+      throw mappingError(err, text, scope, at, attribute);
     }
   }
 
@@ -204,16 +196,15 @@ class Mapper {
     if (this.outputSize > max) throw outputTooLarge(max, at, { entity_schema: scope.entity_schema, attribute, item_index: scope.item_index });
   }
 
-  *isEnabled(predicate: boolean | string | undefined, scope: Scope, at: string, attribute?: string): Step<boolean> {
-    if (predicate === undefined || predicate === true) return true;
-    if (predicate === false) return false;
-    return Boolean(yield* this.evaluate(predicate, scope, at, attribute));
+  *isEnabled(predicate: string, scope: Scope, at: string, attribute?: string): Step<boolean> {
+    const value = this.evaluate(predicate, scope, at, attribute);
+    return Boolean(value instanceof Promise ? yield value : value);
   }
 
-  /** `constant` > `jsonataExpression` > `field`. */
-  *valueOf(source: ValueSource, scope: Scope, at: string, attribute: string): Step<unknown> {
+  /** `constant` > `jsonataExpression` > `field`; a promise only when the interpreter evaluates it. */
+  valueOf(source: ValueSource, scope: Scope, at: string, attribute: string): unknown {
     if (source.constant !== undefined) return source.constant;
-    if (source.jsonataExpression !== undefined) return yield* this.evaluate(source.jsonataExpression, scope, `${at}.jsonataExpression`, attribute);
+    if (source.jsonataExpression !== undefined) return this.evaluate(source.jsonataExpression, scope, `${at}.jsonataExpression`, attribute);
     if (source.field !== undefined) return readField(scope.input, source.field);
     return undefined;
   }
@@ -221,7 +212,8 @@ class Mapper {
   /** The element list an optional pre-processing expression yields (one scope per element). */
   *itemsOf(expression: string | undefined, payload: unknown, at: string, entity_schema?: string): Step<Scope[]> {
     if (expression === undefined) return [{ input: payload, path: at, entity_schema }];
-    const value = yield* this.evaluate(expression, { input: payload, path: at, entity_schema }, `${at}.jsonataExpression`);
+    let value = this.evaluate(expression, { input: payload, path: at, entity_schema }, `${at}.jsonataExpression`);
+    if (value instanceof Promise) value = yield value;
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) return [{ input: value, root: payload, path: at, entity_schema }];
     const max = this.limits.maxItems;
@@ -242,7 +234,8 @@ class Mapper {
     const ids: Record<string, unknown> = {};
     for (const [k, source] of sources.entries()) {
       const resolved = typeof source === "string" ? { attribute: source, field: source } : source;
-      const value = yield* this.valueOf(resolved, scope, `${at}.${k}`, resolved.attribute);
+      let value = this.valueOf(resolved, scope, `${at}.${k}`, resolved.attribute);
+      if (value instanceof Promise) value = yield value;
       if (value === undefined || value === null || value === "") return undefined;
       setOwn(ids, resolved.attribute, value);
     }
@@ -261,7 +254,8 @@ class Mapper {
         refs.push({ $entity_unique_ids: ids, _schema: item.entity_schema, ...(item._tags && { _tags: item._tags }) });
       }
     } else {
-      const value = yield* this.evaluate(relations.jsonataExpression, scope, `${at}.jsonataExpression`, attribute);
+      let value = this.evaluate(relations.jsonataExpression, scope, `${at}.jsonataExpression`, attribute);
+      if (value instanceof Promise) value = yield value;
       for (const raw of value === undefined ? [] : Array.isArray(value) ? value : [value]) {
         const ref = toEntityRef(raw);
         if (ref) refs.push(ref);
@@ -274,7 +268,8 @@ class Mapper {
   *fileProxyUrl(config: FileProxyUrl, scope: Scope, at: string, attribute: string): Step<string> {
     const params: Record<string, string> = {};
     for (const [name, source] of Object.entries(config.params)) {
-      const value = yield* this.valueOf(source, scope, `${at}.params.${name}`, attribute);
+      let value = this.valueOf(source, scope, `${at}.params.${name}`, attribute);
+      if (value instanceof Promise) value = yield value;
       if (value !== undefined && value !== null) setOwn(params, name, typeof value === "string" ? value : JSON.stringify(value));
     }
     if (this.ctx.fileUrl) return (yield this.ctx.fileUrl(config.use_case_slug, params)) as string;
@@ -290,11 +285,15 @@ class Mapper {
     const attributes: Record<string, unknown> = {};
     for (const [i, field] of fields.entries()) {
       const fieldAt = `${at}.fields.${i}`;
-      if (!(yield* this.isEnabled(field.enabled, scope, `${fieldAt}.enabled`, field.attribute))) continue;
+      if (field.enabled === false) continue;
+      if (typeof field.enabled === "string" && !(yield* this.isEnabled(field.enabled, scope, `${fieldAt}.enabled`, field.attribute))) continue;
       let value: unknown;
       if (field.relations) value = yield* this.relation(field.relations, scope, `${fieldAt}.relations`, field.attribute);
       else if (field.file_proxy_url) value = yield* this.fileProxyUrl(field.file_proxy_url, scope, `${fieldAt}.file_proxy_url`, field.attribute);
-      else value = yield* this.valueOf(field, scope, fieldAt, field.attribute);
+      else {
+        value = this.valueOf(field, scope, fieldAt, field.attribute);
+        if (value instanceof Promise) value = yield value;
+      }
       if (value === undefined) continue;
       this.account(value, scope, fieldAt, field.attribute);
       if (field._type) value = wrapTyped(field._type, value);
@@ -311,6 +310,21 @@ class Mapper {
       ...extra,
     });
   }
+}
+
+function mappingError(err: unknown, text: string, scope: Scope, at: string, attribute?: string): unknown {
+  if (!(err instanceof ExpressionError)) return err;
+  const where = [scope.entity_schema, attribute].filter(Boolean).join(".");
+  return new MappingError(`${where ? `${where}: ` : ""}JSONata ${err.code} at position ${err.position ?? 0} of ${at}: ${err.message}`, {
+    path: at,
+    entity_schema: scope.entity_schema,
+    attribute,
+    expression: text,
+    jsonata_code: err.code,
+    position: err.position,
+    item_index: scope.item_index,
+    ...(err.limit && { limit: err.limit, value: err.value }),
+  });
 }
 
 /** `field`: a key of the payload, or a `$.a.b[0].c` path. */
@@ -364,8 +378,9 @@ export function normaliseTimestamp(value: unknown): string | undefined {
 function* mapEntity(m: Mapper, entity: EntityMapping, index: number, payload: unknown, out: EntityUpdate[]): Step<void> {
   const at = `entities.${index}`;
   const base: Scope = { input: payload, path: at, entity_schema: entity.entity_schema };
-  if (!(yield* m.isEnabled(entity.enabled, base, `${at}.enabled`))) return;
-  if (!(yield* m.isEnabled(entity.condition, base, `${at}.condition`))) return;
+  if (entity.enabled === false || entity.condition === false) return;
+  if (typeof entity.enabled === "string" && !(yield* m.isEnabled(entity.enabled, base, `${at}.enabled`))) return;
+  if (typeof entity.condition === "string" && !(yield* m.isEnabled(entity.condition, base, `${at}.condition`))) return;
   for (const scope of yield* m.itemsOf(entity.jsonataExpression, payload, at, entity.entity_schema)) {
     const attributes = yield* m.fields(entity.fields, scope, at);
     const missing = entity.unique_ids.filter((id) => {

@@ -315,7 +315,8 @@ describe("cost and size bounds (docs/mapping-limits.md)", () => {
   it("charges a whole mapping run to one budget", async () => {
     const budget: StepBudget = { used: 0, limit: 2_000 };
     await evaluateExpression("$sum([1..200].($ * 2))", {}, { budget });
-    expect(budget.used).toBeGreaterThan(400);
+    // Compiled, a path step costs a step per item (200); the interpreter counts every node it visits (more).
+    expect(budget.used).toBeGreaterThan(200);
     const err = await refusal("$sum([1..2000].($ * 2))", { budget });
     expect(err).toMatchObject({ code: "D1012", limit: "max_total_steps", value: 2_000 });
   });
@@ -390,7 +391,7 @@ describe("mapping run limits", () => {
   });
 
   it("charges all expressions of a run to one budget", async () => {
-    const err = await runMapping(items("[1..1000]", "$string($sum([1..100]))"), {}, { limits: { maxTotalSteps: 20_000 } }).catch((e) => e);
+    const err = await runMapping(items("[1..1000]", "$string($sum([1..100].($ * 2)))"), {}, { limits: { maxTotalSteps: 20_000 } }).catch((e) => e);
     expect(err.details).toMatchObject({ limit: "max_total_steps", value: 20_000, jsonata_code: "D1012" });
   });
 

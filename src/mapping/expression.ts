@@ -223,6 +223,10 @@ export function measure(value: unknown, cap: number, limit: LimitName, maxDepth:
 
 /** JSON size of a value as the mapping engine and the API count it (see docs/mapping-limits.md). */
 export function serialisedSize(value: unknown, cap: number): number {
+  // Scalars, most mapped values, and compiled results (sized as they were built) without a walk.
+  if (typeof value === "string") return value.length + 2 > cap ? cap + 1 : value.length + 2;
+  const known = value !== null && typeof value === "object" ? knownSizes.get(value) : undefined;
+  if (known !== undefined) return known > cap ? cap + 1 : known;
   try {
     return measure(value, cap, "max_result_size", Number.MAX_SAFE_INTEGER);
   } catch (err) {
@@ -908,9 +912,17 @@ export function mappingCompilationEnabled(): boolean {
   return compilation;
 }
 
-/** Applies the deployment's `MAPPING_COMPILER` setting; called where the isolate first sees its env. */
+let configuredSetting: string | undefined;
+
+/**
+ * Applies the deployment's `MAPPING_COMPILER` setting where the isolate sees its env (each request,
+ * queue batch, Durable Object): only when the setting changes, so a switch set in code holds.
+ */
 export function configureMapping(env: { MAPPING_COMPILER?: string }): void {
-  compilation = env.MAPPING_COMPILER !== "off";
+  const setting = env.MAPPING_COMPILER ?? "on";
+  if (setting === configuredSetting) return;
+  configuredSetting = setting;
+  compilation = setting !== "off";
 }
 
 function resolveBounds(bounds?: Partial<EvaluationBounds>): EvaluationBounds {
@@ -1052,29 +1064,122 @@ export async function evaluateCompiledOnly(text: string, input: unknown, options
   }
 }
 
-/** The RegExp-like engine of one compiled evaluation: linear time, charged to its meter. */
-function meteredRegexEngine(meter: Meter) {
-  return function MeteredRegExp(re: RegExp) {
-    return new LinearRegExp(linearPatternOrRefuse(re), meter);
-  } as unknown as Host["RegexEngine"];
-}
+/**
+ * The RegExp-like engine of compiled evaluations: linear time, charged to the meter of the
+ * evaluation running now. A compiled evaluation is synchronous, so "now" is well defined, and no
+ * engine needs to be built per evaluation.
+ */
+let currentMeter: Meter | undefined;
+const compiledRegexEngine = function MeteredRegExp(re: RegExp) {
+  return new LinearRegExp(linearPatternOrRefuse(re), currentMeter);
+} as unknown as Host["RegexEngine"];
 
 function runClosures(compiled: Compiled, evaluate: Evaluator, input: unknown, options: EvaluateOptions): unknown {
   const meter = newMeter(compiled, options.budget);
   const bindings = options.root !== undefined ? { ...options.bindings, __payload: options.root } : (options.bindings ?? NO_OPTIONS);
+  const outerMeter = currentMeter;
+  currentMeter = meter;
   try {
     const host: Host = {
       meter,
       arrayCap: compiled.arrayCap,
       maxDepth: compiled.bounds.maxDepth,
       maxStringLength: compiled.bounds.maxStringLength,
-      RegexEngine: meteredRegexEngine(meter),
+      RegexEngine: compiledRegexEngine,
     };
     const result = runCompiled(evaluate, input, bindings, host);
-    measure(result, compiled.bounds.maxResultSize, "max_result_size", compiled.bounds.maxDepth);
-    return normalise(result);
+    // Most mapped values are scalars: only a long string needs measuring, and nothing needs normalising.
+    if (result === null || typeof result !== "object") {
+      if (typeof result === "string" && result.length + 2 > compiled.bounds.maxResultSize) measure(result, compiled.bounds.maxResultSize, "max_result_size", 1);
+      return result;
+    }
+    return normaliseMeasured(result, compiled.bounds.maxResultSize, compiled.bounds.maxDepth);
   } finally {
+    currentMeter = outerMeter;
     if (options.budget) options.budget.used += meter.steps;
+  }
+}
+
+/**
+ * `measure` then `normalise` in one walk, for compiled results: the same sizes counted in the same
+ * order (so the same value is refused with the same limit), and the plain copy built as it goes.
+ * The copy's own size (what `serialisedSize` would count) is remembered for the mapping engine,
+ * which accounts every mapped value against the run's output bound and need not walk it again.
+ * Module state instead of closures: the walk is synchronous and allocates only the copy.
+ */
+function normaliseMeasured(value: unknown, cap: number, maxDepth: number): unknown {
+  walkSize = 0;
+  walkCap = cap;
+  walkMaxDepth = maxDepth;
+  const out = walkResult(value, 0);
+  if (out !== null && typeof out === "object") knownSizes.set(out, walkKept);
+  return out;
+}
+
+let walkSize = 0;
+let walkCap = 0;
+let walkMaxDepth = 0;
+/** Size of the value walkResult just returned, as serialisedSize counts the copy. */
+let walkKept = 0;
+const knownSizes = new WeakMap<object, number>();
+
+function walkAdd(n: number): void {
+  walkSize += n;
+  if (walkSize > walkCap) throw refuse("max_result_size", walkCap, `Value would serialise to more than ${walkCap} characters`);
+}
+
+function walkResult(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case "string":
+      walkAdd((walkKept = v.length + 2));
+      return v;
+    case "number":
+      walkAdd((walkKept = String(v).length));
+      return v;
+    case "boolean":
+      walkAdd((walkKept = 5));
+      return v;
+    case "object": {
+      if (v === null) {
+        walkAdd((walkKept = 4));
+        return v;
+      }
+      if (depth >= walkMaxDepth) throw refuse("max_depth", walkMaxDepth, `Value nested more than ${walkMaxDepth} levels deep`);
+      if (Array.isArray(v)) {
+        walkAdd(2 + v.length);
+        let kept = 2 + v.length;
+        const out = new Array(v.length);
+        for (let i = 0; i < v.length; i++) {
+          out[i] = walkResult(v[i], depth + 1);
+          kept += walkKept;
+        }
+        walkKept = kept;
+        return out;
+      }
+      if (isFunctionValue(v)) {
+        walkAdd(2);
+        const out = normalise(v);
+        walkKept = out === undefined ? 0 : serialisedSize(out, Number.MAX_SAFE_INTEGER);
+        return out;
+      }
+      walkAdd(2);
+      let kept = 2;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(v)) {
+        walkAdd(key.length + 4);
+        const n = walkResult((v as Record<string, unknown>)[key], depth + 1);
+        if (n === undefined) continue;
+        kept += key.length + 4 + walkKept;
+        // A result key named "__proto__" stays data and never becomes the prototype.
+        if (key === "__proto__") Object.defineProperty(out, key, { value: n, writable: true, enumerable: true, configurable: true });
+        else out[key] = n;
+      }
+      walkKept = kept;
+      return out;
+    }
+    default:
+      walkKept = 0;
+      return v;
   }
 }
 

@@ -20,5 +20,7 @@ export function ownValue(node: unknown, key: string): unknown {
 
 /** Sets an own, enumerable property, even for a key like `__proto__` that plain assignment treats specially. */
 export function setOwn(node: object, key: string, value: unknown): void {
-  Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
+  // Only `__proto__` is an accessor on Object.prototype; every other key assigns an own data property.
+  if (key === "__proto__") Object.defineProperty(node, key, { value, writable: true, enumerable: true, configurable: true });
+  else (node as Record<string, unknown>)[key] = value;
 }

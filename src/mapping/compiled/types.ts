@@ -76,3 +76,17 @@ export type Evaluator = (input: unknown, environment: Frame) => unknown;
 
 /** What the compiler answers for one expression. */
 export type CompileResult = { ok: true; evaluate: Evaluator } | { ok: false; reason: string };
+
+/**
+ * What the integration layer (../expression.ts) hands `runCompiled` for one evaluation. `meter` goes on
+ * `base[METER]`; the bounds are the evaluation's own (see EvaluationBounds in ../expression.ts).
+ */
+export interface Host {
+  meter: unknown;
+  /** Longest sequence a step may build: past it, `{ code: "D2015", value: arrayCap }`. */
+  arrayCap: number;
+  /** Deepest nesting of function applications: past it, `{ code: "D1011", value: maxDepth }`. */
+  maxDepth: number;
+  maxStringLength: number;
+  RegexEngine: Base["RegexEngine"];
+}
