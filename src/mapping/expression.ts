@@ -225,8 +225,7 @@ export function measure(value: unknown, cap: number, limit: LimitName, maxDepth:
 export function serialisedSize(value: unknown, cap: number): number {
   // Scalars, most mapped values, and compiled results (sized as they were built) without a walk.
   if (typeof value === "string") return value.length + 2 > cap ? cap + 1 : value.length + 2;
-  const known = value !== null && typeof value === "object" ? knownSizes.get(value) : undefined;
-  if (known !== undefined) return known > cap ? cap + 1 : known;
+  if (value === lastResult && value !== null && typeof value === "object") return lastResultSize > cap ? cap + 1 : lastResultSize;
   try {
     return measure(value, cap, "max_result_size", Number.MAX_SAFE_INTEGER);
   } catch (err) {
@@ -1112,7 +1111,8 @@ function normaliseMeasured(value: unknown, cap: number, maxDepth: number): unkno
   walkCap = cap;
   walkMaxDepth = maxDepth;
   const out = walkResult(value, 0);
-  if (out !== null && typeof out === "object") knownSizes.set(out, walkKept);
+  lastResult = out;
+  lastResultSize = walkKept;
   return out;
 }
 
@@ -1121,7 +1121,9 @@ let walkCap = 0;
 let walkMaxDepth = 0;
 /** Size of the value walkResult just returned, as serialisedSize counts the copy. */
 let walkKept = 0;
-const knownSizes = new WeakMap<object, number>();
+/** The last compiled result and its size: the engine accounts a value right after evaluating it. */
+let lastResult: unknown;
+let lastResultSize = 0;
 
 function walkAdd(n: number): void {
   walkSize += n;
