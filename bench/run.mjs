@@ -558,7 +558,7 @@ try {
       checks: r.checks,
       peak_rss_mb: round(peak.runtime / 2 ** 20),
       ...(peak.proxy !== undefined && { dev_proxy_peak_rss_mb: round(peak.proxy / 2 ** 20) }),
-      rss_of: name === "mapping" ? "the Node process running both" : "the workerd process running erp-edge (wrangler dev's proxy, a second workerd in front of it, is dev_proxy_peak_rss_mb)",
+      rss_of: name === "mapping" ? "the Node process running all four (ours, interpreted, jsonata-js, hand-written)" : "the workerd process running erp-edge (wrangler dev's proxy, a second workerd in front of it, is dev_proxy_peak_rss_mb)",
       seconds: round((performance.now() - t) / 1000, 1),
       date: new Date().toISOString(),
     };

@@ -277,6 +277,9 @@ const RUNAWAY: { what: string; text: string; bounds?: Partial<EvaluationBounds>;
   { what: "a reduce over a long range", text: "$reduce([1..100000], function($a, $b) { $a + $b })", bounds: { maxSteps: 1000 }, code: "D1012", limit: "max_steps" },
   { what: "a filter lambda over a long range", text: "$count($filter([1..100000], function($v) { $v % 2 = 0 }))", bounds: { maxSteps: 1000 }, code: "D1012", limit: "max_steps" },
   { what: "a range past the array bound", text: "[1..1000000]", code: "D2015", limit: "max_array_length" },
+  // Each range is within the array bound and each iteration is cheap in calls: only charging a
+  // range by its length stops 2,000 iterations from allocating 200 million numbers.
+  { what: "a loop allocating a long range per iteration", text: "$sum($map([1..2000], function($x) { $count([1..99999]) }))", code: "D1012", limit: "max_steps" },
   {
     what: "a string concatenation past the string bound",
     text: '$join([1..2000].("abcdefghij")) & $join([1..2000].("abcdefghij"))',
