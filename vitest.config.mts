@@ -8,6 +8,7 @@ import type { Reporter } from "vitest/reporters";
 import "./scripts/wrangler-env.mjs";
 import { startFakeArchive } from "./scripts/fake-archive.mjs";
 import { startReceiver } from "./scripts/receiver.mjs";
+import { buildHub } from "./scripts/build-hub.mjs";
 
 /** Ends the run with the plain "N passed, N failed" line that CI reads, whatever else is printed. */
 const closingLine: Reporter = {
@@ -88,6 +89,8 @@ export default defineConfig(async () => {
   // The example app of the README walkthrough, bundled the same way (its SDK import is the workspace's built package).
   const sapBundle = await bundle("blueprints/examples/sap-normalise/src/index.ts", ".wrangler/vitest/apps/sap-normalise.js");
   const blueprints = await repoBlueprints();
+  // The Integration Hub's client, served by the Worker from its static assets (test/hub.test.ts).
+  await buildHub();
   // A real webhook receiver on loopback, allowed past destination safety for these tests only.
   const receiver = await startReceiver();
   receiver.server.unref();

@@ -56,6 +56,14 @@ for (const args of [
 const built = spawnSync(process.execPath, [resolve(root, "node_modules/tsup/dist/cli-default.js"), "--silent"], { cwd: resolve(root, "apps-sdk"), stdio: "inherit" });
 if (built.status !== 0) log("could not rebuild the erp-edge CLI (apps-sdk); the bootstrap uses the last build");
 
+// The Integration Hub's client (/hub): built into the static assets folder before wrangler serves it.
+try {
+  const { buildHub } = await import("./build-hub.mjs");
+  await buildHub();
+} catch (err) {
+  log(`could not build the Integration Hub (/hub): ${err?.message ?? err}`);
+}
+
 // The first config is the one served on 127.0.0.1:8787; the registry runs beside it, reached by the service binding.
 const dev = spawn(process.execPath, [wrangler, "dev", "-c", "wrangler.toml", "-c", "registry/wrangler.toml", ...devArgs], { cwd: root, stdio: "inherit", env: process.env });
 let devExited = false;

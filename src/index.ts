@@ -31,6 +31,7 @@ import { managedCallRoutes } from "./managed-calls/routes";
 import { typeGenerationRoutes } from "./type-generation/routes";
 import { webhookConfigRoutes } from "./webhook-configs/routes";
 import { tenantRoutes } from "./tenants/routes";
+import { hubRoutes } from "./hub/routes";
 
 import { VERSION } from "./platform/version";
 /** The dead-letter queue of erp-edge-core-events (wrangler.toml). */
@@ -102,6 +103,7 @@ app.route("/", appRoutes);
 app.route("/", fileProxyRoutes);
 app.route("/", webhookConfigRoutes);
 app.route("/", typeGenerationRoutes);
+app.route("/", hubRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
