@@ -246,9 +246,11 @@ export interface FuzzStats {
   /** Compiled cases where both paths returned a value, and where both failed (alike). */
   bothValues: number;
   bothErrors: number;
+  /** Cases where the interpreter changed its own input (see checkCase), not compared. */
+  interpreterMutated: number;
 }
 
-export const newStats = (): FuzzStats => ({ cases: 0, compiled: 0, notCompiled: {}, notCompiledExamples: {}, unparsable: 0, unparsableExamples: [], bothValues: 0, bothErrors: 0 });
+export const newStats = (): FuzzStats => ({ cases: 0, compiled: 0, notCompiled: {}, notCompiledExamples: {}, unparsable: 0, unparsableExamples: [], bothValues: 0, bothErrors: 0, interpreterMutated: 0 });
 
 /** Small bounds keep an unlucky case quick; both paths run under the same ones. */
 export const FUZZ_BOUNDS = { maxSteps: 200_000, maxArrayLength: 10_000, maxStringLength: 100_000, maxResultSize: 200_000 };
@@ -282,6 +284,14 @@ export async function checkCase(c: FuzzCase, stats: FuzzStats): Promise<string |
   const referenceInput = structuredClone(c.input);
   const referenceOptions = structuredClone(options);
   const reference = await outcomeOf(() => evaluateExpression(c.expr, referenceInput, { ...referenceOptions, compile: false }));
+  // JSONata's object constructor pushes an undefined into an empty input array, and its interpreter
+  // evaluates a constructor's values concurrently, so a sibling may see the array before or after
+  // that push; compiled code evaluates them in order. Such cases are a quirk of the interpreter, not
+  // a semantics to copy (docs/mapping-compiler.md): counted, not compared.
+  if (sameValue(referenceInput, c.input, "input") !== null || sameValue(referenceOptions.root, options.root, "root") !== null) {
+    stats.interpreterMutated++;
+    return null;
+  }
   const input = structuredClone(c.input);
   const compiledOptions = structuredClone(options);
   const compiled = await outcomeOf(() => evaluateCompiledOnly(c.expr, input, compiledOptions));
@@ -319,7 +329,7 @@ export function describeStats(stats: FuzzStats): string {
     .sort((x, y) => y[1] - x[1])
     .map(([reason, n]) => `    ${n} x ${reason} (e.g. ${stats.notCompiledExamples[reason]!.map((e) => JSON.stringify(e.slice(0, 100))).join(", ")})`);
   return [
-    `fuzz: ${stats.cases} cases, ${stats.compiled} compiled (${((100 * stats.compiled) / Math.max(1, stats.cases - stats.unparsable)).toFixed(1)} %: ${stats.bothValues} values, ${stats.bothErrors} errors on both paths), ${declined} not compiled, ${stats.unparsable} unparsable`,
+    `fuzz: ${stats.cases} cases, ${stats.compiled} compiled (${((100 * stats.compiled) / Math.max(1, stats.cases - stats.unparsable)).toFixed(1)} %: ${stats.bothValues} values, ${stats.bothErrors} errors on both paths, ${stats.interpreterMutated} not compared: the interpreter changed its input), ${declined} not compiled, ${stats.unparsable} unparsable`,
     ...reasons,
     ...stats.unparsableExamples.map((s) => `    unparsable: ${s}`),
   ].join("\n");

@@ -16,6 +16,7 @@ import {
   append,
   apply,
   boolize,
+  callBuiltIn,
   charge,
   d1011,
   d2015,
@@ -31,6 +32,7 @@ import {
   lookup,
   makeCreateSequence,
   makeLambda,
+  makeValidator,
   partialApplyNativeFunction,
   partialApplyProcedure,
   push,
@@ -40,6 +42,7 @@ import {
   setOverBudgetHandler,
   setParser,
   toBoolean,
+  trampoline,
   type Ev,
   type RuntimeBase,
   type TailCall,
@@ -50,6 +53,8 @@ type Node = any;
 
 interface Ctx {
   checked: boolean;
+  /** Names the expression binds somewhere (`$x :=`, parameters, `@$x`, `#$i`): built-ins they may shadow. */
+  shadow: ReadonlySet<string>;
   /** Deepest static depth compiled so far in this unit. */
   max: number;
 }
@@ -71,7 +76,7 @@ export function compileText(text: string): CompileResult {
   try {
     if (referencesEval(ast)) return { ok: false, reason: "$eval is evaluated by the interpreter" };
     if ((ast as { errors?: unknown }).errors) return { ok: false, reason: "syntax errors" };
-    return { ok: true, evaluate: makeUnit(ast, 1) };
+    return { ok: true, evaluate: makeUnit(ast, 1, boundNames(ast)) };
   } catch (err) {
     if (err instanceof RangeError) return { ok: false, reason: "expression nested too deeply to compile" };
     if (err instanceof Unsupported) return { ok: false, reason: err.message };
@@ -92,6 +97,24 @@ function referencesEval(root: Node): boolean {
   return false;
 }
 
+/** Every name the expression can bind in a frame: a built-in of that name may be shadowed. */
+function boundNames(root: Node): Set<string> {
+  const names = new Set<string>();
+  const seen = new Set<object>();
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop() as any;
+    if (node === null || typeof node !== "object" || node instanceof RegExp || seen.has(node)) continue;
+    seen.add(node);
+    if (node.type === "bind" && node.lhs && typeof node.lhs.value === "string") names.add(node.lhs.value);
+    if (node.type === "lambda" && Array.isArray(node.arguments)) for (const a of node.arguments) if (a && typeof a.value === "string") names.add(a.value);
+    if (typeof node.focus === "string") names.add(node.focus);
+    if (typeof node.index === "string") names.add(node.index);
+    for (const key of Object.keys(node)) if (key !== "signature") stack.push(node[key]);
+  }
+  return names;
+}
+
 let hostReady = false;
 function prepareHost(): void {
   if (hostReady) return;
@@ -102,8 +125,15 @@ function prepareHost(): void {
 
 export function runCompiled(evaluate: Evaluator, input: unknown, bindings: Record<string, unknown>, h: Host): unknown {
   prepareHost();
-  const root = new RootScope(compiledBuiltIns() as ReadonlyMap<string, unknown>, h);
-  if (bindings) for (const name in bindings) if (hasOwn.call(bindings, name)) root.bind(name, bindings[name]);
+  const builtIns = compiledBuiltIns() as ReadonlyMap<string, unknown>;
+  const root = new RootScope(builtIns, h);
+  if (bindings) {
+    for (const name in bindings) {
+      if (!hasOwn.call(bindings, name)) continue;
+      root.bind(name, bindings[name]);
+      if (builtIns.has(name)) root.shadowed = true;
+    }
+  }
   root.bind("$", input);
   let wrapped: any = input;
   if (Array.isArray(input) && (input as any).sequence !== true) {
@@ -128,6 +158,7 @@ class RootScope extends Scope implements RuntimeBase {
   declare depth: number;
   declare options: Record<string, unknown>;
   declare time: Date | undefined;
+  declare shadowed: boolean;
 
   constructor(builtIns: ReadonlyMap<string, unknown>, h: Host) {
     super(undefined, builtIns);
@@ -141,6 +172,7 @@ class RootScope extends Scope implements RuntimeBase {
     this.depth = 0;
     this.options = optionsFor(h);
     this.time = undefined;
+    this.shadowed = false;
     this[host.METER] = h.meter;
   }
 
@@ -175,15 +207,15 @@ function optionsFor(h: Host): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // Units and the per-node wrapper (JSONata's evaluate(): predicates, group, sequence unwrapping).
 
-function makeUnit(node: Node, startDepth: number): Ev {
-  const ctx: Ctx = { checked: false, max: 0 };
+function makeUnit(node: Node, startDepth: number, shadow: ReadonlySet<string>): Ev {
+  const ctx: Ctx = { checked: false, max: 0, shadow };
   const fast = compileNode(node, startDepth, ctx);
   const max = ctx.max;
   let checked: Ev | undefined;
   return (input, env) => {
     const base = env.base as RuntimeBase;
     if (base.stack <= 0 || base.depth + max <= base.stack) return fast(input, env);
-    checked ??= compileNode(node, startDepth, { checked: true, max: 0 });
+    checked ??= compileNode(node, startDepth, { checked: true, max: 0, shadow });
     return checked(input, env);
   };
 }
@@ -196,9 +228,20 @@ function makeUnit(node: Node, startDepth: number): Ev {
  */
 const SEQUENCE_TYPES = new Set(["path", "name", "wildcard", "descendant", "variable", "parent", "function", "apply", "block", "condition", "bind"]);
 
+/** Closures that already unwrap their result as evaluate() does (finish(result, false)). */
+const FINISHED = new WeakSet<Ev>();
+
+function finished(ev: Ev): Ev {
+  FINISHED.add(ev);
+  return ev;
+}
+
 function compileNode(expr: Node, d: number, ctx: Ctx): Ev {
   if (d > ctx.max) ctx.max = d;
-  let ev = compileCore(expr, d, ctx);
+  // the core may unwrap its own result when nothing comes between it and the unwrapping
+  const mayFinish = !hasOwn.call(expr, "predicate") && !(expr.type !== "path" && hasOwn.call(expr, "group")) && !expr.keepArray;
+  let ev = compileCore(expr, d, ctx, mayFinish);
+  const selfFinished = mayFinish && FINISHED.has(ev);
   let mayBeSequence = SEQUENCE_TYPES.has(expr.type) || (expr.type === "binary" && expr.value === "..");
   if (hasOwn.call(expr, "predicate")) {
     for (const p of expr.predicate) ev = filtered(ev, compileFilter(p.expr, d + 1, ctx));
@@ -210,7 +253,7 @@ function compileNode(expr: Node, d: number, ctx: Ctx): Ev {
     ev = (input, env) => group(inner(input, env), env);
     mayBeSequence = true;
   }
-  if (mayBeSequence || expr.keepArray) {
+  if ((mayBeSequence || expr.keepArray) && !selfFinished) {
     const inner = ev;
     const keep = expr.keepArray === true;
     ev = (input, env) => finish(inner(input, env), keep);
@@ -230,17 +273,26 @@ function filtered(ev: Ev, filter: (input: any, env: Frame) => any): Ev {
   return (input, env) => filter(ev(input, env), env);
 }
 
-function compileCore(expr: Node, d: number, ctx: Ctx): Ev {
+function compileCore(expr: Node, d: number, ctx: Ctx, mayFinish: boolean): Ev {
   switch (expr.type) {
     case "path":
-      return compilePath(expr, d, ctx);
+      return compilePath(expr, d, ctx, mayFinish);
     case "binary":
       return compileBinary(expr, d, ctx);
     case "unary":
       return compileUnary(expr, d, ctx);
     case "name": {
       const name = expr.value;
-      return (input, env) => lookup(input, name, (env.base as RuntimeBase).cap);
+      if (name === "__proto__" || !mayFinish) return (input, env) => lookup(input, name, (env.base as RuntimeBase).cap);
+      return finished((input, env) => {
+        if (input !== null && typeof input === "object" && !Array.isArray(input)) {
+          // lookup() on an object: an own property, not of a function value
+          if (!hasOwn.call(input, name) || input._jsonata_lambda === true || input._jsonata_function === true) return undefined;
+          const value = input[name];
+          return Array.isArray(value) ? finish(value, false) : value;
+        }
+        return finish(lookup(input, name, (env.base as RuntimeBase).cap), false);
+      });
     }
     case "string":
     case "number":
@@ -257,37 +309,47 @@ function compileCore(expr: Node, d: number, ctx: Ctx): Ev {
       return (_input, env) => env.lookup(label);
     }
     case "condition":
-      return compileCondition(expr, d, ctx);
+      return compileCondition(expr, d, ctx, mayFinish);
     case "block":
-      return compileBlock(expr, d, ctx);
+      return compileBlock(expr, d, ctx, mayFinish);
     case "bind": {
       const name = expr.lhs.value;
       const rhs = compileNode(expr.rhs, d + 1, ctx);
-      return (input, env) => {
+      if (!mayFinish) {
+        return (input, env) => {
+          const value = rhs(input, env);
+          env.bind(name, value);
+          return value;
+        };
+      }
+      return finished((input, env) => {
         const value = rhs(input, env);
         env.bind(name, value);
-        return value;
-      };
+        return unwrapAgain(value);
+      });
     }
     case "regex":
       return compileRegex(expr);
-    case "function": {
-      const call = compileCall(expr, d, ctx, false);
-      return (input, env) => call(input, env, undefined);
-    }
+    case "function":
+      // a Call: called as an Ev, its context is undefined
+      return compileCall(expr, d, ctx, false, mayFinish) as Ev;
     case "variable": {
       const name = expr.value;
       if (name === "") return (input) => (input && input.outerWrapper ? input[0] : input);
-      return (_input, env) => env.lookup(name);
+      if (!mayFinish) return (_input, env) => env.lookup(name);
+      return finished((_input, env) => {
+        const value: any = env.lookup(name);
+        return Array.isArray(value) ? finish(value, false) : value;
+      });
     }
     case "lambda":
-      return compileLambda(expr);
+      return compileLambda(expr, ctx);
     case "partial":
       return compilePartial(expr, d, ctx);
     case "apply":
       return compileApply(expr, d, ctx);
     case "transform":
-      return compileTransform(expr);
+      return compileTransform(expr, ctx);
     default:
       throw new Unsupported(`unsupported node type ${String(expr.type)}`);
   }
@@ -304,11 +366,13 @@ interface StepPlan {
   tuple: boolean;
   focus: string | undefined;
   run: (input: any, tupleBindings: any, env: Frame) => any;
+  /** A plain step's evaluation (evaluateStep), when it is one. */
+  direct?: Ev;
 }
 
-function compilePath(expr: Node, d: number, ctx: Ctx): Ev {
+function compilePath(expr: Node, d: number, ctx: Ctx, mayFinish: boolean): Ev {
   const general = compileGeneralPath(expr, d, ctx);
-  return ctx.checked ? general : (plainPath(expr, d, ctx, general) ?? general);
+  return ctx.checked || !mayFinish ? general : (plainPath(expr, d, ctx, general) ?? general);
 }
 
 /**
@@ -329,14 +393,15 @@ function plainPath(expr: Node, d: number, ctx: Ctx, general: Ev): Ev | undefined
   const n = names.length;
   const head = steps[0].type === "variable" ? compileNode(steps[0], d + 1, ctx) : undefined;
   const from = head ? 1 : 0;
-  return (input, env) => {
+  // the general evaluation's result is unwrapped here, the direct one needs no unwrapping
+  return finished((input, env) => {
     let cur: any;
     if (head) {
       cur = head(input, env);
       if (cur === undefined) return undefined;
-      if (Array.isArray(cur)) return general(input, env);
+      if (Array.isArray(cur)) return finish(general(input, env), false);
     } else {
-      if (Array.isArray(input)) return general(input, env);
+      if (Array.isArray(input)) return finish(general(input, env), false);
       cur = input;
     }
     for (let i = from; i < n; i++) {
@@ -347,11 +412,11 @@ function plainPath(expr: Node, d: number, ctx: Ctx, general: Ev): Ev | undefined
       if (cur === undefined) return undefined;
       if (Array.isArray(cur)) {
         if (i === n - 1 && (cur as any).sequence !== true) return cur;
-        return general(input, env);
+        return finish(general(input, env), false);
       }
     }
     return cur;
-  };
+  });
 }
 
 function compileGeneralPath(expr: Node, d: number, ctx: Ctx): Ev {
@@ -363,6 +428,19 @@ function compileGeneralPath(expr: Node, d: number, ctx: Ctx): Ev {
   const keepSingletonArray = expr.keepSingletonArray === true;
   const pathTuple = expr.tuple === true;
   const group = hasOwn.call(expr, "group") ? compileGroup(expr.group, d + 1, ctx) : undefined;
+  if (firstTuple < 0 && !keepSingletonArray && !group && plans.every((p) => p.direct !== undefined)) {
+    // plain steps only: each step's sequence is the next one's input (the loop below, unrolled)
+    const runs = plans.map((p) => p.direct!);
+    const n = runs.length;
+    return (input, env) => {
+      let sequence: any = Array.isArray(input) && !firstIsVariable ? input : seqOf(input);
+      for (let ii = 0; ii < n; ii++) {
+        sequence = runs[ii]!(sequence, env);
+        if (sequence === undefined || sequence.length === 0) break;
+      }
+      return sequence;
+    };
+  }
   return (input, env) => {
     const base = env.base as RuntimeBase;
     let inputSequence: any = Array.isArray(input) && !firstIsVariable ? input : seqOf(input);
@@ -407,6 +485,7 @@ function planStep(step: Node, index: number, last: boolean, tupleMode: boolean, 
   else {
     const run = compileStep(step, last, d, ctx);
     plan.run = (input, _tb, env) => run(input, env);
+    plan.direct = run;
   }
   return plan;
 }
@@ -424,23 +503,32 @@ function compileStep(step: Node, lastStep: boolean, d: number, ctx: Ctx): Ev {
   const ev = compileNode(step, d + 1, ctx);
   const filters = step.stages ? step.stages.map((s: Node) => compileFilter(s.expr, d + 1, ctx)) : [];
   const nf = filters.length;
+  // JSONata collects the results (D2015 past the cap), then flattens them into a sequence (D2015
+  // past the cap, after every item was evaluated). Both in one pass here: a flattening past the cap
+  // stops and fails at the end, unless the step's lone result is answered as it is.
   return (input, env) => {
     const base = env.base as RuntimeBase;
     const cap = base.cap;
     charge(base, input.length);
-    const result: any[] = [];
+    const resultSequence = seq();
+    let count = 0;
+    let first: any;
+    let overflow = false;
     for (let ii = 0; ii < input.length; ii++) {
       let res = ev(input[ii], env);
       for (let ss = 0; ss < nf; ss++) res = filters[ss]!(res, env);
-      if (res !== undefined) push(result, res, cap);
+      if (res === undefined) continue;
+      if (count >= cap) d2015(cap);
+      if (count++ === 0) first = res;
+      if (overflow) continue;
+      if (!Array.isArray(res) || (res as any).cons) {
+        if (resultSequence.length >= cap) overflow = true;
+        else resultSequence.push(res);
+      } else if (resultSequence.length + res.length > cap) overflow = true;
+      else for (let j = 0; j < res.length; j++) resultSequence.push(res[j]);
     }
-    if (lastStep && result.length === 1 && Array.isArray(result[0]) && !((result[0] as any).sequence === true)) return result[0];
-    const resultSequence = seq();
-    for (let i = 0; i < result.length; i++) {
-      const res = result[i];
-      if (!Array.isArray(res) || (res as any).cons) push(resultSequence, res, cap);
-      else for (let j = 0; j < res.length; j++) push(resultSequence, res[j], cap);
-    }
+    if (lastStep && count === 1 && Array.isArray(first) && !((first as any).sequence === true)) return first;
+    if (overflow) d2015(cap);
     return resultSequence;
   };
 }
@@ -796,6 +884,8 @@ function range(lhs: any, rhs: any, env: Frame): any {
   if (size > 1e7) throw { code: "D2014", stack: new Error().stack, value: size };
   const base = env.base as RuntimeBase;
   if (base.cap && size > base.cap) throw { code: "D2015", stack: new Error().stack, value: size };
+  // ../expression.ts's range guard: a range is charged by its length (a step per 8 items built)
+  charge(base, host.items(size));
   const result: any = new Array(size);
   for (let item = lhs, index = 0; item <= rhs; item++, index++) result[index] = item;
   result.sequence = true;
@@ -1005,20 +1095,43 @@ function reduceTupleStream(tupleStream: any, cap: number): any {
 // ---------------------------------------------------------------------------------------------
 // Control flow, blocks, regexes.
 
-function compileCondition(expr: Node, d: number, ctx: Ctx): Ev {
+/**
+ * evaluate()'s unwrapping for a node passing on a sub-expression's (already unwrapped) value: only
+ * a sequence left after the first unwrapping changes (see SEQUENCE_TYPES).
+ */
+function unwrapAgain(value: any): any {
+  return value !== null && typeof value === "object" && value.sequence === true ? finish(value, false) : value;
+}
+
+function compileCondition(expr: Node, d: number, ctx: Ctx, mayFinish: boolean): Ev {
   const condition = compileNode(expr.condition, d + 1, ctx);
   const then = compileNode(expr.then, d + 1, ctx);
   const otherwise = expr.else !== undefined ? compileNode(expr.else, d + 1, ctx) : undefined;
+  if (mayFinish) {
+    if (otherwise) return finished((input, env) => unwrapAgain(toBoolean(condition(input, env)) ? then(input, env) : otherwise(input, env)));
+    return finished((input, env) => (toBoolean(condition(input, env)) ? unwrapAgain(then(input, env)) : undefined));
+  }
   if (otherwise) return (input, env) => (toBoolean(condition(input, env)) ? then(input, env) : otherwise(input, env));
   return (input, env) => (toBoolean(condition(input, env)) ? then(input, env) : undefined);
 }
 
-function compileBlock(expr: Node, d: number, ctx: Ctx): Ev {
+function compileBlock(expr: Node, d: number, ctx: Ctx, mayFinish: boolean): Ev {
   const expressions: Ev[] = expr.expressions.map((e: Node) => compileNode(e, d + 1, ctx));
   const n = expressions.length;
   // A block's frame only ever holds what its own binds (outside nested blocks and lambdas) assign.
   const needsFrame = expr.expressions.some(bindsInScope);
-  if (n === 1 && !needsFrame) return expressions[0]!;
+  if (n === 1 && !needsFrame) {
+    const only = expressions[0]!;
+    return mayFinish ? finished((input, env) => unwrapAgain(only(input, env))) : only;
+  }
+  if (mayFinish) {
+    return finished((input, env) => {
+      const frame = needsFrame ? new Scope(env) : env;
+      let result: unknown;
+      for (let i = 0; i < n; i++) result = expressions[i]!(input, frame);
+      return unwrapAgain(result);
+    });
+  }
   return (input, env) => {
     const frame = needsFrame ? new Scope(env) : env;
     let result: unknown;
@@ -1078,7 +1191,79 @@ type Call = (input: any, env: Frame, context: any) => any;
  * evaluateFunction. `d` is the depth the call is made from (the function node's, or the `~>`
  * node's when JSONata calls evaluateFunction directly); procedure and arguments sit one below.
  */
-function compileCall(expr: Node, d: number, ctx: Ctx, applyto: boolean): Call {
+function compileCall(expr: Node, d: number, ctx: Ctx, applyto: boolean, mayFinish = false): Call {
+  const builtIn = ctx.checked ? undefined : knownBuiltIn(expr.procedure, ctx.shadow);
+  if (!builtIn) return compileGeneralCall(expr, d, ctx, applyto);
+  // compiled on first need only: compiling the arguments twice would double at every nesting
+  let generalCall: Call | undefined;
+  const shadow = ctx.shadow;
+  const general: Call = (input, env, context) => (generalCall ??= compileGeneralCall(expr, d, { checked: false, max: 0, shadow }, applyto))(input, env, context);
+  // The procedure is a built-in nothing in the expression rebinds (a run-time binding of the
+  // name, `base.shadowed`, goes the general way): call it directly, as apply() would.
+  if (d + 1 > ctx.max) ctx.max = d + 1;
+  const args: Ev[] = expr.arguments.map((a: Node) => compileNode(a, d + 1, ctx));
+  const n = args.length;
+  const procName: string = expr.procedure.value;
+  const position = expr.position;
+  const validate = makeValidator(builtIn.signature);
+  // called for a function node (not for `~>`, whose own node unwraps): the result unwrapped here
+  const unwrap = !applyto && mayFinish;
+  const call: Call = (input, env, context) => {
+    const base = env.base as RuntimeBase;
+    if (base.shadowed) return general(input, env, context);
+    const evaluatedArgs: unknown[] = applyto ? [context] : [];
+    for (let jj = 0; jj < n; jj++) {
+      const arg = args[jj]!(input, env);
+      if (arg !== null && (typeof arg === "object" || typeof arg === "function") && isFunctionValue(arg)) evaluatedArgs.push(wrapFunction(arg, env));
+      else evaluatedArgs.push(arg);
+    }
+    const depth = base.depth;
+    builtIn.token = procName;
+    builtIn.position = position;
+    base.depth = depth + d;
+    let result: any;
+    try {
+      result = callBuiltIn(builtIn, validate, evaluatedArgs, input, env);
+    } catch (err: any) {
+      base.depth = depth;
+      // applyInner's annotation, then evaluateFunction's
+      if (err !== null && typeof err === "object") {
+        if (typeof err.token == "undefined") err.token = procName;
+        err.position = position || err.position;
+        if (!err.position) err.position = position;
+        if (!err.token) err.token = procName;
+      }
+      throw err;
+    }
+    if (result && result._jsonata_lambda === true && result.thunk === true) {
+      try {
+        result = trampoline(result, input, env);
+      } catch (err: any) {
+        base.depth = depth;
+        if (err !== null && typeof err === "object") {
+          if (!err.position) err.position = position;
+          if (!err.token) err.token = procName;
+        }
+        throw err;
+      }
+    }
+    base.depth = depth;
+    if (unwrap && result !== null && typeof result === "object" && result.sequence === true) return finish(result, false);
+    return result;
+  };
+  if (unwrap) FINISHED.add(call as Ev);
+  return call;
+}
+
+/** The built-in a procedure node names, when it is a plain variable nothing in the expression can rebind. */
+function knownBuiltIn(procedure: Node, shadow: ReadonlySet<string>): any {
+  if (procedure.type !== "variable" || hasOwn.call(procedure, "predicate") || hasOwn.call(procedure, "group") || procedure.keepArray) return undefined;
+  const name = procedure.value;
+  if (typeof name !== "string" || name === "" || shadow.has(name)) return undefined;
+  return compiledBuiltIns().get(name);
+}
+
+function compileGeneralCall(expr: Node, d: number, ctx: Ctx, applyto: boolean): Call {
   const procedure = compileNode(expr.procedure, d + 1, ctx);
   const args: Ev[] = expr.arguments.map((a: Node) => compileNode(a, d + 1, ctx));
   const n = args.length;
@@ -1125,20 +1310,26 @@ function wrapFunction(arg: unknown, env: Frame): unknown {
   return closure;
 }
 
-function compileLambda(expr: Node): Ev {
+function compileLambda(expr: Node, ctx: Ctx): Ev {
   const params = expr.arguments;
   const signature = expr.signature;
+  const shadow = ctx.shadow;
   if (expr.thunk === true) {
     const call = expr.body;
     const tail: TailCall = {
-      procedure: makeUnit(call.procedure, 1),
-      arguments: call.arguments.map((a: Node) => makeUnit(a, 1)),
+      procedure: makeUnit(call.procedure, 1, shadow),
+      arguments: call.arguments.map((a: Node) => makeUnit(a, 1, shadow)),
       token: call.procedure.type === "variable" ? call.procedure.value : undefined,
       position: call.procedure.position,
     };
+    const builtIn = knownBuiltIn(call.procedure, shadow);
+    if (builtIn) {
+      tail.builtIn = builtIn;
+      tail.validate = makeValidator(builtIn.signature);
+    }
     return (input, env) => makeLambda(input, env, params, signature, tail, true);
   }
-  const body = makeUnit(expr.body, 1);
+  const body = makeUnit(expr.body, 1, shadow);
   return (input, env) => makeLambda(input, env, params, signature, body, false);
 }
 
@@ -1178,7 +1369,7 @@ function compileApply(expr: Node, d: number, ctx: Ctx): Ev {
     base.depth = depth + d;
     let result: unknown;
     if (isFunctionValue(l)) {
-      chainUnit ??= makeUnit(jsonata("function($f, $g) { function($x){ $g($f($x)) } }").ast(), 1);
+      chainUnit ??= makeUnit(jsonata("function($f, $g) { function($x){ $g($f($x)) } }").ast(), 1, new Set(["f", "g", "x"]));
       const chain = chainUnit(null, env);
       result = apply(chain, [l, func], null, env);
     } else result = apply(func, [l], null, env);
@@ -1189,11 +1380,11 @@ function compileApply(expr: Node, d: number, ctx: Ctx): Ev {
 
 let transformSignature: unknown;
 
-function compileTransform(expr: Node): Ev {
-  const pattern = makeUnit(expr.pattern, 1);
+function compileTransform(expr: Node, ctx: Ctx): Ev {
+  const pattern = makeUnit(expr.pattern, 1, ctx.shadow);
   // ../expression.ts wraps the update and delete clauses in guard calls: one more level each
-  const update = makeUnit(expr.update, 2);
-  const deletion = expr.delete !== undefined ? makeUnit(expr.delete, 2) : undefined;
+  const update = makeUnit(expr.update, 2, ctx.shadow);
+  const deletion = expr.delete !== undefined ? makeUnit(expr.delete, 2, ctx.shadow) : undefined;
   const position = expr.position;
   const updatePosition = expr.update.position;
   const deletePosition = expr.delete?.position;

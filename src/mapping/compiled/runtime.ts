@@ -326,7 +326,9 @@ export function apply(proc: unknown, args: unknown[], input: unknown, environmen
 export function trampoline(result: any, input: unknown, environment: Frame): unknown {
   while (result && result._jsonata_lambda === true && result.thunk === true) {
     const tail = result.body as TailCall;
-    if (tail.builtIn !== undefined && !(environment.base as RuntimeBase).shadowed) {
+    const base = environment.base as RuntimeBase;
+    // (at the bound, the procedure's own evaluation fails with D1011: the general way)
+    if (tail.builtIn !== undefined && !base.shadowed && (base.stack <= 0 || base.depth + 1 <= base.stack)) {
       // a built-in nothing rebinds: the procedure's value is known
       const next = tail.builtIn;
       next.token = tail.token;
@@ -397,23 +399,15 @@ export function makeValidator(signature: any): Validator {
   if (signature === undefined) return (args) => args;
   const fast = parseFastSignature(signature.definition);
   if (fast === null) return (args, input) => signature.validate(args, input);
-  const accepts = fast.accepts;
-  const max = accepts.length;
+  const max = fast.accepts.length;
   const required = fast.required;
+  const hasArrays = fast.arrays.some((a) => a !== undefined);
   return (args, input) => {
     const n = args.length;
     if (n <= max && n >= required) {
-      let ok = true;
-      for (let i = 0; i < n; i++) {
-        if (accepts[i]!.indexOf(symbolOf(args[i])) < 0) {
-          ok = false;
-          break;
-        }
-      }
-      if (ok) {
-        for (let i = n; i < max; i++) args.push(undefined);
-        return args;
-      }
+      // array parameters may be wrapped in place before a later argument fails: keep the original
+      const own = hasArrays ? args.slice() : args;
+      if (fastValidate(fast, own)) return own;
     }
     return signature.validate(args, input);
   };
@@ -453,6 +447,8 @@ function applyInner(proc: any, args: unknown[], input: unknown, environment: Fra
 interface FastSignature {
   /** Accepted symbols per parameter (JSONata's getSymbol letters, m for undefined). */
   accepts: string[];
+  /** Per parameter: undefined, or for an array parameter (`a`) its item type ("" when none). */
+  arrays: (string | undefined)[];
   /** How many leading parameters must be supplied for the fast path (the rest are `?`). */
   required: number;
 }
@@ -466,20 +462,43 @@ function validateArguments(signature: any, args: unknown[], input: unknown): unk
     fastSignatures.set(signature, fast);
   }
   if (fast !== null && args.length <= fast.accepts.length && args.length >= fast.required) {
-    let ok = true;
-    for (let i = 0; i < args.length; i++) {
-      if (fast.accepts[i]!.indexOf(symbolOf(args[i])) < 0) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) {
-      const validated = args.slice();
-      while (validated.length < fast.accepts.length) validated.push(undefined);
-      return validated;
-    }
+    const validated = args.slice();
+    if (fastValidate(fast, validated)) return validated;
   }
   return signature.validate(args, input);
+}
+
+/**
+ * The fast path: true when every argument is of an accepted type, `args` then being what
+ * validate() answers (array parameters wrapped, padded with undefined); false (`args` untouched
+ * or only partly wrapped: the caller passes the original to validate()) otherwise.
+ */
+function fastValidate(fast: FastSignature, args: unknown[]): boolean {
+  const n = args.length;
+  const accepts = fast.accepts;
+  const arrays = fast.arrays;
+  for (let i = 0; i < n; i++) {
+    const arg: any = args[i];
+    const symbol = symbolOf(arg);
+    if (accepts[i]!.indexOf(symbol) < 0) return false;
+    const subtype = arrays[i];
+    if (subtype === undefined || symbol === "m") continue;
+    if (symbol === "a") {
+      if (subtype !== "" && arg.length > 0) {
+        // JSONata: every item of the first item's type, which must be the subtype
+        if (symbolOf(arg[0]) !== subtype) return false;
+        for (let k = 1; k < arg.length; k++) if (symbolOf(arg[k]) !== subtype) return false;
+      }
+    } else if (subtype !== "" && symbol !== subtype) return false;
+  }
+  // all checked: now wrap (JSONata treats any other value as a singleton array)
+  for (let i = 0; i < n; i++) {
+    if (arrays[i] === undefined) continue;
+    const arg = args[i];
+    if (arg !== undefined && !Array.isArray(arg)) args[i] = [arg];
+  }
+  for (let i = n; i < accepts.length; i++) args.push(undefined);
+  return true;
 }
 
 function symbolOf(value: unknown): string {
@@ -501,10 +520,21 @@ function symbolOf(value: unknown): string {
 
 function parseFastSignature(definition: unknown): FastSignature | null {
   if (typeof definition !== "string") return null;
-  const m = /^<([^:>]*)(:.*)?>$/.exec(definition);
-  if (!m) return null;
-  const params = m[1]!;
+  if (definition[0] !== "<" || definition[definition.length - 1] !== ">") return null;
+  // the parameters: up to the `:` of the return type, outside any subtype
+  let params = definition.slice(1, -1);
+  let depth = 0;
+  for (let i = 0; i < params.length; i++) {
+    const c = params[i];
+    if (c === "<") depth++;
+    else if (c === ">") depth--;
+    else if (c === ":" && depth === 0) {
+      params = params.slice(0, i);
+      break;
+    }
+  }
   const accepts: string[] = [];
+  const arrays: (string | undefined)[] = [];
   const optional: boolean[] = [];
   for (let i = 0; i < params.length; i++) {
     const c = params[i]!;
@@ -512,21 +542,26 @@ function parseFastSignature(definition: unknown): FastSignature | null {
     if (c === "(") {
       const end = params.indexOf(")", i);
       const choice = params.slice(i + 1, end);
-      if (end < 0 || /[^snblofj]/.test(choice) || choice.includes("a") || choice.includes("f") || choice.includes("j")) return null;
+      if (end < 0 || /[^snblof]/.test(choice)) return null;
       set = choice + "m";
       i = end;
     } else if ("snblo".includes(c)) set = c + "m";
     else if (c === "x") set = "asnblfom";
     else if (c === "j") set = "asnblom";
     else if (c === "f") set = "f";
-    else if (c === "a") set = "am";
+    else if (c === "a") set = "asnblfom";
     else return null;
+    let array: string | undefined = c === "a" ? "" : undefined;
     let next = params[i + 1];
     if (next === "<") {
-      // a subtype: checked item by item for arrays, ignored for functions
-      if (c !== "f") return null;
-      const end = params.indexOf(">", i + 1);
-      if (end < 0 || params.slice(i + 2, end).includes("<")) return null;
+      // a subtype: checked item by item for arrays (one letter here), ignored for functions
+      const end = findClosing(params, i + 1);
+      if (end < 0) return null;
+      if (c === "a") {
+        const subtype = params.slice(i + 2, end);
+        if (!/^[snblo]$/.test(subtype)) return null;
+        array = subtype;
+      } else if (c !== "f") return null;
       i = end;
       next = params[i + 1];
     }
@@ -542,19 +577,32 @@ function parseFastSignature(definition: unknown): FastSignature | null {
       i++;
     } else if (next === "+") return null;
     accepts.push(set);
+    arrays.push(array);
     optional.push(isOptional);
   }
   let required = accepts.length;
   while (required > 0 && optional[required - 1]) required--;
   // an optional parameter before a required one could take an argument the regex would give later
   for (let i = 0; i < required; i++) if (optional[i]) return null;
-  return { accepts, required };
+  return { accepts, arrays, required };
+}
+
+/** The `>` closing the `<` at `open`, nested ones skipped; -1 if none. */
+function findClosing(text: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === "<") depth++;
+    else if (text[i] === ">" && --depth === 0) return i;
+  }
+  return -1;
 }
 
 function applyProcedure(proc: CompiledLambda, args: unknown[]): unknown {
   const env = new Scope(proc.environment);
   const params = proc.arguments;
-  for (let i = 0; i < params.length; i++) env.bind(params[i]!.value, args[i]);
+  // one parameter (the common callback): its slot directly, as bind() would lay it out
+  if (params.length === 1) env.slots = [params[0]!.value, args[0]];
+  else for (let i = 0; i < params.length; i++) env.bind(params[i]!.value, args[i]);
   if (proc.native === true) return applyNativeFunction(proc.body as (...a: any[]) => unknown, env);
   return (proc.body as Ev)(proc.input, env);
 }
