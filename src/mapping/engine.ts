@@ -189,6 +189,24 @@ class Mapper {
     }
   }
 
+  /**
+   * False when the result surely serialises to less than maxOutputBytes, judged from the values
+   * accounted so far: a value grows at most 16-fold when `_type` wraps each of its scalars
+   * (`"a"` becomes `[{"email":"a"}]`), unique ids repeat attribute values, and every update and
+   * warning adds its fixed keys and short texts. Meter readings carry unaccounted ids: always measured.
+   */
+  mayExceedOutput(result: MappingResult): boolean {
+    if (result.meter_readings_updates.length > 0) return true;
+    let fixed = 0;
+    for (const update of result.entity_updates) {
+      fixed += 200 + update.entity_slug.length;
+      // Keys are configuration text, not accounted values; unique ids repeat some of them.
+      for (const key of Object.keys(update.attributes)) fixed += 2 * (key.length + 4);
+    }
+    for (const warning of result.warnings) fixed += 300 + warning.message.length + 2 * (warning.attribute?.length ?? 0) + (warning.entity_schema?.length ?? 0);
+    return 32 * this.outputSize + fixed >= this.limits.maxOutputBytes;
+  }
+
   /** Adds a produced value to the run's output size; refuses the run past maxOutputBytes. */
   account(value: unknown, scope: Scope, at: string, attribute?: string): void {
     const max = this.limits.maxOutputBytes;
@@ -503,9 +521,8 @@ function* mapAll(config: InboundConfiguration, payload: unknown, ctx: MappingCon
   for (let i = 0; i < config.entities.length; i++) yield* mapEntity(m, config.entities[i]!, i, payload, entity_updates);
   for (let i = 0; i < config.meter_readings.length; i++) yield* mapMeterReadings(m, config.meter_readings[i]!, i, payload, meter_readings_updates);
   const result = { entity_updates, meter_readings_updates, warnings: m.warnings };
-  // The same bound for the simulation's response and the event pipeline's output. Native
-  // stringification is the cheapest exact measure here: the attribute values in it were already
-  // held to the same bound one by one, so the text is at most a few times the bound.
-  if (JSON.stringify(result).length > m.limits.maxOutputBytes) throw outputTooLarge(m.limits.maxOutputBytes, "output");
+  // The same bound for the simulation's response and the event pipeline's output, measured only
+  // when a cheap upper bound does not already show the result is far below it.
+  if (m.mayExceedOutput(result) && serialisedSize(result, m.limits.maxOutputBytes) > m.limits.maxOutputBytes) throw outputTooLarge(m.limits.maxOutputBytes, "output");
   return result;
 }
