@@ -1202,21 +1202,16 @@ function compileCall(expr: Node, d: number, ctx: Ctx, applyto: boolean, mayFinis
   // name, `base.shadowed`, goes the general way): call it directly, as apply() would.
   if (d + 1 > ctx.max) ctx.max = d + 1;
   const args: Ev[] = expr.arguments.map((a: Node) => compileNode(a, d + 1, ctx));
-  const n = args.length;
   const procName: string = expr.procedure.value;
   const position = expr.position;
   const validate = makeValidator(builtIn.signature);
   // called for a function node (not for `~>`, whose own node unwraps): the result unwrapped here
   const unwrap = !applyto && mayFinish;
+  const evaluateArgs = argumentEvaluator(args, applyto);
   const call: Call = (input, env, context) => {
     const base = env.base as RuntimeBase;
     if (base.shadowed) return general(input, env, context);
-    const evaluatedArgs: unknown[] = applyto ? [context] : [];
-    for (let jj = 0; jj < n; jj++) {
-      const arg = args[jj]!(input, env);
-      if (arg !== null && (typeof arg === "object" || typeof arg === "function") && isFunctionValue(arg)) evaluatedArgs.push(wrapFunction(arg, env));
-      else evaluatedArgs.push(arg);
-    }
+    const evaluatedArgs = evaluateArgs(input, env, context);
     const depth = base.depth;
     builtIn.token = procName;
     builtIn.position = position;
@@ -1253,6 +1248,37 @@ function compileCall(expr: Node, d: number, ctx: Ctx, applyto: boolean, mayFinis
   };
   if (unwrap) FINISHED.add(call as Ev);
   return call;
+}
+
+/** A call's argument, function values wrapped as JSONata wraps them. */
+function argument(ev: Ev, input: any, env: Frame): unknown {
+  const arg = ev(input, env);
+  return arg !== null && (typeof arg === "object" || typeof arg === "function") && isFunctionValue(arg) ? wrapFunction(arg, env) : arg;
+}
+
+/** The evaluated arguments of a call (after `~>`'s context), in order, in an array of their size. */
+function argumentEvaluator(args: Ev[], applyto: boolean): (input: any, env: Frame, context: any) => unknown[] {
+  const n = args.length;
+  if (!applyto) {
+    if (n === 0) return () => [];
+    const a0 = args[0]!;
+    if (n === 1) return (input, env) => [argument(a0, input, env)];
+    const a1 = args[1]!;
+    if (n === 2) return (input, env) => [argument(a0, input, env), argument(a1, input, env)];
+    const a2 = args[2]!;
+    if (n === 3) return (input, env) => [argument(a0, input, env), argument(a1, input, env), argument(a2, input, env)];
+  } else {
+    if (n === 0) return (_input, _env, context) => [context];
+    const a0 = args[0]!;
+    if (n === 1) return (input, env, context) => [context, argument(a0, input, env)];
+    const a1 = args[1]!;
+    if (n === 2) return (input, env, context) => [context, argument(a0, input, env), argument(a1, input, env)];
+  }
+  return (input, env, context) => {
+    const evaluatedArgs: unknown[] = applyto ? [context] : [];
+    for (let jj = 0; jj < n; jj++) evaluatedArgs.push(argument(args[jj]!, input, env));
+    return evaluatedArgs;
+  };
 }
 
 /** The built-in a procedure node names, when it is a plain variable nothing in the expression can rebind. */

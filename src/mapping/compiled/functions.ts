@@ -24,6 +24,7 @@ interface MatchResult {
 
 /** Built-ins implemented here rather than reused. */
 const REWRITTEN: Record<string, Implementation> = {
+  formatNumber,
   contains,
   match,
   replace,
@@ -319,6 +320,34 @@ function substitute(replacement: string, regexMatch: MatchResult): string {
  * `$string`: scalars without JSON.stringify and its replacer (about 25 times faster on numbers),
  * with the metered version's charge; structured values go to the metered version.
  */
+let jsonataFormatNumber: Implementation | undefined;
+
+/**
+ * `$formatNumber`, metered as ../expression.ts's WRAPPERS do (`stringArgs(1)`, then the result
+ * check). A picture of zero digits only (`'0000'`) over an integer is JSONata's result computed
+ * directly: the digits of the absolute value left-padded with zeros, after a minus sign; anything
+ * else is JSONata's own implementation (which analyses the picture on every call).
+ */
+function formatNumber(this: Focus, value: unknown, picture: unknown, options?: unknown): unknown {
+  const m = meterOf(this);
+  host.charge(m, host.chars(strLength(picture)));
+  let result: unknown;
+  if (options === undefined && typeof value === "number" && Number.isInteger(value) && Math.abs(value) < 1e21 && typeof picture === "string" && zerosOnly(picture)) {
+    const digits = Math.abs(value).toFixed(0);
+    result = (value < 0 ? "-" : "") + (digits === "0" ? "" : digits).padStart(picture.length, "0");
+  } else {
+    jsonataFormatNumber ??= host.jsonataBuiltIn("formatNumber").implementation as Implementation;
+    result = jsonataFormatNumber.call(this, value, picture, options);
+  }
+  return checked(m, result);
+}
+
+function zerosOnly(picture: string): boolean {
+  if (picture.length === 0) return false;
+  for (let i = 0; i < picture.length; i++) if (picture.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
 function string(this: Focus, arg: unknown, prettify?: boolean): unknown {
   if (arg !== null && typeof arg === "object") return stringOfValue.call(this, arg, prettify);
   const m = charge(this, host.chars(strLength(arg)));
