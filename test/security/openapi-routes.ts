@@ -120,7 +120,12 @@ export const PUBLIC_UNDOCUMENTED: Record<string, string> = {
   "GET /": "service banner: name, version and the two links below",
   "GET /openapi.json": "the API description itself",
   "GET /docs": "the interactive reference that renders /openapi.json",
+  "GET /hub": "the Integration Hub's page (a web UI, not an API operation; its data comes from the documented API with the user's token)",
+  "GET /hub/": "the same page",
 };
+
+/** Static files of the Integration Hub (scripts, styles), public like the page that loads them. */
+export const PUBLIC_ASSET_ROUTES = new Set(["GET /hub/assets/*"]);
 
 export async function loadDocument(): Promise<OpenApiDocument> {
   const res = await api<OpenApiDocument>("GET", "/openapi.json");
